@@ -1,0 +1,61 @@
+import type { Logger } from "./logger.ts";
+import type { RunRecord } from "./store/types.ts";
+
+/** What started a run, as an adapter reports it to the runner. */
+export interface Trigger {
+  /**
+   * The tick being served. Adapters that know it (a BullMQ job's timestamp) pass it; otherwise the
+   * runner derives it from the schedule and the current time.
+   */
+  scheduledFor?: Date;
+}
+
+/** One task as the adapter sees it. `execute` runs the whole core pipeline for a tick. */
+export interface ScheduledJob {
+  /** The task id, unique within a configuration. */
+  readonly id: string;
+  /** Normalised 5-field cron pattern. */
+  readonly pattern: string;
+  /** IANA timezone of the pattern. */
+  readonly timezone: string;
+  /** The next tick after `after`, computed by the core (adapters must not compute their own). */
+  next(after: Date): Date | null;
+  /** Runs a tick through claim, overlap check, run and record. Never rejects. */
+  execute(trigger?: Trigger): Promise<RunRecord | undefined>;
+}
+
+/** What an adapter can do, so the core and the CLI can adapt. */
+export interface AdapterCapabilities {
+  /** Fires ticks by itself while the process lives (croner, BullMQ); false for system cron. */
+  inProcess: boolean;
+  /** Spreads runs over several processes on its own (BullMQ workers). */
+  distributed: boolean;
+}
+
+/** What the core hands an adapter once, before any `schedule` call. */
+export interface AdapterContext {
+  logger: Logger;
+}
+
+/**
+ * The contract between the core and a runtime. Adapters decide when and where a run starts; the
+ * core runner decides everything else. Every method may be async; the core wraps each call and
+ * turns failures into `AdapterError`.
+ */
+export interface Adapter {
+  readonly name: string;
+  readonly capabilities: AdapterCapabilities;
+  /** Called once by `registerTasks` before scheduling. */
+  init?(context: AdapterContext): void | Promise<void>;
+  /** Adds or replaces the job with this id. Calling it again for the same job must be harmless. */
+  schedule(job: ScheduledJob): void | Promise<void>;
+  /** Removes the job; unknown ids are ignored. */
+  unschedule(id: string): void | Promise<void>;
+  /** Starts firing scheduled jobs. */
+  start(): void | Promise<void>;
+  /** Stops firing new runs and releases resources within `timeoutMs`. Runs in flight are the core's. */
+  stop(options: { timeoutMs: number }): void | Promise<void>;
+}
+
+/** The factory type every adapter exports: `cronerAdapter(options)`, `bullmqAdapter({ connection })`. */
+export type AdapterFactory<Options = void> = Options extends void ? () => Adapter : (options: Options) => Adapter;

@@ -1,0 +1,120 @@
+import type { Knex } from "knex";
+import * as z from "zod";
+import { type Duration, parseDuration } from "./duration.ts";
+import type { UpkeepEventHandler, UpkeepEventName } from "./events.ts";
+import type { Logger } from "./logger.ts";
+import type { RunStore } from "./store/types.ts";
+import type { AnyTaskDefinition, OverlapPolicy } from "./task.ts";
+
+/** A task with per-host overrides: its input, schedule, timezone and the rest. */
+export interface TaskEntry {
+  task: AnyTaskDefinition;
+  /** Replaces the task's default input; validated by the task's schema at registration. */
+  input?: unknown;
+  schedule?: string;
+  timezone?: string;
+  enabled?: boolean;
+  timeout?: Duration;
+  overlap?: OverlapPolicy;
+  catchUp?: boolean;
+}
+
+/** What `registerTasks` and the CLI take. Export one from `upkeep.config.ts` with `defineConfig`. */
+export interface UpkeepConfig {
+  /** The tasks to schedule: built-in factories, `defineTask` results, or entries with overrides. */
+  tasks: ReadonlyArray<AnyTaskDefinition | TaskEntry>;
+  /** The host's knex instance. Tasks get it as `ctx.db`; run history lives there unless `store` is set. */
+  db?: Knex;
+  /**
+   * Where run history lives.
+   * @default knexStore(db) when `db` is set, otherwise memoryStore()
+   */
+  store?: RunStore;
+  /**
+   * Prefix of every upkeep table.
+   * @default "upkeep_"
+   */
+  tablePrefix?: string;
+  /**
+   * Timezone of tasks that name none.
+   * @default "UTC"
+   */
+  timezone?: string;
+  /**
+   * Where upkeep logs; any pino-shaped logger.
+   * @default JSON lines on stderr at info
+   */
+  logger?: Logger;
+  /**
+   * The clock behind `ctx.now()`, leases and tick computation. Inject one in tests.
+   * @default () => new Date()
+   */
+  clock?: () => Date;
+  /**
+   * How long a run's lease lasts without renewal; the runner renews it every third of this. A run
+   * whose process died is `abandoned` once its lease ends.
+   * @default "30s"
+   */
+  lease?: Duration;
+  /**
+   * How long `stop()` waits for runs in flight when it is given no timeout.
+   * @default "30s"
+   */
+  shutdownTimeout?: Duration;
+  /**
+   * How long to wait for a task that ignores its aborted signal before recording it timed out or
+   * interrupted.
+   * @default "5s"
+   */
+  abortGrace?: Duration;
+  /**
+   * Finished runs older than this are pruned from the history, at most once an hour; 0 keeps all.
+   * @default "30d"
+   */
+  historyRetention?: Duration;
+  /**
+   * Apply upkeep's migrations on `start()` and before the first manual run.
+   * @default true
+   */
+  autoMigrate?: boolean;
+  /** Event handlers, the same as calling `upkeep.on` for each. */
+  on?: { [E in UpkeepEventName]?: UpkeepEventHandler<E> };
+}
+
+/** Returns the config unchanged, typed: `export default defineConfig({ ... })`. */
+export function defineConfig<const C extends UpkeepConfig>(config: C): C {
+  return config;
+}
+
+const duration = z.union([z.number(), z.string()]).refine((value) => parseDuration(value) !== undefined, {
+  message: "expected milliseconds or a duration such as '30s', '15m', '1h', '90d'",
+});
+const fn = z.custom<(...args: unknown[]) => unknown>((value) => typeof value === "function", "expected a function");
+
+/** Checks the shape of a config; task inputs and schedules are checked per task after this. */
+export const configSchema = z
+  .object({
+    tasks: z.array(z.unknown()),
+    db: z.custom<Knex>((value) => typeof value === "function" && "client" in (value as object), "expected a knex instance").optional(),
+    store: z.custom<RunStore>((value) => typeof value === "object" && value !== null && "claim" in value, "expected a RunStore").optional(),
+    tablePrefix: z
+      .string()
+      .regex(/^[a-z][a-z0-9_]{0,30}$/i, "expected letters, digits and '_', starting with a letter, at most 31 characters")
+      .optional(),
+    timezone: z.string().optional(),
+    logger: z
+      .custom<Logger>((value) => {
+        if (typeof value !== "object" || value === null) return false;
+        const logger = value as Record<string, unknown>;
+        return ["debug", "info", "warn", "error"].every((level) => typeof logger[level] === "function");
+      }, "expected a pino-shaped logger with debug, info, warn and error")
+      .optional(),
+    clock: fn.optional(),
+    lease: duration.optional(),
+    shutdownTimeout: duration.optional(),
+    abortGrace: duration.optional(),
+    historyRetention: duration.optional(),
+    autoMigrate: z.boolean().optional(),
+    on: z.record(z.string(), fn).optional(),
+  })
+  .strict();

@@ -1,0 +1,104 @@
+/** Every error code upkeep throws, so callers can branch on `error.code`. */
+export type UpkeepErrorCode =
+  | "CONFIG_INVALID"
+  | "TASK_NOT_FOUND"
+  | "TASK_FAILED"
+  | "TASK_TIMEOUT"
+  | "ADAPTER_FAILED"
+  | "STORE_FAILED"
+  | "NOT_STARTED"
+  | "ALREADY_STARTED"
+  | "ABORTED";
+
+export interface UpkeepErrorOptions {
+  cause?: unknown;
+}
+
+const PREFIX = "[upkeep]";
+
+function prefixed(message: string): string {
+  return message.startsWith(PREFIX) ? message : `${PREFIX} ${message}`;
+}
+
+/**
+ * The one error class upkeep throws. `code` says what went wrong; `cause` holds the original error
+ * when upkeep wrapped one. Messages start with `[upkeep]` and never contain a secret or an input
+ * value.
+ */
+export class UpkeepError extends Error {
+  override readonly name: string = "UpkeepError";
+  readonly code: UpkeepErrorCode;
+
+  constructor(code: UpkeepErrorCode, message: string, options: UpkeepErrorOptions = {}) {
+    super(prefixed(message), options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+  }
+}
+
+/** One problem found while validating a configuration: where it is, and what is wrong. */
+export interface ConfigIssue {
+  /** Dotted path of the offending field, such as `tasks.cleanup.input.policies.0.table`. */
+  path: string;
+  message: string;
+}
+
+/**
+ * Thrown by `registerTasks`, `defineTask` and the CLI when a configuration is invalid. The message
+ * names every failing field path; `issues` lists them for programs. Values are never included.
+ */
+export class ConfigError extends UpkeepError {
+  override readonly name = "ConfigError";
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(message: string, issues: readonly ConfigIssue[] = [], options: UpkeepErrorOptions = {}) {
+    const detail = issues.map((issue) => `\n  - ${issue.path || "(root)"}: ${issue.message}`).join("");
+    super("CONFIG_INVALID", `${message}${detail}`, options);
+    this.issues = issues;
+  }
+}
+
+/**
+ * Thrown when a scheduling adapter's own call fails (schedule, unschedule, start, stop). The
+ * adapter's original error is the `cause`.
+ */
+export class AdapterError extends UpkeepError {
+  override readonly name = "AdapterError";
+  readonly adapter: string;
+
+  constructor(adapter: string, message: string, options: UpkeepErrorOptions = {}) {
+    super("ADAPTER_FAILED", `[${adapter}] ${message}`, options);
+    this.adapter = adapter;
+  }
+}
+
+export interface TaskErrorOptions extends UpkeepErrorOptions {
+  /**
+   * Whether the runner may retry the run after this error (with the task's `retry` policy).
+   * @default false
+   */
+  retryable?: boolean;
+  /** A short machine-readable reason stored with the run, such as `STRIPE_LISTING_INCOMPLETE`. */
+  reason?: string;
+}
+
+/**
+ * Thrown by a task to fail its run on purpose. Mark transient failures `retryable: true` so the
+ * runner retries them with backoff; everything else fails the run at once.
+ */
+export class TaskError extends UpkeepError {
+  override readonly name = "TaskError";
+  readonly retryable: boolean;
+  readonly reason: string | undefined;
+
+  constructor(message: string, options: TaskErrorOptions = {}) {
+    super("TASK_FAILED", message, options);
+    this.retryable = options.retryable ?? false;
+    this.reason = options.reason;
+  }
+}
+
+/** The message of anything thrown, without assuming it is an Error. */
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return typeof error === "string" ? error : "non-error value thrown";
+}

@@ -1,0 +1,54 @@
+import type { Logger } from "./logger.ts";
+import type { RunRecord } from "./store/types.ts";
+import type { Progress, TaskEvent } from "./task.ts";
+
+/** Every event `upkeep.on` can subscribe to, with its payload. */
+export interface UpkeepEvents {
+  "run:start": { run: RunRecord };
+  "run:success": { run: RunRecord };
+  /** A run that ended `failed`, `timed_out`, `interrupted` or `abandoned`. */
+  "run:failure": { run: RunRecord; error?: unknown };
+  "run:skipped": { run: RunRecord };
+  "run:progress": { run: RunRecord; progress: Progress };
+  /** Any event a task emitted. */
+  event: { run: RunRecord; event: TaskEvent };
+  /** Events a task emitted with `security: true`. */
+  security: { run: RunRecord; event: TaskEvent };
+}
+
+export type UpkeepEventName = keyof UpkeepEvents;
+export type UpkeepEventHandler<E extends UpkeepEventName> = (payload: UpkeepEvents[E]) => void | Promise<void>;
+
+/** A small typed emitter whose handlers can never break the runner: their errors are logged. */
+export class Emitter {
+  readonly #handlers = new Map<UpkeepEventName, Set<(payload: never) => void | Promise<void>>>();
+  readonly #logger: Logger;
+
+  constructor(logger: Logger) {
+    this.#logger = logger;
+  }
+
+  on<E extends UpkeepEventName>(event: E, handler: UpkeepEventHandler<E>): () => void {
+    let set = this.#handlers.get(event);
+    if (!set) {
+      set = new Set();
+      this.#handlers.set(event, set);
+    }
+    set.add(handler as (payload: never) => void);
+    return () => set.delete(handler as (payload: never) => void);
+  }
+
+  emit<E extends UpkeepEventName>(event: E, payload: UpkeepEvents[E]): void {
+    const set = this.#handlers.get(event);
+    if (!set) return;
+    for (const handler of set) {
+      const fail = (error: unknown) => this.#logger.error({ event, err: error }, "[upkeep] event handler threw");
+      try {
+        const result = (handler as UpkeepEventHandler<E>)(payload);
+        if (result instanceof Promise) result.catch(fail);
+      } catch (error) {
+        fail(error);
+      }
+    }
+  }
+}

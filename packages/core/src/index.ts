@@ -1,0 +1,43 @@
+export type { Adapter, AdapterCapabilities, AdapterContext, AdapterFactory, ScheduledJob, Trigger } from "./adapter.ts";
+export { defineConfig, type TaskEntry, type UpkeepConfig } from "./config.ts";
+export { type Duration, parseDuration } from "./duration.ts";
+export {
+  AdapterError,
+  ConfigError,
+  type ConfigIssue,
+  errorMessage,
+  TaskError,
+  type TaskErrorOptions,
+  UpkeepError,
+  type UpkeepErrorCode,
+} from "./errors.ts";
+export type { UpkeepEventHandler, UpkeepEventName, UpkeepEvents } from "./events.ts";
+export {
+  childLogger,
+  createJsonLogger,
+  type JsonLoggerOptions,
+  type LogFields,
+  type Logger,
+  type LogLevel,
+  silentLogger,
+} from "./logger.ts";
+export { type ManualAdapter, manualAdapter } from "./manual-adapter.ts";
+export { type RunOptions, registerTasks, type TaskInfo, type Upkeep } from "./register.ts";
+export { createSchedule, isValidTimezone, type Schedule, scheduleProblem } from "./schedule.ts";
+export { isUniqueViolation, type KnexStoreOptions, knexStore } from "./store/knex-store.ts";
+export { memoryStore } from "./store/memory-store.ts";
+export { MIGRATIONS, migrate, type UpkeepMigration } from "./store/migrations.ts";
+export type { ClaimResult, NewRun, RunOutcome, RunQuery, RunRecord, RunStatus, RunStore } from "./store/types.ts";
+export {
+  type AnyTaskDefinition,
+  defineTask,
+  isTaskDefinition,
+  type OverlapPolicy,
+  type Progress,
+  type RetryPolicy,
+  type RunTrigger,
+  type TaskContext,
+  type TaskDefinition,
+  type TaskEvent,
+  type TaskOptions,
+} from "./task.ts";

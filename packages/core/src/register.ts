@@ -1,0 +1,264 @@
+import type { Adapter, ScheduledJob } from "./adapter.ts";
+import { configSchema, type TaskEntry, type UpkeepConfig } from "./config.ts";
+import { parseDuration } from "./duration.ts";
+import { AdapterError, ConfigError, type ConfigIssue, UpkeepError } from "./errors.ts";
+import { Emitter, type UpkeepEventHandler, type UpkeepEventName } from "./events.ts";
+import { createJsonLogger, type Logger } from "./logger.ts";
+import { type RegisteredTask, Runner } from "./runner.ts";
+import { createSchedule, scheduleProblem } from "./schedule.ts";
+import { knexStore } from "./store/knex-store.ts";
+import { memoryStore } from "./store/memory-store.ts";
+import type { RunQuery, RunRecord, RunStore } from "./store/types.ts";
+import { type AnyTaskDefinition, isTaskDefinition } from "./task.ts";
+import { parseOrThrow, toIssues } from "./validate.ts";
+
+/** A registered task as `upkeep.list()` shows it. */
+export interface TaskInfo {
+  id: string;
+  description: string;
+  schedule: string;
+  timezone: string;
+  enabled: boolean;
+  /** The next tick, or null when the task is disabled or the pattern has none left. */
+  nextRun: Date | null;
+  /** The newest run in the history. */
+  lastRun: RunRecord | undefined;
+}
+
+/** Options of a manual run. */
+export interface RunOptions {
+  /** Overrides fields of the registered input (shallow merge), validated by the task's schema. */
+  input?: Record<string, unknown>;
+  /** Report what would change and change nothing. @default false */
+  dryRun?: boolean;
+  /**
+   * Serve the tick the current minute belongs to, as a crontab line does, instead of a one-off
+   * manual run; hosts running the same crontab then run each tick once.
+   * @default false
+   */
+  scheduled?: boolean;
+}
+
+/** The handle `registerTasks` returns. */
+export interface Upkeep {
+  /** Migrates (unless `autoMigrate: false`), schedules every enabled task, starts the adapter, runs catch-up. */
+  start(): Promise<void>;
+  /** Stops new runs, aborts those in flight, waits up to `timeout`, records the rest `interrupted`. */
+  stop(options?: { timeout?: number }): Promise<void>;
+  /** Runs a task now, through the same pipeline as a scheduled run. */
+  run(id: string, options?: RunOptions): Promise<RunRecord>;
+  /** The registered tasks with their next run and last outcome. */
+  list(): Promise<TaskInfo[]>;
+  /** Recent runs, newest first. */
+  runs(query?: RunQuery): Promise<RunRecord[]>;
+  /** Subscribes to an event; returns the unsubscribe function. */
+  on<E extends UpkeepEventName>(event: E, handler: UpkeepEventHandler<E>): () => void;
+  /** Applies upkeep's migrations. */
+  migrate(): Promise<void>;
+  /** The jobs as handed to the adapter, one per enabled task. */
+  readonly jobs: readonly ScheduledJob[];
+  readonly store: RunStore;
+  readonly logger: Logger;
+}
+
+function toEntry(item: unknown): TaskEntry | undefined {
+  if (isTaskDefinition(item)) return { task: item };
+  if (typeof item === "object" && item !== null && isTaskDefinition((item as TaskEntry).task)) return item as TaskEntry;
+  return undefined;
+}
+
+function resolveTasks(config: UpkeepConfig, defaultTimezone: string): Map<string, RegisteredTask> {
+  const tasks = new Map<string, RegisteredTask>();
+  const issues: ConfigIssue[] = [];
+  config.tasks.forEach((item, index) => {
+    const entry = toEntry(item);
+    if (!entry) {
+      issues.push({ path: `tasks.${index}`, message: "expected a task definition (defineTask or a built-in task) or { task, ... }" });
+      return;
+    }
+    const definition: AnyTaskDefinition = entry.task;
+    const where = `tasks.${definition.id}`;
+    if (tasks.has(definition.id)) {
+      issues.push({ path: `tasks.${index}.id`, message: `duplicate task id "${definition.id}"` });
+      return;
+    }
+    const pattern = entry.schedule ?? definition.schedule;
+    const timezone = entry.timezone ?? definition.timezone ?? defaultTimezone;
+    const problem = scheduleProblem(pattern, timezone);
+    if (problem) {
+      issues.push({ path: `${where}.${problem.includes("timezone") ? "timezone" : "schedule"}`, message: problem });
+      return;
+    }
+    const timeoutMs = entry.timeout === undefined ? definition.timeoutMs : parseDuration(entry.timeout);
+    if (timeoutMs === undefined || timeoutMs <= 0) {
+      issues.push({ path: `${where}.timeout`, message: "expected a positive duration such as '15m'" });
+      return;
+    }
+    const parsed = definition.input.safeParse(entry.input ?? definition.defaultInput ?? {});
+    if (!parsed.success) {
+      issues.push(...toIssues(parsed.error, `${where}.input`));
+      return;
+    }
+    tasks.set(definition.id, {
+      definition,
+      input: parsed.data,
+      schedule: createSchedule(pattern, timezone),
+      enabled: entry.enabled ?? definition.enabled,
+      timeoutMs,
+      overlap: entry.overlap ?? definition.overlap,
+      catchUp: entry.catchUp ?? definition.catchUp,
+    });
+  });
+  if (issues.length > 0) throw new ConfigError("invalid task configuration", issues);
+  return tasks;
+}
+
+async function adapterCall<T>(adapter: Adapter, what: string, call: () => T | Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof AdapterError) throw error;
+    throw new AdapterError(adapter.name, `${what} failed`, { cause: error });
+  }
+}
+
+/**
+ * Validates the configuration and every task's input, and returns the `Upkeep` handle. Nothing is
+ * scheduled until `start()`.
+ *
+ * @throws {ConfigError} naming every invalid field (never its value).
+ */
+export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
+  if (typeof adapter !== "object" || adapter === null || typeof adapter.schedule !== "function") {
+    throw new ConfigError("invalid adapter", [{ path: "adapter", message: "expected an adapter such as cronerAdapter()" }]);
+  }
+  const options = parseOrThrow(configSchema, config, "upkeep config");
+  const timezone = options.timezone ?? "UTC";
+  if (scheduleProblem("* * * * *", timezone)) {
+    throw new ConfigError("invalid upkeep config", [{ path: "timezone", message: "unknown IANA timezone" }]);
+  }
+  const tasks = resolveTasks(config, timezone);
+  const logger = config.logger ?? createJsonLogger();
+  const store = config.store ?? (config.db ? knexStore(config.db, { tablePrefix: options.tablePrefix }) : memoryStore());
+  const clock = config.clock ?? (() => new Date());
+  const emitter = new Emitter(logger);
+  for (const [event, handler] of Object.entries(config.on ?? {})) {
+    emitter.on(event as UpkeepEventName, handler as UpkeepEventHandler<UpkeepEventName>);
+  }
+  const runner = new Runner({
+    store,
+    logger,
+    emitter,
+    clock,
+    db: config.db,
+    leaseMs: parseDuration(options.lease ?? "30s") as number,
+    abortGraceMs: parseDuration(options.abortGrace ?? "5s") as number,
+    historyRetentionMs: parseDuration(options.historyRetention ?? "30d") as number,
+  });
+  const shutdownTimeoutMs = parseDuration(options.shutdownTimeout ?? "30s") as number;
+  const autoMigrate = options.autoMigrate ?? true;
+
+  const jobs: ScheduledJob[] = [...tasks.values()]
+    .filter((task) => task.enabled)
+    .map((task) => ({
+      id: task.definition.id,
+      pattern: task.schedule.pattern,
+      timezone: task.schedule.timezone,
+      next: (after: Date) => task.schedule.next(after),
+      execute: async (trigger = {}) => {
+        try {
+          return await runner.execute(task, { trigger: "schedule", scheduledFor: trigger.scheduledFor });
+        } catch (error) {
+          logger.error({ taskId: task.definition.id, err: error }, "[upkeep] scheduled run could not be recorded");
+          return undefined;
+        }
+      },
+    }));
+
+  let migrated: Promise<void> | undefined;
+  const ensureMigrated = () => {
+    if (!autoMigrate) return Promise.resolve();
+    migrated ??= store.migrate().catch((error: unknown) => {
+      migrated = undefined;
+      throw error;
+    });
+    return migrated;
+  };
+  let state: "idle" | "started" | "stopped" = "idle";
+
+  const upkeep: Upkeep = {
+    jobs,
+    store,
+    logger,
+    async migrate() {
+      await store.migrate();
+    },
+    async start() {
+      if (state !== "idle") throw new UpkeepError("ALREADY_STARTED", "start() was already called on this instance");
+      state = "started";
+      await ensureMigrated();
+      await adapterCall(adapter, "init", () => adapter.init?.({ logger }));
+      for (const job of jobs) await adapterCall(adapter, `schedule(${job.id})`, () => adapter.schedule(job));
+      await adapterCall(adapter, "start", () => adapter.start());
+      logger.info({ adapter: adapter.name, tasks: jobs.map((job) => job.id) }, "[upkeep] started");
+      await catchUp();
+    },
+    async stop(stopOptions = {}) {
+      if (state === "stopped") return;
+      state = "stopped";
+      const timeoutMs = stopOptions.timeout ?? shutdownTimeoutMs;
+      const began = Date.now();
+      await adapterCall(adapter, "stop", () => adapter.stop({ timeoutMs }));
+      const left = await runner.shutdown(Math.max(0, timeoutMs - (Date.now() - began)));
+      if (left.length > 0) logger.warn({ runIds: left }, "[upkeep] runs still going at the stop timeout were recorded interrupted");
+      await store.close?.();
+      logger.info({}, "[upkeep] stopped");
+    },
+    async run(id, runOptions = {}) {
+      const task = tasks.get(id);
+      if (!task)
+        throw new UpkeepError("TASK_NOT_FOUND", `no task "${id}" is registered (known: ${[...tasks.keys()].join(", ") || "none"})`);
+      if (runner.stopping) throw new UpkeepError("NOT_STARTED", "this instance is stopping; no new runs");
+      let input = task.input;
+      if (runOptions.input !== undefined) {
+        const merged = { ...(task.input as Record<string, unknown>), ...runOptions.input };
+        input = parseOrThrow(task.definition.input, merged, `input for task ${id}`, "input");
+      }
+      await ensureMigrated();
+      const trigger = runOptions.scheduled ? "schedule" : "manual";
+      const record = await runner.execute(task, { trigger, input, dryRun: runOptions.dryRun });
+      if (!record) throw new UpkeepError("NOT_STARTED", `task "${id}" has no tick to serve now`);
+      return record;
+    },
+    async list() {
+      const latest = await store.latestPerTask().catch(() => new Map<string, RunRecord>());
+      const now = clock();
+      return [...tasks.values()].map((task) => ({
+        id: task.definition.id,
+        description: task.definition.description,
+        schedule: task.schedule.pattern,
+        timezone: task.schedule.timezone,
+        enabled: task.enabled,
+        nextRun: task.enabled ? task.schedule.next(now) : null,
+        lastRun: latest.get(task.definition.id),
+      }));
+    },
+    runs: (query) => store.list(query),
+    on: (event, handler) => emitter.on(event, handler),
+  };
+
+  async function catchUp() {
+    const now = clock();
+    for (const task of tasks.values()) {
+      if (!task.enabled || !task.catchUp) continue;
+      const tick = task.schedule.previous(now);
+      if (!tick || (await store.findByTick(task.definition.id, tick))) continue;
+      logger.info({ taskId: task.definition.id, scheduledFor: tick.toISOString() }, "[upkeep] catching up a missed tick");
+      void runner.execute(task, { trigger: "catch-up", scheduledFor: tick }).catch((error: unknown) => {
+        logger.error({ taskId: task.definition.id, err: error }, "[upkeep] catch-up run could not be recorded");
+      });
+    }
+  }
+
+  return upkeep;
+}

@@ -1,0 +1,350 @@
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Knex } from "knex";
+import { errorMessage, TaskError, UpkeepError } from "./errors.ts";
+import type { Emitter } from "./events.ts";
+import { childLogger, type Logger } from "./logger.ts";
+import type { Schedule } from "./schedule.ts";
+import type { RunOutcome, RunRecord, RunStore } from "./store/types.ts";
+import type { AnyTaskDefinition, RunTrigger, TaskContext } from "./task.ts";
+
+/** A task as registered: its definition, its validated input and its resolved schedule. */
+export interface RegisteredTask {
+  readonly definition: AnyTaskDefinition;
+  readonly input: unknown;
+  readonly schedule: Schedule;
+  readonly enabled: boolean;
+  readonly timeoutMs: number;
+  readonly overlap: AnyTaskDefinition["overlap"];
+  readonly catchUp: boolean;
+}
+
+export interface ExecuteOptions {
+  trigger: RunTrigger;
+  /** The tick served; derived from the schedule and the clock when absent. */
+  scheduledFor?: Date;
+  input?: unknown;
+  dryRun?: boolean;
+}
+
+export interface RunnerOptions {
+  store: RunStore;
+  logger: Logger;
+  emitter: Emitter;
+  clock: () => Date;
+  db: Knex | undefined;
+  leaseMs: number;
+  /** How long to wait for a task that ignores its aborted signal before recording the outcome. */
+  abortGraceMs: number;
+  /** Finished runs older than this are pruned from the history (0 keeps everything). */
+  historyRetentionMs: number;
+}
+
+/** Thrown by `ctx.skip(reason)`: ends the run as `skipped`. */
+class SkipSignal {
+  constructor(readonly reason: string) {}
+}
+
+type AbortReason = "timeout" | "shutdown";
+
+const RESULT_LIMIT = 256 * 1024;
+const PRUNE_EVERY_MS = 3_600_000;
+
+function serialiseResult(value: unknown): string | null {
+  if (value === undefined) return null;
+  const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+  if (text === undefined) return null;
+  if (text.length <= RESULT_LIMIT) return text;
+  return JSON.stringify({ truncated: true, bytes: text.length });
+}
+
+function reasonOf(signal: AbortSignal): AbortReason | undefined {
+  if (!signal.aborted) return undefined;
+  return signal.reason === "timeout" ? "timeout" : "shutdown";
+}
+
+/**
+ * The one pipeline every adapter feeds: claim the tick, check overlap, run under a renewed lease
+ * with a timeout and retries, record the outcome, tell the listeners.
+ */
+export class Runner {
+  readonly #options: RunnerOptions;
+  readonly #inflight = new Map<string, { controller: AbortController; done: Promise<unknown> }>();
+  readonly #host = hostname();
+  #stopping = false;
+  #lastPrune = 0;
+
+  constructor(options: RunnerOptions) {
+    this.#options = options;
+  }
+
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
+  /** Runs one tick of a task through the whole pipeline. Resolves with the run, or undefined when stopping or no tick applies. */
+  async execute(task: RegisteredTask, options: ExecuteOptions): Promise<RunRecord | undefined> {
+    if (this.#stopping) return undefined;
+    const { store, clock, emitter } = this.#options;
+    const id = task.definition.id;
+    const now = clock();
+    const scheduledFor = options.scheduledFor ?? (options.trigger === "manual" ? now : task.schedule.tickAt(now));
+    if (!scheduledFor) return undefined;
+    const log = childLogger(this.#options.logger, { taskId: id });
+
+    for (const abandoned of await store.abandonExpired(id, now)) {
+      log.warn({ runId: abandoned }, "[upkeep] run abandoned: its lease expired without an outcome (its process died?)");
+    }
+
+    const claim = await store.claim({
+      id: randomUUID(),
+      taskId: id,
+      scheduledFor,
+      trigger: options.trigger,
+      dryRun: options.dryRun ?? false,
+      claimedAt: now,
+      leaseUntil: new Date(now.getTime() + this.#options.leaseMs),
+      host: this.#host,
+      pid: process.pid,
+    });
+    if (!claim.claimed) {
+      log.debug({ scheduledFor: scheduledFor.toISOString() }, "[upkeep] tick already claimed elsewhere");
+      return claim.existing;
+    }
+    let run = claim.run;
+
+    if (task.overlap === "skip" && (await store.hasEarlierLiveRun(run, now))) {
+      run = await this.#finish(run, { status: "skipped", reason: "overlap: a run of this task is still going", attempt: 1 });
+      log.info({ runId: run.id }, "[upkeep] run skipped: the previous run is still going");
+      emitter.emit("run:skipped", { run });
+      return run;
+    }
+
+    const controller = new AbortController();
+    const done = this.#run(task, run, options, controller);
+    this.#inflight.set(run.id, { controller, done });
+    try {
+      return await done;
+    } finally {
+      this.#inflight.delete(run.id);
+      this.#maybePrune(log);
+    }
+  }
+
+  async #run(task: RegisteredTask, claimed: RunRecord, options: ExecuteOptions, controller: AbortController): Promise<RunRecord> {
+    const { store, clock, emitter, leaseMs } = this.#options;
+    const definition = task.definition;
+    const log = childLogger(this.#options.logger, { taskId: definition.id, runId: claimed.id });
+    const input = options.input ?? task.input;
+    const started = performance.now();
+    let run = claimed;
+
+    const renew = setInterval(
+      () => {
+        store.renewLease(run.id, new Date(clock().getTime() + leaseMs)).then(
+          (held) => {
+            if (!held) log.warn({}, "[upkeep] lease lost: the run was finished or marked abandoned elsewhere");
+          },
+          (error: unknown) => log.warn({ err: error }, "[upkeep] lease renewal failed"),
+        );
+      },
+      Math.max(10, Math.floor(leaseMs / 3)),
+    );
+    renew.unref();
+
+    emitter.emit("run:start", { run });
+    log.info({ trigger: run.trigger, scheduledFor: run.scheduledFor.toISOString(), dryRun: run.dryRun }, "[upkeep] run started");
+
+    let attempt = 1;
+    try {
+      for (;;) {
+        const timeout = new AbortController();
+        const signal = AbortSignal.any([controller.signal, timeout.signal]);
+        const timer = setTimeout(() => timeout.abort("timeout"), task.timeoutMs);
+        timer.unref();
+        const ctx = this.#context(run, attempt, signal, log, options);
+        try {
+          const result = await this.#settle(definition.run(ctx, input), signal);
+          const aborted = reasonOf(signal);
+          if (aborted) {
+            // The task returned after its signal fired: keep what it reports; the status says why it stopped.
+            run = await this.#finish(run, {
+              status: aborted === "timeout" ? "timed_out" : "interrupted",
+              reason: aborted,
+              attempt,
+              result,
+              started,
+            });
+            log.warn({ reason: aborted }, aborted === "timeout" ? "[upkeep] run timed out" : "[upkeep] run interrupted by shutdown");
+            emitter.emit("run:failure", { run });
+            return run;
+          }
+          run = await this.#finish(run, { status: "succeeded", attempt, result, started });
+          log.info({ durationMs: run.durationMs }, "[upkeep] run succeeded");
+          emitter.emit("run:success", { run });
+          return run;
+        } catch (error) {
+          if (error instanceof SkipSignal) {
+            run = await this.#finish(run, { status: "skipped", reason: error.reason, attempt, started });
+            log.info({ reason: error.reason }, "[upkeep] run skipped");
+            emitter.emit("run:skipped", { run });
+            return run;
+          }
+          const aborted = reasonOf(signal);
+          if (aborted) {
+            run = await this.#finish(run, {
+              status: aborted === "timeout" ? "timed_out" : "interrupted",
+              reason: aborted,
+              attempt,
+              started,
+              error: aborted === "timeout" ? error : undefined,
+            });
+            log.warn({ reason: aborted }, aborted === "timeout" ? "[upkeep] run timed out" : "[upkeep] run interrupted by shutdown");
+            emitter.emit("run:failure", { run, error });
+            return run;
+          }
+          const retryable = error instanceof TaskError && error.retryable;
+          if (retryable && attempt <= definition.retry.retries) {
+            const delay = this.#backoff(task, attempt);
+            log.warn({ attempt, delayMs: delay, err: error }, "[upkeep] attempt failed, retrying");
+            try {
+              await sleep(delay, undefined, { signal: controller.signal });
+            } catch {
+              run = await this.#finish(run, { status: "interrupted", reason: "shutdown", attempt, started, error });
+              emitter.emit("run:failure", { run, error });
+              return run;
+            }
+            attempt++;
+            await store.setAttempt(run.id, attempt);
+            continue;
+          }
+          run = await this.#finish(run, { status: "failed", attempt, started, error });
+          log.error({ err: error, attempt }, "[upkeep] run failed");
+          emitter.emit("run:failure", { run, error });
+          return run;
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+    } finally {
+      clearInterval(renew);
+    }
+  }
+
+  /** Waits for the task; once its signal aborts, waits at most the grace period more. */
+  async #settle<T>(work: Promise<T> | T, signal: AbortSignal): Promise<T | undefined> {
+    const task = Promise.resolve(work);
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const gaveUp = new Promise<undefined>((resolve) => {
+      onAbort = () => {
+        timer = setTimeout(() => resolve(undefined), this.#options.abortGraceMs);
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([task, gaveUp]);
+    } finally {
+      if (timer) clearTimeout(timer);
+      if (onAbort) signal.removeEventListener("abort", onAbort);
+      task.catch(() => {});
+    }
+  }
+
+  #backoff(task: RegisteredTask, attempt: number): number {
+    const { delayMs, maxDelayMs, backoff } = task.definition.retry;
+    return Math.min(maxDelayMs, backoff === "fixed" ? delayMs : delayMs * 2 ** (attempt - 1));
+  }
+
+  #context(run: RunRecord, attempt: number, signal: AbortSignal, logger: Logger, options: ExecuteOptions): TaskContext {
+    const { clock, emitter, db } = this.#options;
+    return {
+      runId: run.id,
+      taskId: run.taskId,
+      scheduledFor: run.scheduledFor,
+      trigger: run.trigger,
+      attempt,
+      signal,
+      logger,
+      dryRun: options.dryRun ?? false,
+      db,
+      now: clock,
+      progress: (progress) => emitter.emit("run:progress", { run, progress }),
+      emit: (event) => {
+        emitter.emit("event", { run, event });
+        if (event.security) emitter.emit("security", { run, event });
+      },
+      skip: (reason: string): never => {
+        throw new SkipSignal(reason);
+      },
+    };
+  }
+
+  async #finish(
+    run: RunRecord,
+    end: { status: RunOutcome["status"]; attempt: number; reason?: string; result?: unknown; started?: number; error?: unknown },
+  ): Promise<RunRecord> {
+    const error = end.error;
+    const outcome: RunOutcome = {
+      status: end.status,
+      finishedAt: this.#options.clock(),
+      attempt: end.attempt,
+      durationMs: end.started === undefined ? null : Math.round(performance.now() - end.started),
+      result: serialiseResult(end.result),
+      reason: end.reason ?? (error instanceof TaskError ? (error.reason ?? null) : error instanceof UpkeepError ? error.code : null),
+      errorMessage: error === undefined ? null : errorMessage(error),
+      errorStack: error instanceof Error ? (error.stack ?? null) : null,
+    };
+    await this.#options.store.finish(run.id, outcome);
+    return {
+      ...run,
+      ...outcome,
+      result: outcome.result === null ? null : JSON.parse(outcome.result),
+      leaseUntil: null,
+    };
+  }
+
+  #maybePrune(log: Logger): void {
+    const { historyRetentionMs, clock, store } = this.#options;
+    const now = clock().getTime();
+    if (historyRetentionMs <= 0 || now - this.#lastPrune < PRUNE_EVERY_MS) return;
+    this.#lastPrune = now;
+    store.prune(new Date(now - historyRetentionMs)).then(
+      (removed) => {
+        if (removed > 0) log.debug({ removed }, "[upkeep] pruned old run history");
+      },
+      (error: unknown) => log.warn({ err: error }, "[upkeep] pruning run history failed"),
+    );
+  }
+
+  /** Stops accepting runs, aborts those in flight with reason `shutdown`, and waits up to `timeoutMs`. Returns the ids still running. */
+  async shutdown(timeoutMs: number): Promise<string[]> {
+    this.#stopping = true;
+    const inflight = [...this.#inflight.entries()];
+    for (const [, entry] of inflight) entry.controller.abort("shutdown");
+    const all = Promise.allSettled(inflight.map(([, entry]) => entry.done));
+    const timer = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), timeoutMs).unref());
+    await Promise.race([all, timer]);
+    const left = [...this.#inflight.keys()];
+    for (const runId of left) {
+      await this.#options.store.finish(runId, {
+        status: "interrupted",
+        finishedAt: this.#options.clock(),
+        attempt: 1,
+        durationMs: null,
+        result: null,
+        reason: "shutdown: did not finish within the stop timeout",
+        errorMessage: null,
+        errorStack: null,
+      });
+    }
+    return left;
+  }
+
+  /** Runs still in flight in this process. */
+  get inflight(): number {
+    return this.#inflight.size;
+  }
+}

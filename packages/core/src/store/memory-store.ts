@@ -1,0 +1,125 @@
+import type { ClaimResult, NewRun, RunOutcome, RunQuery, RunRecord, RunStore } from "./types.ts";
+
+const tickKey = (taskId: string, at: Date) => `${taskId}\u0000${at.getTime()}`;
+
+function parseResult(result: string | null): unknown {
+  return result === null ? null : JSON.parse(result);
+}
+
+function byNewest(a: RunRecord, b: RunRecord): number {
+  return b.claimedAt.getTime() - a.claimedAt.getTime() || (a.id < b.id ? 1 : -1);
+}
+
+/**
+ * Run history in this process's memory: for tests and single-process hosts with no database.
+ * It cannot de-duplicate runs across processes.
+ */
+export function memoryStore(): RunStore {
+  const runs = new Map<string, RunRecord>();
+  const ticks = new Map<string, string>();
+  const copy = (run: RunRecord): RunRecord => ({ ...run });
+
+  return {
+    name: "memory",
+    async migrate() {},
+    async claim(run: NewRun): Promise<ClaimResult> {
+      const key = tickKey(run.taskId, run.scheduledFor);
+      const existingId = ticks.get(key);
+      if (existingId !== undefined) {
+        const existing = runs.get(existingId);
+        return { claimed: false, existing: existing && copy(existing) };
+      }
+      const record: RunRecord = {
+        ...run,
+        status: "running",
+        attempt: 1,
+        finishedAt: null,
+        durationMs: null,
+        result: null,
+        reason: null,
+        errorMessage: null,
+        errorStack: null,
+      };
+      runs.set(run.id, record);
+      ticks.set(key, run.id);
+      return { claimed: true, run: copy(record) };
+    },
+    async hasEarlierLiveRun(run, now) {
+      for (const other of runs.values()) {
+        if (other.id === run.id || other.taskId !== run.taskId || other.status !== "running") continue;
+        if (!other.leaseUntil || other.leaseUntil.getTime() < now.getTime()) continue;
+        const earlier =
+          other.claimedAt.getTime() < run.claimedAt.getTime() ||
+          (other.claimedAt.getTime() === run.claimedAt.getTime() && other.id < run.id);
+        if (earlier) return true;
+      }
+      return false;
+    },
+    async abandonExpired(taskId, now) {
+      const ids: string[] = [];
+      for (const run of runs.values()) {
+        if (run.taskId !== taskId || run.status !== "running") continue;
+        if (run.leaseUntil && run.leaseUntil.getTime() < now.getTime()) {
+          run.status = "abandoned";
+          run.finishedAt = now;
+          run.reason = "lease expired without an outcome";
+          ids.push(run.id);
+        }
+      }
+      return ids;
+    },
+    async renewLease(runId, leaseUntil) {
+      const run = runs.get(runId);
+      if (run?.status !== "running") return false;
+      run.leaseUntil = leaseUntil;
+      return true;
+    },
+    async setAttempt(runId, attempt) {
+      const run = runs.get(runId);
+      if (run) run.attempt = attempt;
+    },
+    async finish(runId, outcome: RunOutcome) {
+      const run = runs.get(runId);
+      if (!run) return;
+      Object.assign(run, { ...outcome, result: parseResult(outcome.result), leaseUntil: null });
+    },
+    async get(runId) {
+      const run = runs.get(runId);
+      return run && copy(run);
+    },
+    async findByTick(taskId, scheduledFor) {
+      const id = ticks.get(tickKey(taskId, scheduledFor));
+      const run = id === undefined ? undefined : runs.get(id);
+      return run && copy(run);
+    },
+    async list(query: RunQuery = {}) {
+      const limit = query.limit ?? 50;
+      return [...runs.values()]
+        .filter(
+          (run) =>
+            (query.taskId === undefined || run.taskId === query.taskId) && (query.status === undefined || run.status === query.status),
+        )
+        .sort(byNewest)
+        .slice(0, limit)
+        .map(copy);
+    },
+    async latestPerTask() {
+      const latest = new Map<string, RunRecord>();
+      for (const run of [...runs.values()].sort(byNewest)) {
+        if (!latest.has(run.taskId)) latest.set(run.taskId, copy(run));
+      }
+      return latest;
+    },
+    async prune(before) {
+      let removed = 0;
+      for (const run of [...runs.values()]) {
+        if (run.status !== "running" && run.claimedAt.getTime() < before.getTime()) {
+          runs.delete(run.id);
+          ticks.delete(tickKey(run.taskId, run.scheduledFor));
+          removed++;
+        }
+      }
+      return removed;
+    },
+  };
+}

@@ -1,0 +1,66 @@
+import type { Knex } from "knex";
+
+/** One schema step of upkeep's own tables. `prefix` is the configured table prefix. */
+export interface UpkeepMigration {
+  name: string;
+  up(db: Knex, prefix: string): Promise<void>;
+  down(db: Knex, prefix: string): Promise<void>;
+}
+
+/** Epoch-millisecond time column: exact, comparable and identical on every dialect. */
+export function timeColumn(table: Knex.CreateTableBuilder, name: string): Knex.ColumnBuilder {
+  return table.bigInteger(name);
+}
+
+/** A text column large enough for a JSON result or a stack on every dialect. */
+export function longText(table: Knex.CreateTableBuilder, name: string): Knex.ColumnBuilder {
+  return table.text(name, "mediumtext");
+}
+
+const runs: UpkeepMigration = {
+  name: "0001_runs",
+  async up(db, prefix) {
+    await db.schema.createTable(`${prefix}runs`, (table) => {
+      table.string("id", 36).primary();
+      table.string("task_id", 128).notNullable();
+      timeColumn(table, "scheduled_for").notNullable();
+      table.string("trigger", 16).notNullable();
+      table.string("status", 16).notNullable();
+      table.integer("attempt").notNullable().defaultTo(1);
+      table.boolean("dry_run").notNullable().defaultTo(false);
+      timeColumn(table, "claimed_at").notNullable();
+      timeColumn(table, "finished_at");
+      timeColumn(table, "lease_until");
+      table.integer("duration_ms");
+      longText(table, "result");
+      table.string("reason", 512);
+      longText(table, "error_message");
+      longText(table, "error_stack");
+      table.string("host", 255).notNullable();
+      table.integer("pid").notNullable();
+      table.unique(["task_id", "scheduled_for"], { indexName: `${prefix}runs_tick_unique` });
+      table.index(["task_id", "status"], `${prefix}runs_task_status`);
+      table.index(["claimed_at"], `${prefix}runs_claimed_at`);
+    });
+  },
+  async down(db, prefix) {
+    await db.schema.dropTableIfExists(`${prefix}runs`);
+  },
+};
+
+/** Every migration, in order. Tasks that own tables add theirs here. */
+export const MIGRATIONS: readonly UpkeepMigration[] = [runs];
+
+/** Applies every pending migration, recorded in upkeep's own `<prefix>migrations` table. */
+export async function migrate(db: Knex, prefix: string, migrations: readonly UpkeepMigration[] = MIGRATIONS): Promise<string[]> {
+  const source: Knex.MigrationSource<UpkeepMigration> = {
+    getMigrations: async () => [...migrations],
+    getMigrationName: (migration) => migration.name,
+    getMigration: async (migration) => ({
+      up: (knex: Knex) => migration.up(knex, prefix),
+      down: (knex: Knex) => migration.down(knex, prefix),
+    }),
+  };
+  const [, applied] = (await db.migrate.latest({ migrationSource: source, tableName: `${prefix}migrations` })) as [number, string[]];
+  return applied;
+}

@@ -1,0 +1,99 @@
+import type { RunTrigger } from "../task.ts";
+
+/** The outcome of a run, or `running` while it goes on. */
+export type RunStatus = "running" | "succeeded" | "failed" | "skipped" | "timed_out" | "interrupted" | "abandoned";
+
+export const FINAL_STATUSES: readonly RunStatus[] = ["succeeded", "failed", "skipped", "timed_out", "interrupted", "abandoned"];
+
+/** One row of the run history. Times are `Date`s; JSON results are parsed. */
+export interface RunRecord {
+  id: string;
+  taskId: string;
+  scheduledFor: Date;
+  trigger: RunTrigger;
+  status: RunStatus;
+  attempt: number;
+  dryRun: boolean;
+  claimedAt: Date;
+  finishedAt: Date | null;
+  leaseUntil: Date | null;
+  durationMs: number | null;
+  /** The task's return value (JSON), for a run that produced one. */
+  result: unknown;
+  /** Why a run was skipped, interrupted or timed out, or the error code of a failure. */
+  reason: string | null;
+  errorMessage: string | null;
+  errorStack: string | null;
+  host: string;
+  pid: number;
+}
+
+/** A run to claim. */
+export interface NewRun {
+  id: string;
+  taskId: string;
+  scheduledFor: Date;
+  trigger: RunTrigger;
+  dryRun: boolean;
+  claimedAt: Date;
+  leaseUntil: Date;
+  host: string;
+  pid: number;
+}
+
+/** What `claim` found: the run is ours, or another process holds this tick. */
+export type ClaimResult = { claimed: true; run: RunRecord } | { claimed: false; existing: RunRecord | undefined };
+
+/** How a run ended. */
+export interface RunOutcome {
+  status: Exclude<RunStatus, "running">;
+  finishedAt: Date;
+  attempt: number;
+  durationMs: number | null;
+  /** Already serialised JSON, or null. */
+  result: string | null;
+  reason: string | null;
+  errorMessage: string | null;
+  errorStack: string | null;
+}
+
+export interface RunQuery {
+  taskId?: string;
+  status?: RunStatus;
+  /** @default 50 */
+  limit?: number;
+}
+
+/**
+ * Where run history lives. Implementations must make `claim` atomic across processes: two claims
+ * of the same `(taskId, scheduledFor)` give one `claimed: true`.
+ */
+export interface RunStore {
+  readonly name: string;
+  /** Creates or upgrades the store's tables. Safe to call from several processes at once. */
+  migrate(): Promise<void>;
+  claim(run: NewRun): Promise<ClaimResult>;
+  /**
+   * Whether another run of the task holds a live lease and was claimed before `run` (earlier
+   * `claimedAt`, ties broken by id), so exactly one of two racing claims goes ahead.
+   */
+  hasEarlierLiveRun(run: RunRecord, now: Date): Promise<boolean>;
+  /** Marks the task's running runs whose lease ended before `now` as `abandoned`; returns their ids. */
+  abandonExpired(taskId: string, now: Date): Promise<string[]>;
+  /** Extends a running run's lease; false when the run is no longer `running`. */
+  renewLease(runId: string, leaseUntil: Date): Promise<boolean>;
+  /** Records the attempt number of a run being retried. */
+  setAttempt(runId: string, attempt: number): Promise<void>;
+  finish(runId: string, outcome: RunOutcome): Promise<void>;
+  get(runId: string): Promise<RunRecord | undefined>;
+  /** The run of a tick, when one exists. */
+  findByTick(taskId: string, scheduledFor: Date): Promise<RunRecord | undefined>;
+  /** Recent runs, newest first. */
+  list(query?: RunQuery): Promise<RunRecord[]>;
+  /** The newest run of each task. */
+  latestPerTask(): Promise<Map<string, RunRecord>>;
+  /** Deletes finished runs claimed before `before`, in batches; returns how many went. */
+  prune(before: Date, batchSize?: number): Promise<number>;
+  /** Releases the store's own resources (never the host's knex). */
+  close?(): Promise<void>;
+}

@@ -1,0 +1,218 @@
+import type { Knex } from "knex";
+import * as z from "zod";
+import { type Duration, parseDuration } from "./duration.ts";
+import { ConfigError } from "./errors.ts";
+import type { Logger } from "./logger.ts";
+import { scheduleProblem } from "./schedule.ts";
+import { toIssues } from "./validate.ts";
+
+/** How a run was started. */
+export type RunTrigger = "schedule" | "manual" | "catch-up";
+
+/** Progress a task reports while it works; the CLI shows it live. */
+export interface Progress {
+  done: number;
+  total?: number;
+  /** What is counted, such as `rows`. */
+  unit?: string;
+  /** A short label, such as the policy or column being worked on. */
+  label?: string;
+}
+
+/**
+ * An event a task emits. Security events (`security: true`) also reach `upkeep.on("security")`.
+ * `data` is delivered to handlers as is: never put a secret in it.
+ */
+export interface TaskEvent {
+  /** A dotted name, such as `agent.suspended` or `billing.downgraded`. */
+  type: string;
+  /** Marks a security event. @default false */
+  security?: boolean;
+  /** @default "info" */
+  severity?: "info" | "warning" | "critical";
+  data?: Record<string, unknown>;
+}
+
+/** What a task's `run` receives besides its input. */
+export interface TaskContext {
+  readonly runId: string;
+  readonly taskId: string;
+  /** The tick this run serves; for a manual run, the moment it was asked for. */
+  readonly scheduledFor: Date;
+  readonly trigger: RunTrigger;
+  /** 1 for the first attempt, 2 for the first retry, and so on. */
+  readonly attempt: number;
+  /** Fires on timeout (reason `timeout`) or shutdown (reason `shutdown`). Check it between batches. */
+  readonly signal: AbortSignal;
+  /** The run's logger, with `taskId` and `runId` bound. */
+  readonly logger: Logger;
+  /** When true, report what would change and change nothing. */
+  readonly dryRun: boolean;
+  /** The host's knex instance, when the configuration has one. */
+  readonly db: Knex | undefined;
+  /** The current time from the configured clock (injectable for tests). */
+  now(): Date;
+  /** Reports progress; cheap, call it per batch. */
+  progress(progress: Progress): void;
+  /** Emits a domain or security event. */
+  emit(event: TaskEvent): void;
+  /** Ends the run as `skipped` with this reason (too little data, nothing to do). */
+  skip(reason: string): never;
+}
+
+/** Retry policy for errors a task marks retryable. */
+export interface RetryPolicy {
+  /**
+   * Retries after the first attempt.
+   * @default 0
+   */
+  retries?: number;
+  /**
+   * Delay before the first retry; later ones double it (exponential) or repeat it (fixed).
+   * @default "1s"
+   */
+  delay?: Duration;
+  /** @default "exponential" */
+  backoff?: "exponential" | "fixed";
+  /**
+   * Upper bound of one delay.
+   * @default "5m"
+   */
+  maxDelay?: Duration;
+}
+
+/** What runs when a run of the same task is still going. */
+export type OverlapPolicy = "skip" | "allow";
+
+/** The options of `defineTask`. */
+export interface TaskOptions<Input, Result> {
+  /** Unique, lower-case: letters, digits, `-`, `_`, `.`; at most 64 characters. */
+  id: string;
+  description?: string;
+  /** Standard 5-field cron pattern. */
+  schedule: string;
+  /**
+   * IANA timezone the schedule is read in; falls back to the configuration's `timezone`.
+   * @default "UTC"
+   */
+  timezone?: string;
+  /**
+   * Validates the input once at registration (and again for a manual run's input override).
+   * Defaults to accepting no input.
+   */
+  input?: z.ZodType<Input>;
+  /** The input used when the configuration gives none. Built-in task factories put their options here. */
+  defaultInput?: unknown;
+  /**
+   * Longest one attempt may run; then `signal` aborts with reason `timeout` and the run is
+   * `timed_out`.
+   * @default "1h"
+   */
+  timeout?: Duration;
+  retry?: RetryPolicy;
+  /** @default "skip" */
+  overlap?: OverlapPolicy;
+  /**
+   * Run the most recent missed tick at start-up when no run of it exists.
+   * @default false
+   */
+  catchUp?: boolean;
+  /** Whether this task is scheduled. A disabled task can still be run by hand. @default true */
+  enabled?: boolean;
+  run: (ctx: TaskContext, input: Input) => Promise<Result> | Result;
+}
+
+/** A task ready to register: what `defineTask` and the built-in factories return. */
+export interface TaskDefinition<Input = unknown, Result = unknown> {
+  readonly kind: "upkeep.task";
+  readonly id: string;
+  readonly description: string;
+  readonly schedule: string;
+  readonly timezone: string | undefined;
+  readonly input: z.ZodType<Input>;
+  readonly defaultInput: unknown;
+  readonly timeoutMs: number;
+  readonly retry: Required<Pick<RetryPolicy, "retries" | "backoff">> & { delayMs: number; maxDelayMs: number };
+  readonly overlap: OverlapPolicy;
+  readonly catchUp: boolean;
+  readonly enabled: boolean;
+  readonly run: (ctx: TaskContext, input: Input) => Promise<Result> | Result;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a registry holds tasks of every input and result type.
+export type AnyTaskDefinition = TaskDefinition<any, any>;
+
+export const TASK_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+const durationField = z.union([z.number(), z.string()]).refine((value) => parseDuration(value) !== undefined, {
+  message: "expected milliseconds or a duration such as '30s', '15m', '1h', '90d'",
+});
+
+const optionsSchema = z.object({
+  id: z.string().regex(TASK_ID, "expected lower-case letters, digits, '.', '_' or '-', at most 64 characters"),
+  description: z.string().optional(),
+  schedule: z.string().min(1),
+  timezone: z.string().optional(),
+  timeout: durationField.optional(),
+  retry: z
+    .object({
+      retries: z.number().int().min(0).max(100).optional(),
+      delay: durationField.optional(),
+      backoff: z.enum(["exponential", "fixed"]).optional(),
+      maxDelay: durationField.optional(),
+    })
+    .strict()
+    .optional(),
+  overlap: z.enum(["skip", "allow"]).optional(),
+  catchUp: z.boolean().optional(),
+  enabled: z.boolean().optional(),
+  run: z.custom<(...args: unknown[]) => unknown>((value) => typeof value === "function", "expected a function"),
+});
+
+const ms = (value: number | string | undefined, fallback: number): number =>
+  value === undefined ? fallback : (parseDuration(value) as number);
+
+/**
+ * Defines a task. Validates the definition itself at once (id, schedule, timezone, timeout, retry);
+ * the input is validated when the task is registered.
+ *
+ * @throws {ConfigError} naming each invalid field.
+ */
+export function defineTask<Input = Record<string, never>, Result = unknown>(
+  options: TaskOptions<Input, Result>,
+): TaskDefinition<Input, Result> {
+  const parsed = optionsSchema.safeParse(options);
+  const where = typeof options?.id === "string" ? `task ${options.id}` : "task";
+  if (!parsed.success) throw new ConfigError(`invalid ${where}`, toIssues(parsed.error, ""));
+  const problem = scheduleProblem(options.schedule, options.timezone ?? "UTC");
+  if (problem)
+    throw new ConfigError(`invalid ${where}`, [
+      { path: options.timezone && problem.includes("timezone") ? "timezone" : "schedule", message: problem },
+    ]);
+  const retry = options.retry ?? {};
+  return {
+    kind: "upkeep.task",
+    id: options.id,
+    description: options.description ?? "",
+    schedule: options.schedule.trim().split(/\s+/).join(" "),
+    timezone: options.timezone,
+    input: options.input ?? (z.object({}).strict() as unknown as z.ZodType<Input>),
+    defaultInput: options.defaultInput,
+    timeoutMs: ms(options.timeout, 3_600_000),
+    retry: {
+      retries: retry.retries ?? 0,
+      backoff: retry.backoff ?? "exponential",
+      delayMs: ms(retry.delay, 1000),
+      maxDelayMs: ms(retry.maxDelay, 300_000),
+    },
+    overlap: options.overlap ?? "skip",
+    catchUp: options.catchUp ?? false,
+    enabled: options.enabled ?? true,
+    run: options.run,
+  };
+}
+
+/** Whether a value is a `TaskDefinition`. */
+export function isTaskDefinition(value: unknown): value is AnyTaskDefinition {
+  return typeof value === "object" && value !== null && (value as { kind?: unknown }).kind === "upkeep.task";
+}

@@ -1,0 +1,348 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import {
+  ConfigError,
+  defineTask,
+  manualAdapter,
+  type RunRecord,
+  registerTasks,
+  silentLogger,
+  type TaskContext,
+  TaskError,
+} from "@upkeep/core";
+import { createTestDatabase, probeDialects, type TestDatabase } from "@upkeep/testkit";
+import type { Knex } from "knex";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as z from "zod";
+
+const T0 = new Date("2026-01-01T00:00:00Z");
+const minutes = (n: number) => new Date(T0.getTime() + n * 60_000);
+
+/** A promise with its resolve, to hold a task in flight until the test lets it go. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { open, opened };
+}
+
+function untilAborted(signal: AbortSignal): Promise<string> {
+  return new Promise((resolve) => signal.addEventListener("abort", () => resolve(String(signal.reason)), { once: true }));
+}
+
+let prefixes = 0;
+const freshPrefix = () => `r${++prefixes}_`;
+
+for (const { dialect, available } of await probeDialects()) {
+  describe.skipIf(!available)(`runner on ${dialect}`, () => {
+    let database: TestDatabase;
+    beforeAll(async () => {
+      database = await createTestDatabase(dialect);
+    });
+    afterAll(async () => {
+      await database?.destroy();
+    });
+
+    function host(
+      tasks: Parameters<typeof registerTasks>[1]["tasks"],
+      options: { db?: Knex; prefix: string; clock?: () => Date; lease?: string },
+    ) {
+      const adapter = manualAdapter();
+      const upkeep = registerTasks(adapter, {
+        tasks,
+        db: options.db ?? database.knex,
+        tablePrefix: options.prefix,
+        logger: silentLogger,
+        clock: options.clock,
+        lease: (options.lease ?? "30s") as "30s",
+        abortGrace: 200,
+      });
+      return { adapter, upkeep };
+    }
+
+    it("runs a tick once when two hosts race for it", async () => {
+      const prefix = freshPrefix();
+      let executions = 0;
+      const task = defineTask({
+        id: "race",
+        schedule: "* * * * *",
+        run: async () => {
+          executions++;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          return { ok: true };
+        },
+      });
+      const a = host([task], { prefix });
+      const b = host([task], { prefix, db: database.connect() });
+      await a.upkeep.start();
+      await b.upkeep.start();
+      const [ra, rb] = await Promise.all([a.adapter.fire("race", minutes(1)), b.adapter.fire("race", minutes(1))]);
+      expect(executions).toBe(1);
+      expect(ra?.id).toBe(rb?.id);
+      const rows = await database.knex(`${prefix}runs`).where({ task_id: "race" });
+      expect(rows).toHaveLength(1);
+      expect(rows[0].status === "succeeded" || rows[0].status === "running").toBe(true);
+      await Promise.all([a.upkeep.stop(), b.upkeep.stop()]);
+    });
+
+    it("records an overlapping tick as skipped while the previous run goes on", async () => {
+      const prefix = freshPrefix();
+      const held = gate();
+      let executions = 0;
+      const task = defineTask({
+        id: "slow",
+        schedule: "* * * * *",
+        run: async () => {
+          executions++;
+          await held.opened;
+        },
+      });
+      const { adapter, upkeep } = host([task], { prefix });
+      await upkeep.start();
+      const first = adapter.fire("slow", minutes(1));
+      await expect.poll(() => executions).toBe(1);
+      const second = await adapter.fire("slow", minutes(2));
+      expect(second?.status).toBe("skipped");
+      expect(second?.reason).toMatch(/overlap/);
+      held.open();
+      expect((await first)?.status).toBe("succeeded");
+      expect(executions).toBe(1);
+      const third = await adapter.fire("slow", minutes(3));
+      expect(third?.status).toBe("succeeded");
+      await upkeep.stop();
+    });
+
+    it("lets overlapping runs go when the policy is allow", async () => {
+      const prefix = freshPrefix();
+      const held = gate();
+      let executions = 0;
+      const task = defineTask({
+        id: "parallel",
+        schedule: "* * * * *",
+        overlap: "allow",
+        run: async () => {
+          executions++;
+          await held.opened;
+        },
+      });
+      const { adapter, upkeep } = host([task], { prefix });
+      await upkeep.start();
+      const runs = [adapter.fire("parallel", minutes(1)), adapter.fire("parallel", minutes(2))];
+      await expect.poll(() => executions).toBe(2);
+      held.open();
+      expect((await Promise.all(runs)).map((run) => run?.status)).toEqual(["succeeded", "succeeded"]);
+      await upkeep.stop();
+    });
+
+    it("aborts the signal on timeout and records timed_out", async () => {
+      const prefix = freshPrefix();
+      let seen = "";
+      const task = defineTask({
+        id: "forever",
+        schedule: "* * * * *",
+        timeout: 100,
+        run: async (ctx) => {
+          seen = await untilAborted(ctx.signal);
+          return { stoppedEarly: true };
+        },
+      });
+      const { adapter, upkeep } = host([task], { prefix });
+      await upkeep.start();
+      const run = await adapter.fire("forever", minutes(1));
+      expect(seen).toBe("timeout");
+      expect(run?.status).toBe("timed_out");
+      const stored = await upkeep.store.get(run?.id as string);
+      expect(stored?.status).toBe("timed_out");
+      expect(stored?.result).toEqual({ stoppedEarly: true });
+      await upkeep.stop();
+    });
+
+    it("retries retryable errors with backoff and fails others at once", async () => {
+      const prefix = freshPrefix();
+      const attempts: number[] = [];
+      const flaky = defineTask({
+        id: "flaky",
+        schedule: "* * * * *",
+        retry: { retries: 3, delay: 10 },
+        run: (ctx) => {
+          attempts.push(ctx.attempt);
+          if (ctx.attempt < 3) throw new TaskError("rate limited", { retryable: true });
+          return { attempt: ctx.attempt };
+        },
+      });
+      let brokenCalls = 0;
+      const broken = defineTask({
+        id: "broken",
+        schedule: "* * * * *",
+        retry: { retries: 3, delay: 10 },
+        run: () => {
+          brokenCalls++;
+          throw new Error("bad data");
+        },
+      });
+      const { adapter, upkeep } = host([flaky, broken], { prefix });
+      await upkeep.start();
+      const ok = await adapter.fire("flaky", minutes(1));
+      expect(attempts).toEqual([1, 2, 3]);
+      expect(ok?.status).toBe("succeeded");
+      expect((await upkeep.store.get(ok?.id as string))?.attempt).toBe(3);
+      const failed = await adapter.fire("broken", minutes(1));
+      expect(brokenCalls).toBe(1);
+      expect(failed?.status).toBe("failed");
+      const stored = await upkeep.store.get(failed?.id as string);
+      expect(stored?.errorMessage).toBe("bad data");
+      expect(stored?.errorStack).toContain("bad data");
+      await upkeep.stop();
+    });
+
+    it("marks a killed process's run abandoned once its lease has expired", async () => {
+      const prefix = freshPrefix();
+      const child = spawn(
+        process.execPath,
+        [
+          "--conditions=dev-source",
+          "--import",
+          "tsx",
+          fileURLToPath(new URL("fixtures/hung-run.ts", import.meta.url)),
+          dialect,
+          database.target,
+          prefix,
+        ],
+        { stdio: ["ignore", "pipe", "inherit"] },
+      );
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on("data", (chunk: Buffer) => {
+          if (chunk.toString().includes("running")) resolve();
+        });
+        child.on("exit", (code) => reject(new Error(`child exited early with ${code}`)));
+      });
+      child.kill("SIGKILL");
+      await new Promise((resolve) => child.once("exit", resolve));
+      const [orphan] = await database.knex(`${prefix}runs`).where({ task_id: "hang" });
+      expect(orphan.status).toBe("running");
+
+      let now = new Date();
+      const task = defineTask({ id: "hang", schedule: "* * * * *", run: () => "done" });
+      const { adapter, upkeep } = host([task], { prefix, clock: () => now });
+      await upkeep.start();
+      // Within the lease the dead run still counts as live: the next tick is skipped.
+      expect((await adapter.fire("hang", minutes(1)))?.status).toBe("skipped");
+      now = new Date(Date.now() + 60_000);
+      expect((await adapter.fire("hang", minutes(2)))?.status).toBe("succeeded");
+      const after = await upkeep.store.get(orphan.id);
+      expect(after?.status).toBe("abandoned");
+      await upkeep.stop();
+    });
+
+    it("records runs still going at stop() as interrupted after aborting them", async () => {
+      const prefix = freshPrefix();
+      let reason = "";
+      const polite = defineTask({
+        id: "polite",
+        schedule: "* * * * *",
+        run: async (ctx: TaskContext) => {
+          reason = await untilAborted(ctx.signal);
+          return { batches: 3, stoppedEarly: true };
+        },
+      });
+      const stubborn = defineTask({ id: "stubborn", schedule: "* * * * *", run: () => new Promise(() => {}) });
+      const { adapter, upkeep } = host([polite, stubborn], { prefix });
+      await upkeep.start();
+      const runs = [adapter.fire("polite", minutes(1)), adapter.fire("stubborn", minutes(1))];
+      await expect.poll(async () => (await upkeep.runs({ status: "running" })).length).toBe(2);
+      await upkeep.stop({ timeout: 1000 });
+      expect(reason).toBe("shutdown");
+      const [politeRun] = (await Promise.all(runs)) as RunRecord[];
+      expect(politeRun?.status).toBe("interrupted");
+      const stored = await database.knex(`${prefix}runs`).select("task_id", "status").orderBy("task_id");
+      expect(stored).toEqual([
+        { task_id: "polite", status: "interrupted" },
+        { task_id: "stubborn", status: "interrupted" },
+      ]);
+      expect(await adapter.fire("polite", minutes(2))).toBeUndefined();
+    });
+
+    it("catches up a missed daily tick once at start-up", async () => {
+      const prefix = freshPrefix();
+      const now = new Date("2026-01-10T05:00:00Z");
+      const served: string[] = [];
+      const daily = defineTask({
+        id: "daily",
+        schedule: "0 3 * * *",
+        catchUp: true,
+        run: (ctx) => {
+          served.push(ctx.scheduledFor.toISOString());
+        },
+      });
+      const first = host([daily], { prefix, clock: () => now });
+      const done = new Promise((resolve) => first.upkeep.on("run:success", resolve));
+      await first.upkeep.start();
+      await done;
+      const second = host([daily], { prefix, clock: () => now, db: database.connect() });
+      await second.upkeep.start();
+      await second.upkeep.stop();
+      await first.upkeep.stop();
+      expect(served).toEqual(["2026-01-10T03:00:00.000Z"]);
+      const rows = await database.knex(`${prefix}runs`).where({ task_id: "daily" });
+      expect(rows).toHaveLength(1);
+      expect(rows[0].trigger).toBe("catch-up");
+    });
+
+    it("stores a manual run's result and lists next run times and last outcomes", async () => {
+      const prefix = freshPrefix();
+      const now = new Date("2026-01-10T05:00:30Z");
+      const task = defineTask({
+        id: "report",
+        schedule: "15 */2 * * *",
+        timezone: "Europe/Berlin",
+        input: z.object({ greeting: z.string() }),
+        defaultInput: { greeting: "hi" },
+        run: (ctx, input) => ({ said: input.greeting, dryRun: ctx.dryRun }),
+      });
+      const { upkeep } = host([task], { prefix, clock: () => now });
+      const run = await upkeep.run("report", { input: { greeting: "hello" }, dryRun: true });
+      expect(run.status).toBe("succeeded");
+      expect(run.trigger).toBe("manual");
+      expect((await upkeep.store.get(run.id))?.result).toEqual({ said: "hello", dryRun: true });
+      const [info] = await upkeep.list();
+      expect(info?.nextRun?.toISOString()).toBe("2026-01-10T05:15:00.000Z");
+      expect(info?.lastRun?.id).toBe(run.id);
+      await upkeep.stop();
+    });
+  });
+}
+
+describe("registration", () => {
+  it("names the failing field of a bad input and never its value", () => {
+    const task = defineTask({
+      id: "needs-input",
+      schedule: "* * * * *",
+      input: z.object({ apiKey: z.string().min(40), batchSize: z.number().int().positive() }),
+      run: () => {},
+    });
+    const secret = "sk_live_leaky_value";
+    let error: unknown;
+    try {
+      registerTasks(manualAdapter(), { tasks: [{ task, input: { apiKey: secret, batchSize: "lots" } }], logger: silentLogger });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as ConfigError).message;
+    expect(message).toMatch(/^\[upkeep\] invalid task configuration/);
+    expect(message).toContain("tasks.needs-input.input.apiKey");
+    expect(message).toContain("tasks.needs-input.input.batchSize");
+    expect(message).not.toContain(secret);
+    expect(message).not.toContain("lots");
+  });
+
+  it("refuses a bad schedule, timezone, duplicate id and unknown config key", () => {
+    const task = defineTask({ id: "t", schedule: "* * * * *", run: () => {} });
+    expect(() => registerTasks(manualAdapter(), { tasks: [{ task, schedule: "61 * * * *" }] })).toThrow(/tasks\.t\.schedule/);
+    expect(() => registerTasks(manualAdapter(), { tasks: [{ task, timezone: "Mars/Olympus" }] })).toThrow(/tasks\.t\.timezone/);
+    expect(() => registerTasks(manualAdapter(), { tasks: [task, task] })).toThrow(/tasks\.1\.id: duplicate task id/);
+    expect(() => registerTasks(manualAdapter(), { tasks: [task], tablePrefx: "x" } as never)).toThrow(/Unrecognized key/);
+    expect(() => defineTask({ id: "Bad Id", schedule: "* * * * *", run: () => {} })).toThrow(/id: expected lower-case/);
+  });
+});
