@@ -1,5 +1,6 @@
 export type { Adapter, AdapterCapabilities, AdapterContext, AdapterFactory, ScheduledJob, Trigger } from "./adapter.ts";
 export { defineConfig, type TaskEntry, type UpkeepConfig } from "./config.ts";
+export { dialectOf, type SqlDialect } from "./db.ts";
 export { type Duration, parseDuration } from "./duration.ts";
 export {
   AdapterError,

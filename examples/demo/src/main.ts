@@ -1,0 +1,48 @@
+// The upkeep demo: every task on sample data in a fresh SQLite file, no other service needed.
+import { mkdirSync, rmSync } from "node:fs";
+import { join, relative } from "node:path";
+import { manualAdapter, type RunRecord, registerTasks } from "@upkeep/core";
+import knex from "knex";
+import { scenarios } from "./scenarios/index.ts";
+
+const dir = join(process.cwd(), ".upkeep");
+const file = join(dir, "demo.sqlite");
+mkdirSync(dir, { recursive: true });
+rmSync(file, { force: true });
+const db = knex({ client: "better-sqlite3", connection: { filename: file }, useNullAsDefault: true });
+
+const now = new Date();
+for (const scenario of scenarios) await scenario.seed(db, now);
+
+const adapter = manualAdapter();
+const upkeep = registerTasks(adapter, {
+  db,
+  tasks: scenarios.flatMap((scenario) => scenario.tasks(db)),
+  logger: { debug() {}, info() {}, warn() {}, error: (fields, msg) => console.error(msg, fields) },
+});
+await upkeep.start();
+
+console.log(`upkeep demo — SQLite at ${relative(process.cwd(), file)}\n`);
+console.log("Registered tasks:");
+for (const task of await upkeep.list()) {
+  console.log(`  ${task.id.padEnd(16)} ${task.schedule.padEnd(14)} ${task.timezone.padEnd(6)} next ${task.nextRun?.toISOString() ?? "-"}`);
+}
+
+const summary = (run: RunRecord) => JSON.stringify(run.result ?? run.reason ?? run.errorMessage);
+for (const scenario of scenarios) {
+  console.log(`\n== ${scenario.title}`);
+  for (const entry of scenario.tasks(db)) {
+    const run = await upkeep.run(entry.task.id);
+    console.log(`  ${entry.task.id}: ${run.status} in ${run.durationMs} ms → ${summary(run)}`);
+  }
+  await scenario.show?.(db);
+}
+
+console.log("\nRun history (newest first):");
+for (const run of await upkeep.runs({ limit: 20 })) {
+  console.log(`  ${run.claimedAt.toISOString()}  ${run.taskId.padEnd(16)} ${run.trigger.padEnd(8)} ${run.status.padEnd(11)} ${run.durationMs ?? "-"} ms`);
+}
+
+await upkeep.stop();
+for (const scenario of scenarios) await scenario.close?.();
+await db.destroy();

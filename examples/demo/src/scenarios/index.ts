@@ -1,0 +1,5 @@
+import type { DemoScenario } from "../scenario.ts";
+import { customTask } from "./custom-task.ts";
+
+/** Every part of the demo, in the order it runs. Each built-in task adds its scenario here. */
+export const scenarios: DemoScenario[] = [customTask];

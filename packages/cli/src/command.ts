@@ -1,0 +1,55 @@
+import type { Upkeep, UpkeepConfig } from "@upkeep/core";
+
+/** Exit codes of the `upkeep` command. */
+export const EXIT = {
+  /** The command did what was asked. */
+  ok: 0,
+  /** A task run failed (failed, timed_out, interrupted). */
+  taskFailed: 1,
+  /** Bad usage or an invalid configuration: the message says what to fix. */
+  usage: 2,
+} as const;
+
+/** What a command receives: the loaded configuration, its handle, the parsed arguments and output streams. */
+export interface CommandContext {
+  /** The configuration loaded from upkeep.config.ts (or --config). */
+  config: UpkeepConfig;
+  /** `registerTasks(manualAdapter(), config)`: runs go through the same runner as scheduled ones. */
+  upkeep: Upkeep;
+  /** Positional arguments after the command name (`upkeep keys rotate` gives `["rotate"]`). */
+  positionals: string[];
+  /** Parsed flags of the command's `options`. */
+  flags: Record<string, string | boolean | undefined>;
+  /** `--json`: print one JSON document for machines instead of text. */
+  json: boolean;
+  /** Whether stdout is a terminal (live progress is only drawn there). */
+  tty: boolean;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+/** A flag a command accepts, in node:util `parseArgs` form. */
+export interface CommandOption {
+  type: "string" | "boolean";
+  short?: string;
+  description: string;
+}
+
+/** One `upkeep <name>` command. Commands live in src/commands/, one file each, listed in src/commands/index.ts. */
+export interface Command {
+  name: string;
+  /** One line for `upkeep --help`. */
+  summary: string;
+  /** Usage line, such as `upkeep run <id> [--dry-run] [--input <json>]`. */
+  usage: string;
+  options?: Record<string, CommandOption>;
+  /** Whether the command needs the configuration loaded (most do). @default true */
+  needsConfig?: boolean;
+  /** Returns the exit code. Throw a ConfigError or a UsageError for exit code 2. */
+  run(ctx: CommandContext): Promise<number>;
+}
+
+/** Bad command-line usage: exit code 2 with this message. */
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
