@@ -40,7 +40,9 @@ for (const scenario of scenarios) {
 
 console.log("\nRun history (newest first):");
 for (const run of await upkeep.runs({ limit: 20 })) {
-  console.log(`  ${run.claimedAt.toISOString()}  ${run.taskId.padEnd(16)} ${run.trigger.padEnd(8)} ${run.status.padEnd(11)} ${run.durationMs ?? "-"} ms`);
+  console.log(
+    `  ${run.claimedAt.toISOString()}  ${run.taskId.padEnd(16)} ${run.trigger.padEnd(8)} ${run.status.padEnd(11)} ${run.durationMs ?? "-"} ms`,
+  );
 }
 
 await upkeep.stop();
