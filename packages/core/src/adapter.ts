@@ -8,6 +8,12 @@ export interface Trigger {
    * runner derives it from the schedule and the current time.
    */
   scheduledFor?: Date;
+  /**
+   * Serve `scheduledFor` as a missed tick (recorded with trigger `catch-up`), as `upkeep tick` does
+   * for tasks with `catchUp`.
+   * @default false
+   */
+  catchUp?: boolean;
 }
 
 /** One task as the adapter sees it. `execute` runs the whole core pipeline for a tick. */
@@ -20,6 +26,11 @@ export interface ScheduledJob {
   readonly timezone: string;
   /** The next tick after `after`, computed by the core (adapters must not compute their own). */
   next(after: Date): Date | null;
+  /**
+   * The tick a firing at `at` serves: the latest tick at or before it, computed by the core. An
+   * adapter woken by its own timer passes this as `scheduledFor`.
+   */
+  tickAt(at: Date): Date | null;
   /** Runs a tick through claim, overlap check, run and record. Never rejects. */
   execute(trigger?: Trigger): Promise<RunRecord | undefined>;
 }
@@ -51,7 +62,11 @@ export interface Adapter {
   schedule(job: ScheduledJob): void | Promise<void>;
   /** Removes the job; unknown ids are ignored. */
   unschedule(id: string): void | Promise<void>;
-  /** Starts firing scheduled jobs. */
+  /**
+   * Starts firing scheduled jobs. Every job of the configuration has been handed to `schedule`
+   * before this call, so an adapter that persists schedules (BullMQ, a crontab) may remove the ones
+   * whose ids it was not given: tasks removed from the configuration.
+   */
   start(): void | Promise<void>;
   /** Stops firing new runs and releases resources within `timeoutMs`. Runs in flight are the core's. */
   stop(options: { timeoutMs: number }): void | Promise<void>;

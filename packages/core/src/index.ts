@@ -23,8 +23,8 @@ export {
   silentLogger,
 } from "./logger.ts";
 export { type ManualAdapter, manualAdapter } from "./manual-adapter.ts";
-export { type RunOptions, registerTasks, type TaskInfo, type Upkeep } from "./register.ts";
-export { createSchedule, isValidTimezone, type Schedule, scheduleProblem } from "./schedule.ts";
+export { type DueTick, type RunOptions, registerTasks, type TaskInfo, type Upkeep } from "./register.ts";
+export { createSchedule, isValidTimezone, type Schedule, type ScheduleOptions, SECOND_TICKS, scheduleProblem } from "./schedule.ts";
 export { isUniqueViolation, type KnexStoreOptions, knexStore } from "./store/knex-store.ts";
 export { memoryStore } from "./store/memory-store.ts";
 export { MIGRATIONS, migrate, type UpkeepMigration } from "./store/migrations.ts";

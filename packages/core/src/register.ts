@@ -5,7 +5,7 @@ import { AdapterError, ConfigError, type ConfigIssue, UpkeepError } from "./erro
 import { Emitter, type UpkeepEventHandler, type UpkeepEventName } from "./events.ts";
 import { createJsonLogger, type Logger } from "./logger.ts";
 import { type RegisteredTask, Runner } from "./runner.ts";
-import { createSchedule, scheduleProblem } from "./schedule.ts";
+import { createSchedule, type ScheduleOptions, SECOND_TICKS, scheduleProblem } from "./schedule.ts";
 import { knexStore } from "./store/knex-store.ts";
 import { memoryStore } from "./store/memory-store.ts";
 import type { RunQuery, RunRecord, RunStore } from "./store/types.ts";
@@ -39,6 +39,15 @@ export interface RunOptions {
   scheduled?: boolean;
 }
 
+/** A tick due at a moment, as `upkeep.due(at)` lists it. */
+export interface DueTick {
+  /** The task's job; `job.execute({ scheduledFor, catchUp })` runs the tick. */
+  job: ScheduledJob;
+  scheduledFor: Date;
+  /** True for the latest missed tick of a `catchUp` task that has no run yet. */
+  catchUp: boolean;
+}
+
 /** The handle `registerTasks` returns. */
 export interface Upkeep {
   /** Migrates (unless `autoMigrate: false`), schedules every enabled task, starts the adapter, runs catch-up. */
@@ -55,6 +64,12 @@ export interface Upkeep {
   on<E extends UpkeepEventName>(event: E, handler: UpkeepEventHandler<E>): () => void;
   /** Applies upkeep's migrations. */
   migrate(): Promise<void>;
+  /**
+   * The ticks due in the minute `at` falls in, plus the latest earlier tick of each `catchUp` task
+   * that has no run: what a system-cron line started every minute must run (`upkeep tick`).
+   * Applies migrations first unless `autoMigrate: false`.
+   */
+  due(at: Date): Promise<DueTick[]>;
   /** The jobs as handed to the adapter, one per enabled task. */
   readonly jobs: readonly ScheduledJob[];
   readonly store: RunStore;
@@ -67,7 +82,7 @@ function toEntry(item: unknown): TaskEntry | undefined {
   return undefined;
 }
 
-function resolveTasks(config: UpkeepConfig, defaultTimezone: string): Map<string, RegisteredTask> {
+function resolveTasks(config: UpkeepConfig, defaultTimezone: string, scheduleOptions: ScheduleOptions): Map<string, RegisteredTask> {
   const tasks = new Map<string, RegisteredTask>();
   const issues: ConfigIssue[] = [];
   config.tasks.forEach((item, index) => {
@@ -84,7 +99,7 @@ function resolveTasks(config: UpkeepConfig, defaultTimezone: string): Map<string
     }
     const pattern = entry.schedule ?? definition.schedule;
     const timezone = entry.timezone ?? definition.timezone ?? defaultTimezone;
-    const problem = scheduleProblem(pattern, timezone);
+    const problem = scheduleProblem(pattern, timezone, scheduleOptions);
     if (problem) {
       issues.push({ path: `${where}.${problem.includes("timezone") ? "timezone" : "schedule"}`, message: problem });
       return;
@@ -102,7 +117,7 @@ function resolveTasks(config: UpkeepConfig, defaultTimezone: string): Map<string
     tasks.set(definition.id, {
       definition,
       input: parsed.data,
-      schedule: createSchedule(pattern, timezone),
+      schedule: createSchedule(pattern, timezone, scheduleOptions),
       enabled: entry.enabled ?? definition.enabled,
       timeoutMs,
       overlap: entry.overlap ?? definition.overlap,
@@ -137,7 +152,8 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
   if (scheduleProblem("* * * * *", timezone)) {
     throw new ConfigError("invalid upkeep config", [{ path: "timezone", message: "unknown IANA timezone" }]);
   }
-  const tasks = resolveTasks(config, timezone);
+  const seconds = (config as { [SECOND_TICKS]?: unknown })[SECOND_TICKS] === true;
+  const tasks = resolveTasks(config, timezone, { seconds });
   const logger = config.logger ?? createJsonLogger();
   const store = config.store ?? (config.db ? knexStore(config.db, { tablePrefix: options.tablePrefix }) : memoryStore());
   const clock = config.clock ?? (() => new Date());
@@ -165,9 +181,10 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
       pattern: task.schedule.pattern,
       timezone: task.schedule.timezone,
       next: (after: Date) => task.schedule.next(after),
+      tickAt: (at: Date) => task.schedule.tickAt(at),
       execute: async (trigger = {}) => {
         try {
-          return await runner.execute(task, { trigger: "schedule", scheduledFor: trigger.scheduledFor });
+          return await runner.execute(task, { trigger: trigger.catchUp ? "catch-up" : "schedule", scheduledFor: trigger.scheduledFor });
         } catch (error) {
           logger.error({ taskId: task.definition.id, err: error }, "[upkeep] scheduled run could not be recorded");
           return undefined;
@@ -244,6 +261,20 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
       }));
     },
     runs: (query) => store.list(query),
+    async due(at) {
+      await ensureMigrated();
+      const due: DueTick[] = [];
+      for (const job of jobs) {
+        const task = tasks.get(job.id) as RegisteredTask;
+        const windowStart = Math.floor(at.getTime() / task.schedule.granularityMs) * task.schedule.granularityMs;
+        const tick = task.schedule.next(new Date(windowStart - 1));
+        if (tick && tick.getTime() <= at.getTime()) due.push({ job, scheduledFor: tick, catchUp: false });
+        if (!task.catchUp) continue;
+        const missed = task.schedule.previous(new Date(windowStart));
+        if (missed && !(await store.findByTick(job.id, missed))) due.push({ job, scheduledFor: missed, catchUp: true });
+      }
+      return due;
+    },
     on: (event, handler) => emitter.on(event, handler),
   };
 
