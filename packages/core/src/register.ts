@@ -224,11 +224,20 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
       if (state === "stopped") return;
       state = "stopped";
       const timeoutMs = stopOptions.timeout ?? shutdownTimeoutMs;
-      const began = Date.now();
-      await adapterCall(adapter, "stop", () => adapter.stop({ timeoutMs }));
-      const left = await runner.shutdown(Math.max(0, timeoutMs - (Date.now() - began)));
+      // The runner refuses new runs and aborts those in flight at once, while the adapter stops
+      // firing: an adapter that waits for its own in-flight callbacks (BullMQ's worker.close)
+      // would otherwise wait for runs nobody has told to stop yet.
+      const shutdown = runner.shutdown(timeoutMs);
+      let failure: unknown;
+      try {
+        await adapterCall(adapter, "stop", () => adapter.stop({ timeoutMs }));
+      } catch (error) {
+        failure = error;
+      }
+      const left = await shutdown;
       if (left.length > 0) logger.warn({ runIds: left }, "[upkeep] runs still going at the stop timeout were recorded interrupted");
       await store.close?.();
+      if (failure !== undefined) throw failure;
       logger.info({}, "[upkeep] stopped");
     },
     async run(id, runOptions = {}) {

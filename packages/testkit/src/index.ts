@@ -1,3 +1,4 @@
+export { type AdapterCase, type AdapterSuiteContext, type TestAdapterOptions, testAdapter } from "./adapter-suite.ts";
 export {
   createTestDatabase,
   DIALECTS,
@@ -10,3 +11,4 @@ export {
   serviceKnex,
   type TestDatabase,
 } from "./databases.ts";
+export { type OracleRun, type RunOracle, runOracle } from "./run-oracle.ts";

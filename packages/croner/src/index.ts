@@ -1,0 +1,1 @@
+export { type CronerAdapter, type CronerAdapterOptions, cronerAdapter } from "./croner-adapter.ts";
