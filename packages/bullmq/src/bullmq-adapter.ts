@@ -1,0 +1,194 @@
+import { type Adapter, AdapterError, type AdapterFactory, type Logger, type ScheduledJob } from "@upkeep/core";
+import { type Job, Queue, Worker } from "bullmq";
+import type { Redis } from "ioredis";
+
+/** Options of `bullmqAdapter`. */
+export interface BullmqAdapterOptions {
+  /**
+   * The host's ioredis connection. A process that runs a worker needs `maxRetriesPerRequest: null`
+   * on it (BullMQ workers hold blocking commands). upkeep never closes it.
+   */
+  connection: Redis;
+  /**
+   * The BullMQ queue the schedulers and workers share.
+   * @default "upkeep"
+   */
+  queueName?: string;
+  /**
+   * BullMQ's key prefix in Redis.
+   * @default "bull"
+   */
+  prefix?: string;
+  /**
+   * Run a `Worker` in this process. Turn it off in a process that only keeps the schedulers.
+   * @default true
+   */
+  worker?: boolean;
+  /**
+   * Keep the job schedulers at `start()`: upsert each task's scheduler whose pattern or timezone
+   * changed and remove the schedulers of tasks no longer registered. Turn it off in worker-only
+   * processes when one deploy step owns the schedule.
+   * @default true
+   */
+  scheduler?: boolean;
+  /**
+   * Jobs one worker runs at once. Keep it above one: a tick that arrives while the previous run of
+   * the same task goes on must reach the runner to be recorded `skipped`.
+   * @default 8
+   */
+  concurrency?: number;
+  /**
+   * How many finished jobs BullMQ keeps in Redis; run history lives in the run store.
+   * @default { completed: 100, failed: 500 }
+   */
+  keep?: {
+    /** @default 100 */
+    completed?: number;
+    /** @default 500 */
+    failed?: number;
+  };
+}
+
+/** The BullMQ adapter, with its queue once started (for diagnostics and tests). */
+export interface BullmqAdapter extends Adapter {
+  /** The queue, from `start()` until `stop()`. */
+  readonly queue: Queue | undefined;
+}
+
+const ADAPTER = "bullmq";
+
+/**
+ * Why a connection cannot serve a worker, or undefined. ioredis retries a command 20 times by
+ * default and then rejects it, which breaks the blocking commands a BullMQ worker waits on.
+ */
+function connectionProblem(connection: Redis): string | undefined {
+  if (typeof connection !== "object" || connection === null || typeof connection.duplicate !== "function") {
+    return "connection: expected an ioredis instance, such as new Redis(url, { maxRetriesPerRequest: null })";
+  }
+  if (connection.options?.maxRetriesPerRequest !== null) {
+    return "connection: a BullMQ worker needs maxRetriesPerRequest: null on its ioredis connection (new Redis(url, { maxRetriesPerRequest: null }))";
+  }
+  return undefined;
+}
+
+/**
+ * The distributed adapter: one BullMQ job scheduler per task, and a `Worker` that hands each job to
+ * the runner. Scale out by starting more worker processes; the runner's claim makes a job that
+ * BullMQ runs twice (a stalled job) harmless.
+ *
+ * @throws {AdapterError} when a worker would run on a connection without `maxRetriesPerRequest: null`.
+ */
+export function bullmqAdapter(options: BullmqAdapterOptions): BullmqAdapter {
+  const runsWorker = options.worker ?? true;
+  const keepsSchedule = options.scheduler ?? true;
+  const problem = runsWorker ? connectionProblem(options.connection) : undefined;
+  if (problem) throw new AdapterError(ADAPTER, problem);
+  const queueName = options.queueName ?? "upkeep";
+  const prefix = options.prefix ?? "bull";
+  const removeOnComplete = options.keep?.completed ?? 100;
+  const removeOnFail = options.keep?.failed ?? 500;
+  const jobs = new Map<string, ScheduledJob>();
+  let logger: Logger | undefined;
+  let queue: Queue | undefined;
+  let worker: Worker | undefined;
+
+  async function upsert(job: ScheduledJob): Promise<void> {
+    await queue?.upsertJobScheduler(
+      job.id,
+      { pattern: job.pattern, tz: job.timezone },
+      { name: job.id, data: {}, opts: { removeOnComplete, removeOnFail } },
+    );
+  }
+
+  /** Upserts what changed and removes what is gone; a redeploy with the same tasks writes nothing. */
+  async function reconcile(current: Queue): Promise<void> {
+    const existing = await current.getJobSchedulers(0, -1);
+    const byId = new Map(existing.map((scheduler) => [scheduler.key, scheduler]));
+    for (const job of jobs.values()) {
+      const scheduler = byId.get(job.id);
+      const opts = scheduler?.template?.opts;
+      const same =
+        scheduler !== undefined &&
+        scheduler.pattern === job.pattern &&
+        scheduler.tz === job.timezone &&
+        opts?.removeOnComplete === removeOnComplete &&
+        opts?.removeOnFail === removeOnFail;
+      if (!same) await upsert(job);
+    }
+    for (const id of byId.keys()) {
+      if (!jobs.has(id)) {
+        await current.removeJobScheduler(id);
+        logger?.info({ taskId: id }, "[upkeep] [bullmq] removed the scheduler of a task no longer registered");
+      }
+    }
+  }
+
+  async function handle(bullJob: Job): Promise<{ runId: string; status: string } | null> {
+    const job = jobs.get(bullJob.name);
+    if (!job) {
+      logger?.warn({ taskId: bullJob.name }, "[upkeep] [bullmq] a job for a task this process does not know: ignored");
+      return null;
+    }
+    // The scheduler's timestamp for this iteration; the core snaps it to its own tick, so every
+    // adapter claims the same tick for the same moment.
+    const at = new Date(bullJob.opts.prevMillis ?? bullJob.timestamp + (bullJob.delay ?? 0));
+    const run = await job.execute({ scheduledFor: job.tickAt(at) ?? at });
+    return run ? { runId: run.id, status: run.status } : null;
+  }
+
+  async function closeWithin<T>(closing: Promise<T>, timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    try {
+      return await Promise.race([closing.then(() => true), limit]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  return {
+    name: ADAPTER,
+    capabilities: { inProcess: true, distributed: true },
+    get queue() {
+      return queue;
+    },
+    init(context) {
+      logger = context.logger;
+    },
+    async schedule(job) {
+      jobs.set(job.id, job);
+      if (queue && keepsSchedule) await upsert(job);
+    },
+    async unschedule(id) {
+      jobs.delete(id);
+      if (queue && keepsSchedule) await queue.removeJobScheduler(id);
+    },
+    async start() {
+      queue = new Queue(queueName, { connection: options.connection, prefix });
+      queue.on("error", (error) => logger?.error({ err: error }, "[upkeep] [bullmq] queue error"));
+      if (keepsSchedule) await reconcile(queue);
+      if (runsWorker) {
+        worker = new Worker(queueName, handle, { connection: options.connection, prefix, concurrency: options.concurrency ?? 8 });
+        worker.on("error", (error) => logger?.error({ err: error }, "[upkeep] [bullmq] worker error"));
+      }
+    },
+    async stop({ timeoutMs }) {
+      const current = worker;
+      worker = undefined;
+      if (current) {
+        // worker.close() waits for active jobs without limit; the runner is aborting them now.
+        const closed = await closeWithin(current.close(), timeoutMs);
+        if (!closed) {
+          logger?.warn({ timeoutMs }, "[upkeep] [bullmq] worker did not close within the stop timeout; forcing it");
+          await closeWithin(current.close(true), 1000);
+        }
+      }
+      await queue?.close();
+      queue = undefined;
+    },
+  };
+}
+
+bullmqAdapter satisfies AdapterFactory<BullmqAdapterOptions>;

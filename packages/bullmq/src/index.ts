@@ -1,0 +1,1 @@
+export { type BullmqAdapter, type BullmqAdapterOptions, bullmqAdapter } from "./bullmq-adapter.ts";
