@@ -5,6 +5,7 @@ import {
   type ClaimResult,
   claimKey,
   type NewRun,
+  newRecord,
   type RunOutcome,
   type RunQuery,
   type RunRecord,
@@ -115,7 +116,7 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
             .first()) as Row | undefined;
           return { claimed: false, existing: row && toRecord(row) };
         }
-        return { claimed: true, run: (await get(run.id)) as RunRecord };
+        return { claimed: true, run: newRecord(run) };
       }),
     hasEarlierLiveRun: (run, now) =>
       wrap("overlap check", async () => {

@@ -1,4 +1,13 @@
-import { type ClaimResult, claimKey, type NewRun, type RunOutcome, type RunQuery, type RunRecord, type RunStore } from "./types.ts";
+import {
+  type ClaimResult,
+  claimKey,
+  type NewRun,
+  newRecord,
+  type RunOutcome,
+  type RunQuery,
+  type RunRecord,
+  type RunStore,
+} from "./types.ts";
 
 const keyOf = (taskId: string, key: string) => `${taskId}\u0000${key}`;
 
@@ -29,17 +38,7 @@ export function memoryStore(): RunStore {
         const existing = runs.get(existingId);
         return { claimed: false, existing: existing && copy(existing) };
       }
-      const record: RunRecord = {
-        ...run,
-        status: "running",
-        attempt: 1,
-        finishedAt: null,
-        durationMs: null,
-        result: null,
-        reason: null,
-        errorMessage: null,
-        errorStack: null,
-      };
+      const record = newRecord(run);
       runs.set(run.id, record);
       ticks.set(key, run.id);
       return { claimed: true, run: copy(record) };

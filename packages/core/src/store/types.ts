@@ -50,6 +50,21 @@ export function claimKey(run: Pick<NewRun, "id" | "trigger" | "scheduledFor">): 
   return run.trigger === "manual" ? `manual:${run.id}` : `tick:${run.scheduledFor.getTime()}`;
 }
 
+/** The record of a run just claimed, before it has an outcome. */
+export function newRecord(run: NewRun): RunRecord {
+  return {
+    ...run,
+    status: "running",
+    attempt: 1,
+    finishedAt: null,
+    durationMs: null,
+    result: null,
+    reason: null,
+    errorMessage: null,
+    errorStack: null,
+  };
+}
+
 /** What `claim` found: the run is ours, or another process holds this tick. */
 export type ClaimResult = { claimed: true; run: RunRecord } | { claimed: false; existing: RunRecord | undefined };
 
