@@ -15,7 +15,7 @@ export interface OracleRun {
 export interface RunOracle {
   /** Every run, or those of one task, oldest tick first. */
   runs(taskId?: string): Promise<OracleRun[]>;
-  /** Ticks that hold more than one run row: must always be empty (the unique key forbids it). */
+  /** Ticks that hold more than one scheduled or catch-up run: must always be empty. Manual runs are not ticks. */
   duplicateTicks(): Promise<Array<{ taskId: string; scheduledFor: number; count: number }>>;
 }
 
@@ -46,6 +46,7 @@ export function runOracle(db: Knex, tablePrefix = "upkeep_"): RunOracle {
     async duplicateTicks() {
       const rows = (await db(table)
         .select("task_id", "scheduled_for")
+        .whereNot("trigger", "manual")
         .count({ count: "*" })
         .groupBy("task_id", "scheduled_for")
         .havingRaw("count(*) > 1")) as Array<{ task_id: string; scheduled_for: number | string; count: number | string }>;
