@@ -1,0 +1,12 @@
+// A worker process: takes jobs off the queue and hands each to upkeep's runner, which claims the
+// tick in PostgreSQL, so a job BullMQ delivers twice still runs once.
+import { bullmqAdapter } from "@upkeep/bullmq";
+import { registerTasks } from "@upkeep/core";
+import { config, db, prefix } from "./config.ts";
+import { connection } from "./connection.ts";
+import { stopOnSignals } from "./shutdown.ts";
+
+const upkeep = registerTasks(bullmqAdapter({ connection, prefix, scheduler: false }), config);
+await upkeep.start();
+console.log(`worker ${process.pid} ready`);
+stopOnSignals(upkeep, db, connection, `worker ${process.pid}`);
