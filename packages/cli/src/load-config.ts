@@ -64,7 +64,7 @@ export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConf
     // tryNative: import the file natively when the runtime can (a TypeScript loader, type
     // stripping), so the config and the CLI share one @upkeep/core and `instanceof TaskError`
     // holds; otherwise jiti transpiles it.
-    const jiti = createJiti(import.meta.url, { tryNative: true });
+    const jiti = createJiti(import.meta.url, { tryNative: true, interopDefault: false });
     module = await jiti.import<{ default?: unknown }>(path);
   } catch (error) {
     if (error instanceof Error && (error as { code?: unknown }).code === "CONFIG_INVALID") throw error;
