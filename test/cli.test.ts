@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -21,8 +21,11 @@ interface Outcome {
   stderr: string;
 }
 
-/** Runs the real `upkeep` bin from source in a child process. */
-function upkeep(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<Outcome> {
+/** Runs the real `upkeep` bin from source in a child process; `onStdout` sees output as it comes. */
+function upkeep(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; onStdout?: (text: string, child: ChildProcess) => void } = {},
+): Promise<Outcome> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--conditions=dev-source", "--import", TSX, BIN, ...args], {
       cwd: options.cwd ?? FIXTURES,
@@ -33,6 +36,7 @@ function upkeep(args: string[], options: { cwd?: string; env?: Record<string, st
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => {
       stdout += chunk.toString();
+      options.onStdout?.(stdout, child);
     });
     child.stderr.on("data", (chunk: Buffer) => {
       stderr += chunk.toString();
@@ -107,7 +111,7 @@ for (const { dialect, available } of await probeDialects()) {
 
       const json = await upkeep(["list", "--json"], { env });
       const tasks = (JSON.parse(json.stdout) as { tasks: Array<{ id: string; nextRun: string; timezone: string }> }).tasks;
-      expect(tasks.map((task) => task.id)).toEqual(["greet", "explode", "idle", "flaky"]);
+      expect(tasks.map((task) => task.id)).toEqual(["greet", "explode", "idle", "flaky", "wait"]);
       expect(tasks[0]).toMatchObject({ timezone: "Europe/Berlin", nextRun: "2026-01-16T02:00:00.000Z" });
     });
 
@@ -165,6 +169,25 @@ for (const { dialect, available } of await probeDialects()) {
       expect(await database.knex(`${prefix}runs`).where({ task_id: "greet" })).toHaveLength(1);
     });
 
+    it("Ctrl-C during run aborts the task's signal, records the run interrupted and exits 1", async () => {
+      const { prefix, env } = fresh();
+      let sent = false;
+      const out = await upkeep(["run", "wait"], {
+        env,
+        onStdout: (text, child) => {
+          if (!sent && text.includes("waiting")) {
+            sent = true;
+            child.kill("SIGINT");
+          }
+        },
+      });
+      expect(out.code).toBe(1);
+      expect(out.stdout).toContain("wait: interrupted");
+      expect(out.stdout).toContain('"stoppedBy": "shutdown"');
+      const row = await database.knex(`${prefix}runs`).where({ task_id: "wait" }).first();
+      expect(row).toMatchObject({ status: "interrupted", reason: "shutdown" });
+    });
+
     it("status lists recent runs with failures first, as a table and as JSON", async () => {
       const { env } = fresh();
       for (const id of ["greet", "explode", "idle"]) await upkeep(["run", id, "--log-level", "silent"], { env });
@@ -181,7 +204,7 @@ for (const { dialect, available } of await probeDialects()) {
       const text = await upkeep(["status"], { env });
       const lines = text.stdout.split("\n");
       expect(lines[0]).toMatch(/^STARTED \(UTC\)\s+TASK\s+STATUS\s+TRIGGER\s+DURATION\s+DETAIL$/);
-      expect(lines[1]).toMatch(/\bexplode\s+failed\s+manual\b.*the fixture task failed on purpose/);
+      expect(lines[1]).toMatch(/\bexplode\s+failed\s+manual\b.*the fixture task failed on purpose \(FIXTURE_FAILURE\)/);
       expect(text.stdout).toContain("1 of the last 3 runs did not succeed.");
 
       const one = await upkeep(["status", "idle", "--json"], { env });
@@ -204,7 +227,7 @@ describe("upkeep CLI usage and configuration errors", { timeout: 60_000 }, () =>
   it("an unknown task id exits 2 and names the known ones", async () => {
     const out = await upkeep(["run", "nope"], { env });
     expect(out.code).toBe(2);
-    expect(out.stderr).toContain('unknown task "nope"; known tasks: greet, explode, idle, flaky');
+    expect(out.stderr).toContain('unknown task "nope"; known tasks: greet, explode, idle, flaky, wait');
   });
 
   it("an unknown task id with --json prints one JSON error document", async () => {
@@ -256,7 +279,7 @@ describe("upkeep CLI usage and configuration errors", { timeout: 60_000 }, () =>
   it("finds upkeep.config.ts in a parent directory", async () => {
     const out = await upkeep(["list", "--json"], { cwd: join(FIXTURES, "nested"), env });
     expect(out.code).toBe(0);
-    expect((JSON.parse(out.stdout) as { tasks: unknown[] }).tasks).toHaveLength(4);
+    expect((JSON.parse(out.stdout) as { tasks: unknown[] }).tasks).toHaveLength(5);
   });
 
   it("--dry-run with --scheduled exits 2: a dry run must not claim the real tick", async () => {

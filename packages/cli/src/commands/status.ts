@@ -20,7 +20,7 @@ function parseLimit(raw: string | boolean | undefined): number {
 }
 
 function detail(run: RunRecord): string {
-  if (run.errorMessage) return oneLine(run.errorMessage);
+  if (run.errorMessage) return `${oneLine(run.errorMessage)}${run.reason ? ` (${run.reason})` : ""}`;
   if (run.reason) return oneLine(run.reason);
   return run.dryRun ? "dry run" : "";
 }
