@@ -12,3 +12,11 @@ export {
   type TestDatabase,
 } from "./databases.ts";
 export { type OracleRun, type RunOracle, runOracle } from "./run-oracle.ts";
+export {
+  type StripeFault,
+  type StripeServer,
+  type StripeServerOptions,
+  type StripeServerStats,
+  type SubscriptionFixture,
+  startStripeServer,
+} from "./stripe-server.ts";
