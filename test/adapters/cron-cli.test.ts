@@ -9,6 +9,7 @@ import { main } from "@upkeep/cli";
 import { markers } from "@upkeep/cron";
 import { createTestDatabase, runOracle, type TestDatabase } from "@upkeep/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runAsCron } from "./run-as-cron.ts";
 
 // `upkeep crontab` and `upkeep tick`: the block is installed through a file-backed crontab command,
 // and the installed lines are run the way cron runs them, starting the real `upkeep` bin.
@@ -18,13 +19,6 @@ const BIN = join(ROOT, "packages/cli/src/bin.ts");
 const FAKE_CRONTAB = join(ROOT, "test/fixtures/fake-crontab.sh");
 const require = createRequire(import.meta.url);
 const TSX = pathToFileURL(require.resolve("tsx")).href;
-
-/** What cron does with a line: drop the five time fields, turn `\%` into `%`, run `sh -c` in a bare environment. */
-async function runAsCron(line: string): Promise<void> {
-  const command = line.split(" ").slice(5).join(" ");
-  expect(command.replace(/\\%/g, "")).not.toContain("%");
-  await exec("env", ["-i", "sh", "-c", command.replace(/\\%/g, "%")]);
-}
 
 describe("upkeep crontab and upkeep tick", () => {
   let database: TestDatabase;

@@ -1,14 +1,12 @@
-import { execFile } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { promisify } from "node:util";
 import { cronAdapter, installCrontab, markers, readCrontab, renderCrontab, tick, uninstallCrontab } from "@upkeep/cron";
 import { createTestDatabase, runOracle, testAdapter } from "@upkeep/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runAsCron } from "./run-as-cron.ts";
 
-const run = promisify(execFile);
 const FAKE_CRONTAB = fileURLToPath(new URL("../fixtures/fake-crontab.sh", import.meta.url));
 const HOST = fileURLToPath(new URL("../fixtures/cron-host.ts", import.meta.url));
 const TSX = pathToFileURL(fileURLToPath(import.meta.resolve("tsx"))).href;
@@ -125,13 +123,6 @@ describe("installCrontab and uninstallCrontab (through a file-backed crontab com
     expect(readFileSync(file, "utf8")).toBe(`${markers().begin}\n* * * * * true\n`);
   });
 });
-
-/** What cron does with a line: cut the five time fields, turn `\%` into `%`, start `sh -c` in a bare environment. */
-async function runAsCron(line: string): Promise<void> {
-  const command = line.split(" ").slice(5).join(" ");
-  expect(command.replace(/\\%/g, "")).not.toContain("%");
-  await run("env", ["-i", "sh", "-c", command.replace(/\\%/g, "%")]);
-}
 
 describe("a rendered line run as cron runs it", () => {
   let app: string;
