@@ -1,4 +1,13 @@
-import { ConfigError, defineTask, manualAdapter, registerTasks, SECOND_TICKS, silentLogger, type UpkeepConfig } from "@upkeep/core";
+import {
+  type Adapter,
+  ConfigError,
+  defineTask,
+  manualAdapter,
+  registerTasks,
+  SECOND_TICKS,
+  silentLogger,
+  type UpkeepConfig,
+} from "@upkeep/core";
 import { createTestDatabase, type TestDatabase } from "@upkeep/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -65,5 +74,47 @@ describe("adapter contract helpers", () => {
     const [job] = registerTasks(manualAdapter(), testing).jobs;
     expect(job?.next(new Date("2026-03-01T00:00:01.500Z"))?.toISOString()).toBe("2026-03-01T00:00:02.000Z");
     expect(() => defineTask({ id: "direct", schedule: "*/2 * * * * *", run: () => {} })).toThrow(ConfigError);
+  });
+
+  it("stop() aborts runs in flight while the adapter stops, so an adapter waiting for its runs is not left waiting", async () => {
+    // Regression: the runner was told to stop only after adapter.stop() returned, so an adapter
+    // that waits for its in-flight jobs (BullMQ's worker.close()) waited for runs nobody aborted.
+    const base = manualAdapter();
+    let running: Promise<unknown> | undefined;
+    let sawAbortInsideStop = false;
+    let reason: unknown;
+    const adapter: Adapter = {
+      ...base,
+      name: "waits-for-its-runs",
+      async stop({ timeoutMs }) {
+        const limit = new Promise((resolve) => setTimeout(resolve, timeoutMs));
+        await Promise.race([running, limit]);
+        sawAbortInsideStop = reason === "shutdown";
+      },
+    };
+    const upkeep = registerTasks(adapter, {
+      tasks: [
+        defineTask({
+          id: "held",
+          schedule: "* * * * *",
+          run: (ctx) =>
+            new Promise<void>((resolve) => {
+              ctx.signal.addEventListener("abort", () => {
+                reason = ctx.signal.reason;
+                resolve();
+              });
+            }),
+        }),
+      ],
+      db: database.knex,
+      tablePrefix: "stop1_",
+      logger: silentLogger,
+    });
+    await upkeep.start();
+    running = base.fire("held", new Date("2026-03-01T05:10:00Z"));
+    await expect.poll(async () => (await upkeep.runs()).length).toBe(1);
+    await upkeep.stop({ timeout: 60_000 });
+    expect(sawAbortInsideStop).toBe(true);
+    expect((await running) as { status: string }).toMatchObject({ status: "interrupted" });
   });
 });
