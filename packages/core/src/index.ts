@@ -1,5 +1,27 @@
 export type { Adapter, AdapterCapabilities, AdapterContext, AdapterFactory, ScheduledJob, Trigger } from "./adapter.ts";
 export { defineConfig, type TaskEntry, type UpkeepConfig } from "./config.ts";
+export {
+  type CryptoCallOptions,
+  type CryptoConfig,
+  type CryptoOptions,
+  createCrypto,
+  rowAad,
+  type UpkeepCrypto,
+} from "./crypto/crypto.ts";
+export { ENVELOPE_VERSION, envelopePrefix, keyIdOf } from "./crypto/envelope.ts";
+export {
+  decodeFernetKey,
+  FERNET_MAX_CLOCK_SKEW_SECONDS,
+  type Fernet,
+  type FernetDecryptOptions,
+  fernet,
+  generateFernetKey,
+  type MultiFernet,
+  multiFernet,
+} from "./crypto/fernet.ts";
+export { envKek, type KekContext, type KekProvider, type LocalKekOptions, localKek } from "./crypto/kek.ts";
+export type { KeyInfo } from "./crypto/keyring.ts";
+export { type RewrapOptions, type RewrapResult, rewrapKeys } from "./crypto/rewrap.ts";
 export { dialectOf, type SqlDialect } from "./db.ts";
 export { type Duration, parseDuration } from "./duration.ts";
 export {
@@ -42,3 +64,12 @@ export {
   type TaskEvent,
   type TaskOptions,
 } from "./task.ts";
+export type {
+  AadFunction,
+  EncryptedColumnOptions,
+  FernetColumnOptions,
+  KeyRotationInput,
+  KeyRotationOptions,
+} from "./tasks/key-rotation/options.ts";
+export { type ColumnKeyCounts, type KeysStatus, type KeysStatusOptions, keysStatus } from "./tasks/key-rotation/status.ts";
+export { type ColumnRotation, type KeyRotationResult, keyRotationTask } from "./tasks/key-rotation/task.ts";
