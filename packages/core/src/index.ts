@@ -50,7 +50,16 @@ export { createSchedule, isValidTimezone, type Schedule, scheduleProblem } from 
 export { isUniqueViolation, type KnexStoreOptions, knexStore } from "./store/knex-store.ts";
 export { memoryStore } from "./store/memory-store.ts";
 export { MIGRATIONS, migrate, type UpkeepMigration } from "./store/migrations.ts";
-export type { ClaimResult, NewRun, RunOutcome, RunQuery, RunRecord, RunStatus, RunStore } from "./store/types.ts";
+export {
+  type ClaimResult,
+  claimKey,
+  type NewRun,
+  type RunOutcome,
+  type RunQuery,
+  type RunRecord,
+  type RunStatus,
+  type RunStore,
+} from "./store/types.ts";
 export {
   type AnyTaskDefinition,
   defineTask,

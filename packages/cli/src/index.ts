@@ -1,0 +1,1 @@
+export { type Command, type CommandContext, type CommandOption, EXIT, UsageError } from "./command.ts";
