@@ -11,11 +11,14 @@ import {
   keyIdOf,
   keyRotationTask,
   keysStatus,
+  keysStatusOf,
   localKek,
   manualAdapter,
   type RunRecord,
   registerTasks,
+  rewrapConfiguredKeys,
   rewrapKeys,
+  rotateKeysNow,
   rowAad,
   silentLogger,
   type TaskEntry,
@@ -362,6 +365,37 @@ for (const { dialect, available } of await probeDialects()) {
       expect(status.columns).toEqual([
         { table: s.table, column: "secret", kind: "envelope", rowsByKey: { [s.oldKeyId as string]: 3 }, unrecognised: 0 },
       ]);
+    });
+
+    it("backs the keys commands: status from the config, rotate now with progress, rewrap to the config's KEK", async () => {
+      const s = await setup({ rows: 7, keyAgeDays: 3 });
+      const config = {
+        db: s.db,
+        tablePrefix: s.prefix,
+        logger: silentLogger,
+        clock,
+        crypto: { kek: s.kek },
+        tasks: [keyRotationTask({ kek: s.kek, columns: [{ table: s.table, column: "secret" }], batchSize: 3 })],
+      };
+      const status = await keysStatusOf(config);
+      expect(status.active).toMatchObject({ id: s.oldKeyId, ageDays: 3, due: false });
+      expect(status.columns[0]?.rowsByKey).toEqual({ [s.oldKeyId as string]: 7 });
+
+      const upkeep = registerTasks(manualAdapter(), config);
+      const seen: number[] = [];
+      const run = await rotateKeysNow(upkeep, { onProgress: (progress) => seen.push(progress.done) });
+      expect(resultOf(run)).toMatchObject({ rotated: true, retired: [s.oldKeyId] });
+      expect(seen).toEqual([0, 3, 6, 7]);
+      const after = await keysStatusOf(config);
+      expect(after.columns[0]?.rowsByKey).toEqual({ [after.active?.id as string]: 7 });
+
+      const nextKek = localKek(randomBytes(32));
+      const rewrapped = await rewrapConfiguredKeys({ ...config, crypto: { kek: nextKek, previousKeks: [s.kek] } });
+      expect(rewrapped.rewrapped.sort()).toEqual([s.oldKeyId, after.active?.id].sort());
+      const reader = createCrypto({ db: s.db, kek: nextKek, tablePrefix: s.prefix });
+      const row = (await rows(s.db, s.table))[0];
+      expect(await reader.decrypt(row?.secret as string, { aad: rowAad(s.table, "secret", 1) })).toBe(s.plaintexts.get(1));
+      expect(() => keysStatusOf({ ...config, tasks: [] })).toThrow(/no task with id "key-rotation"/);
     });
 
     it("keeps key material, plaintext and ciphertext out of logs, events, errors and run results", async () => {

@@ -73,6 +73,13 @@ export {
   type TaskEvent,
   type TaskOptions,
 } from "./task.ts";
+export {
+  type KeyRotationSettings,
+  keyRotationSettings,
+  keysStatusOf,
+  rewrapConfiguredKeys,
+  rotateKeysNow,
+} from "./tasks/key-rotation/commands.ts";
 export type {
   AadFunction,
   EncryptedColumnOptions,

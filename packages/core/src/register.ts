@@ -157,6 +157,7 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
     emitter,
     clock,
     db: config.db,
+    tablePrefix: options.tablePrefix ?? "upkeep_",
     leaseMs: parseDuration(options.lease ?? "30s") as number,
     abortGraceMs: parseDuration(options.abortGrace ?? "5s") as number,
     historyRetentionMs: parseDuration(options.historyRetention ?? "30d") as number,

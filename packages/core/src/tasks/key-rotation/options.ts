@@ -61,7 +61,7 @@ export const keyRotationInput = z
     tablePrefix: z
       .string()
       .regex(/^[a-z][a-z0-9_]{0,30}$/i, "expected letters, digits and '_', starting with a letter")
-      .default("upkeep_"),
+      .optional(),
     maxAgeDays: z.number().positive().max(3650).default(30),
     columns: z.array(columnSchema).default([]),
     fernet: z.array(fernetColumnSchema).default([]),
@@ -118,7 +118,7 @@ export interface KeyRotationOptions {
   kek: KekProvider;
   /** Former KEKs that still wrap some data keys. @default [] */
   previousKeks?: KekProvider[];
-  /** The configuration's table prefix, where `<prefix>keys` lives. @default "upkeep_" */
+  /** Where `<prefix>keys` lives. @default the configuration's tablePrefix */
   tablePrefix?: string;
   /** A data key older than this is replaced. @default 30 */
   maxAgeDays?: number;

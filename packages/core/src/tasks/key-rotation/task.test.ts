@@ -5,6 +5,7 @@ import { ConfigError } from "../../errors.ts";
 import { silentLogger } from "../../logger.ts";
 import { manualAdapter } from "../../manual-adapter.ts";
 import { registerTasks } from "../../register.ts";
+import { defineTask } from "../../task.ts";
 import { keyRotationTask } from "./task.ts";
 
 const kek = localKek(randomBytes(32));
@@ -63,5 +64,13 @@ describe("keyRotationTask", () => {
   it("refuses upkeep.crypto when the configuration has a KEK but no database", () => {
     const upkeep = registerTasks(manualAdapter(), { tasks: [], logger: silentLogger, crypto: { kek } });
     expect(() => upkeep.crypto).toThrow(/db/);
+  });
+
+  it("gets the configuration's table prefix through ctx.tablePrefix (core: tasks owning upkeep tables need it)", async () => {
+    const probe = defineTask({ id: "probe", schedule: "* * * * *", run: (ctx) => ctx.tablePrefix });
+    const custom = registerTasks(manualAdapter(), { tasks: [probe], tablePrefix: "acme_", logger: silentLogger });
+    expect((await custom.run("probe")).result).toBe("acme_");
+    const plain = registerTasks(manualAdapter(), { tasks: [probe], logger: silentLogger });
+    expect((await plain.run("probe")).result).toBe("upkeep_");
   });
 });

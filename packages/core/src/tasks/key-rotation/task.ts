@@ -121,7 +121,7 @@ async function run(ctx: TaskContext, input: KeyRotationInput): Promise<KeyRotati
     db,
     kek: input.kek,
     previousKeks: input.previousKeks,
-    tablePrefix: input.tablePrefix,
+    tablePrefix: input.tablePrefix ?? ctx.tablePrefix,
     clock: () => ctx.now(),
     cacheFor: "1h",
   });
