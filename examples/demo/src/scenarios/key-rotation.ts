@@ -42,7 +42,10 @@ export const keyRotation: DemoScenario = {
     const past = new Date(now.getTime() - 40 * 86_400_000);
     const crypto = createCrypto({ db, kek, clock: () => past });
     for (let id = 1; id <= 5; id++) {
-      await db("demo_api_keys").insert({ id, secret: await crypto.encrypt(`sk_demo_${id}`, { aad: rowAad("demo_api_keys", "secret", id) }) });
+      await db("demo_api_keys").insert({
+        id,
+        secret: await crypto.encrypt(`sk_demo_${id}`, { aad: rowAad("demo_api_keys", "secret", id) }),
+      });
     }
     const python = fernet(OLD_FERNET);
     for (let id = 1; id <= 3; id++) await db("demo_totp").insert({ id, totp_secret: python.encrypt(`JBSWY3DPEHPK3PX${id}`, past) });
