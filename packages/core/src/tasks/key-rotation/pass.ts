@@ -1,6 +1,6 @@
 import type { Knex } from "knex";
 import type { TaskContext } from "../../task.ts";
-import { whereExactly } from "./sql.ts";
+import { compareAndSetMany } from "./sql.ts";
 
 /** What to do with one row: write a new value, keep it, or report it as undecryptable. */
 export type RowDecision = { write: string } | "keep" | "fail";
@@ -80,13 +80,9 @@ export async function reencryptPass(ctx: TaskContext, options: PassOptions): Pro
     if (options.dryRun) {
       result.reencrypted += writes.length;
     } else if (writes.length > 0) {
-      await db.transaction(async (trx) => {
-        for (const write of writes) {
-          const changed = await whereExactly(trx, trx(table).where(id, write.id), column, write.from).update({ [column]: write.to });
-          if (changed > 0) result.reencrypted++;
-          else result.conflicts++;
-        }
-      });
+      const written = await db.transaction((trx) => compareAndSetMany(trx, table, id, column, writes));
+      result.reencrypted += written;
+      result.conflicts += writes.length - written;
     }
     ctx.progress({ done: result.scanned, total, unit: "rows", label });
   }
