@@ -151,6 +151,7 @@ for (const { dialect, available } of await probeDialects()) {
       }
       const keys = await crypto.keys();
       expect(keys.find((key) => key.id === s.oldKeyId)?.status).toBe("retired");
+      expect(await crypto.retire(result.activeKeyId as string)).toBe(false);
       // A retired key still decrypts: a straggler row written with it is never lost.
       const straggler = await s.seeder.encrypt("late writer");
       expect(await crypto.decrypt(straggler)).toBe("late writer");

@@ -37,7 +37,10 @@ export interface UpkeepCrypto {
   activeKey(): Promise<KeyInfo | undefined>;
   /** Adds a new data key and makes it active; returns it. Rows move to it when the key-rotation task runs. */
   rotate(): Promise<KeyInfo>;
-  /** Marks a key retired: no longer listed as in use; it still decrypts. The key-rotation task calls this at zero rows. */
+  /**
+   * Marks a key retired: no longer listed as in use; it still decrypts. The key-rotation task calls
+   * this at zero rows. Returns false for the active key or one already retired.
+   */
   retire(id: string): Promise<boolean>;
   /** Forgets the cached keyring; the next call reads it again. */
   reload(): Promise<void>;
@@ -198,6 +201,7 @@ export function createCrypto(options: CryptoOptions): UpkeepCrypto {
       return keyInfo(await addKey());
     },
     async retire(id) {
+      if ((await load()).active?.id === id) return false;
       const done = await table.retire(id, clock());
       await load();
       return done;
