@@ -73,6 +73,11 @@ export {
   type TaskEvent,
   type TaskOptions,
 } from "./task.ts";
+export type { AccountId } from "./tasks/billing-sync/accounts.ts";
+export type { GuardVerdict } from "./tasks/billing-sync/guard.ts";
+export type { BillingAccountsOptions, BillingGuardOptions, BillingSyncOptions } from "./tasks/billing-sync/options.ts";
+export type { StripeClient, StripeSubscriptionLike, SubscriptionListParams } from "./tasks/billing-sync/stripe-client.ts";
+export { type BillingChangeReport, type BillingSyncResult, billingSyncTask } from "./tasks/billing-sync/task.ts";
 export {
   type KeyRotationSettings,
   keyRotationSettings,
