@@ -8,7 +8,10 @@ export type UpkeepErrorCode =
   | "STORE_FAILED"
   | "NOT_STARTED"
   | "ALREADY_STARTED"
-  | "ABORTED";
+  | "ABORTED"
+  | "DECRYPT_FAILED"
+  | "KEY_NOT_FOUND"
+  | "KEK_FAILED";
 
 export interface UpkeepErrorOptions {
   cause?: unknown;

@@ -1,5 +1,27 @@
 export type { Adapter, AdapterCapabilities, AdapterContext, AdapterFactory, ScheduledJob, Trigger } from "./adapter.ts";
 export { defineConfig, type TaskEntry, type UpkeepConfig } from "./config.ts";
+export {
+  type CryptoCallOptions,
+  type CryptoConfig,
+  type CryptoOptions,
+  createCrypto,
+  rowAad,
+  type UpkeepCrypto,
+} from "./crypto/crypto.ts";
+export { ENVELOPE_VERSION, envelopePrefix, keyIdOf } from "./crypto/envelope.ts";
+export {
+  decodeFernetKey,
+  FERNET_MAX_CLOCK_SKEW_SECONDS,
+  type Fernet,
+  type FernetDecryptOptions,
+  fernet,
+  generateFernetKey,
+  type MultiFernet,
+  multiFernet,
+} from "./crypto/fernet.ts";
+export { envKek, type KekContext, type KekProvider, type LocalKekOptions, localKek } from "./crypto/kek.ts";
+export type { KeyInfo } from "./crypto/keyring.ts";
+export { type RewrapOptions, type RewrapResult, rewrapKeys } from "./crypto/rewrap.ts";
 export { dialectOf, type SqlDialect } from "./db.ts";
 export { type Duration, parseDuration } from "./duration.ts";
 export {
@@ -56,3 +78,19 @@ export type { GuardVerdict } from "./tasks/billing-sync/guard.ts";
 export type { BillingAccountsOptions, BillingGuardOptions, BillingSyncOptions } from "./tasks/billing-sync/options.ts";
 export type { StripeClient, StripeSubscriptionLike, SubscriptionListParams } from "./tasks/billing-sync/stripe-client.ts";
 export { type BillingChangeReport, type BillingSyncResult, billingSyncTask } from "./tasks/billing-sync/task.ts";
+export {
+  type KeyRotationSettings,
+  keyRotationSettings,
+  keysStatusOf,
+  rewrapConfiguredKeys,
+  rotateKeysNow,
+} from "./tasks/key-rotation/commands.ts";
+export type {
+  AadFunction,
+  EncryptedColumnOptions,
+  FernetColumnOptions,
+  KeyRotationInput,
+  KeyRotationOptions,
+} from "./tasks/key-rotation/options.ts";
+export { type ColumnKeyCounts, type KeysStatus, type KeysStatusOptions, keysStatus } from "./tasks/key-rotation/status.ts";
+export { type ColumnRotation, type KeyRotationResult, keyRotationTask } from "./tasks/key-rotation/task.ts";

@@ -1,5 +1,6 @@
 import type { Adapter, ScheduledJob } from "./adapter.ts";
 import { configSchema, type TaskEntry, type UpkeepConfig } from "./config.ts";
+import { createCrypto, type UpkeepCrypto } from "./crypto/crypto.ts";
 import { parseDuration } from "./duration.ts";
 import { AdapterError, ConfigError, type ConfigIssue, UpkeepError } from "./errors.ts";
 import { Emitter, type UpkeepEventHandler, type UpkeepEventName } from "./events.ts";
@@ -55,6 +56,11 @@ export interface Upkeep {
   on<E extends UpkeepEventName>(event: E, handler: UpkeepEventHandler<E>): () => void;
   /** Applies upkeep's migrations. */
   migrate(): Promise<void>;
+  /**
+   * Envelope encryption with the configured KEK and the keyring in `db` (made on first access).
+   * @throws {ConfigError} when the configuration has no `crypto` or no `db`.
+   */
+  readonly crypto: UpkeepCrypto;
   /** The jobs as handed to the adapter, one per enabled task. */
   readonly jobs: readonly ScheduledJob[];
   readonly store: RunStore;
@@ -151,6 +157,7 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
     emitter,
     clock,
     db: config.db,
+    tablePrefix: options.tablePrefix ?? "upkeep_",
     leaseMs: parseDuration(options.lease ?? "30s") as number,
     abortGraceMs: parseDuration(options.abortGrace ?? "5s") as number,
     historyRetentionMs: parseDuration(options.historyRetention ?? "30d") as number,
@@ -185,11 +192,22 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
     return migrated;
   };
   let state: "idle" | "started" | "stopped" = "idle";
+  let crypto: UpkeepCrypto | undefined;
 
   const upkeep: Upkeep = {
     jobs,
     store,
     logger,
+    get crypto() {
+      if (crypto) return crypto;
+      if (!config.crypto || !config.db) {
+        throw new ConfigError("upkeep.crypto is not configured", [
+          { path: config.crypto ? "db" : "crypto", message: "upkeep.crypto needs both `db` and `crypto: { kek }`" },
+        ]);
+      }
+      crypto = createCrypto({ ...config.crypto, db: config.db, tablePrefix: options.tablePrefix, clock });
+      return crypto;
+    },
     async migrate() {
       await store.migrate();
     },

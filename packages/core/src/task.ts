@@ -50,6 +50,8 @@ export interface TaskContext {
   readonly dryRun: boolean;
   /** The host's knex instance, when the configuration has one. */
   readonly db: Knex | undefined;
+  /** The configuration's `tablePrefix`, for tasks that keep their own upkeep tables (such as `<prefix>keys`). */
+  readonly tablePrefix: string;
   /** The current time from the configured clock (injectable for tests). */
   now(): Date;
   /** Reports progress; cheap, call it per batch. */

@@ -49,8 +49,28 @@ const runs: UpkeepMigration = {
   },
 };
 
+/** The keyring of the key-rotation task: data keys, stored only wrapped by the KEK. */
+const keys: UpkeepMigration = {
+  name: "0002_keys",
+  async up(db, prefix) {
+    await db.schema.createTable(`${prefix}keys`, (table) => {
+      table.string("id", 32).primary();
+      table.integer("generation").notNullable();
+      table.string("algorithm", 32).notNullable();
+      longText(table, "wrapped_key").notNullable();
+      table.string("kek_id", 255).notNullable();
+      timeColumn(table, "created_at").notNullable();
+      timeColumn(table, "retired_at");
+      table.unique(["generation"], { indexName: `${prefix}keys_generation_unique` });
+    });
+  },
+  async down(db, prefix) {
+    await db.schema.dropTableIfExists(`${prefix}keys`);
+  },
+};
+
 /** Every migration, in order. Tasks that own tables add theirs here. */
-export const MIGRATIONS: readonly UpkeepMigration[] = [runs];
+export const MIGRATIONS: readonly UpkeepMigration[] = [runs, keys];
 
 /** Applies every pending migration, recorded in upkeep's own `<prefix>migrations` table. */
 export async function migrate(db: Knex, prefix: string, migrations: readonly UpkeepMigration[] = MIGRATIONS): Promise<string[]> {
