@@ -60,6 +60,8 @@ describe("upkeep keys (SQLite)", () => {
     const ctx = {
       config,
       configPath: "upkeep.config.ts",
+      cwd: process.cwd(),
+      now: clock,
       upkeep: registerTasks(manualAdapter(), config),
       positionals,
       flags,
@@ -89,7 +91,7 @@ describe("upkeep keys (SQLite)", () => {
 
     const { code, out } = await keys(["rotate"], {}, { tty: true });
     expect(code).toBe(EXIT.ok);
-    expect(out).toMatch(/integrations\.api_token 2\/5 rows/);
+    expect(out).toMatch(/integrations\.api_token \[█+\] 100% 5\/5 rows/);
     expect(out).toMatch(/new active key [0-9a-f]{16}/);
     expect(out).toMatch(/integrations\.api_token: 5 re-encrypted, 0 left to newer app writes, 0 undecryptable/);
     expect(out).toMatch(/retired: [0-9a-f]{16}/);

@@ -2,12 +2,13 @@ import {
   type KeyRotationResult,
   type KeysStatus,
   keysStatusOf,
-  type Progress,
   type RewrapResult,
+  type RunRecord,
   rewrapConfiguredKeys,
   rotateKeysNow,
 } from "@upkeep/core";
 import { type Command, type CommandContext, EXIT, UsageError } from "../command.ts";
+import { ProgressView } from "../progress-view.ts";
 
 const USAGE = "upkeep keys status | rotate [--dry-run] | rewrap [--dry-run] [--task <id>] [--json]";
 const DAY_MS = 86_400_000;
@@ -63,19 +64,18 @@ function rewrapText(result: RewrapResult): string {
   return `${lines.join("\n")}\n`;
 }
 
-function progressLine(progress: Progress): string {
-  const of = progress.total === undefined ? "" : `/${progress.total}`;
-  return `\r${progress.label ?? "key-rotation"} ${progress.done}${of} ${progress.unit ?? ""}`.trimEnd();
-}
-
 async function rotate(ctx: CommandContext, taskId: string | undefined): Promise<number> {
-  const live = ctx.tty && !ctx.json;
-  const run = await rotateKeysNow(ctx.upkeep, {
-    taskId,
-    dryRun: ctx.flags["dry-run"] === true,
-    onProgress: live ? (progress) => ctx.stdout(progressLine(progress)) : undefined,
-  });
-  if (live) ctx.stdout("\n");
+  const view = ctx.tty && !ctx.json ? new ProgressView({ write: ctx.stdout, label: taskId ?? "key-rotation" }) : undefined;
+  let run: RunRecord;
+  try {
+    run = await rotateKeysNow(ctx.upkeep, {
+      taskId,
+      dryRun: ctx.flags["dry-run"] === true,
+      onProgress: view && ((progress) => view.update(progress)),
+    });
+  } finally {
+    view?.finish();
+  }
   const result = run.result as KeyRotationResult | null;
   if (ctx.json) ctx.stdout(`${JSON.stringify({ run }, null, 2)}\n`);
   else {
