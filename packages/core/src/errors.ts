@@ -8,7 +8,8 @@ export type UpkeepErrorCode =
   | "STORE_FAILED"
   | "NOT_STARTED"
   | "ALREADY_STARTED"
-  | "ABORTED";
+  | "ABORTED"
+  | "MODEL_NOT_FOUND";
 
 export interface UpkeepErrorOptions {
   cause?: unknown;
