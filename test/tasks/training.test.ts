@@ -323,7 +323,7 @@ time.sleep(60)
         metric: { name: "auc", higherIsBetter: true },
         killGrace: 100,
       });
-      const upkeep = host({ telemetry: { columns: COLUMNS }, trainers: [trainer] }, { prefix, timeout: 1500 });
+      const upkeep = host({ telemetry: { columns: COLUMNS }, trainers: [trainer], window: "1h", history: "1h" }, { prefix, timeout: 3000 });
       const run = await upkeep.run("training");
       expect(run.status).toBe("timed_out");
       const { readFileSync } = await import("node:fs");
