@@ -49,6 +49,20 @@ function fixedTrainer(name: string, auc: number): Trainer {
   };
 }
 
+/** A trainer that records every dataset it is given, and returns `result`. */
+function spyTrainer(result: ReturnType<Trainer["train"]> = { skipped: "spy only looks" }) {
+  const seen: TrainingDataset[] = [];
+  const trainer: Trainer = {
+    name: "spy",
+    metric: { name: "auc", higherIsBetter: true },
+    train: (dataset) => {
+      seen.push(dataset);
+      return result;
+    },
+  };
+  return { trainer, seen };
+}
+
 function script(source: string): string {
   const dir = mkdtempSync(join(tmpdir(), "upkeep-trainer-test-"));
   const path = join(dir, "train.py");
@@ -115,15 +129,8 @@ for (const { dialect, available } of await probeDialects()) {
     it("keeps tenant ids and raw IPs out of artifacts, feature rows, log lines and the run result", async () => {
       const prefix = freshPrefix();
       const lines: string[] = [];
-      let seen: TrainingDataset | undefined;
-      const spy: Trainer = {
-        name: "spy",
-        metric: { name: "auc", higherIsBetter: true },
-        train: (dataset) => {
-          seen = dataset;
-          return { skipped: "spy only looks" };
-        },
-      };
+      const { trainer: spy, seen: datasets } = spyTrainer();
+      const seen = () => datasets[0];
       const upkeep = host(
         {
           telemetry: { columns: COLUMNS },
@@ -145,12 +152,12 @@ for (const { dialect, available } of await probeDialects()) {
       expect(run.status).toBe("succeeded");
       await full.stop();
 
-      expect(seen?.clients.length).toBeGreaterThan(0);
-      expect(seen?.clients.some((row) => row.features.ioc === 1)).toBe(true);
+      expect(seen()?.clients.length).toBeGreaterThan(0);
+      expect(seen()?.clients.some((row) => row.features.ioc === 1)).toBe(true);
       const artifacts = (await database.knex(`${prefix}models`).select("artifact", "metrics", "reason")) as Array<Record<string, string>>;
       expect(artifacts.length).toBe(2);
       const everything = [
-        JSON.stringify(seen),
+        JSON.stringify(seen()),
         JSON.stringify(artifacts),
         lines.join("\n"),
         JSON.stringify(spyRun),
@@ -164,15 +171,7 @@ for (const { dialect, available } of await probeDialects()) {
 
     it("drops buckets fed by fewer than k tenants", async () => {
       const prefix = freshPrefix();
-      const seen: TrainingDataset[] = [];
-      const spy: Trainer = {
-        name: "spy",
-        metric: { name: "auc", higherIsBetter: true },
-        train: (dataset) => {
-          seen.push(dataset);
-          return { metrics: { auc: 0.5 }, artifact: { format: "json", value: {} } };
-        },
-      };
+      const { trainer: spy, seen } = spyTrainer({ metrics: { auc: 0.5 }, artifact: { format: "json", value: {} } });
       const strict = host({ telemetry: { columns: COLUMNS }, trainers: [spy] }, { prefix });
       const kept = (await strict.run("training")).result as TrainingResult;
       await strict.stop();
@@ -185,6 +184,39 @@ for (const { dialect, available } of await probeDialects()) {
       expect(rare(seen[1])).toBeGreaterThan(0);
       expect(all.rows.droppedBuckets).toBeLessThan(kept.rows.droppedBuckets);
       expect(seen[0]?.series.some((point) => point.series === "platform")).toBe(true);
+    });
+
+    it("adds the host's SQL features to every client-hour", async () => {
+      const prefix = freshPrefix();
+      const { trainer: spy, seen: datasets } = spyTrainer();
+      const seen = () => datasets[0];
+      const upkeep = host(
+        {
+          telemetry: { columns: COLUMNS },
+          trainers: [spy],
+          extraFeatures: { slowRequests: "sum(case when latency_ms > 100 then 1 else 0 end)" },
+        },
+        { prefix },
+      );
+      await upkeep.run("training");
+      await upkeep.stop();
+      expect(seen()?.featureNames).toEqual(["requests", "errorShare", "endpoints", "slowRequests"]);
+      const rows = seen()?.clients ?? [];
+      expect(
+        rows.every((row) => row.features.slowRequests !== undefined && row.features.slowRequests <= (row.features.requests ?? 0)),
+      ).toBe(true);
+      expect(rows.some((row) => (row.features.slowRequests ?? 0) > 0)).toBe(true);
+    });
+
+    it("fails with the database's reason, not the statement, when a mapped column is missing", async () => {
+      const prefix = freshPrefix();
+      const upkeep = host({ telemetry: { columns: { ...COLUMNS, tenant: "no_such_column" } } }, { prefix });
+      const run = await upkeep.run("training");
+      await upkeep.stop();
+      expect(run.status).toBe("failed");
+      expect(run.reason).toBe("AGGREGATION_FAILED");
+      expect(run.errorMessage).toMatch(/no_such_column/);
+      expect(run.errorMessage).not.toContain("count(distinct");
     });
 
     it("skips with the reason when the window has too little data, and the champion stays", async () => {
