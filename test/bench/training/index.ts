@@ -37,16 +37,16 @@ async function viaProcess(db: Knex) {
   for (const row of rows) {
     const hour = Math.floor(Number(row.ts) / HOUR);
     for (const key of [`${hour}|platform`, `${hour}|${row.endpoint}`]) {
-      let entry = series.get(key);
-      if (!entry) series.set(key, (entry = { tenants: new Set(), latencies: [], errors: 0 }));
+      const entry = series.get(key) ?? { tenants: new Set<string>(), latencies: [], errors: 0 };
+      series.set(key, entry);
       entry.tenants.add(row.tenant_id);
       entry.latencies.push(row.latency_ms);
       if (row.status >= 500) entry.errors++;
     }
     if (Number(row.ts) >= range.from) {
       const key = `${hour}|${row.client_ip}`;
-      let entry = clients.get(key);
-      if (!entry) clients.set(key, (entry = { requests: 0, errors: 0, endpoints: new Set(), label: 0 }));
+      const entry = clients.get(key) ?? { requests: 0, errors: 0, endpoints: new Set<string>(), label: 0 };
+      clients.set(key, entry);
       entry.requests++;
       if (row.status >= 400) entry.errors++;
       entry.endpoints.add(row.endpoint);
