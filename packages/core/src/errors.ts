@@ -11,7 +11,8 @@ export type UpkeepErrorCode =
   | "ABORTED"
   | "DECRYPT_FAILED"
   | "KEY_NOT_FOUND"
-  | "KEK_FAILED";
+  | "KEK_FAILED"
+  | "MODEL_NOT_FOUND";
 
 export interface UpkeepErrorOptions {
   cause?: unknown;

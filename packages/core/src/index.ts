@@ -94,3 +94,26 @@ export type {
 } from "./tasks/key-rotation/options.ts";
 export { type ColumnKeyCounts, type KeysStatus, type KeysStatusOptions, keysStatus } from "./tasks/key-rotation/status.ts";
 export { type ColumnRotation, type KeyRotationResult, keyRotationTask } from "./tasks/key-rotation/task.ts";
+export { type LogisticModel, type ThreatClassifierOptions, threatClassifier } from "./tasks/training/classifier.ts";
+export { type CommandTrainerOptions, commandTrainer } from "./tasks/training/command-trainer.ts";
+export {
+  type ForecastModel,
+  type ForecastPoint,
+  type SlaForecasterOptions,
+  type SmoothingState,
+  slaForecaster,
+} from "./tasks/training/forecaster.ts";
+export { type LoadedModel, type LoadModelOptions, listModels, loadModel } from "./tasks/training/load-model.ts";
+export type { TelemetrySource, TrainingOptions } from "./tasks/training/options.ts";
+export type { StoredModel } from "./tasks/training/registry.ts";
+export type {
+  ClientRow,
+  ModelArtifact,
+  PromotionMetric,
+  SeriesPoint,
+  Trainer,
+  TrainerContext,
+  TrainerResult,
+  TrainingDataset,
+} from "./tasks/training/trainer.ts";
+export { type TrainedModelSummary, type TrainingResult, trainingTask } from "./tasks/training/training-task.ts";

@@ -2,6 +2,7 @@ import type { DemoScenario } from "../scenario.ts";
 import { billingSync } from "./billing-sync.ts";
 import { customTask } from "./custom-task.ts";
 import { keyRotation } from "./key-rotation.ts";
+import { training } from "./training.ts";
 
 /** Every part of the demo, in the order it runs. Each built-in task adds its scenario here. */
-export const scenarios: DemoScenario[] = [customTask, billingSync, keyRotation];
+export const scenarios: DemoScenario[] = [customTask, billingSync, keyRotation, training];
