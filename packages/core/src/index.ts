@@ -42,3 +42,14 @@ export {
   type TaskEvent,
   type TaskOptions,
 } from "./task.ts";
+export { type HeartbeatHealth, heartbeatStatus } from "./tasks/heartbeats/heartbeat-status.ts";
+export type {
+  HeartbeatColumns,
+  HeartbeatStatuses,
+  HeartbeatsInput,
+  HeartbeatsOptions,
+  HeartbeatTableOptions,
+} from "./tasks/heartbeats/options.ts";
+export type { OverdueToken } from "./tasks/heartbeats/pass.ts";
+export { type RecordHeartbeatOptions, recordHeartbeat } from "./tasks/heartbeats/record-heartbeat.ts";
+export { type HeartbeatsResult, heartbeatsTask } from "./tasks/heartbeats/task.ts";
