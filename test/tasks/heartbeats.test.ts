@@ -508,7 +508,6 @@ function defaults(table: string) {
     grace: 0,
     sqliteTimeFormat: "auto" as const,
     reason: "HEARTBEAT_MISSING",
-    batchSize: 5000,
     resultIdLimit: 1000,
   };
 }

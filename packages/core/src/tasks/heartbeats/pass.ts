@@ -96,12 +96,17 @@ export function isTransient(error: unknown): boolean {
   return (typeof code === "string" && (TRANSIENT.has(code) || code.startsWith("08"))) || name === "KnexTimeoutError";
 }
 
-async function batchReturning(db: Knex, statements: HeartbeatStatements, limit: number): Promise<TokenRow[]> {
+async function batchReturning(db: Knex, statements: HeartbeatStatements, limit: number | undefined): Promise<TokenRow[]> {
   const { sql, bindings } = statements.updateReturning(limit);
   return rowsOf<TokenRow>(statements.dialect, await db.raw(sql, bindings as Knex.RawBinding[]));
 }
 
-async function batchLocked(db: Knex, statements: HeartbeatStatements, limit: number, options: PassOptions): Promise<TokenRow[]> {
+async function batchLocked(
+  db: Knex,
+  statements: HeartbeatStatements,
+  limit: number | undefined,
+  options: PassOptions,
+): Promise<TokenRow[]> {
   // One short READ COMMITTED transaction: the locking read sees the newest committed version of each
   // row (a heartbeat committed after the pass began counts), and rows that do not match are unlocked
   // at once, so heartbeats of other tokens are not held up.
@@ -128,8 +133,8 @@ async function batchLocked(db: Knex, statements: HeartbeatStatements, limit: num
 }
 
 /**
- * One heartbeat pass: suspends (or expires) every overdue token in batches of `input.batchSize`,
- * each batch one statement (PostgreSQL, SQLite) or one short transaction (MySQL/MariaDB). Safe to
+ * One heartbeat pass: suspends (or expires) every overdue token with one statement (PostgreSQL,
+ * SQLite) or one short transaction (MySQL/MariaDB), or, with `input.batchSize`, one per batch. Safe to
  * run concurrently with heartbeats and with other passes: each token is changed, and reported, once.
  *
  * @throws {TaskError} retryable for deadlocks, lock timeouts and connection failures.
@@ -155,7 +160,7 @@ export async function runHeartbeatPass(db: Knex, input: HeartbeatsInput, options
       if (batch.length > 0) options.onBatch?.(batch);
       // A batch smaller than the limit means the table ran out of overdue tokens (a token a
       // concurrent heartbeat rescued also shortens a batch; anything left is caught next pass).
-      if (rows.length < input.batchSize) return { tokens, stopped: false };
+      if (input.batchSize === undefined || rows.length < input.batchSize) return { tokens, stopped: false };
     }
   } catch (error) {
     if (error instanceof TaskError) throw error;

@@ -154,16 +154,23 @@ export class HeartbeatStatements {
   }
 
   /**
-   * PostgreSQL and SQLite: one statement picks up to `limit` overdue tokens and suspends them,
-   * re-checking the condition on each row it writes, and returns what it changed. On PostgreSQL
+   * PostgreSQL and SQLite: one statement suspends the overdue tokens (up to `limit` of them, picked
+   * by a subquery, when batching) re-checking the condition on each row it writes, and returns what
+   * it changed. On PostgreSQL
    * a row changed by a concurrent heartbeat or pass after the subquery read it is re-read before
    * the write (READ COMMITTED re-evaluates the WHERE on the newest version), so it is skipped.
    */
-  updateReturning(limit: number): Fragment {
+  updateReturning(limit: number | undefined): Fragment {
     const q = this.#q;
     const set = this.set();
     const overdue = this.overdue();
     const report = this.report();
+    if (limit === undefined) {
+      return {
+        sql: `UPDATE ${q.table} SET ${set.sql} WHERE ${overdue.sql} RETURNING ${report.sql}`,
+        bindings: [...set.bindings, ...overdue.bindings, ...report.bindings],
+      };
+    }
     return {
       sql:
         `UPDATE ${q.table} SET ${set.sql} WHERE ${q.id} IN (SELECT ${q.id} FROM ${q.table} WHERE ${overdue.sql} LIMIT ?) ` +
@@ -173,12 +180,13 @@ export class HeartbeatStatements {
   }
 
   /** MariaDB/MySQL step 1: lock up to `limit` overdue tokens, in id order so concurrent passes queue instead of deadlocking. */
-  selectForUpdate(limit: number): Fragment {
+  selectForUpdate(limit: number | undefined): Fragment {
     const report = this.report();
     const overdue = this.overdue();
+    const limited = limit === undefined ? "" : " LIMIT ?";
     return {
-      sql: `SELECT ${report.sql} FROM ${this.#q.table} WHERE ${overdue.sql} ORDER BY ${this.#q.id} LIMIT ? FOR UPDATE`,
-      bindings: [...report.bindings, ...overdue.bindings, limit],
+      sql: `SELECT ${report.sql} FROM ${this.#q.table} WHERE ${overdue.sql} ORDER BY ${this.#q.id}${limited} FOR UPDATE`,
+      bindings: [...report.bindings, ...overdue.bindings, ...(limit === undefined ? [] : [limit])],
     };
   }
 

@@ -138,8 +138,7 @@ const mysql: TimeSql = {
 const sqlite: TimeSql = {
   quote: doubleQuote,
   instant: (quoted) =>
-    `(CASE typeof(${quoted}) WHEN 'integer' THEN ${quoted} WHEN 'real' THEN ${quoted} ` +
-    `WHEN 'text' THEN CAST(round((julianday(${quoted}) - 2440587.5) * 86400000.0) AS INTEGER) END)`,
+    `(CASE typeof(${quoted}) WHEN 'text' THEN CAST(round((julianday(${quoted}) - 2440587.5) * 86400000.0) AS INTEGER) ELSE ${quoted} END)`,
   plusSeconds: (instant, seconds) => `(${instant} + ${seconds} * 1000)`,
   at: (moment) => ({ sql: "?", bindings: [moment.getTime()] }),
   epochMs: (instant) => instant,
