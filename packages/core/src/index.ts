@@ -78,6 +78,17 @@ export type { GuardVerdict } from "./tasks/billing-sync/guard.ts";
 export type { BillingAccountsOptions, BillingGuardOptions, BillingSyncOptions } from "./tasks/billing-sync/options.ts";
 export type { StripeClient, StripeSubscriptionLike, SubscriptionListParams } from "./tasks/billing-sync/stripe-client.ts";
 export { type BillingChangeReport, type BillingSyncResult, billingSyncTask } from "./tasks/billing-sync/task.ts";
+export { type HeartbeatHealth, heartbeatStatus } from "./tasks/heartbeats/heartbeat-status.ts";
+export type {
+  HeartbeatColumns,
+  HeartbeatStatuses,
+  HeartbeatsInput,
+  HeartbeatsOptions,
+  HeartbeatTableOptions,
+} from "./tasks/heartbeats/options.ts";
+export type { OverdueToken } from "./tasks/heartbeats/pass.ts";
+export { type RecordHeartbeatOptions, recordHeartbeat } from "./tasks/heartbeats/record-heartbeat.ts";
+export { type HeartbeatsResult, heartbeatsTask } from "./tasks/heartbeats/task.ts";
 export {
   type KeyRotationSettings,
   keyRotationSettings,
