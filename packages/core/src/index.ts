@@ -41,4 +41,5 @@ export {
   type TaskDefinition,
   type TaskEvent,
   type TaskOptions,
+  type TaskVerifyContext,
 } from "./task.ts";
