@@ -43,3 +43,4 @@ export {
   type TaskOptions,
   type TaskVerifyContext,
 } from "./task.ts";
+export * from "./tasks/cleanup/index.ts";
