@@ -241,6 +241,7 @@ for (const { dialect, available } of await probeDialects()) {
         [
           cleanupTask({
             batchSize: 4,
+            batchTime: 0,
             policies: [
               {
                 name: "noise",
@@ -384,6 +385,7 @@ for (const { dialect, available } of await probeDialects()) {
       await eventsTable("later_events", [40 * DAY]);
       const options: CleanupOptions = {
         batchSize: 5,
+        batchTime: 0,
         policies: [
           { table: "abort_events", column: "created_at", olderThan: "30d" },
           { table: "later_events", column: "created_at", olderThan: "30d" },

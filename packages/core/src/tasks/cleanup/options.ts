@@ -188,10 +188,22 @@ export interface CleanupOptions {
    */
   floors?: Record<string, Duration>;
   /**
-   * Rows per batch, each batch its own short transaction.
+   * Rows in the first batch of each policy, each batch its own short transaction. Later batches
+   * grow or shrink to take about `batchTime` (sink batches always stay at this size).
    * @default 1000
    */
   batchSize?: number;
+  /**
+   * How long one batch should take: batches double while they finish in under half of it and
+   * halve when they take longer. 0 keeps every batch at `batchSize`.
+   * @default "100ms"
+   */
+  batchTime?: Duration;
+  /**
+   * Upper bound of a grown batch.
+   * @default 50000
+   */
+  maxBatchSize?: number;
   /**
    * Pause between batches, to let replicas and concurrent writers breathe.
    * @default 0
@@ -291,6 +303,8 @@ export const inputShape = z
     protectedTables: z.array(identifier).optional(),
     floors: z.record(identifier, duration).optional(),
     batchSize: batchSize.optional(),
+    batchTime: duration.optional(),
+    maxBatchSize: z.number().int().min(1).max(1_000_000).optional(),
     pause: duration.optional(),
   })
   .strict();

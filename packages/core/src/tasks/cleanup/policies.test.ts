@@ -4,6 +4,7 @@ import { manualAdapter } from "../../manual-adapter.ts";
 import { registerTasks } from "../../register.ts";
 import type { CleanupInput, CleanupOptions } from "./options.ts";
 import { policyIssues, resolvePolicies } from "./policies.ts";
+import { nextSize } from "./run-policy.ts";
 import { cleanupTask } from "./task.ts";
 
 const issuesOf = (input: CleanupInput) => policyIssues(input).map((issue) => `${issue.path.join(".")}: ${issue.message}`);
@@ -99,5 +100,19 @@ describe("cleanup options", () => {
       'policies.0.table: table "accounts" is protected: no cleanup policy may touch it',
     ]);
     expect(issuesOf({ platform: { protectedTables: ["ledger"] }, policies: onAccounts })).toEqual([]);
+  });
+});
+
+describe("adaptive batch size", () => {
+  const options = { batchTimeMs: 100, maxBatchSize: 8000 };
+  it("doubles under half the target, halves over it, stays in between, and is capped", () => {
+    expect(nextSize(1000, 20, options)).toBe(2000);
+    expect(nextSize(1000, 150, options)).toBe(500);
+    expect(nextSize(1000, 70, options)).toBe(1000);
+    expect(nextSize(6000, 10, options)).toBe(8000);
+    expect(nextSize(1, 500, options)).toBe(1);
+  });
+  it("keeps the size fixed when batchTime is 0", () => {
+    expect(nextSize(1000, 1, { batchTimeMs: 0, maxBatchSize: 8000 })).toBe(1000);
   });
 });

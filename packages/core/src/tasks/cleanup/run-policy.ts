@@ -5,7 +5,7 @@ import { errorMessage, TaskError } from "../../errors.ts";
 import type { TaskContext } from "../../task.ts";
 import { type ColumnCache, checkPolicy } from "./check.ts";
 import type { ResolvedPolicy } from "./policies.ts";
-import { archiveRange, countMatching, deleteKeys, deleteRange, nextBatch, selectRows } from "./sql.ts";
+import { archiveRange, asyncCommit, countMatching, deleteKeys, deleteRange, nextBatch, selectRows } from "./sql.ts";
 
 /** What one policy did in a run. */
 export interface PolicyResult {
@@ -28,6 +28,9 @@ export interface PolicyResult {
 export interface PolicyRunOptions {
   db: Knex;
   batchSize: number;
+  /** Target duration of one batch in ms; 0 keeps batches at batchSize. */
+  batchTimeMs: number;
+  maxBatchSize: number;
   pauseMs: number;
   now: Date;
   cache: ColumnCache;
@@ -54,6 +57,14 @@ async function pause(ms: number, signal: AbortSignal): Promise<void> {
   await sleep(ms, undefined, { signal }).catch(() => {});
 }
 
+/** The next batch size: double while a batch takes under half the target, halve when over it. */
+export function nextSize(size: number, tookMs: number, options: Pick<PolicyRunOptions, "batchTimeMs" | "maxBatchSize">): number {
+  if (options.batchTimeMs <= 0) return size;
+  if (tookMs < options.batchTimeMs / 2) return Math.min(options.maxBatchSize, size * 2);
+  if (tookMs > options.batchTimeMs) return Math.max(1, Math.floor(size / 2));
+  return size;
+}
+
 /** Runs one policy in batches. Never throws: a failure is recorded in the result. */
 export async function runPolicy(ctx: TaskContext, policy: ResolvedPolicy, options: PolicyRunOptions): Promise<PolicyResult> {
   const result = emptyResult(policy, "done");
@@ -76,6 +87,7 @@ export async function runPolicy(ctx: TaskContext, policy: ResolvedPolicy, option
     const sink = policy.archive && "sink" in policy.archive ? policy.archive.sink : undefined;
     const archiveTable = policy.archive && "table" in policy.archive ? policy.archive.table : undefined;
     let after: unknown;
+    let size = batchSize;
     for (;;) {
       if (ctx.signal.aborted) {
         result.status = "stopped";
@@ -83,6 +95,7 @@ export async function runPolicy(ctx: TaskContext, policy: ResolvedPolicy, option
         break;
       }
       let count: number;
+      const limit = sink ? batchSize : size;
       if (sink) {
         const rows = await selectRows(db, policy, now, after, batchSize);
         count = rows.length;
@@ -96,20 +109,25 @@ export async function runPolicy(ctx: TaskContext, policy: ResolvedPolicy, option
         result.deleted += moved;
         after = keys[keys.length - 1];
       } else {
-        const batch = await nextBatch(db, policy, now, after, batchSize);
+        const began = performance.now();
+        const batch = await nextBatch(db, policy, now, after, limit);
         count = batch.count;
         if (count === 0) break;
         const removed = archiveTable
-          ? await db.transaction((trx) => archiveRange(trx, policy, archiveTable, check.columns, now, after, batch.last))
+          ? await db.transaction(async (trx): Promise<number> => {
+              if (dialect === "postgres") await asyncCommit(trx);
+              return archiveRange(trx, policy, archiveTable, check.columns, now, after, batch.last);
+            })
           : await deleteRange(db, dialect, policy, now, after, batch.last);
         if (archiveTable) result.archived += removed;
         result.deleted += removed;
         after = batch.last;
+        size = nextSize(size, performance.now() - began, options);
       }
       result.matched += count;
       result.batches++;
       ctx.progress({ done: result.deleted, unit: "rows", label: policy.name });
-      if (count < batchSize) break;
+      if (count < limit) break;
       await pause(options.pauseMs, ctx.signal);
     }
   } catch (error) {

@@ -84,7 +84,7 @@ export async function nextBatch(
 
 /** Deletes the matching rows of the key range (after, bound], re-checking the selection. */
 export async function deleteRange(
-  db: Knex | Knex.Transaction,
+  db: Knex,
   dialect: SqlDialect,
   policy: ResolvedPolicy,
   now: Date,
@@ -100,7 +100,23 @@ export async function deleteRange(
       .whereIn(primaryKey, db.select("doomed").from(keys.as("upkeep_doomed")))
       .del();
   }
+  if (dialect === "postgres") {
+    return db.transaction(async (trx): Promise<number> => {
+      await asyncCommit(trx);
+      const removed: number = await range(applySelection(trx, trx(table), policy, now), policy, after, bound).del();
+      return removed;
+    });
+  }
   return range(applySelection(db, db(table), policy, now), policy, after, bound).del();
+}
+
+/**
+ * PostgreSQL: commit this batch without waiting for the WAL flush. A crash can only forget the
+ * last few batches whole (never part of one, never out of order): their rows come back and the
+ * next run removes them again. It saves one disk flush per batch, most of a small batch's time.
+ */
+export async function asyncCommit(trx: Knex.Transaction): Promise<void> {
+  await trx.raw("set local synchronous_commit = off");
 }
 
 /**

@@ -41,6 +41,8 @@ export function cleanupTask(options: CleanupOptions = {}): TaskDefinition<Cleanu
       if (policies.length === 0) ctx.skip("no retention policies configured");
       const now = ctx.now();
       const pauseMs = parseDuration(taskInput.pause ?? 0) ?? 0;
+      const batchTimeMs = parseDuration(taskInput.batchTime ?? "100ms") ?? 0;
+      const maxBatchSize = taskInput.maxBatchSize ?? 50_000;
       const cache = new Map<string, Promise<string[]>>();
       const results: PolicyResult[] = [];
       for (const policy of policies) {
@@ -48,7 +50,9 @@ export function cleanupTask(options: CleanupOptions = {}): TaskDefinition<Cleanu
           results.push(emptyResult(policy, "not_started"));
           continue;
         }
-        results.push(await runPolicy(ctx, policy, { db, batchSize: batchSizeOf(policy, taskInput), pauseMs, now, cache }));
+        results.push(
+          await runPolicy(ctx, policy, { db, batchSize: batchSizeOf(policy, taskInput), batchTimeMs, maxBatchSize, pauseMs, now, cache }),
+        );
       }
       const sum = (key: "matched" | "deleted" | "archived") => results.reduce((total, result) => total + result[key], 0);
       const result: CleanupResult = {
