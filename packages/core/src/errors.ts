@@ -83,6 +83,8 @@ export interface TaskErrorOptions extends UpkeepErrorOptions {
   retryable?: boolean;
   /** A short machine-readable reason stored with the run, such as `STRIPE_LISTING_INCOMPLETE`. */
   reason?: string;
+  /** What the run did before it failed (counts, ids), stored as the failed run's result. Never a secret. */
+  result?: unknown;
 }
 
 /**
@@ -93,11 +95,13 @@ export class TaskError extends UpkeepError {
   override readonly name = "TaskError";
   readonly retryable: boolean;
   readonly reason: string | undefined;
+  readonly result: unknown;
 
   constructor(message: string, options: TaskErrorOptions = {}) {
     super("TASK_FAILED", message, options);
     this.retryable = options.retryable ?? false;
     this.reason = options.reason;
+    this.result = options.result;
   }
 }
 

@@ -72,12 +72,14 @@ export {
   type TaskDefinition,
   type TaskEvent,
   type TaskOptions,
+  type TaskVerifyContext,
 } from "./task.ts";
 export type { AccountId } from "./tasks/billing-sync/accounts.ts";
 export type { GuardVerdict } from "./tasks/billing-sync/guard.ts";
 export type { BillingAccountsOptions, BillingGuardOptions, BillingSyncOptions } from "./tasks/billing-sync/options.ts";
 export type { StripeClient, StripeSubscriptionLike, SubscriptionListParams } from "./tasks/billing-sync/stripe-client.ts";
 export { type BillingChangeReport, type BillingSyncResult, billingSyncTask } from "./tasks/billing-sync/task.ts";
+export * from "./tasks/cleanup/index.ts";
 export { type HeartbeatHealth, heartbeatStatus } from "./tasks/heartbeats/heartbeat-status.ts";
 export type {
   HeartbeatColumns,

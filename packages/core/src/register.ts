@@ -4,7 +4,7 @@ import { createCrypto, type UpkeepCrypto } from "./crypto/crypto.ts";
 import { parseDuration } from "./duration.ts";
 import { AdapterError, ConfigError, type ConfigIssue, UpkeepError } from "./errors.ts";
 import { Emitter, type UpkeepEventHandler, type UpkeepEventName } from "./events.ts";
-import { createJsonLogger, type Logger } from "./logger.ts";
+import { childLogger, createJsonLogger, type Logger } from "./logger.ts";
 import { type RegisteredTask, Runner } from "./runner.ts";
 import { createSchedule, scheduleProblem } from "./schedule.ts";
 import { knexStore } from "./store/knex-store.ts";
@@ -215,6 +215,7 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
       if (state !== "idle") throw new UpkeepError("ALREADY_STARTED", "start() was already called on this instance");
       state = "started";
       await ensureMigrated();
+      await verifyTasks();
       await adapterCall(adapter, "init", () => adapter.init?.({ logger }));
       for (const job of jobs) await adapterCall(adapter, `schedule(${job.id})`, () => adapter.schedule(job));
       await adapterCall(adapter, "start", () => adapter.start());
@@ -264,6 +265,18 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
     runs: (query) => store.list(query),
     on: (event, handler) => emitter.on(event, handler),
   };
+
+  async function verifyTasks() {
+    const issues: ConfigIssue[] = [];
+    for (const task of tasks.values()) {
+      const verify = task.definition.verify;
+      if (!task.enabled || !verify) continue;
+      const id = task.definition.id;
+      const found = await verify({ db: config.db, input: task.input, logger: childLogger(logger, { taskId: id }) });
+      for (const issue of found) issues.push({ path: [`tasks.${id}.input`, issue.path].filter(Boolean).join("."), message: issue.message });
+    }
+    if (issues.length > 0) throw new ConfigError("invalid task configuration", issues);
+  }
 
   async function catchUp() {
     const now = clock();

@@ -221,7 +221,8 @@ export class Runner {
             await store.setAttempt(run.id, attempt);
             continue;
           }
-          run = await this.#finish(run, { status: "failed", attempt, started, error });
+          const result = error instanceof TaskError ? error.result : undefined;
+          run = await this.#finish(run, { status: "failed", attempt, started, error, result });
           log.error({ err: error, attempt }, "[upkeep] run failed");
           emitter.emit("run:failure", { run, error });
           return run;
