@@ -28,7 +28,10 @@ for (const task of await upkeep.list()) {
   console.log(`  ${task.id.padEnd(16)} ${task.schedule.padEnd(14)} ${task.timezone.padEnd(6)} next ${task.nextRun?.toISOString() ?? "-"}`);
 }
 
-const summary = (run: RunRecord) => JSON.stringify(run.result ?? run.reason ?? run.errorMessage);
+const summary = (run: RunRecord) => {
+  const text = JSON.stringify(run.result ?? run.reason ?? run.errorMessage) ?? "";
+  return text.length > 140 ? `${text.slice(0, 139)}…` : text;
+};
 for (const scenario of scenarios) {
   console.log(`\n== ${scenario.title}`);
   for (const entry of scenario.tasks(db)) {

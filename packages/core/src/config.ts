@@ -1,5 +1,6 @@
 import type { Knex } from "knex";
 import * as z from "zod";
+import type { CryptoConfig } from "./crypto/crypto.ts";
 import { type Duration, parseDuration } from "./duration.ts";
 import type { UpkeepEventHandler, UpkeepEventName } from "./events.ts";
 import type { Logger } from "./logger.ts";
@@ -79,6 +80,11 @@ export interface UpkeepConfig {
   autoMigrate?: boolean;
   /** Event handlers, the same as calling `upkeep.on` for each. */
   on?: { [E in UpkeepEventName]?: UpkeepEventHandler<E> };
+  /**
+   * Envelope encryption for host code (`upkeep.crypto`), with the keyring in `<prefix>keys` of `db`:
+   * `{ kek: envKek() }`. Give the key-rotation task the same KEK.
+   */
+  crypto?: CryptoConfig;
 }
 
 /** Returns the config unchanged, typed: `export default defineConfig({ ... })`. */
@@ -116,5 +122,16 @@ export const configSchema = z
     historyRetention: duration.optional(),
     autoMigrate: z.boolean().optional(),
     on: z.record(z.string(), fn).optional(),
+    crypto: z
+      .object({
+        kek: z.custom(
+          (value) => typeof value === "object" && value !== null && typeof (value as { wrap?: unknown }).wrap === "function",
+          "expected a KEK provider such as envKek()",
+        ),
+        previousKeks: z.array(z.unknown()).optional(),
+        cacheFor: duration.optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();

@@ -8,7 +8,11 @@ export type UpkeepErrorCode =
   | "STORE_FAILED"
   | "NOT_STARTED"
   | "ALREADY_STARTED"
-  | "ABORTED";
+  | "ABORTED"
+  | "DECRYPT_FAILED"
+  | "KEY_NOT_FOUND"
+  | "KEK_FAILED"
+  | "MODEL_NOT_FOUND";
 
 export interface UpkeepErrorOptions {
   cause?: unknown;
@@ -79,6 +83,8 @@ export interface TaskErrorOptions extends UpkeepErrorOptions {
   retryable?: boolean;
   /** A short machine-readable reason stored with the run, such as `STRIPE_LISTING_INCOMPLETE`. */
   reason?: string;
+  /** What the run did before it failed (counts, ids), stored as the failed run's result. Never a secret. */
+  result?: unknown;
 }
 
 /**
@@ -89,11 +95,13 @@ export class TaskError extends UpkeepError {
   override readonly name = "TaskError";
   readonly retryable: boolean;
   readonly reason: string | undefined;
+  readonly result: unknown;
 
   constructor(message: string, options: TaskErrorOptions = {}) {
     super("TASK_FAILED", message, options);
     this.retryable = options.retryable ?? false;
     this.reason = options.reason;
+    this.result = options.result;
   }
 }
 

@@ -1,5 +1,27 @@
 export type { Adapter, AdapterCapabilities, AdapterContext, AdapterFactory, ScheduledJob, Trigger } from "./adapter.ts";
 export { defineConfig, type TaskEntry, type UpkeepConfig } from "./config.ts";
+export {
+  type CryptoCallOptions,
+  type CryptoConfig,
+  type CryptoOptions,
+  createCrypto,
+  rowAad,
+  type UpkeepCrypto,
+} from "./crypto/crypto.ts";
+export { ENVELOPE_VERSION, envelopePrefix, keyIdOf } from "./crypto/envelope.ts";
+export {
+  decodeFernetKey,
+  FERNET_MAX_CLOCK_SKEW_SECONDS,
+  type Fernet,
+  type FernetDecryptOptions,
+  fernet,
+  generateFernetKey,
+  type MultiFernet,
+  multiFernet,
+} from "./crypto/fernet.ts";
+export { envKek, type KekContext, type KekProvider, type LocalKekOptions, localKek } from "./crypto/kek.ts";
+export type { KeyInfo } from "./crypto/keyring.ts";
+export { type RewrapOptions, type RewrapResult, rewrapKeys } from "./crypto/rewrap.ts";
 export { dialectOf, type SqlDialect } from "./db.ts";
 export { type Duration, parseDuration } from "./duration.ts";
 export {
@@ -50,9 +72,61 @@ export {
   type TaskDefinition,
   type TaskEvent,
   type TaskOptions,
+  type TaskVerifyContext,
 } from "./task.ts";
 export type { AccountId } from "./tasks/billing-sync/accounts.ts";
 export type { GuardVerdict } from "./tasks/billing-sync/guard.ts";
 export type { BillingAccountsOptions, BillingGuardOptions, BillingSyncOptions } from "./tasks/billing-sync/options.ts";
 export type { StripeClient, StripeSubscriptionLike, SubscriptionListParams } from "./tasks/billing-sync/stripe-client.ts";
 export { type BillingChangeReport, type BillingSyncResult, billingSyncTask } from "./tasks/billing-sync/task.ts";
+export * from "./tasks/cleanup/index.ts";
+export { type HeartbeatHealth, heartbeatStatus } from "./tasks/heartbeats/heartbeat-status.ts";
+export type {
+  HeartbeatColumns,
+  HeartbeatStatuses,
+  HeartbeatsInput,
+  HeartbeatsOptions,
+  HeartbeatTableOptions,
+} from "./tasks/heartbeats/options.ts";
+export type { OverdueToken } from "./tasks/heartbeats/pass.ts";
+export { type RecordHeartbeatOptions, recordHeartbeat } from "./tasks/heartbeats/record-heartbeat.ts";
+export { type HeartbeatsResult, heartbeatsTask } from "./tasks/heartbeats/task.ts";
+export {
+  type KeyRotationSettings,
+  keyRotationSettings,
+  keysStatusOf,
+  rewrapConfiguredKeys,
+  rotateKeysNow,
+} from "./tasks/key-rotation/commands.ts";
+export type {
+  AadFunction,
+  EncryptedColumnOptions,
+  FernetColumnOptions,
+  KeyRotationInput,
+  KeyRotationOptions,
+} from "./tasks/key-rotation/options.ts";
+export { type ColumnKeyCounts, type KeysStatus, type KeysStatusOptions, keysStatus } from "./tasks/key-rotation/status.ts";
+export { type ColumnRotation, type KeyRotationResult, keyRotationTask } from "./tasks/key-rotation/task.ts";
+export { type LogisticModel, type ThreatClassifierOptions, threatClassifier } from "./tasks/training/classifier.ts";
+export { type CommandTrainerOptions, commandTrainer } from "./tasks/training/command-trainer.ts";
+export {
+  type ForecastModel,
+  type ForecastPoint,
+  type SlaForecasterOptions,
+  type SmoothingState,
+  slaForecaster,
+} from "./tasks/training/forecaster.ts";
+export { type LoadedModel, type LoadModelOptions, listModels, loadModel } from "./tasks/training/load-model.ts";
+export type { TelemetrySource, TrainingOptions } from "./tasks/training/options.ts";
+export type { StoredModel } from "./tasks/training/registry.ts";
+export type {
+  ClientRow,
+  ModelArtifact,
+  PromotionMetric,
+  SeriesPoint,
+  Trainer,
+  TrainerContext,
+  TrainerResult,
+  TrainingDataset,
+} from "./tasks/training/trainer.ts";
+export { type TrainedModelSummary, type TrainingResult, trainingTask } from "./tasks/training/training-task.ts";

@@ -1,9 +1,10 @@
 import type { Adapter, ScheduledJob } from "./adapter.ts";
 import { configSchema, type TaskEntry, type UpkeepConfig } from "./config.ts";
+import { createCrypto, type UpkeepCrypto } from "./crypto/crypto.ts";
 import { parseDuration } from "./duration.ts";
 import { AdapterError, ConfigError, type ConfigIssue, UpkeepError } from "./errors.ts";
 import { Emitter, type UpkeepEventHandler, type UpkeepEventName } from "./events.ts";
-import { createJsonLogger, type Logger } from "./logger.ts";
+import { childLogger, createJsonLogger, type Logger } from "./logger.ts";
 import { type RegisteredTask, Runner } from "./runner.ts";
 import { createSchedule, type ScheduleOptions, SECOND_TICKS, scheduleProblem } from "./schedule.ts";
 import { knexStore } from "./store/knex-store.ts";
@@ -70,6 +71,11 @@ export interface Upkeep {
    * Applies migrations first unless `autoMigrate: false`.
    */
   due(at: Date): Promise<DueTick[]>;
+  /**
+   * Envelope encryption with the configured KEK and the keyring in `db` (made on first access).
+   * @throws {ConfigError} when the configuration has no `crypto` or no `db`.
+   */
+  readonly crypto: UpkeepCrypto;
   /** The jobs as handed to the adapter, one per enabled task. */
   readonly jobs: readonly ScheduledJob[];
   readonly store: RunStore;
@@ -167,6 +173,7 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
     emitter,
     clock,
     db: config.db,
+    tablePrefix: options.tablePrefix ?? "upkeep_",
     leaseMs: parseDuration(options.lease ?? "30s") as number,
     abortGraceMs: parseDuration(options.abortGrace ?? "5s") as number,
     historyRetentionMs: parseDuration(options.historyRetention ?? "30d") as number,
@@ -202,11 +209,22 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
     return migrated;
   };
   let state: "idle" | "started" | "stopped" = "idle";
+  let crypto: UpkeepCrypto | undefined;
 
   const upkeep: Upkeep = {
     jobs,
     store,
     logger,
+    get crypto() {
+      if (crypto) return crypto;
+      if (!config.crypto || !config.db) {
+        throw new ConfigError("upkeep.crypto is not configured", [
+          { path: config.crypto ? "db" : "crypto", message: "upkeep.crypto needs both `db` and `crypto: { kek }`" },
+        ]);
+      }
+      crypto = createCrypto({ ...config.crypto, db: config.db, tablePrefix: options.tablePrefix, clock });
+      return crypto;
+    },
     async migrate() {
       await store.migrate();
     },
@@ -214,6 +232,7 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
       if (state !== "idle") throw new UpkeepError("ALREADY_STARTED", "start() was already called on this instance");
       state = "started";
       await ensureMigrated();
+      await verifyTasks();
       await adapterCall(adapter, "init", () => adapter.init?.({ logger }));
       for (const job of jobs) await adapterCall(adapter, `schedule(${job.id})`, () => adapter.schedule(job));
       await adapterCall(adapter, "start", () => adapter.start());
@@ -286,6 +305,18 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
     },
     on: (event, handler) => emitter.on(event, handler),
   };
+
+  async function verifyTasks() {
+    const issues: ConfigIssue[] = [];
+    for (const task of tasks.values()) {
+      const verify = task.definition.verify;
+      if (!task.enabled || !verify) continue;
+      const id = task.definition.id;
+      const found = await verify({ db: config.db, input: task.input, logger: childLogger(logger, { taskId: id }) });
+      for (const issue of found) issues.push({ path: [`tasks.${id}.input`, issue.path].filter(Boolean).join("."), message: issue.message });
+    }
+    if (issues.length > 0) throw new ConfigError("invalid task configuration", issues);
+  }
 
   async function catchUp() {
     const now = clock();

@@ -34,6 +34,8 @@ export interface RunnerOptions {
   emitter: Emitter;
   clock: () => Date;
   db: Knex | undefined;
+  /** The configuration's table prefix, passed to tasks that own upkeep tables. */
+  tablePrefix: string;
   leaseMs: number;
   /** How long to wait for a task that ignores its aborted signal before recording the outcome. */
   abortGraceMs: number;
@@ -219,7 +221,8 @@ export class Runner {
             await store.setAttempt(run.id, attempt);
             continue;
           }
-          run = await this.#finish(run, { status: "failed", attempt, started, error });
+          const result = error instanceof TaskError ? error.result : undefined;
+          run = await this.#finish(run, { status: "failed", attempt, started, error, result });
           log.error({ err: error, attempt }, "[upkeep] run failed");
           emitter.emit("run:failure", { run, error });
           return run;
@@ -259,7 +262,7 @@ export class Runner {
   }
 
   #context(run: RunRecord, attempt: number, signal: AbortSignal, logger: Logger, options: ExecuteOptions): TaskContext {
-    const { clock, emitter, db } = this.#options;
+    const { clock, emitter, db, tablePrefix } = this.#options;
     return {
       runId: run.id,
       taskId: run.taskId,
@@ -270,6 +273,7 @@ export class Runner {
       logger,
       dryRun: options.dryRun ?? false,
       db,
+      tablePrefix,
       now: clock,
       progress: (progress) => emitter.emit("run:progress", { run, progress }),
       emit: (event) => {

@@ -1,7 +1,7 @@
 import type { Knex } from "knex";
 import * as z from "zod";
 import { type Duration, parseDuration } from "./duration.ts";
-import { ConfigError } from "./errors.ts";
+import { ConfigError, type ConfigIssue } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import { scheduleProblem } from "./schedule.ts";
 import { toIssues } from "./validate.ts";
@@ -50,6 +50,8 @@ export interface TaskContext {
   readonly dryRun: boolean;
   /** The host's knex instance, when the configuration has one. */
   readonly db: Knex | undefined;
+  /** The configuration's `tablePrefix`, for tasks that keep their own upkeep tables (such as `<prefix>keys`). */
+  readonly tablePrefix: string;
   /** The current time from the configured clock (injectable for tests). */
   now(): Date;
   /** Reports progress; cheap, call it per batch. */
@@ -120,6 +122,21 @@ export interface TaskOptions<Input, Result> {
   /** Whether this task is scheduled. A disabled task can still be run by hand. @default true */
   enabled?: boolean;
   run: (ctx: TaskContext, input: Input) => Promise<Result> | Result;
+  /**
+   * Checks the input against the database once `upkeep.start()` has migrated, before anything is
+   * scheduled (tables and columns exist, say). Each returned issue's path is relative to the input;
+   * any issue makes `start()` throw a `ConfigError`. Warnings go to `logger`.
+   */
+  verify?: (context: TaskVerifyContext<Input>) => Promise<readonly ConfigIssue[]> | readonly ConfigIssue[];
+}
+
+/** What a task's `verify` receives. */
+export interface TaskVerifyContext<Input> {
+  /** The host's knex instance, when the configuration has one. */
+  readonly db: Knex | undefined;
+  /** The validated input the task is registered with. */
+  readonly input: Input;
+  readonly logger: Logger;
 }
 
 /** A task ready to register: what `defineTask` and the built-in factories return. */
@@ -137,6 +154,7 @@ export interface TaskDefinition<Input = unknown, Result = unknown> {
   readonly catchUp: boolean;
   readonly enabled: boolean;
   readonly run: (ctx: TaskContext, input: Input) => Promise<Result> | Result;
+  readonly verify: TaskOptions<Input, Result>["verify"];
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: a registry holds tasks of every input and result type.
@@ -167,6 +185,7 @@ const optionsSchema = z.object({
   catchUp: z.boolean().optional(),
   enabled: z.boolean().optional(),
   run: z.custom<(...args: unknown[]) => unknown>((value) => typeof value === "function", "expected a function"),
+  verify: z.custom<(...args: unknown[]) => unknown>((value) => typeof value === "function", "expected a function").optional(),
 });
 
 const ms = (value: number | string | undefined, fallback: number): number =>
@@ -209,6 +228,7 @@ export function defineTask<Input = Record<string, never>, Result = unknown>(
     catchUp: options.catchUp ?? false,
     enabled: options.enabled ?? true,
     run: options.run,
+    verify: options.verify,
   };
 }
 

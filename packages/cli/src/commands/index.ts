@@ -1,5 +1,6 @@
 import type { Command } from "../command.ts";
 import { crontabCommand } from "./crontab.ts";
+import { keysCommand } from "./keys.ts";
 import { listCommand } from "./list.ts";
 import { migrateCommand } from "./migrate.ts";
 import { runCommand } from "./run.ts";
@@ -7,4 +8,12 @@ import { statusCommand } from "./status.ts";
 import { tickCommand } from "./tick.ts";
 
 /** Every `upkeep` command, in the order `upkeep --help` lists them. A new command is one file here plus one line. */
-export const commands: readonly Command[] = [listCommand, runCommand, statusCommand, migrateCommand, crontabCommand, tickCommand];
+export const commands: readonly Command[] = [
+  listCommand,
+  runCommand,
+  statusCommand,
+  migrateCommand,
+  keysCommand,
+  crontabCommand,
+  tickCommand,
+];

@@ -49,8 +49,55 @@ const runs: UpkeepMigration = {
   },
 };
 
+/** The keyring of the key-rotation task: data keys, stored only wrapped by the KEK. */
+const keys: UpkeepMigration = {
+  name: "0002_keys",
+  async up(db, prefix) {
+    await db.schema.createTable(`${prefix}keys`, (table) => {
+      table.string("id", 32).primary();
+      table.integer("generation").notNullable();
+      table.string("algorithm", 32).notNullable();
+      longText(table, "wrapped_key").notNullable();
+      table.string("kek_id", 255).notNullable();
+      timeColumn(table, "created_at").notNullable();
+      timeColumn(table, "retired_at");
+      table.unique(["generation"], { indexName: `${prefix}keys_generation_unique` });
+    });
+  },
+  async down(db, prefix) {
+    await db.schema.dropTableIfExists(`${prefix}keys`);
+  },
+};
+
+/** The training task's model registry: every trained model, its metrics, window and artifact. */
+const models: UpkeepMigration = {
+  name: "0003_models",
+  async up(db, prefix) {
+    await db.schema.createTable(`${prefix}models`, (table) => {
+      table.string("id", 36).primary();
+      table.string("name", 100).notNullable();
+      table.integer("version").notNullable();
+      table.boolean("champion").notNullable().defaultTo(false);
+      longText(table, "metrics").notNullable();
+      timeColumn(table, "window_from").notNullable();
+      timeColumn(table, "window_to").notNullable();
+      table.string("run_id", 36);
+      timeColumn(table, "created_at").notNullable();
+      table.string("reason", 512);
+      table.string("artifact_format", 16).notNullable();
+      table.string("artifact_sha256", 64).notNullable();
+      longText(table, "artifact").notNullable();
+      table.unique(["name", "version"], { indexName: `${prefix}models_version_unique` });
+      table.index(["name", "champion"], `${prefix}models_champion`);
+    });
+  },
+  async down(db, prefix) {
+    await db.schema.dropTableIfExists(`${prefix}models`);
+  },
+};
+
 /** Every migration, in order. Tasks that own tables add theirs here. */
-export const MIGRATIONS: readonly UpkeepMigration[] = [runs];
+export const MIGRATIONS: readonly UpkeepMigration[] = [runs, keys, models];
 
 /** Applies every pending migration, recorded in upkeep's own `<prefix>migrations` table. */
 export async function migrate(db: Knex, prefix: string, migrations: readonly UpkeepMigration[] = MIGRATIONS): Promise<string[]> {

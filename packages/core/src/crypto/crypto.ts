@@ -1,0 +1,213 @@
+import { randomBytes } from "node:crypto";
+import type { Knex } from "knex";
+import { type Duration, parseDuration } from "../duration.ts";
+import { ConfigError, UpkeepError } from "../errors.ts";
+import { type Envelope, keyIdOf, openEnvelope, parseEnvelope, sealEnvelope } from "./envelope.ts";
+import type { KekProvider } from "./kek.ts";
+import { type KeyInfo, type KeyringTable, keyInfo, keyringTable, type StoredKey } from "./keyring.ts";
+
+export const DEK_ALGORITHM = "aes-256-gcm";
+
+/** Options of one encrypt or decrypt call. */
+export interface CryptoCallOptions {
+  /**
+   * Associated data: authenticated, not stored. Bind a ciphertext to its place (table, column,
+   * row id; see `rowAad`) so a ciphertext copied to another row fails to decrypt. Decrypt must
+   * get the same value.
+   */
+  aad?: string | Uint8Array;
+}
+
+/** Envelope encryption with the keyring in `<prefix>keys`: what `upkeep.crypto` is. */
+export interface UpkeepCrypto {
+  /** Encrypts with the active data key (made on first use when the keyring is empty). */
+  encrypt(plaintext: string | Uint8Array, options?: CryptoCallOptions): Promise<string>;
+  /**
+   * Decrypts with the key the ciphertext names, reloading the keyring once for a key id it has not seen.
+   * @throws {UpkeepError} `DECRYPT_FAILED` (altered, truncated, wrong aad, unknown version), `KEY_NOT_FOUND`, `KEK_FAILED`.
+   */
+  decrypt(ciphertext: string, options?: CryptoCallOptions): Promise<string>;
+  /** As `decrypt`, returning bytes. */
+  decryptBytes(ciphertext: string, options?: CryptoCallOptions): Promise<Buffer>;
+  /** The key id a ciphertext names, or undefined when it is not an upkeep ciphertext. */
+  keyIdOf(ciphertext: unknown): string | undefined;
+  /** The keyring, newest first, without key material. */
+  keys(): Promise<KeyInfo[]>;
+  /** The active key, if the keyring has one. */
+  activeKey(): Promise<KeyInfo | undefined>;
+  /** Adds a new data key and makes it active; returns it. Rows move to it when the key-rotation task runs. */
+  rotate(): Promise<KeyInfo>;
+  /**
+   * Marks a key retired: no longer listed as in use; it still decrypts. The key-rotation task calls
+   * this at zero rows. Returns false for the active key or one already retired.
+   */
+  retire(id: string): Promise<boolean>;
+  /** Forgets the cached keyring; the next call reads it again. */
+  reload(): Promise<void>;
+}
+
+export interface CryptoOptions {
+  /** The host's knex instance holding `<prefix>keys` (run `upkeep migrate` first). */
+  db: Knex;
+  /** The key-encryption key that wraps new data keys. */
+  kek: KekProvider;
+  /** Former KEKs, still able to unwrap keys until `upkeep keys rewrap` moved them to `kek`. @default [] */
+  previousKeks?: readonly KekProvider[];
+  /** @default "upkeep_" */
+  tablePrefix?: string;
+  /** @default () => new Date() */
+  clock?: () => Date;
+  /**
+   * How long the keyring is cached before it is read again, so every process moves to a new active
+   * key within this time. An unknown key id on decrypt reloads at once.
+   * @default "1m"
+   */
+  cacheFor?: Duration;
+}
+
+/** The configuration's `crypto` section: `createCrypto` options the handle fills from the config. */
+export type CryptoConfig = Omit<CryptoOptions, "db" | "tablePrefix" | "clock">;
+
+/** Associated data naming a row's column: `table/column/id`. Use the same on encrypt and decrypt. */
+export function rowAad(table: string, column: string, id: string | number | bigint): string {
+  return `${table}/${column}/${String(id)}`;
+}
+
+/** Finds the KEK that wrapped a key, by its stored id. */
+export function kekFor(kekId: string, keks: readonly KekProvider[], keyId: string): KekProvider {
+  const kek = keks.find((candidate) => candidate.id === kekId);
+  if (!kek) {
+    throw new UpkeepError(
+      "KEK_FAILED",
+      `data key ${keyId} is wrapped by KEK "${kekId}", which is not configured (configured: ${keks.map((k) => `"${k.id}"`).join(", ")}); add it to previousKeks, then run \`upkeep keys rewrap\``,
+    );
+  }
+  return kek;
+}
+
+interface Loaded {
+  at: number;
+  keys: Map<string, StoredKey>;
+  active: StoredKey | undefined;
+}
+
+/**
+ * Envelope encryption for host code: AES-256-GCM under data keys kept in `<prefix>keys`, each
+ * wrapped by the KEK. Ciphertexts are text (`upk1:<key id>:<base64url>`), so they fit a text column.
+ */
+export function createCrypto(options: CryptoOptions): UpkeepCrypto {
+  if (typeof options?.kek?.wrap !== "function" || typeof options.kek.unwrap !== "function" || typeof options.kek.id !== "string") {
+    throw new ConfigError("invalid crypto options", [{ path: "crypto.kek", message: "expected a KEK provider such as envKek()" }]);
+  }
+  const table: KeyringTable = keyringTable(options.db, options.tablePrefix ?? "upkeep_");
+  const keks = [options.kek, ...(options.previousKeks ?? [])];
+  const clock = options.clock ?? (() => new Date());
+  const cacheMs = parseDuration(options.cacheFor ?? "1m");
+  if (cacheMs === undefined) throw new ConfigError("invalid crypto options", [{ path: "crypto.cacheFor", message: "expected a duration" }]);
+  const unwrapped = new Map<string, Promise<Uint8Array>>();
+  let loaded: Promise<Loaded> | undefined;
+
+  const load = (): Promise<Loaded> => {
+    const reading = table.load().then((rows) => ({
+      at: Date.now(),
+      keys: new Map(rows.map((row) => [row.id, row])),
+      active: rows.find((row) => row.status === "active"),
+    }));
+    loaded = reading;
+    reading.catch(() => {
+      if (loaded === reading) loaded = undefined;
+    });
+    return reading;
+  };
+  const current = async (): Promise<Loaded> => {
+    const state = await (loaded ?? load());
+    return Date.now() - state.at > cacheMs ? load() : state;
+  };
+
+  const dataKey = (key: StoredKey): Promise<Uint8Array> => {
+    const cacheKey = `${key.id}\u0000${key.kekId}\u0000${key.wrapped}`;
+    let pending = unwrapped.get(cacheKey);
+    if (!pending) {
+      pending = Promise.resolve().then(() => kekFor(key.kekId, keks, key.id).unwrap(key.wrapped, { keyId: key.id }));
+      unwrapped.set(cacheKey, pending);
+      pending.catch(() => unwrapped.delete(cacheKey));
+    }
+    return pending;
+  };
+
+  const addKey = async (): Promise<StoredKey> => {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const state = await load();
+      const generation = Math.max(0, ...[...state.keys.values()].map((key) => key.generation)) + 1;
+      const id = randomBytes(8).toString("hex");
+      const material = randomBytes(32);
+      const key = {
+        id,
+        generation,
+        algorithm: DEK_ALGORITHM,
+        kekId: options.kek.id,
+        wrapped: await options.kek.wrap(material, { keyId: id }),
+        createdAt: clock(),
+      };
+      if (await table.insert(key)) {
+        unwrapped.set(`${id}\u0000${key.kekId}\u0000${key.wrapped}`, Promise.resolve(material));
+        const next = await load();
+        const stored = next.keys.get(id);
+        if (stored) return stored;
+      }
+    }
+    throw new UpkeepError("KEY_NOT_FOUND", "could not add a data key: other processes kept adding keys at the same time");
+  };
+
+  const activeForEncrypt = async (): Promise<StoredKey> => {
+    const state = await current();
+    if (state.active) return state.active;
+    // Empty keyring: make the first key. A process racing us loses on the unique generation and reads ours.
+    const fresh = await load();
+    return fresh.active ?? (await addKey());
+  };
+
+  const keyFor = async (envelope: Envelope): Promise<StoredKey> => {
+    let key = (await current()).keys.get(envelope.keyId);
+    if (!key) key = (await load()).keys.get(envelope.keyId);
+    if (!key) throw new UpkeepError("KEY_NOT_FOUND", `cannot decrypt: data key ${envelope.keyId} is not in the keyring`);
+    return key;
+  };
+
+  const decryptBytes = async (ciphertext: string, call: CryptoCallOptions = {}): Promise<Buffer> => {
+    const envelope = parseEnvelope(ciphertext);
+    const key = await keyFor(envelope);
+    return openEnvelope(await dataKey(key), envelope, call.aad);
+  };
+
+  return {
+    async encrypt(plaintext, call = {}) {
+      const key = await activeForEncrypt();
+      return sealEnvelope(await dataKey(key), key.id, plaintext, call.aad);
+    },
+    decryptBytes,
+    async decrypt(ciphertext, call) {
+      return (await decryptBytes(ciphertext, call)).toString("utf8");
+    },
+    keyIdOf,
+    async keys() {
+      return [...(await load()).keys.values()].map(keyInfo);
+    },
+    async activeKey() {
+      const active = (await load()).active;
+      return active && keyInfo(active);
+    },
+    async rotate() {
+      return keyInfo(await addKey());
+    },
+    async retire(id) {
+      if ((await load()).active?.id === id) return false;
+      const done = await table.retire(id, clock());
+      await load();
+      return done;
+    },
+    async reload() {
+      await load();
+    },
+  };
+}

@@ -1,0 +1,310 @@
+import type { Knex } from "knex";
+import * as z from "zod";
+import { type Duration, parseDuration } from "../../duration.ts";
+
+/** How a policy's timestamp column stores time, so the cutoff is bound in the same form. */
+export type TimeFormat = "date" | "epoch_ms" | "epoch_s" | "iso";
+
+/** What a `where` function receives besides the query. */
+export interface WhereContext {
+  /** The run's `ctx.now()`. */
+  now: Date;
+  /** Converts a date into the policy's `timeFormat`, ready to bind. */
+  time(date: Date): Date | number | string;
+}
+
+/**
+ * An extra condition, added to the policy's selection with AND (grouped, so `orWhere` inside stays
+ * inside): `(q, { now, time }) => q.where("expires_at", "<", time(now)).orWhereNotNull("used_at")`.
+ */
+export type CleanupWhere = (query: Knex.QueryBuilder, at: WhereContext) => void;
+
+/** What an archive sink is told about the batch it receives. */
+export interface SinkBatch {
+  policy: string;
+  table: string;
+  primaryKey: string;
+}
+
+/**
+ * Receives one batch of rows to archive (a ClickHouse writer, an object store). Resolve with
+ * nothing to acknowledge every row, or with the primary keys it stored: only those are deleted.
+ * A sink that throws stops the policy, with nothing deleted for that batch. Delivery is
+ * at-least-once (a crash between the sink and the delete sends the batch again), so write
+ * idempotently by primary key.
+ */
+export type CleanupSink = (
+  rows: Record<string, unknown>[],
+  batch: SinkBatch,
+  // biome-ignore lint/suspicious/noConfusingVoidType: a sink that acknowledges every row simply returns nothing.
+) => Promise<readonly unknown[] | undefined | void>;
+
+/** One retention policy. */
+export interface CleanupPolicy {
+  /**
+   * Names the policy in results, progress and errors.
+   * @default the table name
+   */
+  name?: string;
+  /** The table to clean. */
+  table: string;
+  /**
+   * Single-column primary key, used to walk and delete the table in batches.
+   * @default "id"
+   */
+  primaryKey?: string;
+  /** Timestamp column compared with `olderThan`. */
+  column?: string;
+  /** Rows whose `column` is older than this go; 0 or null keeps them forever (the policy is skipped). */
+  olderThan?: Duration | null;
+  /**
+   * How `column` stores time.
+   * @default "date"
+   */
+  timeFormat?: TimeFormat;
+  /** An extra condition ANDed to the selection: raw SQL text, or a function adding knex where clauses. */
+  where?: string | CleanupWhere;
+  /**
+   * What happens to matching rows.
+   * @default "delete"
+   */
+  action?: "delete" | "archive" | "dedupe";
+  /** Where `archive` moves rows: a table in the same database with every column of the source, or a sink. */
+  archive?: { table: string } | { sink: CleanupSink };
+  /** For `dedupe`: rows with equal `key` columns are duplicates; one is kept. */
+  dedupe?: {
+    key: string[];
+    /** @default "oldest" */
+    keep?: "oldest" | "newest";
+    /**
+     * Column that decides which row is oldest.
+     * @default the primary key
+     */
+    orderBy?: string;
+  };
+  /**
+   * Rows per batch (one short transaction each).
+   * @default the task's batchSize
+   */
+  batchSize?: number;
+}
+
+interface PresetTable {
+  /** @default "id" */
+  primaryKey?: string;
+  batchSize?: number;
+}
+
+/** Rows that expire: gone once `expiresColumn` is in the past. */
+export interface ExpiringTable extends PresetTable {
+  table?: string;
+  /** @default "expires_at" */
+  expiresColumn?: string;
+}
+
+/** Rows kept for a while: gone once `column` is older than `olderThan` (0 keeps forever). */
+export interface AgedTable extends PresetTable {
+  table?: string;
+  /** @default "created_at" */
+  column?: string;
+  olderThan?: Duration | null;
+}
+
+/** The auth preset; set a table to `false` to leave it alone. */
+export interface AuthPresetOptions {
+  /** @default "date" */
+  timeFormat?: TimeFormat;
+  /** Expired blacklisted tokens. Table @default "blacklisted_tokens" */
+  blacklistedTokens?: false | ExpiringTable;
+  /** Expired magic links. Table @default "magic_links" */
+  magicLinks?: false | ExpiringTable;
+  /** OTP codes that are expired or used. Table @default "otp_codes" */
+  otpCodes?: false | (ExpiringTable & { /** @default "used_at" */ usedColumn?: string });
+  /** Refresh tokens that are expired or revoked. Table @default "refresh_tokens" */
+  refreshTokens?: false | (ExpiringTable & { /** @default "revoked_at" */ revokedColumn?: string });
+  /** Login attempts. Table @default "login_attempts", olderThan @default "90d" */
+  loginAttempts?: false | AgedTable;
+  /** Audit logs. Table @default "audit_logs", olderThan @default "365d" */
+  auditLogs?: false | AgedTable;
+}
+
+/** The platform preset; set a table to `false` to leave it alone. */
+export interface PlatformPresetOptions {
+  /** @default "date" */
+  timeFormat?: TimeFormat;
+  /** Raw endpoint telemetry. Table @default "endpoint_telemetry", olderThan @default "30d" */
+  telemetry?: false | AgedTable;
+  /** Audit logs. Table @default "audit_logs", olderThan @default "30d" */
+  auditLogs?: false | AgedTable;
+  /** Cookie-consent records. Table @default "cookie_consents", olderThan @default "30d" */
+  consentRecords?: false | AgedTable;
+  /**
+   * Published outbox events, archived. Table @default "outbox_events", column @default "published_at",
+   * olderThan @default "30d", archive @default { table: "outbox_events_archive" }
+   */
+  outboxPublished?: false | (AgedTable & { archive?: { table: string } | { sink: CleanupSink } });
+  /**
+   * Dead-lettered outbox events: never published after `maxAttempts`. Table @default "outbox_events",
+   * column @default "created_at", olderThan @default "7d"
+   */
+  outboxDeadLetters?:
+    | false
+    | (AgedTable & {
+        /** @default "published_at" */
+        publishedColumn?: string;
+        /** @default "attempts" */
+        attemptsColumn?: string;
+        /** @default 10 */
+        maxAttempts?: number;
+      });
+  /** Legacy duplicate threat-intelligence rows. Table @default "threat_indicators", key @default ["type", "value"] */
+  threatIntelDuplicates?: false | (PresetTable & { table?: string; key?: string[]; keep?: "oldest" | "newest"; orderBy?: string });
+  /**
+   * High-value tables no policy may name.
+   * @default PLATFORM_PROTECTED_TABLES
+   */
+  protectedTables?: string[];
+}
+
+/** Options of `cleanupTask`. */
+export interface CleanupOptions {
+  /** @default "cleanup" */
+  id?: string;
+  /** @default "0 3 * * *" */
+  schedule?: string;
+  /** @default the configuration's timezone */
+  timezone?: string;
+  /** Your own policies, run after the presets'. */
+  policies?: CleanupPolicy[];
+  /** Turns on the auth preset (true for its defaults). @default false */
+  auth?: boolean | AuthPresetOptions;
+  /** Turns on the platform preset (true for its defaults). @default false */
+  platform?: boolean | PlatformPresetOptions;
+  /** Tables no policy may touch; a policy naming one is refused at registration. @default [] */
+  protectedTables?: string[];
+  /**
+   * Minimum retention per table (compliance): a policy on the table must keep rows at least this
+   * long, e.g. `{ audit_logs: "90d" }`. @default {}
+   */
+  floors?: Record<string, Duration>;
+  /**
+   * Rows in the first batch of each policy, each batch its own short transaction. Later batches
+   * grow or shrink to take about `batchTime` (sink batches always stay at this size).
+   * @default 1000
+   */
+  batchSize?: number;
+  /**
+   * How long one batch should take: batches double while they finish in under half of it and
+   * halve when they take longer. 0 keeps every batch at `batchSize`.
+   * @default "100ms"
+   */
+  batchTime?: Duration;
+  /**
+   * Upper bound of a grown batch.
+   * @default 50000
+   */
+  maxBatchSize?: number;
+  /**
+   * Pause between batches, to let replicas and concurrent writers breathe.
+   * @default 0
+   */
+  pause?: Duration;
+}
+
+/** The input the task validates: its options without id, schedule and timezone. */
+export type CleanupInput = Omit<CleanupOptions, "id" | "schedule" | "timezone">;
+
+export const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+const identifier = z.string().regex(IDENTIFIER, "expected a plain SQL identifier (letters, digits, '_')");
+const duration = z.union([z.number(), z.string()]).refine((value) => parseDuration(value) !== undefined, {
+  message: "expected milliseconds or a duration such as '30d'",
+});
+const fn = <T>() => z.custom<T>((value) => typeof value === "function", "expected a function");
+const timeFormat = z.enum(["date", "epoch_ms", "epoch_s", "iso"]);
+const batchSize = z.number().int().min(1).max(10_000);
+const archiveTarget = z.union([z.object({ table: identifier }).strict(), z.object({ sink: fn<CleanupSink>() }).strict()]);
+
+export const policySchema = z
+  .object({
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, "expected letters, digits, '_', '.', ':' or '-'")
+      .optional(),
+    table: identifier,
+    primaryKey: identifier.optional(),
+    column: identifier.optional(),
+    olderThan: duration.nullable().optional(),
+    timeFormat: timeFormat.optional(),
+    where: z.union([z.string().min(1), fn<CleanupWhere>()]).optional(),
+    action: z.enum(["delete", "archive", "dedupe"]).optional(),
+    archive: archiveTarget.optional(),
+    dedupe: z
+      .object({ key: z.array(identifier).min(1), keep: z.enum(["oldest", "newest"]).optional(), orderBy: identifier.optional() })
+      .strict()
+      .optional(),
+    batchSize: batchSize.optional(),
+  })
+  .strict();
+
+const presetTable = { table: identifier.optional(), primaryKey: identifier.optional(), batchSize: batchSize.optional() };
+const expiring = z.object({ ...presetTable, expiresColumn: identifier.optional() }).strict();
+const aged = { ...presetTable, column: identifier.optional(), olderThan: duration.nullable().optional() };
+const toggle = <T extends z.ZodType>(schema: T) => z.union([z.literal(false), schema]).optional();
+
+const authSchema = z
+  .object({
+    timeFormat: timeFormat.optional(),
+    blacklistedTokens: toggle(expiring),
+    magicLinks: toggle(expiring),
+    otpCodes: toggle(expiring.extend({ usedColumn: identifier.optional() })),
+    refreshTokens: toggle(expiring.extend({ revokedColumn: identifier.optional() })),
+    loginAttempts: toggle(z.object(aged).strict()),
+    auditLogs: toggle(z.object(aged).strict()),
+  })
+  .strict();
+
+const platformSchema = z
+  .object({
+    timeFormat: timeFormat.optional(),
+    telemetry: toggle(z.object(aged).strict()),
+    auditLogs: toggle(z.object(aged).strict()),
+    consentRecords: toggle(z.object(aged).strict()),
+    outboxPublished: toggle(z.object({ ...aged, archive: archiveTarget.optional() }).strict()),
+    outboxDeadLetters: toggle(
+      z
+        .object({
+          ...aged,
+          publishedColumn: identifier.optional(),
+          attemptsColumn: identifier.optional(),
+          maxAttempts: z.number().int().min(1).optional(),
+        })
+        .strict(),
+    ),
+    threatIntelDuplicates: toggle(
+      z
+        .object({
+          ...presetTable,
+          key: z.array(identifier).min(1).optional(),
+          keep: z.enum(["oldest", "newest"]).optional(),
+          orderBy: identifier.optional(),
+        })
+        .strict(),
+    ),
+    protectedTables: z.array(identifier).optional(),
+  })
+  .strict();
+
+/** The shape of the input, before the cross-field rules in input.ts. */
+export const inputShape = z
+  .object({
+    policies: z.array(policySchema).optional(),
+    auth: z.union([z.boolean(), authSchema]).optional(),
+    platform: z.union([z.boolean(), platformSchema]).optional(),
+    protectedTables: z.array(identifier).optional(),
+    floors: z.record(identifier, duration).optional(),
+    batchSize: batchSize.optional(),
+    batchTime: duration.optional(),
+    maxBatchSize: z.number().int().min(1).max(1_000_000).optional(),
+    pause: duration.optional(),
+  })
+  .strict();

@@ -1,0 +1,141 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Knex } from "knex";
+import { dialectOf } from "../../db.ts";
+import { errorMessage, TaskError } from "../../errors.ts";
+import type { TaskContext } from "../../task.ts";
+import { type ColumnCache, checkPolicy } from "./check.ts";
+import type { ResolvedPolicy } from "./policies.ts";
+import { archiveRange, asyncCommit, countMatching, deleteKeys, deleteRange, nextBatch, selectRows } from "./sql.ts";
+
+/** What one policy did in a run. */
+export interface PolicyResult {
+  name: string;
+  table: string;
+  action: ResolvedPolicy["action"];
+  /** `done`; `skipped` (kept forever); `stopped` (aborted between batches); `failed`; `not_started` (the run was aborted first). */
+  status: "done" | "skipped" | "stopped" | "failed" | "not_started";
+  /** Rows the selection matched: counted in a dry run, batched otherwise. */
+  matched: number;
+  deleted: number;
+  archived: number;
+  batches: number;
+  durationMs: number;
+  stoppedEarly: boolean;
+  reason?: string;
+  error?: string;
+}
+
+export interface PolicyRunOptions {
+  db: Knex;
+  batchSize: number;
+  /** Target duration of one batch in ms; 0 keeps batches at batchSize. */
+  batchTimeMs: number;
+  maxBatchSize: number;
+  pauseMs: number;
+  now: Date;
+  cache: ColumnCache;
+}
+
+export function emptyResult(policy: ResolvedPolicy, status: PolicyResult["status"]): PolicyResult {
+  return {
+    name: policy.name,
+    table: policy.table,
+    action: policy.action,
+    status,
+    matched: 0,
+    deleted: 0,
+    archived: 0,
+    batches: 0,
+    durationMs: 0,
+    stoppedEarly: status === "not_started",
+  };
+}
+
+/** Waits between batches; an abort ends the wait at once (the loop then sees the signal). */
+async function pause(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0) return;
+  await sleep(ms, undefined, { signal }).catch(() => {});
+}
+
+/** The next batch size: double while a batch takes under half the target, halve when over it. */
+export function nextSize(size: number, tookMs: number, options: Pick<PolicyRunOptions, "batchTimeMs" | "maxBatchSize">): number {
+  if (options.batchTimeMs <= 0) return size;
+  if (tookMs < options.batchTimeMs / 2) return Math.min(options.maxBatchSize, size * 2);
+  if (tookMs > options.batchTimeMs) return Math.max(1, Math.floor(size / 2));
+  return size;
+}
+
+/** Runs one policy in batches. Never throws: a failure is recorded in the result. */
+export async function runPolicy(ctx: TaskContext, policy: ResolvedPolicy, options: PolicyRunOptions): Promise<PolicyResult> {
+  const result = emptyResult(policy, "done");
+  if (policy.keepForever) return { ...result, status: "skipped", reason: "olderThan is 0 or null: rows are kept forever" };
+  const started = performance.now();
+  const { db, batchSize, now } = options;
+  const log = ctx.logger;
+  try {
+    const check = await checkPolicy(db, policy, options.cache);
+    if (check.issues.length > 0) throw new TaskError(check.issues.map((issue) => issue.message).join("; "));
+    for (const warning of check.warnings) log.warn({ policy: policy.name }, `[upkeep] cleanup: ${warning}`);
+
+    if (ctx.dryRun) {
+      result.matched = await countMatching(db, policy, now);
+      result.reason = "dry run: nothing was changed";
+      return result;
+    }
+
+    const dialect = dialectOf(db);
+    const sink = policy.archive && "sink" in policy.archive ? policy.archive.sink : undefined;
+    const archiveTable = policy.archive && "table" in policy.archive ? policy.archive.table : undefined;
+    let after: unknown;
+    let size = batchSize;
+    for (;;) {
+      if (ctx.signal.aborted) {
+        result.status = "stopped";
+        result.stoppedEarly = true;
+        break;
+      }
+      let count: number;
+      const limit = sink ? batchSize : size;
+      if (sink) {
+        const rows = await selectRows(db, policy, now, after, batchSize);
+        count = rows.length;
+        if (count === 0) break;
+        const keys = rows.map((row) => row[policy.primaryKey]);
+        const acked = await sink(rows, { policy: policy.name, table: policy.table, primaryKey: policy.primaryKey });
+        // Only keys of this batch are deleted, whatever else a sink returns.
+        const ackedSet = acked ? new Set(acked.map(String)) : undefined;
+        const moved = await deleteKeys(db, policy, now, ackedSet ? keys.filter((key) => ackedSet.has(String(key))) : keys);
+        result.archived += moved;
+        result.deleted += moved;
+        after = keys[keys.length - 1];
+      } else {
+        const began = performance.now();
+        const batch = await nextBatch(db, policy, now, after, limit);
+        count = batch.count;
+        if (count === 0) break;
+        const removed = archiveTable
+          ? await db.transaction(async (trx): Promise<number> => {
+              if (dialect === "postgres") await asyncCommit(trx);
+              return archiveRange(trx, policy, archiveTable, check.columns, now, after, batch.last);
+            })
+          : await deleteRange(db, dialect, policy, now, after, batch.last);
+        if (archiveTable) result.archived += removed;
+        result.deleted += removed;
+        after = batch.last;
+        size = nextSize(size, performance.now() - began, options);
+      }
+      result.matched += count;
+      result.batches++;
+      ctx.progress({ done: result.deleted, unit: "rows", label: policy.name });
+      if (count < limit) break;
+      await pause(options.pauseMs, ctx.signal);
+    }
+  } catch (error) {
+    result.status = "failed";
+    result.error = errorMessage(error).replace(/^\[upkeep\] /, "");
+    log.error({ policy: policy.name, err: error }, "[upkeep] cleanup policy failed");
+  } finally {
+    result.durationMs = Math.round(performance.now() - started);
+  }
+  return result;
+}

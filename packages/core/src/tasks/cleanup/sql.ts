@@ -1,0 +1,197 @@
+// The statements cleanup runs. Every batch is a primary-key range (after, bound] found by a keyset
+// walk, so each statement touches one short index range: no OFFSET, no rescan of what earlier
+// batches removed (dead PostgreSQL tuples, InnoDB delete-marked records), no rows in memory.
+import type { Knex } from "knex";
+import type { SqlDialect } from "../../db.ts";
+import type { TimeFormat } from "./options.ts";
+import type { ResolvedPolicy } from "./policies.ts";
+
+/** Binds a date in the form a column stores it. */
+export function timeValue(date: Date, format: TimeFormat): Date | number | string {
+  switch (format) {
+    case "date":
+      return date;
+    case "epoch_ms":
+      return date.getTime();
+    case "epoch_s":
+      return Math.floor(date.getTime() / 1000);
+    case "iso":
+      return date.toISOString();
+  }
+}
+
+/** Adds the policy's selection (age, where, duplicate) to a query on its table. */
+export function applySelection(db: Knex, query: Knex.QueryBuilder, policy: ResolvedPolicy, now: Date): Knex.QueryBuilder {
+  const { table, age, timeFormat } = policy;
+  if (age) query.where(`${table}.${age.column}`, "<", timeValue(new Date(now.getTime() - age.olderThanMs), timeFormat));
+  for (const where of policy.where) {
+    if (typeof where === "string") query.whereRaw(`(${where})`);
+    else query.where((inner) => where(inner, { now, time: (date) => timeValue(date, timeFormat) }));
+  }
+  const dedupe = policy.dedupe;
+  if (dedupe) {
+    // A row is a duplicate when another row with the same key comes before it in (orderBy, pk)
+    // order; the first row of each key never matches, so it is always kept.
+    const before = dedupe.keep === "oldest" ? "<" : ">";
+    const pk = policy.primaryKey;
+    query.whereExists((sub) => {
+      sub.select(db.raw("1")).from(`${table} as upkeep_dup`);
+      for (const key of dedupe.key) sub.whereRaw("?? = ??", [`upkeep_dup.${key}`, `${table}.${key}`]);
+      if (dedupe.orderBy === pk) sub.whereRaw(`?? ${before} ??`, [`upkeep_dup.${pk}`, `${table}.${pk}`]);
+      else
+        sub.where((order) =>
+          order
+            .whereRaw(`?? ${before} ??`, [`upkeep_dup.${dedupe.orderBy}`, `${table}.${dedupe.orderBy}`])
+            .orWhere((tie) =>
+              tie
+                .whereRaw("?? = ??", [`upkeep_dup.${dedupe.orderBy}`, `${table}.${dedupe.orderBy}`])
+                .whereRaw(`?? ${before} ??`, [`upkeep_dup.${pk}`, `${table}.${pk}`]),
+            ),
+        );
+    });
+  }
+  return query;
+}
+
+function range(query: Knex.QueryBuilder, policy: ResolvedPolicy, after: unknown, bound?: unknown): Knex.QueryBuilder {
+  const pk = `${policy.table}.${policy.primaryKey}`;
+  if (after !== undefined) query.where(pk, ">", after as Knex.Value);
+  if (bound !== undefined) query.where(pk, "<=", bound as Knex.Value);
+  return query;
+}
+
+/** How many rows the policy matches now (dry run). */
+export async function countMatching(db: Knex, policy: ResolvedPolicy, now: Date): Promise<number> {
+  const row = await applySelection(db, db(policy.table), policy, now).count({ n: "*" }).first();
+  return Number(row?.n ?? 0);
+}
+
+/** The next batch: how many matching rows follow `after` (up to `limit`) and the last one's key. */
+export async function nextBatch(
+  db: Knex,
+  policy: ResolvedPolicy,
+  now: Date,
+  after: unknown,
+  limit: number,
+): Promise<{ count: number; last: unknown }> {
+  const keys = range(applySelection(db, db(policy.table), policy, now), policy, after)
+    .select({ batch_key: `${policy.table}.${policy.primaryKey}` })
+    .orderBy(`${policy.table}.${policy.primaryKey}`)
+    .limit(limit);
+  const row = await db.from(keys.as("upkeep_batch")).count({ n: "*" }).max({ last: "upkeep_batch.batch_key" }).first();
+  return { count: Number(row?.n ?? 0), last: row?.last };
+}
+
+/** Deletes the matching rows of the key range (after, bound], re-checking the selection. */
+export async function deleteRange(
+  db: Knex,
+  dialect: SqlDialect,
+  policy: ResolvedPolicy,
+  now: Date,
+  after: unknown,
+  bound: unknown,
+): Promise<number> {
+  const { table, primaryKey } = policy;
+  if (dialect === "mysql" && policy.dedupe) {
+    // MySQL refuses a DELETE whose subquery reads the same table (error 1093); a materialised
+    // derived table of the keys is the documented way round it.
+    const keys = range(applySelection(db, db(table), policy, now), policy, after, bound).select({ doomed: `${table}.${primaryKey}` });
+    return db(table)
+      .whereIn(primaryKey, db.select("doomed").from(keys.as("upkeep_doomed")))
+      .del();
+  }
+  if (dialect === "postgres") {
+    return db.transaction(async (trx): Promise<number> => {
+      await asyncCommit(trx);
+      const removed: number = await range(applySelection(trx, trx(table), policy, now), policy, after, bound).del();
+      return removed;
+    });
+  }
+  return range(applySelection(db, db(table), policy, now), policy, after, bound).del();
+}
+
+/**
+ * PostgreSQL: commit this batch without waiting for the WAL flush. A crash can only forget the
+ * last few batches whole (never part of one, never out of order): their rows come back and the
+ * next run removes them again. It saves one disk flush per batch, most of a small batch's time.
+ */
+export async function asyncCommit(trx: Knex.Transaction): Promise<void> {
+  await trx.raw("set local synchronous_commit = off");
+}
+
+/**
+ * Moves the matching rows of the key range into the archive table, in the caller's transaction:
+ * insert what the archive lacks, then delete only what the archive now holds. A rerun after a
+ * crash finds either the whole batch moved or none of it; the guards keep it exact even if the
+ * archive was filled some other way.
+ */
+export async function archiveRange(
+  trx: Knex.Transaction,
+  policy: ResolvedPolicy,
+  archiveTable: string,
+  columns: readonly string[],
+  now: Date,
+  after: unknown,
+  bound: unknown,
+): Promise<number> {
+  const { table, primaryKey } = policy;
+  const inArchive = (sub: Knex.QueryBuilder) =>
+    sub
+      .select(trx.raw("1"))
+      .from(archiveTable)
+      .whereRaw("?? = ??", [`${archiveTable}.${primaryKey}`, `${table}.${primaryKey}`]);
+  const source = range(applySelection(trx, trx(table), policy, now), policy, after, bound)
+    .select(columns.map((column) => `${table}.${column}`))
+    .whereNotExists(inArchive);
+  await trx.into(trx.raw(`?? (${columns.map(() => "??").join(", ")})`, [archiveTable, ...columns])).insert(source);
+  return range(applySelection(trx, trx(table), policy, now), policy, after, bound)
+    .whereExists(inArchive)
+    .del();
+}
+
+/** Reads the next batch of whole rows for a sink: the only path that loads rows, one batch at a time. */
+export function selectRows(db: Knex, policy: ResolvedPolicy, now: Date, after: unknown, limit: number): Promise<Record<string, unknown>[]> {
+  return range(applySelection(db, db(policy.table), policy, now), policy, after)
+    .select(`${policy.table}.*`)
+    .orderBy(`${policy.table}.${policy.primaryKey}`)
+    .limit(limit);
+}
+
+/** Deletes the acknowledged keys that still match the selection. */
+export function deleteKeys(db: Knex, policy: ResolvedPolicy, now: Date, keys: readonly unknown[]): Promise<number> {
+  if (keys.length === 0) return Promise.resolve(0);
+  return applySelection(db, db(policy.table), policy, now)
+    .whereIn(`${policy.table}.${policy.primaryKey}`, keys as Knex.Value[])
+    .del();
+}
+
+function rowsOf(dialect: SqlDialect, result: unknown): unknown[] {
+  if (dialect === "postgres") return (result as { rows: unknown[] }).rows;
+  if (dialect === "mysql") return (result as [unknown[]])[0];
+  return result as unknown[];
+}
+
+/** Whether `column` leads some index of `table`, so a filter on it need not scan. */
+export async function hasLeadingIndex(db: Knex, dialect: SqlDialect, table: string, column: string): Promise<boolean> {
+  let result: unknown;
+  if (dialect === "postgres") {
+    result = await db.raw(
+      `select 1 from pg_index i join pg_class c on c.oid = i.indrelid
+       join pg_attribute a on a.attrelid = c.oid and a.attnum = i.indkey[0]
+       where c.relname = ? and pg_table_is_visible(c.oid) and a.attname = ? limit 1`,
+      [table, column],
+    );
+  } else if (dialect === "mysql") {
+    result = await db.raw(
+      `select 1 from information_schema.statistics
+       where table_schema = database() and table_name = ? and column_name = ? and seq_in_index = 1 limit 1`,
+      [table, column],
+    );
+  } else {
+    result = await db.raw(
+      "select 1 from pragma_index_list(?) as il join pragma_index_info(il.name) as ii where ii.seqno = 0 and ii.name = ? limit 1",
+      [table, column],
+    );
+  }
+  return rowsOf(dialect, result).length > 0;
+}

@@ -1,0 +1,96 @@
+import { TaskError } from "../../errors.ts";
+import { defineTask, type TaskContext, type TaskDefinition } from "../../task.ts";
+import { type HeartbeatsInput, type HeartbeatsOptions, inputSchema } from "./options.ts";
+import { type OverdueToken, runHeartbeatPass } from "./pass.ts";
+
+/** What a heartbeats run stores as its result: counts and ids, nothing secret. */
+export interface HeartbeatsResult {
+  /** True when the run changed nothing and lists what it would have changed. */
+  dryRun: boolean;
+  /** Tokens suspended (or, in a dry run, that would be). */
+  suspended: number;
+  /** Overdue tokens past their expiry, marked expired instead. */
+  expired: number;
+  /** Ids of the suspended tokens, at most `resultIdLimit`. */
+  suspendedIds: Array<string | number>;
+  /** Ids of the expired tokens, at most `resultIdLimit`. */
+  expiredIds: Array<string | number>;
+  /** True when a list was cut at `resultIdLimit`. */
+  idsTruncated: boolean;
+  /** True when shutdown or timeout stopped the pass between batches; the next pass continues. */
+  stopped: boolean;
+}
+
+function emitFor(ctx: TaskContext, token: OverdueToken, graceMs: number): void {
+  ctx.emit({
+    type: token.expired ? "agent.expired" : "agent.suspended",
+    security: true,
+    severity: token.expired ? "info" : "warning",
+    data: {
+      tokenId: token.id,
+      reason: token.expired ? "EXPIRED" : "HEARTBEAT_MISSING",
+      lateMs: token.lateMs,
+      dueAt: token.dueAt.toISOString(),
+      lastHeartbeatAt: token.lastHeartbeatAt?.toISOString() ?? null,
+      periodSeconds: token.periodSeconds,
+      graceMs,
+    },
+  });
+}
+
+/**
+ * The built-in `heartbeats` task: every minute, suspends the host's agent tokens whose heartbeat is
+ * overdue (`SUSPENDED`, reason `HEARTBEAT_MISSING`), or marks them `EXPIRED` when already past their
+ * expiry, with one compare-and-set statement per batch. Emits a `security` event per token
+ * (`agent.suspended` / `agent.expired`), logs one warning with the count, and never reactivates a
+ * token.
+ */
+export function heartbeatsTask(options: HeartbeatsOptions = {}): TaskDefinition<HeartbeatsInput, HeartbeatsResult> {
+  const { id, schedule, timezone, ...input } = options;
+  return defineTask<HeartbeatsInput, HeartbeatsResult>({
+    id: id ?? "heartbeats",
+    description: "Suspends agent tokens whose heartbeat is overdue",
+    schedule: schedule ?? "* * * * *",
+    timezone,
+    input: inputSchema,
+    defaultInput: input,
+    timeout: "5m",
+    retry: { retries: 2, delay: "2s" },
+    run: async (ctx, input) => {
+      const db = ctx.db;
+      if (!db) throw new TaskError("heartbeats needs the host's database: set `db` in the configuration");
+      const now = ctx.now();
+      let done = 0;
+      const { tokens, stopped } = await runHeartbeatPass(db, input, {
+        now,
+        dryRun: ctx.dryRun,
+        signal: ctx.signal,
+        onBatch: (batch) => {
+          for (const token of batch) emitFor(ctx, token, input.grace);
+          done += batch.length;
+          ctx.progress({ done, unit: "tokens" });
+        },
+      });
+      const suspended = tokens.filter((token) => !token.expired).map((token) => token.id);
+      const expired = tokens.filter((token) => token.expired).map((token) => token.id);
+      const limit = input.resultIdLimit;
+      if (ctx.dryRun) {
+        ctx.logger.info({ suspended: suspended.length, expired: expired.length }, "[upkeep] heartbeats dry run: nothing changed");
+      } else if (tokens.length > 0) {
+        ctx.logger.warn(
+          { suspended: suspended.length, expired: expired.length },
+          `[upkeep] heartbeats: suspended ${suspended.length} agent token(s) with an overdue heartbeat`,
+        );
+      }
+      return {
+        dryRun: ctx.dryRun,
+        suspended: suspended.length,
+        expired: expired.length,
+        suspendedIds: suspended.slice(0, limit),
+        expiredIds: expired.slice(0, limit),
+        idsTruncated: suspended.length > limit || expired.length > limit,
+        stopped,
+      };
+    },
+  });
+}

@@ -1,0 +1,190 @@
+import { createHmac } from "node:crypto";
+import type { Knex } from "knex";
+import { dialectOf } from "../../db.ts";
+import { quantileFromBuckets } from "./histogram.ts";
+import type { TrainingInput } from "./options.ts";
+import { hasPercentiles, hourIndexSql, labelSql } from "./sql.ts";
+import { type ClientRow, type SeriesPoint, type TrainingDataset, throwIfAborted } from "./trainer.ts";
+
+const HOUR = 3_600_000;
+/** The series name of every endpoint together. */
+export const PLATFORM = "platform";
+
+/** Counts of what the aggregation kept and dropped; no identities. */
+export interface AggregationStats {
+  /** Series-hours kept (platform and endpoints). */
+  buckets: number;
+  /** Series-hours dropped for having fewer than `minTenants` tenants. */
+  droppedBuckets: number;
+  /** Client-hours in the window. */
+  clientHours: number;
+}
+
+type Row = Record<string, unknown>;
+const num = (value: unknown): number => (value === null || value === undefined ? Number.NaN : Number(value));
+
+/** The base feature names of a client-hour, before host extras. */
+export function featureNames(input: Pick<TrainingInput, "isListed" | "extraFeatures">): string[] {
+  return ["requests", "errorShare", "endpoints", ...(input.isListed ? ["ioc"] : []), ...Object.keys(input.extraFeatures)];
+}
+
+/** Keyed hash of a client IP; the key never leaves the run. */
+export function hashClient(secret: string | Buffer, ip: string): string {
+  return createHmac("sha256", secret).update(ip).digest("hex").slice(0, 32);
+}
+
+/**
+ * Hourly series in SQL: per hour (and per endpoint unless `platform`), requests, server errors,
+ * distinct tenants (a count only) and latency percentiles, from `percentile_cont` on PostgreSQL and
+ * from bucket counts elsewhere. Buckets with fewer than `minTenants` tenants are dropped.
+ */
+async function seriesHours(db: Knex, input: TrainingInput, from: number, to: number, platform: boolean) {
+  const dialect = dialectOf(db);
+  const { table, columns, timeUnit } = input.telemetry;
+  const unit = timeUnit === "ms" ? HOUR : 3600;
+  const scale = timeUnit === "ms" ? 1 : 1 / 1000;
+  const select: string[] = [`${hourIndexSql(dialect, unit)} as hour_index`];
+  const bindings: unknown[] = [columns.timestamp];
+  if (!platform) {
+    select.push("?? as series");
+    bindings.push(columns.endpoint);
+  }
+  select.push("count(*) as requests", "sum(case when ?? >= 500 then 1 else 0 end) as errors", "count(distinct ??) as tenants");
+  bindings.push(columns.status, columns.tenant);
+  select.push("count(??) as timed", "max(??) as max_latency");
+  bindings.push(columns.latency, columns.latency);
+  if (hasPercentiles(dialect)) {
+    for (const q of [50, 95, 99]) {
+      select.push(`percentile_cont(0.${q}) within group (order by ??) as p${q}`);
+      bindings.push(columns.latency);
+    }
+  } else {
+    input.latencyBuckets.forEach((bound, i) => {
+      select.push(`sum(case when ?? <= ? then 1 else 0 end) as le_${i}`);
+      bindings.push(columns.latency, bound);
+    });
+  }
+  const groupBy = platform ? "1" : "1, 2";
+  const sql = `select ${select.join(", ")} from ?? where ?? >= ? and ?? < ? group by ${groupBy}`;
+  bindings.push(table, columns.timestamp, from * scale, columns.timestamp, to * scale);
+  const rows = ((await db.raw(sql, bindings as Knex.RawBinding[])) as unknown as { rows?: Row[] } | Row[][] | Row[]) ?? [];
+  const list = resultRows(rows);
+  const points: SeriesPoint[] = [];
+  let dropped = 0;
+  for (const row of list) {
+    if (num(row.tenants) < input.minTenants) {
+      dropped++;
+      continue;
+    }
+    const requests = num(row.requests);
+    const percentile = (q: number) => {
+      if (hasPercentiles(dialect)) return num(row[`p${q}`]);
+      const cumulative = input.latencyBuckets.map((_, i) => num(row[`le_${i}`]));
+      return quantileFromBuckets(input.latencyBuckets, cumulative, num(row.timed), num(row.max_latency), q / 100);
+    };
+    points.push({
+      hour: num(row.hour_index) * HOUR,
+      series: platform ? PLATFORM : String(row.series),
+      requests,
+      errorRate: requests > 0 ? num(row.errors) / requests : 0,
+      p50: percentile(50),
+      p95: percentile(95),
+      p99: percentile(99),
+    });
+  }
+  return { points, dropped };
+}
+
+/** knex's raw result differs by driver: `{ rows }` (pg), `[rows, fields]` (mysql2), `rows` (SQLite). */
+function resultRows(result: { rows?: Row[] } | Row[][] | Row[]): Row[] {
+  if (Array.isArray(result)) return Array.isArray(result[0]) ? (result[0] as Row[]) : (result as Row[]);
+  return result.rows ?? [];
+}
+
+/**
+ * Client-hours in SQL: per hour and client IP, requests, client errors (4xx and 5xx), distinct
+ * endpoints, the label and the host's extra aggregates. IPs are hashed (and looked up in the IoC
+ * matcher) here, on rows already aggregated; the raw rows never reach the process.
+ */
+async function clientHours(db: Knex, input: TrainingInput, from: number, to: number, secret: string | Buffer): Promise<ClientRow[]> {
+  const dialect = dialectOf(db);
+  const { table, columns, timeUnit } = input.telemetry;
+  const unit = timeUnit === "ms" ? HOUR : 3600;
+  const scale = timeUnit === "ms" ? 1 : 1 / 1000;
+  const select = [
+    `${hourIndexSql(dialect, unit)} as hour_index`,
+    "?? as client",
+    "count(*) as requests",
+    "sum(case when ?? >= 400 then 1 else 0 end) as errors",
+    "count(distinct ??) as endpoints",
+  ];
+  const bindings: unknown[] = [columns.timestamp, columns.clientIp, columns.status, columns.endpoint];
+  if (columns.label) {
+    select.push(`${labelSql(dialect)} as label`);
+    bindings.push(columns.label);
+  }
+  const extras = Object.entries(input.extraFeatures);
+  extras.forEach(([, expression], i) => {
+    select.push(`(${expression.replaceAll("?", "\\?")}) as x_${i}`);
+  });
+  const sql = `select ${select.join(", ")} from ?? where ?? >= ? and ?? < ? and ?? is not null group by 1, 2`;
+  bindings.push(table, columns.timestamp, from * scale, columns.timestamp, to * scale, columns.clientIp);
+  const rows = resultRows((await db.raw(sql, bindings as Knex.RawBinding[])) as unknown as { rows?: Row[] } | Row[][] | Row[]);
+  const seen = new Map<string, { client: string; listed: boolean }>();
+  const out: ClientRow[] = rows.map((row) => {
+    const ip = String(row.client);
+    let known = seen.get(ip);
+    if (!known) {
+      known = { client: hashClient(secret, ip), listed: input.isListed ? Boolean(input.isListed(ip)) : false };
+      seen.set(ip, known);
+    }
+    const requests = num(row.requests);
+    const features: Record<string, number> = {
+      requests,
+      errorShare: requests > 0 ? num(row.errors) / requests : 0,
+      endpoints: num(row.endpoints),
+    };
+    if (input.isListed) features.ioc = known.listed ? 1 : 0;
+    extras.forEach(([name], i) => {
+      const value = num(row[`x_${i}`]);
+      features[name] = Number.isFinite(value) ? value : 0;
+    });
+    const client: ClientRow = { hour: num(row.hour_index) * HOUR, client: known.client, features };
+    if (columns.label) client.label = num(row.label) > 0 ? 1 : 0;
+    return client;
+  });
+  seen.clear();
+  return out.sort((a, b) => a.hour - b.hour || (a.client < b.client ? -1 : a.client > b.client ? 1 : 0));
+}
+
+/**
+ * Builds the anonymised dataset of a run: hourly series over the history and the window, and
+ * client-hours of the window. Every statement aggregates in the database.
+ */
+export async function aggregateTelemetry(
+  db: Knex,
+  input: TrainingInput,
+  range: { historyFrom: number; from: number; to: number },
+  secret: string | Buffer,
+  signal: AbortSignal,
+): Promise<{ dataset: TrainingDataset; stats: AggregationStats }> {
+  const platform = await seriesHours(db, input, range.historyFrom, range.to, true);
+  throwIfAborted(signal);
+  const endpoints = await seriesHours(db, input, range.historyFrom, range.to, false);
+  throwIfAborted(signal);
+  const clients = await clientHours(db, input, range.from, range.to, secret);
+  const series = [...platform.points, ...endpoints.points].sort(
+    (a, b) => (a.series < b.series ? -1 : a.series > b.series ? 1 : 0) || a.hour - b.hour,
+  );
+  return {
+    dataset: {
+      window: { from: range.from, to: range.to },
+      historyFrom: range.historyFrom,
+      series,
+      clients,
+      featureNames: featureNames(input),
+      hasLabels: input.telemetry.columns.label !== undefined,
+    },
+    stats: { buckets: series.length, droppedBuckets: platform.dropped + endpoints.dropped, clientHours: clients.length },
+  };
+}

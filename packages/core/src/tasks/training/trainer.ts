@@ -1,0 +1,85 @@
+import type { Logger } from "../../logger.ts";
+
+/** One hour of one series (an endpoint, or `platform` for every endpoint together), already aggregated in SQL. */
+export interface SeriesPoint {
+  /** Start of the hour, epoch milliseconds. */
+  hour: number;
+  /** The endpoint, or `platform`. */
+  series: string;
+  requests: number;
+  /** Share of requests answered with a status of 500 or more. */
+  errorRate: number;
+  /** Latency percentiles in milliseconds. */
+  p50: number;
+  p95: number;
+  p99: number;
+}
+
+/** One client's hour, aggregated in SQL; the client is a keyed hash of its IP, never the IP. */
+export interface ClientRow {
+  /** Start of the hour, epoch milliseconds. */
+  hour: number;
+  /** HMAC-SHA-256 of the client IP with a secret that is never stored (hex, 32 characters). */
+  client: string;
+  /** Feature values by name, in the order of `TrainingDataset.featureNames`. */
+  features: Record<string, number>;
+  /** 1 when the label column marked a confirmed threat in this hour, 0 otherwise; absent with no label column. */
+  label?: 0 | 1;
+}
+
+/** What a trainer gets: anonymised, aggregated data. No tenant id and no raw IP is in it. */
+export interface TrainingDataset {
+  /** The training window, epoch milliseconds: `from` inclusive, `to` exclusive. */
+  window: { from: number; to: number };
+  /** Start of the forecaster's history (before the window), epoch milliseconds. */
+  historyFrom: number;
+  /** Hourly points over the history and the window, sorted by series then hour. */
+  series: SeriesPoint[];
+  /** Client-hours of the window, sorted by hour. */
+  clients: ClientRow[];
+  /** The names of the features in every `ClientRow`. */
+  featureNames: string[];
+  /** Whether the telemetry has a label column. */
+  hasLabels: boolean;
+}
+
+/** What a trainer is given besides the data. */
+export interface TrainerContext {
+  /** Fires when the run times out or the process shuts down: stop and throw. */
+  signal: AbortSignal;
+  /** The seed: the same data and seed must give the same model. */
+  seed: number;
+  /** Share of the latest data held out for evaluation. */
+  holdout: number;
+  logger: Logger;
+}
+
+/** A trained model's payload as stored in the registry. */
+export type ModelArtifact = { format: "json"; value: unknown } | { format: "bytes"; value: Uint8Array };
+
+/** A trainer's outcome: a model with its hold-out metrics, or the reason it trained nothing. */
+export type TrainerResult = { metrics: Record<string, number>; artifact: ModelArtifact } | { skipped: string };
+
+/** The metric a trainer is judged by when deciding promotion. */
+export interface PromotionMetric {
+  /** A key of the trainer's `metrics`, such as `auc`. */
+  name: string;
+  /** Whether a larger value is better (AUC) or a smaller one (an error). */
+  higherIsBetter: boolean;
+}
+
+/**
+ * Trains one model from the dataset. Built in: `slaForecaster()` and `threatClassifier()`; an external
+ * program through `commandTrainer()`; or a host's own object.
+ */
+export interface Trainer {
+  /** The model's name in the registry, such as `threat-classifier`. */
+  readonly name: string;
+  readonly metric: PromotionMetric;
+  train(dataset: TrainingDataset, context: TrainerContext): Promise<TrainerResult> | TrainerResult;
+}
+
+/** Throws the signal's reason as an error when it has fired. */
+export function throwIfAborted(signal: AbortSignal): void {
+  if (signal.aborted) throw new Error(`[upkeep] training aborted (${String(signal.reason)})`);
+}

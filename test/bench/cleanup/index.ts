@@ -1,0 +1,208 @@
+// cleanup benchmark: a table of CLEANUP_BENCH_ROWS rows (default 1,000,000), half expired, on each
+// dialect in CLEANUP_BENCH_DIALECTS (default postgres,mariadb,sqlite). Three ways to remove the
+// expired half, each on a freshly seeded table: one raw DELETE (the database's own limit), a naive
+// `DELETE ... LIMIT 1000` loop (Laravel's mass pruning), and the cleanup task. While each runs, a
+// child process inserts single rows into the same table and records the worst wait.
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { cleanupTask, manualAdapter, registerTasks, silentLogger } from "@upkeep/core";
+import { createTestDatabase, type Dialect, probeDialects } from "@upkeep/testkit";
+import type { Knex } from "knex";
+import { bench, peakRssGrowthMb, timed } from "../lib.ts";
+
+const ROWS = Number(process.env.CLEANUP_BENCH_ROWS ?? 1_000_000);
+const DIALECTS = (process.env.CLEANUP_BENCH_DIALECTS ?? "postgres,mariadb,sqlite").split(",") as Dialect[];
+const BATCH = 1000;
+const TABLE = "bench_events";
+const DAY = 86_400_000;
+const NOW = new Date();
+const CUTOFF = new Date(NOW.getTime() - 30 * DAY);
+const OLD = NOW.getTime() - 60 * DAY;
+const FRESH = NOW.getTime() - DAY;
+const EXPIRED = Math.floor(ROWS / 2);
+
+async function seed(db: Knex, dialect: Dialect): Promise<void> {
+  await db.schema.dropTableIfExists(TABLE);
+  await db.schema.createTable(TABLE, (table) => {
+    table.bigIncrements("id");
+    table.datetime("created_at", { precision: 3 }).notNullable().index();
+    table.string("payload", 100).notNullable();
+  });
+  const half = EXPIRED;
+  if (dialect === "postgres") {
+    await db.raw(
+      `insert into ${TABLE} (created_at, payload)
+       select to_timestamp((case when g <= ?::int then ?::bigint else ?::bigint end + g) / 1000.0), 'event payload ' || g || ' with some filler text to be realistic'
+       from generate_series(1, ?::int) g`,
+      [half, OLD, FRESH, ROWS],
+    );
+    await db.raw(`vacuum analyze ${TABLE}`);
+  } else if (dialect === "mariadb") {
+    await db.raw(
+      `insert into ${TABLE} (created_at, payload)
+       select from_unixtime((case when seq <= ? then ? else ? end + seq) / 1000), concat('event payload ', seq, ' with some filler text to be realistic')
+       from seq_1_to_${ROWS}`,
+      [half, OLD, FRESH],
+    );
+    await db.raw(`analyze table ${TABLE}`);
+  } else {
+    await db.raw(
+      `with recursive seq(g) as (select 1 union all select g + 1 from seq where g < ?)
+       insert into ${TABLE} (created_at, payload)
+       select (case when g <= ? then ? else ? end) + g, 'event payload ' || g || ' with some filler text to be realistic' from seq`,
+      [ROWS, half, OLD, FRESH],
+    );
+    await db.raw("analyze");
+  }
+}
+
+/** Times every DELETE statement the knex instance sends (each one its own transaction here). */
+function statementTimer(db: Knex) {
+  const started = new Map<string, number>();
+  const durations: number[] = [];
+  const onQuery = (query: { __knexQueryUid: string; sql: string }) => {
+    if (/^\s*delete/i.test(query.sql)) started.set(query.__knexQueryUid, performance.now());
+  };
+  const onResponse = (_response: unknown, query: { __knexQueryUid: string }) => {
+    const start = started.get(query.__knexQueryUid);
+    if (start === undefined) return;
+    started.delete(query.__knexQueryUid);
+    durations.push(performance.now() - start);
+  };
+  db.on("query", onQuery).on("query-response", onResponse);
+  return {
+    durations,
+    stop() {
+      db.removeListener("query", onQuery).removeListener("query-response", onResponse);
+    },
+  };
+}
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
+
+async function startInserter(dialect: Dialect, target: string) {
+  const child = spawn(
+    process.execPath,
+    ["--conditions=dev-source", "--import", "tsx", fileURLToPath(new URL("inserter.ts", import.meta.url)), dialect, target, TABLE],
+    { stdio: ["pipe", "pipe", "inherit"] },
+  );
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  await new Promise<void>((resolve, reject) => {
+    const poll = setInterval(() => {
+      if (output.includes("ready")) {
+        clearInterval(poll);
+        resolve();
+      }
+    }, 10);
+    child.once("exit", (code) => {
+      clearInterval(poll);
+      reject(new Error(`inserter exited with ${code}`));
+    });
+  });
+  return async (): Promise<{ worst: number; count: number; errors: number }> => {
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.stdin.end();
+    await exited;
+    return JSON.parse(output.slice(output.indexOf("ready") + 5).trim());
+  };
+}
+
+interface Measured {
+  ms: number;
+  deleted: number;
+  p99: number;
+  longest: number;
+  statements: number;
+  worstInsert: number;
+  inserts: number;
+  rssMb: number;
+}
+
+async function measure(db: Knex, dialect: Dialect, target: string, work: () => Promise<number>): Promise<Measured> {
+  await seed(db, dialect);
+  const stopInserter = await startInserter(dialect, target);
+  const timer = statementTimer(db);
+  const { mb, value } = await peakRssGrowthMb(() => timed(work));
+  timer.stop();
+  const inserter = await stopInserter();
+  if (inserter.errors > 0) console.log(`  (${inserter.errors} concurrent inserts failed while waiting)`);
+  return {
+    ms: value.ms,
+    deleted: value.value,
+    p99: percentile(timer.durations, 99),
+    longest: Math.max(0, ...timer.durations),
+    statements: timer.durations.length,
+    worstInsert: inserter.worst,
+    inserts: inserter.count,
+    rssMb: mb,
+  };
+}
+
+const raw = (db: Knex) => async () => db(TABLE).where("created_at", "<", CUTOFF).del();
+
+const naive = (db: Knex, dialect: Dialect) => async () => {
+  let total = 0;
+  for (;;) {
+    const expired = db(TABLE).where("created_at", "<", CUTOFF);
+    const removed =
+      dialect === "mariadb" ? await expired.limit(BATCH).del() : await db(TABLE).whereIn("id", expired.select("id").limit(BATCH)).del();
+    total += removed;
+    if (removed < BATCH) return total;
+  }
+};
+
+const ours = (db: Knex) => async () => {
+  const upkeep = registerTasks(manualAdapter(), {
+    db,
+    logger: silentLogger,
+    clock: () => NOW,
+    tasks: [cleanupTask({ batchSize: BATCH, policies: [{ table: TABLE, column: "created_at", olderThan: "30d" }] })],
+  });
+  await upkeep.migrate();
+  const run = await upkeep.run("cleanup");
+  await upkeep.stop();
+  const result = run.result as { totals: { deleted: number } } | null;
+  if (run.status !== "succeeded" || !result) throw new Error(`cleanup run ${run.status}: ${run.errorMessage}`);
+  return result.totals.deleted;
+};
+
+const report = bench("cleanup");
+console.log(`rows=${ROWS} expired=${EXPIRED} batch=${BATCH}`);
+for (const { dialect, available } of await probeDialects(DIALECTS)) {
+  if (!available) continue;
+  const database = await createTestDatabase(dialect);
+  const db = database.knex;
+  try {
+    // Create upkeep's own tables first, so the run's migration is not timed.
+    await registerTasks(manualAdapter(), { db, logger: silentLogger, tasks: [] }).migrate();
+    const baseline = await measure(db, dialect, database.target, raw(db));
+    const loop = await measure(db, dialect, database.target, naive(db, dialect));
+    const mine = await measure(db, dialect, database.target, ours(db));
+    for (const [name, m] of [
+      ["raw", baseline],
+      ["naive", loop],
+      ["cleanup", mine],
+    ] as const) {
+      console.log(
+        `  ${dialect} ${name.padEnd(7)} deleted=${m.deleted} in ${Math.round(m.ms)} ms, ${m.statements} statements, p99 ${m.p99.toFixed(1)} ms, longest ${m.longest.toFixed(1)} ms, worst insert ${m.worstInsert.toFixed(1)} ms over ${m.inserts} inserts, rss +${m.rssMb.toFixed(1)} MB`,
+      );
+      if (m.deleted !== EXPIRED) throw new Error(`${dialect} ${name} deleted ${m.deleted}, expected ${EXPIRED}`);
+    }
+    const rate = (m: Measured) => m.deleted / (m.ms / 1000);
+    report.report({ metric: `${dialect}.throughput-vs-raw-delete`, ours: rate(mine), baseline: rate(baseline), unit: "rows/s" });
+    report.report({ metric: `${dialect}.throughput-vs-naive-limit-loop`, ours: rate(mine), baseline: rate(loop), unit: "rows/s" });
+    report.report({ metric: `${dialect}.longest-transaction-p99`, ours: mine.p99, baseline: baseline.longest, unit: "ms" });
+    report.report({ metric: `${dialect}.worst-concurrent-insert`, ours: mine.worstInsert, baseline: baseline.worstInsert, unit: "ms" });
+    report.report({ metric: `${dialect}.peak-rss-growth`, ours: mine.rssMb, baseline: baseline.rssMb, unit: "MB" });
+  } finally {
+    await database.destroy();
+  }
+}
+report.write();

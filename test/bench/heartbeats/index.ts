@@ -1,0 +1,127 @@
+// One heartbeats pass over 100,000 active tokens (10,000 overdue) against the single UPDATE written
+// by hand for the dialect, and against the per-row loop (read each token, then update it).
+import { heartbeatsTask, manualAdapter, memoryStore, registerTasks, silentLogger } from "@upkeep/core";
+import { createTestDatabase, type Dialect, probeDialects } from "@upkeep/testkit";
+import type { Knex } from "knex";
+import { bench, timed } from "../lib.ts";
+
+const TOKENS = 100_000;
+const OVERDUE = 10_000;
+const ROUNDS = 7;
+const NOW = new Date("2026-03-01T12:00:00.000Z");
+const result = bench("heartbeats");
+
+async function seed(db: Knex): Promise<void> {
+  await db.schema.createTable("agent_tokens", (t) => {
+    t.increments("id");
+    t.string("token_hash", 80).notNullable();
+    t.string("status", 20).notNullable().index();
+    t.integer("heartbeat_required_every").nullable();
+    t.timestamp("last_heartbeat_at", { precision: 3 }).nullable();
+    t.timestamp("created_at", { precision: 3 }).notNullable();
+    t.timestamp("suspended_at", { precision: 3 }).nullable();
+    t.string("suspended_reason", 40).nullable();
+  });
+  const every = OVERDUE > 0 ? Math.round(TOKENS / OVERDUE) : 0;
+  const rows = Array.from({ length: TOKENS }, (_, i) => ({
+    token_hash: `hash-${i}`,
+    status: "ACTIVE",
+    heartbeat_required_every: 60,
+    last_heartbeat_at: new Date(NOW.getTime() - (i % every === 0 ? 120_000 : 10_000)),
+    created_at: new Date(NOW.getTime() - 86_400_000),
+  }));
+  for (let i = 0; i < rows.length; i += 400) await db("agent_tokens").insert(rows.slice(i, i + 400));
+  await db.raw(db.client.config.client === "pg" ? "analyze agent_tokens" : "analyze");
+}
+
+/** Reactivates what the measured work suspended, and checks it suspended exactly the overdue tokens. */
+async function reset(db: Knex): Promise<void> {
+  const changed = await db("agent_tokens")
+    .whereNot("status", "ACTIVE")
+    .update({ status: "ACTIVE", suspended_at: null, suspended_reason: null });
+  if (changed !== OVERDUE) throw new Error(`expected ${OVERDUE} tokens suspended, got ${changed}`);
+}
+
+/** The statement a developer would write by hand for the dialect. */
+function rawUpdate(db: Knex, dialect: Dialect): Promise<unknown> {
+  if (dialect === "postgres") {
+    return db.raw(
+      `update agent_tokens set status = 'SUSPENDED', suspended_at = ?::timestamptz, suspended_reason = 'HEARTBEAT_MISSING'
+       where status = 'ACTIVE' and heartbeat_required_every is not null
+         and coalesce(last_heartbeat_at, created_at) + heartbeat_required_every * interval '1 second' < ?::timestamptz`,
+      [NOW.toISOString(), NOW.toISOString()],
+    );
+  }
+  return db.raw(
+    `update agent_tokens set status = 'SUSPENDED', suspended_at = ?, suspended_reason = 'HEARTBEAT_MISSING'
+     where status = 'ACTIVE' and heartbeat_required_every is not null
+       and coalesce(last_heartbeat_at, created_at) + heartbeat_required_every * 1000 < ?`,
+    [NOW.getTime(), NOW.getTime()],
+  );
+}
+
+/** The origin's loop: read every active token needing heartbeats, decide in code, update each overdue one. */
+async function perRowLoop(db: Knex): Promise<number> {
+  const tokens = await db("agent_tokens")
+    .where("status", "ACTIVE")
+    .whereNotNull("heartbeat_required_every")
+    .select("id", "heartbeat_required_every", "last_heartbeat_at", "created_at");
+  let suspended = 0;
+  for (const token of tokens) {
+    const base = new Date(token.last_heartbeat_at ?? token.created_at).getTime();
+    if (NOW.getTime() > base + Number(token.heartbeat_required_every) * 1000) {
+      await db("agent_tokens")
+        .where("id", token.id)
+        .update({ status: "SUSPENDED", suspended_at: NOW, suspended_reason: "HEARTBEAT_MISSING" });
+      suspended++;
+    }
+  }
+  return suspended;
+}
+
+let tick = 0;
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+
+/** Median wall time of each piece of work, run in turns (a, b, a, b, ...) so machine load hits all alike. */
+async function measure(db: Knex, works: Array<() => Promise<unknown>>, rounds = ROUNDS): Promise<number[]> {
+  const times = works.map((): number[] => []);
+  for (let round = 0; round < rounds; round++) {
+    for (const [index, work] of works.entries()) {
+      times[index]?.push((await timed(work)).ms);
+      await reset(db);
+    }
+  }
+  return times.map(median);
+}
+
+for (const dialect of ["postgres", "sqlite"] as const) {
+  const [status] = await probeDialects([dialect]);
+  if (!status?.available) {
+    console.log(`# ${dialect} unavailable, skipped`);
+    continue;
+  }
+  const database = await createTestDatabase(dialect);
+  try {
+    const db = database.knex;
+    await seed(db);
+    const upkeep = registerTasks(manualAdapter(), {
+      tasks: [heartbeatsTask()],
+      db,
+      store: memoryStore(),
+      logger: silentLogger,
+      // Each manual run claims its own moment; a millisecond apart changes no token's verdict.
+      clock: () => new Date(NOW.getTime() + tick++),
+    });
+    const pass = () => upkeep.run("heartbeats");
+    await pass(); // warm-up: connections, plans, caches
+    await reset(db);
+    const [ours, raw] = (await measure(db, [pass, () => rawUpdate(db, dialect)])) as [number, number];
+    const [loop] = (await measure(db, [() => perRowLoop(db)], 1)) as [number];
+    result.report({ metric: `${dialect}.pass-vs-raw-update`, ours, baseline: raw, unit: "ms" });
+    result.report({ metric: `${dialect}.pass-vs-per-row-loop`, ours, baseline: loop, unit: "ms" });
+    await upkeep.stop();
+  } finally {
+    await database.destroy();
+  }
+}
+result.write();

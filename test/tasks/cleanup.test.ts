@@ -1,0 +1,468 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import {
+  type CleanupOptions,
+  type CleanupResult,
+  ConfigError,
+  checkCleanupPolicies,
+  cleanupTask,
+  type LogFields,
+  type Logger,
+  manualAdapter,
+  registerTasks,
+  type TaskEntry,
+} from "@upkeep/core";
+import { createTestDatabase, probeDialects, type TestDatabase } from "@upkeep/testkit";
+import type { Knex } from "knex";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const NOW = new Date("2026-03-01T12:00:00.000Z");
+const DAY = 86_400_000;
+const MINUTE = 60_000;
+/** A moment relative to NOW: ago(90 * DAY + MINUTE) is just past a 90-day boundary. */
+const ago = (ms: number) => new Date(NOW.getTime() - ms);
+
+let prefixes = 0;
+const freshPrefix = () => `c${++prefixes}_`;
+
+function captureLogger() {
+  const lines: { level: string; fields: LogFields; msg: string }[] = [];
+  const at = (level: string) => (fields: LogFields, msg: string) => lines.push({ level, fields, msg });
+  const logger: Logger = { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+  return { logger, lines };
+}
+
+const ids = async (db: Knex, table: string) => (await db(table).select("id").orderBy("id")).map((row) => Number(row.id));
+
+for (const { dialect, available } of await probeDialects()) {
+  describe.skipIf(!available)(`cleanup on ${dialect}`, () => {
+    let database: TestDatabase;
+    let db: Knex;
+    beforeAll(async () => {
+      database = await createTestDatabase(dialect);
+      db = database.knex;
+    });
+    afterAll(async () => {
+      await database?.destroy();
+    });
+
+    function host(tasks: TaskEntry["task"][] | TaskEntry[], options: { on?: Parameters<typeof registerTasks>[1]["on"] } = {}) {
+      const { logger, lines } = captureLogger();
+      const adapter = manualAdapter();
+      const upkeep = registerTasks(adapter, {
+        tasks: tasks as TaskEntry[],
+        db,
+        tablePrefix: freshPrefix(),
+        logger,
+        clock: () => NOW,
+        abortGrace: 2000,
+        on: options.on,
+      });
+      return { upkeep, adapter, lines };
+    }
+
+    async function runCleanup(options: CleanupOptions, runOptions: { dryRun?: boolean } = {}) {
+      const { upkeep, lines } = host([cleanupTask(options)]);
+      const run = await upkeep.run("cleanup", runOptions);
+      await upkeep.stop();
+      return { run, result: run.result as CleanupResult, lines };
+    }
+
+    /** A table of (id, created_at, note) rows, with an index on created_at unless told otherwise. */
+    async function eventsTable(name: string, ages: number[], options: { index?: boolean } = {}) {
+      await db.schema.dropTableIfExists(name);
+      await db.schema.createTable(name, (table) => {
+        table.increments("id");
+        table.datetime("created_at", { precision: 3 }).notNullable();
+        table.string("note", 64);
+        if (options.index ?? true) table.index(["created_at"]);
+      });
+      if (ages.length > 0) {
+        for (let i = 0; i < ages.length; i += 500) {
+          await db(name).insert(ages.slice(i, i + 500).map((age, j) => ({ created_at: ago(age), note: `row ${i + j + 1}` })));
+        }
+      }
+    }
+
+    async function tokensTable(name: string, extra?: "used_at" | "revoked_at") {
+      await db.schema.createTable(name, (table) => {
+        table.increments("id");
+        table.datetime("expires_at", { precision: 3 }).notNullable().index();
+        if (extra) table.datetime(extra, { precision: 3 }).nullable();
+      });
+    }
+
+    it("auth preset removes exactly the rows past each boundary and keeps the rest", async () => {
+      for (const table of ["blacklisted_tokens", "magic_links"]) {
+        await tokensTable(table);
+        // 1 expired a minute ago, 2 expires in a minute, 3 expired a week ago.
+        await db(table).insert([{ expires_at: ago(MINUTE) }, { expires_at: ago(-MINUTE) }, { expires_at: ago(7 * DAY) }]);
+      }
+      await tokensTable("otp_codes", "used_at");
+      await db("otp_codes").insert([
+        { expires_at: ago(MINUTE), used_at: null }, // expired
+        { expires_at: ago(-MINUTE), used_at: ago(MINUTE) }, // used, still valid
+        { expires_at: ago(-MINUTE), used_at: null }, // live
+      ]);
+      await tokensTable("refresh_tokens", "revoked_at");
+      await db("refresh_tokens").insert([
+        { expires_at: ago(MINUTE), revoked_at: null }, // expired
+        { expires_at: ago(-DAY), revoked_at: ago(MINUTE) }, // revoked
+        { expires_at: ago(-DAY), revoked_at: null }, // live
+      ]);
+      await eventsTable("login_attempts", [90 * DAY + MINUTE, 90 * DAY - MINUTE, DAY]);
+      await eventsTable("audit_logs", [365 * DAY + MINUTE, 365 * DAY - MINUTE, 100 * DAY]);
+
+      const { run, result } = await runCleanup({ auth: true });
+      expect(run.status).toBe("succeeded");
+      expect(await ids(db, "blacklisted_tokens")).toEqual([2]);
+      expect(await ids(db, "magic_links")).toEqual([2]);
+      expect(await ids(db, "otp_codes")).toEqual([3]);
+      expect(await ids(db, "refresh_tokens")).toEqual([3]);
+      expect(await ids(db, "login_attempts")).toEqual([2, 3]);
+      expect(await ids(db, "audit_logs")).toEqual([2, 3]);
+      expect(result.policies.map((policy) => [policy.name, policy.status, policy.deleted])).toEqual([
+        ["auth.blacklistedTokens", "done", 2],
+        ["auth.magicLinks", "done", 2],
+        ["auth.otpCodes", "done", 2],
+        ["auth.refreshTokens", "done", 2],
+        ["auth.loginAttempts", "done", 1],
+        ["auth.auditLogs", "done", 1],
+      ]);
+      expect(result.totals).toEqual({ matched: 10, deleted: 10, archived: 0 });
+      for (const table of ["blacklisted_tokens", "magic_links", "otp_codes", "refresh_tokens", "login_attempts", "audit_logs"]) {
+        await db.schema.dropTable(table);
+      }
+    });
+
+    it("platform preset deletes 30-day data, archives published outbox events, drops dead letters and duplicate intel", async () => {
+      await eventsTable("endpoint_telemetry", [30 * DAY + MINUTE, 30 * DAY - MINUTE]);
+      await eventsTable("audit_logs", [30 * DAY + MINUTE, 30 * DAY - MINUTE]);
+      await eventsTable("cookie_consents", [30 * DAY + MINUTE, 30 * DAY - MINUTE]);
+      for (const name of ["outbox_events", "outbox_events_archive"]) {
+        await db.schema.createTable(name, (table) => {
+          if (name === "outbox_events") table.increments("id");
+          else table.integer("id").primary();
+          table.datetime("created_at", { precision: 3 }).notNullable();
+          table.datetime("published_at", { precision: 3 }).nullable().index();
+          table.integer("attempts").notNullable().defaultTo(0);
+        });
+      }
+      await db("outbox_events").insert([
+        { created_at: ago(40 * DAY), published_at: ago(30 * DAY + MINUTE), attempts: 1 }, // 1 archived
+        { created_at: ago(40 * DAY), published_at: ago(30 * DAY - MINUTE), attempts: 1 }, // 2 kept: published recently
+        { created_at: ago(7 * DAY + MINUTE), published_at: null, attempts: 10 }, // 3 dead letter: deleted
+        { created_at: ago(7 * DAY - MINUTE), published_at: null, attempts: 10 }, // 4 dead but recent: kept
+        { created_at: ago(20 * DAY), published_at: null, attempts: 9 }, // 5 still retrying: kept
+      ]);
+      await db.schema.createTable("threat_indicators", (table) => {
+        table.increments("id");
+        table.string("type", 16).notNullable();
+        table.string("value", 128).notNullable();
+        table.index(["type", "value"]);
+      });
+      await db("threat_indicators").insert([
+        { type: "ip", value: "192.0.2.1" },
+        { type: "ip", value: "192.0.2.1" },
+        { type: "domain", value: "example.test" },
+        { type: "ip", value: "192.0.2.1" },
+        { type: "domain", value: "example.test" },
+        { type: "ip", value: "192.0.2.9" },
+        { type: "domain", value: "192.0.2.1" },
+      ]);
+
+      const { run, result } = await runCleanup({ platform: true });
+      expect(run.status).toBe("succeeded");
+      for (const table of ["endpoint_telemetry", "audit_logs", "cookie_consents"]) expect(await ids(db, table)).toEqual([2]);
+      expect(await ids(db, "outbox_events")).toEqual([2, 4, 5]);
+      expect(await ids(db, "outbox_events_archive")).toEqual([1]);
+      expect(await ids(db, "threat_indicators")).toEqual([1, 3, 6, 7]);
+      const byName = Object.fromEntries(result.policies.map((policy) => [policy.name, policy]));
+      expect(byName["platform.outboxPublished"]).toMatchObject({ action: "archive", archived: 1, deleted: 1 });
+      expect(byName["platform.threatIntelDuplicates"]).toMatchObject({ action: "dedupe", deleted: 3 });
+      for (const table of [
+        "endpoint_telemetry",
+        "audit_logs",
+        "cookie_consents",
+        "outbox_events",
+        "outbox_events_archive",
+        "threat_indicators",
+      ]) {
+        await db.schema.dropTable(table);
+      }
+    });
+
+    it("dry run counts what each policy would touch, changes nothing and says so", async () => {
+      await eventsTable("dry_events", [40 * DAY, 35 * DAY, 31 * DAY, DAY]);
+      const { run, result } = await runCleanup(
+        { policies: [{ table: "dry_events", column: "created_at", olderThan: "30d" }], batchSize: 2 },
+        { dryRun: true },
+      );
+      expect(run.status).toBe("succeeded");
+      expect(result.dryRun).toBe(true);
+      expect(result.note).toBe("dry run: nothing was changed");
+      expect(result.policies[0]).toMatchObject({ matched: 3, deleted: 0, batches: 0, reason: "dry run: nothing was changed" });
+      expect(await ids(db, "dry_events")).toEqual([1, 2, 3, 4]);
+    });
+
+    it("olderThan 0 or null keeps rows forever and the policy says it was skipped", async () => {
+      await eventsTable("forever_events", [400 * DAY, 2000 * DAY]);
+      const { run, result } = await runCleanup({
+        auth: {
+          blacklistedTokens: false,
+          magicLinks: false,
+          otpCodes: false,
+          refreshTokens: false,
+          loginAttempts: { table: "forever_events", olderThan: 0 },
+          auditLogs: { table: "forever_events", olderThan: null },
+        },
+      });
+      expect(run.status).toBe("succeeded");
+      expect(result.policies.map((policy) => [policy.name, policy.status, policy.reason])).toEqual([
+        ["auth.loginAttempts", "skipped", "olderThan is 0 or null: rows are kept forever"],
+        ["auth.auditLogs", "skipped", "olderThan is 0 or null: rows are kept forever"],
+      ]);
+      expect(await ids(db, "forever_events")).toEqual([1, 2]);
+    });
+
+    it("deletes in batches by key, reports progress per policy, and handles epoch columns and raw where", async () => {
+      await db.schema.createTable("epoch_events", (table) => {
+        table.increments("id");
+        table.bigInteger("created_ms").notNullable().index();
+        table.string("kind", 16).notNullable();
+      });
+      const rows = Array.from({ length: 25 }, (_, i) => ({
+        created_ms: ago(i < 20 ? 10 * DAY : DAY).getTime(),
+        kind: i % 2 === 0 ? "noise" : "keep",
+      }));
+      await db("epoch_events").insert(rows);
+      const progress: number[] = [];
+      const { upkeep } = host(
+        [
+          cleanupTask({
+            batchSize: 4,
+            batchTime: 0,
+            policies: [
+              {
+                name: "noise",
+                table: "epoch_events",
+                column: "created_ms",
+                olderThan: "7d",
+                timeFormat: "epoch_ms",
+                where: "kind = 'noise'",
+              },
+            ],
+          }),
+        ],
+        { on: { "run:progress": ({ progress: p }) => void progress.push(p.done) } },
+      );
+      const run = await upkeep.run("cleanup");
+      await upkeep.stop();
+      const result = run.result as CleanupResult;
+      expect(result.policies[0]).toMatchObject({ status: "done", matched: 10, deleted: 10, batches: 3 });
+      expect(progress).toEqual([4, 8, 10]);
+      const left = await db("epoch_events").select("id", "kind", "created_ms").orderBy("id");
+      expect(left).toHaveLength(15);
+      expect(left.filter((row) => row.kind === "noise" && Number(row.created_ms) < ago(7 * DAY).getTime())).toEqual([]);
+    });
+
+    it("archives to a table with nothing lost or duplicated when the process is killed between batches", async () => {
+      await eventsTable("kill_events", [...Array.from({ length: 600 }, () => 40 * DAY), ...Array.from({ length: 100 }, () => DAY)]);
+      await db.schema.createTable("kill_events_archive", (table) => {
+        // No unique key on purpose: a duplicate would show up in the counts.
+        table.integer("id").notNullable();
+        table.datetime("created_at", { precision: 3 }).notNullable();
+        table.string("note", 64);
+      });
+      const prefix = freshPrefix();
+      const child = spawn(
+        process.execPath,
+        [
+          "--conditions=dev-source",
+          "--import",
+          "tsx",
+          fileURLToPath(new URL("../fixtures/cleanup-child.ts", import.meta.url)),
+          dialect,
+          database.target,
+          prefix,
+          NOW.toISOString(),
+        ],
+        { stdio: ["ignore", "pipe", "inherit"] },
+      );
+      let output = "";
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on("data", (chunk: Buffer) => {
+          output += chunk.toString();
+          if ((output.match(/moved/g) ?? []).length >= 3) resolve();
+        });
+        child.on("exit", (code) => reject(new Error(`child exited before the kill with ${code}: ${output}`)));
+      });
+      child.kill("SIGKILL");
+      await new Promise((resolve) => child.once("exit", resolve));
+      expect(output).not.toContain("finished");
+
+      const archivedAtKill = await ids(db, "kill_events_archive");
+      expect(archivedAtKill.length).toBeGreaterThanOrEqual(150);
+      expect(archivedAtKill.length).toBeLessThan(600);
+      expect(new Set(archivedAtKill).size).toBe(archivedAtKill.length);
+      const sourceAtKill = await ids(db, "kill_events");
+      expect(sourceAtKill.length + archivedAtKill.length).toBe(700);
+      expect(sourceAtKill.filter((id) => archivedAtKill.includes(id))).toEqual([]);
+
+      const { run, result } = await runCleanup({
+        batchSize: 50,
+        policies: [
+          { table: "kill_events", column: "created_at", olderThan: "30d", action: "archive", archive: { table: "kill_events_archive" } },
+        ],
+      });
+      expect(run.status).toBe("succeeded");
+      expect(result.policies[0]?.archived).toBe(600 - archivedAtKill.length);
+      const archived = await ids(db, "kill_events_archive");
+      expect(archived).toEqual(Array.from({ length: 600 }, (_, i) => i + 1));
+      expect(await ids(db, "kill_events")).toEqual(Array.from({ length: 100 }, (_, i) => i + 601));
+      const sample = await db("kill_events_archive").where({ id: 42 }).first();
+      expect(sample.note).toBe("row 42");
+    });
+
+    it("a sink that throws stops its policy with nothing deleted for that batch while the other policies run", async () => {
+      await eventsTable(
+        "sink_events",
+        Array.from({ length: 10 }, () => 40 * DAY),
+      );
+      await eventsTable("other_events", [40 * DAY, DAY]);
+      const received: number[] = [];
+      const { run, result } = await runCleanup({
+        batchSize: 4,
+        policies: [
+          {
+            table: "sink_events",
+            column: "created_at",
+            olderThan: "30d",
+            action: "archive",
+            archive: {
+              sink: async (rows) => {
+                if (received.length >= 4) throw new Error("warehouse unavailable");
+                received.push(...rows.map((row) => Number(row.id)));
+              },
+            },
+          },
+          { table: "other_events", column: "created_at", olderThan: "30d" },
+        ],
+      });
+      expect(run.status).toBe("failed");
+      expect(run.errorMessage).toContain("sink_events: warehouse unavailable");
+      expect(received).toEqual([1, 2, 3, 4]);
+      expect(await ids(db, "sink_events")).toEqual([5, 6, 7, 8, 9, 10]);
+      expect(result.policies[0]).toMatchObject({ status: "failed", archived: 4, batches: 1, error: "warehouse unavailable" });
+      expect(result.policies[1]).toMatchObject({ status: "done", deleted: 1 });
+      expect(await ids(db, "other_events")).toEqual([2]);
+    });
+
+    it("deletes only the rows a sink acknowledged", async () => {
+      await eventsTable(
+        "ack_events",
+        Array.from({ length: 6 }, () => 40 * DAY),
+      );
+      const { result } = await runCleanup({
+        batchSize: 3,
+        policies: [
+          {
+            table: "ack_events",
+            column: "created_at",
+            olderThan: "30d",
+            action: "archive",
+            // Acknowledges odd ids only, plus a key that is not in the batch, which must be ignored.
+            archive: { sink: async (rows) => [...rows.map((row) => row.id).filter((id) => Number(id) % 2 === 1), 999] },
+          },
+        ],
+      });
+      expect(result.policies[0]).toMatchObject({ status: "done", matched: 6, archived: 3, batches: 2 });
+      expect(await ids(db, "ack_events")).toEqual([2, 4, 6]);
+    });
+
+    it("an abort mid-policy leaves every finished batch committed and the rerun finishes", async () => {
+      await eventsTable("abort_events", [...Array.from({ length: 30 }, () => 40 * DAY), DAY]);
+      await eventsTable("later_events", [40 * DAY]);
+      const options: CleanupOptions = {
+        batchSize: 5,
+        batchTime: 0,
+        policies: [
+          { table: "abort_events", column: "created_at", olderThan: "30d" },
+          { table: "later_events", column: "created_at", olderThan: "30d" },
+        ],
+      };
+      const first = host([cleanupTask(options)]);
+      first.upkeep.on("run:progress", ({ progress }) => {
+        if (progress.done >= 10) void first.upkeep.stop({ timeout: 5000 });
+      });
+      const run = await first.upkeep.run("cleanup");
+      expect(run.status).toBe("interrupted");
+      const partial = run.result as CleanupResult;
+      // stop() aborts between batches: every finished batch is whole and committed, the rest untouched.
+      const done = partial.policies[0]?.deleted ?? 0;
+      expect(partial.policies[0]).toMatchObject({ status: "stopped", stoppedEarly: true, batches: done / 5 });
+      expect(done).toBeGreaterThanOrEqual(10);
+      expect(done).toBeLessThan(30);
+      expect(partial.policies[1]).toMatchObject({ status: "not_started", deleted: 0 });
+      expect(await ids(db, "abort_events")).toEqual(Array.from({ length: 31 - done }, (_, i) => i + 1 + done));
+      expect(await ids(db, "later_events")).toEqual([1]);
+
+      const { run: rerun, result } = await runCleanup(options);
+      expect(rerun.status).toBe("succeeded");
+      expect(result.policies.map((policy) => policy.deleted)).toEqual([30 - done, 1]);
+      expect(await ids(db, "abort_events")).toEqual([31]);
+      expect(await ids(db, "later_events")).toEqual([]);
+    });
+
+    it("start() fails naming an unknown column; a run fails only that policy; unindexed columns are warned about", async () => {
+      await eventsTable("known_events", [40 * DAY, DAY]);
+      await eventsTable("slow_events", [40 * DAY], { index: false });
+      const bad: CleanupOptions = {
+        policies: [
+          { table: "known_events", column: "creatd_at", olderThan: "30d" },
+          { table: "slow_events", column: "created_at", olderThan: "30d" },
+        ],
+      };
+      const { upkeep } = host([cleanupTask(bad)]);
+      const error = await upkeep.start().catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).message).toContain(
+        'tasks.cleanup.input.policies.0.column: column "creatd_at" does not exist in table "known_events"',
+      );
+
+      const check = await checkCleanupPolicies(db, { policies: [{ table: "no_such_table", column: "created_at", olderThan: "30d" }] });
+      expect(check.issues).toEqual([{ path: "policies.0.table", message: 'table "no_such_table" does not exist' }]);
+
+      const { run, result, lines } = await runCleanup(bad);
+      expect(run.status).toBe("failed");
+      expect(result.policies[0]).toMatchObject({ status: "failed", error: 'column "creatd_at" does not exist in table "known_events"' });
+      expect(result.policies[1]).toMatchObject({ status: "done", deleted: 1 });
+      expect(lines.some((line) => line.level === "warn" && line.msg.includes('"slow_events.created_at" has no index'))).toBe(true);
+      expect(lines.some((line) => line.level === "warn" && line.msg.includes("known_events"))).toBe(false);
+      expect(await ids(db, "known_events")).toEqual([1, 2]);
+    });
+  });
+}
+
+describe("cleanup registration", () => {
+  const register = (options: CleanupOptions) => () => registerTasks(manualAdapter(), { tasks: [cleanupTask(options)] });
+
+  it("refuses a policy on a protected table, naming the field", () => {
+    expect(register({ protectedTables: ["accounts"], policies: [{ table: "accounts", column: "created_at", olderThan: "30d" }] })).toThrow(
+      'tasks.cleanup.input.policies.0.table: table "accounts" is protected',
+    );
+    expect(register({ platform: true, policies: [{ table: "invoices", column: "created_at", olderThan: "30d" }] })).toThrow(
+      /policies\.0\.table: table "invoices" is protected/,
+    );
+  });
+
+  it("refuses a policy that would delete before a retention floor", () => {
+    expect(register({ platform: true, floors: { audit_logs: "90d" } })).toThrow(
+      /tasks\.cleanup\.input\.platform\.auditLogs\.olderThan: below the minimum retention of 90d for table "audit_logs"/,
+    );
+    expect(register({ floors: { audit_logs: "90d" }, policies: [{ table: "audit_logs", where: "level = 'debug'" }] })).toThrow(
+      /policies\.0\.olderThan: table "audit_logs" has a minimum retention of 90d/,
+    );
+    expect(register({ auth: true, floors: { audit_logs: "90d" } })).not.toThrow();
+  });
+});
