@@ -35,7 +35,7 @@ describe("cronerAdapter", () => {
   it("keeps a rejecting job from becoming an unhandled rejection (croner's catch trap)", async () => {
     const adapter = cronerAdapter();
     const errors: unknown[] = [];
-    adapter.init?.({ logger: { ...silentLogger, error: (fields) => errors.push(fields.err) } });
+    await adapter.init?.({ logger: { ...silentLogger, error: (fields) => errors.push(fields.err) } });
     let calls = 0;
     const job: ScheduledJob = {
       id: "rejects",
