@@ -89,7 +89,7 @@ const iocFeedsAndIndicators: UpkeepMigration = {
       timeColumn(table, "first_seen").notNullable();
       timeColumn(table, "last_seen").notNullable();
       timeColumn(table, "valid_until");
-      table.primary(["feed", "kind", "value"], { constraintName: `${prefix}indicator_feeds_pk` });
+      table.primary(["feed", "kind", "value"]);
       table.index(["kind", "value"], `${prefix}indicator_feeds_kind_value`);
       table.index(["feed", "last_seen"], `${prefix}indicator_feeds_feed_seen`);
     });

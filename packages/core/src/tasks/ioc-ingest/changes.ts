@@ -1,7 +1,9 @@
-// In-process notice that an ingest changed the indicators, so matchers in the same process reload
-// at once instead of waiting for their next poll.
+import type { Knex } from "knex";
 
-type Listener = (tablePrefix: string) => void;
+// In-process notice that an ingest changed the indicators, so matchers on the same knex instance
+// reload at once instead of waiting for their next poll.
+
+type Listener = (db: Knex, tablePrefix: string) => void;
 
 const listeners = new Set<Listener>();
 
@@ -11,7 +13,7 @@ export function onIocChange(listener: Listener): () => void {
   return () => listeners.delete(listener);
 }
 
-/** Tells every matcher of this process that indicators under `tablePrefix` changed. */
-export function notifyIocChange(tablePrefix: string): void {
-  for (const listener of listeners) listener(tablePrefix);
+/** Tells every matcher of this process that indicators under `tablePrefix` in `db` changed. */
+export function notifyIocChange(db: Knex, tablePrefix: string): void {
+  for (const listener of listeners) listener(db, tablePrefix);
 }

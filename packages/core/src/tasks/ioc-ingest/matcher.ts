@@ -55,7 +55,7 @@ export async function loadMatchIndex(db: Knex, tablePrefix = "upkeep_"): Promise
 
 /**
  * Loads the live indicators into memory and returns a matcher that refreshes itself: at once after
- * an ingest in this process, and by polling a cheap version stamp for ingests elsewhere. A refresh
+ * an ingest through the same knex instance, and by polling a cheap version stamp for ingests elsewhere. A refresh
  * builds a new index and swaps it in with one assignment, so a lookup sees the old set or the new
  * one, never half of each.
  */
@@ -89,8 +89,8 @@ export async function createMatcher(options: MatcherOptions): Promise<Matcher> {
   const background = () => {
     refresh().catch((error: unknown) => logger.warn({ err: error }, "[upkeep] ioc matcher refresh failed; keeping the loaded set"));
   };
-  const unsubscribe = onIocChange((changed) => {
-    if (changed === prefix) background();
+  const unsubscribe = onIocChange((changedDb, changedPrefix) => {
+    if (changedDb === db && changedPrefix === prefix) background();
   });
   const timer = pollMs > 0 ? setInterval(background, pollMs) : undefined;
   timer?.unref();

@@ -238,7 +238,7 @@ async function execute(ctx: TaskContext, input: IocIngestInput): Promise<IocInge
       await saveFeedState(db, run.tables, { ...state, version: state.version + 1, changedAt: run.now });
     }
   }
-  if (changed && !ctx.dryRun) notifyIocChange(input.tablePrefix);
+  if (changed && !ctx.dryRun) notifyIocChange(db, input.tablePrefix);
 
   const fetched = reports.filter((report) => report.status !== "disabled");
   if (fetched.length > 0 && fetched.every((report) => report.status === "failed")) {
@@ -267,7 +267,6 @@ export function iocIngestTask(options: IocIngestOptions): TaskDefinition<IocInge
     input: iocIngestSchema,
     defaultInput: input,
     timeout: "30m",
-    retry: { retries: 2, delay: "1m" },
     run: (ctx, parsed) => execute(ctx, parsed),
   });
 }
