@@ -183,7 +183,7 @@ for (const { dialect, available } of await probeDialects()) {
       const { run, result } = await h.run();
       expect(run.status).toBe("succeeded");
       expect(result.feeds[0]).toMatchObject({ name: "alpha", status: "updated", listed: 4, invalid: 1, allowlisted: 1 });
-      expect(result.feeds[0]?.invalidExamples).toEqual(["not"]);
+      expect(result.feeds[0]?.invalidExamples).toEqual(["not valid at all"]);
       const rows = await h.indicators();
       expect(rows.map((row) => `${row.kind} ${row.value}`)).toEqual([
         "ipv6 2a06:e480::1",

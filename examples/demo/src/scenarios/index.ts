@@ -1,5 +1,6 @@
 import type { DemoScenario } from "../scenario.ts";
 import { customTask } from "./custom-task.ts";
+import { iocIngest } from "./ioc-ingest.ts";
 
 /** Every part of the demo, in the order it runs. Each built-in task adds its scenario here. */
-export const scenarios: DemoScenario[] = [customTask];
+export const scenarios: DemoScenario[] = [customTask, iocIngest];

@@ -44,10 +44,10 @@ export class Collector implements ParseSink {
     this.#options = options;
   }
 
-  add(raw: string, hint?: KindHint, extra?: { validUntil?: number | null; revoked?: boolean }): void {
+  add(raw: string, hint?: KindHint, extra?: { validUntil?: number | null; revoked?: boolean; sample?: string }): void {
     const indicator = normalise(raw, hint);
     if (!indicator) {
-      this.invalid(raw);
+      this.invalid(extra?.sample ?? raw);
       return;
     }
     const { minPrefixLength } = this.#options;

@@ -39,7 +39,7 @@ describe("feed formats", () => {
     const { values, counts, examples } = await lines("plain", "plain.fixture.txt");
     expect(values).toEqual(["domain evil-domain.example.net", "ipv4 185.220.101.4", "ipv4 45.155.205.233", "ipv4 91.240.118.172"]);
     expect(counts.invalid).toBe(1);
-    expect(examples).toEqual(["this"]);
+    expect(examples).toEqual(["this is not an indicator"]);
     expect(counts.allowlisted).toBe(1);
   });
 

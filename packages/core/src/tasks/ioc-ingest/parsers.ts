@@ -73,7 +73,7 @@ function plainParser(sink: ParseSink): LineParser {
   return {
     line(line) {
       const token = firstToken(stripComment(line));
-      if (token) sink.add(token);
+      if (token) sink.add(token, undefined, { sample: line });
     },
   };
 }
