@@ -5,9 +5,10 @@ import { type KindHint, normalise, refang } from "./normalise.ts";
 export interface ParseSink {
   /**
    * A raw candidate. `hint` narrows its kind; `validUntil` (epoch ms) is when the source says it
-   * stops being valid; `revoked` marks a withdrawn indicator.
+   * stops being valid; `revoked` marks a withdrawn indicator; `sample` is what an invalid
+   * example shows (the whole line rather than its first token).
    */
-  add(raw: string, hint?: KindHint, extra?: { validUntil?: number | null; revoked?: boolean }): void;
+  add(raw: string, hint?: KindHint, extra?: { validUntil?: number | null; revoked?: boolean; sample?: string }): void;
   /** A line or object that holds no usable indicator; `sample` may be kept as an example. */
   invalid(sample: string): void;
 }
