@@ -166,34 +166,40 @@ export async function writeBatch(
 ): Promise<void> {
   if (batch.length === 0) return;
   const dialect = dialectOf(db);
-  const sql = upsertSql(dialect, tables, batch.length);
-  let indicatorBindings: Knex.RawBinding[];
-  let sightingBindings: Knex.RawBinding[];
-  if (dialect === "postgres") {
-    const kinds = batch.map((row) => row.kind);
-    const values = batch.map((row) => row.value);
-    indicatorBindings = [feed.name, feed.confidence, at, at, kinds, values];
-    sightingBindings = [
-      feed.name,
-      feed.confidence,
-      at,
-      at,
-      kinds,
-      values,
-      batch.map((row) => row.validUntil) as unknown as Knex.RawBinding,
-    ];
-  } else {
-    indicatorBindings = [];
-    sightingBindings = [];
-    for (const row of batch) {
-      indicatorBindings.push(row.kind, row.value, feed.name, feed.confidence, at, at);
-      sightingBindings.push(feed.name, row.kind, row.value, feed.confidence, at, at, row.validUntil);
-    }
-  }
+  const chunk = MAX_BATCH[dialect];
   await db.transaction(async (trx) => {
-    await trx.raw(sql.indicators, indicatorBindings);
-    await trx.raw(sql.sightings, sightingBindings);
+    for (let start = 0; start < batch.length; start += chunk) {
+      const rows = batch.slice(start, start + chunk);
+      const sql = upsertSql(dialect, tables, rows.length);
+      const [indicatorBindings, sightingBindings] = bindings(dialect, feed, rows, at);
+      await trx.raw(sql.indicators, indicatorBindings);
+      await trx.raw(sql.sightings, sightingBindings);
+    }
   });
+}
+
+function bindings(
+  dialect: SqlDialect,
+  feed: { name: string; confidence: number },
+  rows: readonly Listed[],
+  at: number,
+): [Knex.RawBinding[], Knex.RawBinding[]] {
+  if (dialect === "postgres") {
+    const kinds = rows.map((row) => row.kind);
+    const values = rows.map((row) => row.value);
+    const validUntil = rows.map((row) => row.validUntil) as unknown as Knex.RawBinding;
+    return [
+      [feed.name, feed.confidence, at, at, kinds, values],
+      [feed.name, feed.confidence, at, at, kinds, values, validUntil],
+    ];
+  }
+  const indicators: Knex.RawBinding[] = [];
+  const sightings: Knex.RawBinding[] = [];
+  for (const row of rows) {
+    indicators.push(row.kind, row.value, feed.name, feed.confidence, at, at);
+    sightings.push(feed.name, row.kind, row.value, feed.confidence, at, at, row.validUntil);
+  }
+  return [indicators, sightings];
 }
 
 /** Which listing rows of a feed have expired. */
