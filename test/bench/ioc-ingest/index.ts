@@ -109,6 +109,7 @@ for (const { dialect, available } of await probeDialects(["postgres", "sqlite"])
         iocIngestTask({
           feeds: [{ name: "bench", url: pathToFileURL(upsertFile).href, format: "plain" }],
           batchSize: 5000,
+          timeout: "30m",
         }),
       ],
     });

@@ -37,7 +37,7 @@ export class Collector implements ParseSink {
   readonly examples: string[] = [];
   /** Rows handed to `write`. */
   written = 0;
-  readonly #pending = new Map<string, Listed>();
+  #pending = new Map<string, Listed>();
   readonly #options: CollectorOptions;
 
   constructor(options: CollectorOptions) {
@@ -76,15 +76,18 @@ export class Collector implements ParseSink {
 
   /** Writes the pending batch when it is full, or whatever is pending when `all`. */
   async drain(all = false): Promise<void> {
-    while (this.#pending.size >= this.#options.batchSize || (all && this.#pending.size > 0)) {
-      const batch: Listed[] = [];
-      for (const [key, row] of this.#pending) {
-        batch.push(row);
-        this.#pending.delete(key);
-        if (batch.length >= this.#options.batchSize) break;
-      }
+    const size = this.#options.batchSize;
+    if (this.#pending.size < size && !(all && this.#pending.size > 0)) return;
+    // Take the whole map at once: deleting entries one by one while iterating leaves tombstones
+    // that later iterations would walk again.
+    const rows = [...this.#pending.values()];
+    this.#pending = new Map();
+    const keep = all ? rows.length : rows.length - (rows.length % size);
+    for (let start = 0; start < keep; start += size) {
+      const batch = rows.slice(start, Math.min(start + size, keep));
       await this.#options.write(batch);
       this.written += batch.length;
     }
+    for (const row of rows.slice(keep)) this.#pending.set(`${row.kind}\u0000${row.value}`, row);
   }
 }
