@@ -10,12 +10,22 @@ export const EXIT = {
   usage: 2,
 } as const;
 
-/** What a command receives: the loaded configuration, its handle, the parsed arguments and output streams. */
+/**
+ * What a command receives: the loaded configuration, its handle, the parsed arguments and output
+ * streams. A command with `needsConfig: false` gets no configuration: reading `config`, `upkeep` or
+ * `configPath` throws.
+ */
 export interface CommandContext {
   /** The configuration loaded from upkeep.config.ts (or --config). */
   config: UpkeepConfig;
+  /** Absolute path of the loaded config file. */
+  configPath: string;
   /** `registerTasks(manualAdapter(), config)`: runs go through the same runner as scheduled ones. */
   upkeep: Upkeep;
+  /** The directory the command was started in. */
+  cwd: string;
+  /** The current time from the config's `clock` (the system clock when it sets none). */
+  now(): Date;
   /** Positional arguments after the command name (`upkeep keys rotate` gives `["rotate"]`). */
   positionals: string[];
   /** Parsed flags of the command's `options`. */
@@ -24,7 +34,9 @@ export interface CommandContext {
   json: boolean;
   /** Whether stdout is a terminal (live progress is only drawn there). */
   tty: boolean;
+  /** Writes to standard output, as is (end lines with `\n`). */
   stdout: (text: string) => void;
+  /** Writes to standard error, as is. */
   stderr: (text: string) => void;
 }
 

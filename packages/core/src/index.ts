@@ -28,7 +28,16 @@ export { createSchedule, isValidTimezone, type Schedule, scheduleProblem } from 
 export { isUniqueViolation, type KnexStoreOptions, knexStore } from "./store/knex-store.ts";
 export { memoryStore } from "./store/memory-store.ts";
 export { MIGRATIONS, migrate, type UpkeepMigration } from "./store/migrations.ts";
-export type { ClaimResult, NewRun, RunOutcome, RunQuery, RunRecord, RunStatus, RunStore } from "./store/types.ts";
+export {
+  type ClaimResult,
+  claimKey,
+  type NewRun,
+  type RunOutcome,
+  type RunQuery,
+  type RunRecord,
+  type RunStatus,
+  type RunStore,
+} from "./store/types.ts";
 export {
   type AnyTaskDefinition,
   defineTask,
@@ -42,6 +51,11 @@ export {
   type TaskEvent,
   type TaskOptions,
 } from "./task.ts";
+export type { AccountId } from "./tasks/billing-sync/accounts.ts";
+export type { GuardVerdict } from "./tasks/billing-sync/guard.ts";
+export type { BillingAccountsOptions, BillingGuardOptions, BillingSyncOptions } from "./tasks/billing-sync/options.ts";
+export type { StripeClient, StripeSubscriptionLike, SubscriptionListParams } from "./tasks/billing-sync/stripe-client.ts";
+export { type BillingChangeReport, type BillingSyncResult, billingSyncTask } from "./tasks/billing-sync/task.ts";
 export { BUILTIN_ALLOWLIST } from "./tasks/ioc-ingest/allowlist.ts";
 export { type IocCheckResult, type IocStats, iocCheck, iocStats } from "./tasks/ioc-ingest/inspect.ts";
 export type { IndicatorRow, IocMatch, MatchIndexSize } from "./tasks/ioc-ingest/match-index.ts";

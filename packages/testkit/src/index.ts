@@ -10,3 +10,11 @@ export {
   serviceKnex,
   type TestDatabase,
 } from "./databases.ts";
+export {
+  type StripeFault,
+  type StripeServer,
+  type StripeServerOptions,
+  type StripeServerStats,
+  type SubscriptionFixture,
+  startStripeServer,
+} from "./stripe-server.ts";

@@ -1,7 +1,17 @@
 import type { Knex } from "knex";
 import { UpkeepError } from "../errors.ts";
 import { migrate } from "./migrations.ts";
-import type { ClaimResult, NewRun, RunOutcome, RunQuery, RunRecord, RunStatus, RunStore } from "./types.ts";
+import {
+  type ClaimResult,
+  claimKey,
+  type NewRun,
+  newRecord,
+  type RunOutcome,
+  type RunQuery,
+  type RunRecord,
+  type RunStatus,
+  type RunStore,
+} from "./types.ts";
 
 export interface KnexStoreOptions {
   /**
@@ -53,7 +63,7 @@ export function isUniqueViolation(error: unknown): boolean {
 
 /**
  * Run history in the host's database through its knex instance: PostgreSQL, MySQL/MariaDB or
- * SQLite. The unique `(task_id, scheduled_for)` key makes `claim` atomic across every process that
+ * SQLite. The unique `(task_id, claim_key)` key makes `claim` atomic across every process that
  * shares the database. Times are stored as epoch milliseconds.
  */
 export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
@@ -88,6 +98,7 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
           await runs().insert({
             id: run.id,
             task_id: run.taskId,
+            claim_key: claimKey(run),
             scheduled_for: run.scheduledFor.getTime(),
             trigger: run.trigger,
             status: "running",
@@ -100,10 +111,12 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
           });
         } catch (error) {
           if (!isUniqueViolation(error)) throw error;
-          const row = (await runs().where({ task_id: run.taskId, scheduled_for: run.scheduledFor.getTime() }).first()) as Row | undefined;
+          const row = (await runs()
+            .where({ task_id: run.taskId, claim_key: claimKey(run) })
+            .first()) as Row | undefined;
           return { claimed: false, existing: row && toRecord(row) };
         }
-        return { claimed: true, run: (await get(run.id)) as RunRecord };
+        return { claimed: true, run: newRecord(run) };
       }),
     hasEarlierLiveRun: (run, now) =>
       wrap("overlap check", async () => {
@@ -160,7 +173,8 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
     get: (runId) => wrap("read", () => get(runId)),
     findByTick: (taskId, scheduledFor) =>
       wrap("read", async () => {
-        const row = (await runs().where({ task_id: taskId, scheduled_for: scheduledFor.getTime() }).first()) as Row | undefined;
+        const key = claimKey({ id: "", trigger: "schedule", scheduledFor });
+        const row = (await runs().where({ task_id: taskId, claim_key: key }).first()) as Row | undefined;
         return row && toRecord(row);
       }),
     list: (query: RunQuery = {}) =>

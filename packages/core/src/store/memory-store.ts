@@ -1,6 +1,15 @@
-import type { ClaimResult, NewRun, RunOutcome, RunQuery, RunRecord, RunStore } from "./types.ts";
+import {
+  type ClaimResult,
+  claimKey,
+  type NewRun,
+  newRecord,
+  type RunOutcome,
+  type RunQuery,
+  type RunRecord,
+  type RunStore,
+} from "./types.ts";
 
-const tickKey = (taskId: string, at: Date) => `${taskId}\u0000${at.getTime()}`;
+const keyOf = (taskId: string, key: string) => `${taskId}\u0000${key}`;
 
 function parseResult(result: string | null): unknown {
   return result === null ? null : JSON.parse(result);
@@ -23,23 +32,13 @@ export function memoryStore(): RunStore {
     name: "memory",
     async migrate() {},
     async claim(run: NewRun): Promise<ClaimResult> {
-      const key = tickKey(run.taskId, run.scheduledFor);
+      const key = keyOf(run.taskId, claimKey(run));
       const existingId = ticks.get(key);
       if (existingId !== undefined) {
         const existing = runs.get(existingId);
         return { claimed: false, existing: existing && copy(existing) };
       }
-      const record: RunRecord = {
-        ...run,
-        status: "running",
-        attempt: 1,
-        finishedAt: null,
-        durationMs: null,
-        result: null,
-        reason: null,
-        errorMessage: null,
-        errorStack: null,
-      };
+      const record = newRecord(run);
       runs.set(run.id, record);
       ticks.set(key, run.id);
       return { claimed: true, run: copy(record) };
@@ -88,7 +87,7 @@ export function memoryStore(): RunStore {
       return run && copy(run);
     },
     async findByTick(taskId, scheduledFor) {
-      const id = ticks.get(tickKey(taskId, scheduledFor));
+      const id = ticks.get(keyOf(taskId, claimKey({ id: "", trigger: "schedule", scheduledFor })));
       const run = id === undefined ? undefined : runs.get(id);
       return run && copy(run);
     },
@@ -115,7 +114,7 @@ export function memoryStore(): RunStore {
       for (const run of [...runs.values()]) {
         if (run.status !== "running" && run.claimedAt.getTime() < before.getTime()) {
           runs.delete(run.id);
-          ticks.delete(tickKey(run.taskId, run.scheduledFor));
+          ticks.delete(keyOf(run.taskId, claimKey(run)));
           removed++;
         }
       }

@@ -24,6 +24,7 @@ const runs: UpkeepMigration = {
     await db.schema.createTable(`${prefix}runs`, (table) => {
       table.string("id", 36).primary();
       table.string("task_id", 128).notNullable();
+      table.string("claim_key", 64).notNullable();
       timeColumn(table, "scheduled_for").notNullable();
       table.string("trigger", 16).notNullable();
       table.string("status", 16).notNullable();
@@ -39,7 +40,7 @@ const runs: UpkeepMigration = {
       longText(table, "error_stack");
       table.string("host", 255).notNullable();
       table.integer("pid").notNullable();
-      table.unique(["task_id", "scheduled_for"], { indexName: `${prefix}runs_tick_unique` });
+      table.unique(["task_id", "claim_key"], { indexName: `${prefix}runs_claim_unique` });
       table.index(["task_id", "status"], `${prefix}runs_task_status`);
       table.index(["claimed_at"], `${prefix}runs_claimed_at`);
     });

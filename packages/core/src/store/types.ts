@@ -41,6 +41,30 @@ export interface NewRun {
   pid: number;
 }
 
+/**
+ * The key a claim is unique on, per task. Scheduled and catch-up runs of one tick share
+ * `tick:<epoch ms>`, so only one process wins it; manual runs never collide with a tick or with
+ * each other.
+ */
+export function claimKey(run: Pick<NewRun, "id" | "trigger" | "scheduledFor">): string {
+  return run.trigger === "manual" ? `manual:${run.id}` : `tick:${run.scheduledFor.getTime()}`;
+}
+
+/** The record of a run just claimed, before it has an outcome. */
+export function newRecord(run: NewRun): RunRecord {
+  return {
+    ...run,
+    status: "running",
+    attempt: 1,
+    finishedAt: null,
+    durationMs: null,
+    result: null,
+    reason: null,
+    errorMessage: null,
+    errorStack: null,
+  };
+}
+
 /** What `claim` found: the run is ours, or another process holds this tick. */
 export type ClaimResult = { claimed: true; run: RunRecord } | { claimed: false; existing: RunRecord | undefined };
 
@@ -66,7 +90,7 @@ export interface RunQuery {
 
 /**
  * Where run history lives. Implementations must make `claim` atomic across processes: two claims
- * of the same `(taskId, scheduledFor)` give one `claimed: true`.
+ * with the same `(taskId, claimKey(run))` give one `claimed: true`.
  */
 export interface RunStore {
   readonly name: string;
@@ -86,7 +110,7 @@ export interface RunStore {
   setAttempt(runId: string, attempt: number): Promise<void>;
   finish(runId: string, outcome: RunOutcome): Promise<void>;
   get(runId: string): Promise<RunRecord | undefined>;
-  /** The run of a tick, when one exists. */
+  /** The scheduled or catch-up run of a tick, when one exists. */
   findByTick(taskId: string, scheduledFor: Date): Promise<RunRecord | undefined>;
   /** Recent runs, newest first. */
   list(query?: RunQuery): Promise<RunRecord[]>;

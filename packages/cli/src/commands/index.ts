@@ -1,0 +1,8 @@
+import type { Command } from "../command.ts";
+import { listCommand } from "./list.ts";
+import { migrateCommand } from "./migrate.ts";
+import { runCommand } from "./run.ts";
+import { statusCommand } from "./status.ts";
+
+/** Every `upkeep` command, in the order `upkeep --help` lists them. A new command is one file here plus one line. */
+export const commands: readonly Command[] = [listCommand, runCommand, statusCommand, migrateCommand];

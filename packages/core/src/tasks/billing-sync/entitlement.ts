@@ -1,0 +1,154 @@
+import type { StripeSubscriptionLike } from "./stripe-client.ts";
+
+/** What a subscription grants: the plan, or nothing (lapsed), or an answer billing-sync cannot give. */
+export type Entitlement = "entitled" | "lapsed" | "unknown";
+
+const ENTITLED = new Set(["active", "trialing"]);
+const LAPSED = new Set(["canceled", "unpaid", "incomplete", "incomplete_expired", "paused"]);
+
+/** One subscription reduced to what deciding an account needs. */
+export interface SubscriptionFacts {
+  id: string;
+  status: string;
+  /** The highest-ranked plan among its prices, or undefined when none is mapped. */
+  plan: string | undefined;
+  created: number;
+  /** Epoch ms, or null when Stripe gave none. */
+  periodEnd: number | null;
+}
+
+/** Everything billing-sync keeps of one customer's subscriptions, folded one at a time. */
+export interface CustomerSummary {
+  /** The entitled subscription with a mapped plan that wins (highest rank, then newest). */
+  best: SubscriptionFacts | undefined;
+  /** The newest subscription of any status, written to a lapsed account. */
+  latest: SubscriptionFacts;
+  /** An entitled subscription whose prices map to no plan (a plan map gap): the account is kept. */
+  entitledUnmapped: boolean;
+  /** A status billing-sync does not know: the account is kept. */
+  unknownStatus: boolean;
+}
+
+export interface PlanRules {
+  plans: Record<string, string>;
+  ranks: Record<string, number>;
+  freePlan: string;
+  pastDueGraceMs: number;
+}
+
+/** A plan's rank: the free plan is below every other, unranked plans are 0. */
+export function rankOf(plan: string | null | undefined, rules: PlanRules): number {
+  if (plan === null || plan === undefined || plan === rules.freePlan) return Number.NEGATIVE_INFINITY;
+  return rules.ranks[plan] ?? 0;
+}
+
+function maxOf(values: Array<number | undefined>): number | undefined {
+  let best: number | undefined;
+  for (const value of values) if (typeof value === "number" && (best === undefined || value > best)) best = value;
+  return best;
+}
+
+/** Epoch seconds of the current period's start and end: on the subscription (older API versions) or its items. */
+export function periodOf(sub: StripeSubscriptionLike): { start: number | undefined; end: number | undefined } {
+  return {
+    start: sub.current_period_start ?? maxOf(sub.items.data.map((item) => item.current_period_start)),
+    end: sub.current_period_end ?? maxOf(sub.items.data.map((item) => item.current_period_end)),
+  };
+}
+
+/**
+ * Whether a subscription grants its plan at `now`: `active` and `trialing` do; `past_due` does for
+ * `pastDueGraceMs` from its current period's start (when the renewal invoice fell due), inclusive;
+ * `canceled`, `unpaid`, `incomplete`, `incomplete_expired` and `paused` do not.
+ */
+export function entitlementOf(sub: StripeSubscriptionLike, now: number, pastDueGraceMs: number): Entitlement {
+  if (ENTITLED.has(sub.status)) return "entitled";
+  if (LAPSED.has(sub.status)) return "lapsed";
+  if (sub.status !== "past_due") return "unknown";
+  const since = periodOf(sub).start;
+  if (since === undefined) return "entitled";
+  return now - since * 1000 <= pastDueGraceMs ? "entitled" : "lapsed";
+}
+
+/** The highest-ranked plan among a subscription's prices; unmapped prices go to `unmapped`. */
+export function planOf(sub: StripeSubscriptionLike, rules: PlanRules, unmapped?: Set<string>): string | undefined {
+  let plan: string | undefined;
+  for (const item of sub.items.data) {
+    const priceId = item.price?.id;
+    if (!priceId) continue;
+    const mapped = rules.plans[priceId];
+    if (mapped === undefined) {
+      unmapped?.add(priceId);
+      continue;
+    }
+    if (plan === undefined || rankOf(mapped, rules) > rankOf(plan, rules)) plan = mapped;
+  }
+  return plan;
+}
+
+const newer = (a: SubscriptionFacts, b: SubscriptionFacts) => a.created > b.created || (a.created === b.created && a.id > b.id);
+
+/** Folds one more subscription of a customer into its summary. */
+export function foldSubscription(
+  summary: CustomerSummary | undefined,
+  sub: StripeSubscriptionLike,
+  rules: PlanRules,
+  now: number,
+  unmapped?: Set<string>,
+): CustomerSummary {
+  const end = periodOf(sub).end;
+  const facts: SubscriptionFacts = {
+    id: sub.id,
+    status: sub.status,
+    plan: planOf(sub, rules, unmapped),
+    created: sub.created ?? 0,
+    periodEnd: end === undefined ? null : end * 1000,
+  };
+  const entitlement = entitlementOf(sub, now, rules.pastDueGraceMs);
+  const next: CustomerSummary = summary ?? { best: undefined, latest: facts, entitledUnmapped: false, unknownStatus: false };
+  if (summary && newer(facts, summary.latest)) next.latest = facts;
+  if (entitlement === "unknown") next.unknownStatus = true;
+  if (entitlement === "entitled") {
+    if (facts.plan === undefined) next.entitledUnmapped = true;
+    else if (
+      next.best === undefined ||
+      rankOf(facts.plan, rules) > rankOf(next.best.plan, rules) ||
+      (rankOf(facts.plan, rules) === rankOf(next.best.plan, rules) && newer(facts, next.best))
+    ) {
+      next.best = facts;
+    }
+  }
+  return next;
+}
+
+/** The billing state an account should have. */
+export interface TargetState {
+  plan: string;
+  subscriptionId: string | null;
+  status: string | null;
+  periodEnd: number | null;
+}
+
+/** Why an account is left as it is although billing-sync cannot confirm it. */
+export type KeepReason = "missing" | "unmapped";
+
+/**
+ * The state an account should have from its customer's summary, or why it is kept: a customer with
+ * no subscription at all (`missing`, unless `downgradeMissing`), or one whose entitled subscription
+ * has no mapped price or whose status is unknown (`unmapped`).
+ */
+export function targetOf(
+  summary: CustomerSummary | undefined,
+  rules: PlanRules,
+  downgradeMissing: boolean,
+): { target: TargetState } | { keep: KeepReason } {
+  if (!summary) {
+    if (!downgradeMissing) return { keep: "missing" };
+    return { target: { plan: rules.freePlan, subscriptionId: null, status: null, periodEnd: null } };
+  }
+  const best = summary.best;
+  if (best) return { target: { plan: best.plan as string, subscriptionId: best.id, status: best.status, periodEnd: best.periodEnd } };
+  if (summary.entitledUnmapped || summary.unknownStatus) return { keep: "unmapped" };
+  const latest = summary.latest;
+  return { target: { plan: rules.freePlan, subscriptionId: latest.id, status: latest.status, periodEnd: latest.periodEnd } };
+}

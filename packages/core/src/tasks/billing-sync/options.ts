@@ -1,0 +1,149 @@
+import * as z from "zod";
+import { type Duration, parseDuration } from "../../duration.ts";
+import { isStripeClient, type StripeClient } from "./stripe-client.ts";
+
+/** The host's account table and the columns billing-sync reads and writes. */
+export interface BillingAccountsOptions {
+  /** @default "accounts" */
+  table?: string;
+  /** @default "id" */
+  id?: string;
+  /** The Stripe customer id; NULL marks a comped account, which is never touched. @default "stripe_customer_id" */
+  customerId?: string;
+  /** The local plan name. @default "plan" */
+  plan?: string;
+  /** Where the deciding subscription's id is written; `null` to keep no such column. @default "stripe_subscription_id" */
+  subscriptionId?: string | null;
+  /** Where the deciding subscription's status is written; `null` for none. @default "subscription_status" */
+  status?: string | null;
+  /** Where the deciding subscription's current period end is written; `null` for none. @default "current_period_end" */
+  currentPeriodEnd?: string | null;
+  /**
+   * The account's last-change time. An account changed after the listing started (a webhook that
+   * landed meanwhile) is left alone; billing-sync sets it on every account it changes.
+   * @default "updated_at"
+   */
+  updatedAt?: string;
+  /**
+   * How the time columns (`updatedAt`, `currentPeriodEnd`) are stored: a date/timestamp column,
+   * or a number of epoch milliseconds.
+   * @default "date"
+   */
+  timeFormat?: "date" | "epoch-ms";
+}
+
+/** The safety guard against a run that would downgrade too many paying accounts at once. */
+export interface BillingGuardOptions {
+  /**
+   * Refuse a run that would downgrade more than this share of the paid accounts (0–1). One
+   * downgrade is always allowed, so a small customer base is not blocked by a single lapse.
+   * @default 0.2
+   */
+  maxDowngradeShare?: number;
+  /** Refuse a run that would downgrade more than this many accounts. @default unlimited */
+  maxDowngrades?: number;
+}
+
+/** Options of `billingSyncTask`. */
+export interface BillingSyncOptions {
+  /** The host's own Stripe client (`new Stripe(key, { maxNetworkRetries: 2 })`); its retry setting is used. */
+  stripe: StripeClient;
+  /**
+   * Which kind of key the client must hold. A client whose key is of the other mode is refused
+   * before anything is listed, and every listed subscription's `livemode` is checked too.
+   * @default "live"
+   */
+  mode?: "live" | "test";
+  /** Maps each Stripe price id to a local plan name. */
+  plans: Record<string, string>;
+  /**
+   * Rank of each plan; when a customer has several entitled subscriptions the highest-ranked plan
+   * wins, and a move to a lower rank is a downgrade. Unranked plans rank 0; the free plan ranks
+   * below every plan.
+   * @default {}
+   */
+  ranks?: Record<string, number>;
+  /** The plan a lapsed account is moved to. @default "free" */
+  freePlan?: string;
+  /** How long a `past_due` subscription stays entitled, counted from its current period's start. @default "7d" */
+  pastDueGrace?: Duration;
+  /** @default the defaults of each field */
+  accounts?: BillingAccountsOptions;
+  /**
+   * What to do with an account whose Stripe customer has no subscription in the listing at all:
+   * `keep` it (the safe default: a listing that ended early cannot downgrade it) or `downgrade` it.
+   * @default "keep"
+   */
+  missing?: "keep" | "downgrade";
+  /** @default { maxDowngradeShare: 0.2 } */
+  guard?: BillingGuardOptions;
+  /** Apply changes even when the guard refuses them (for a one-off manual run). @default false */
+  force?: boolean;
+  /** Accounts updated per transaction. @default 100 */
+  batchSize?: number;
+  /**
+   * Times the listing resumes from where it stopped after a 429 rate-limit answer (which the
+   * client itself does not retry), waiting for `Retry-After`.
+   * @default 3
+   */
+  rateLimitRetries?: number;
+  /** The longest wait for one `Retry-After`. @default "30s" */
+  maxRateLimitWait?: Duration;
+  /** Most account or customer ids listed in the run result per kind; counts are always complete. @default 1000 */
+  reportLimit?: number;
+  /** @default "billing-sync" */
+  id?: string;
+  /** @default "0 2 * * *" */
+  schedule?: string;
+  /** @default the configuration's timezone */
+  timezone?: string;
+}
+
+const duration = z.union([z.number(), z.string()]).refine((value) => parseDuration(value) !== undefined, {
+  message: "expected milliseconds or a duration such as '30s', '15m', '1h', '7d'",
+});
+const column = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "expected a column name");
+const table = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63})?$/, "expected a table name");
+
+export const billingSyncInput = z
+  .object({
+    stripe: z.custom<StripeClient>(isStripeClient, "expected a Stripe client (new Stripe(key))"),
+    mode: z.enum(["live", "test"]).default("live"),
+    plans: z
+      .record(z.string().min(1), z.string().min(1))
+      .refine((plans) => Object.keys(plans).length > 0, "expected at least one price id mapped to a plan"),
+    ranks: z.record(z.string().min(1), z.number().finite()).default({}),
+    freePlan: z.string().min(1).default("free"),
+    pastDueGrace: duration.default("7d").transform((value) => parseDuration(value) as number),
+    accounts: z
+      .object({
+        table: table.default("accounts"),
+        id: column.default("id"),
+        customerId: column.default("stripe_customer_id"),
+        plan: column.default("plan"),
+        subscriptionId: column.nullable().default("stripe_subscription_id"),
+        status: column.nullable().default("subscription_status"),
+        currentPeriodEnd: column.nullable().default("current_period_end"),
+        updatedAt: column.default("updated_at"),
+        timeFormat: z.enum(["date", "epoch-ms"]).default("date"),
+      })
+      .strict()
+      .prefault({}),
+    missing: z.enum(["keep", "downgrade"]).default("keep"),
+    guard: z
+      .object({
+        maxDowngradeShare: z.number().min(0).max(1).default(0.2),
+        maxDowngrades: z.number().int().min(0).optional(),
+      })
+      .strict()
+      .prefault({}),
+    force: z.boolean().default(false),
+    batchSize: z.number().int().min(1).max(5000).default(100),
+    rateLimitRetries: z.number().int().min(0).max(20).default(3),
+    maxRateLimitWait: duration.default("30s").transform((value) => parseDuration(value) as number),
+    reportLimit: z.number().int().min(0).max(100_000).default(1000),
+  })
+  .strict();
+
+/** The validated input a run receives. */
+export type BillingSyncInput = z.output<typeof billingSyncInput>;

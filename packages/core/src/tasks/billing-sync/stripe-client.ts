@@ -1,0 +1,106 @@
+/**
+ * The part of a Stripe subscription billing-sync reads. The `stripe` package's `Stripe.Subscription`
+ * fits it; older API versions carry the period on the subscription, newer ones on each item.
+ */
+export interface StripeSubscriptionLike {
+  id: string;
+  customer: string | { id: string };
+  status: string;
+  created?: number;
+  livemode?: boolean;
+  current_period_start?: number;
+  current_period_end?: number;
+  items: {
+    data: ReadonlyArray<{
+      price?: { id: string } | null;
+      current_period_start?: number;
+      current_period_end?: number;
+    }>;
+  };
+}
+
+/** The listing parameters billing-sync sends. */
+export interface SubscriptionListParams {
+  status: "all";
+  limit: number;
+  starting_after?: string;
+}
+
+/**
+ * The part of the host's Stripe client billing-sync uses: `subscriptions.list` with auto-pagination
+ * (`for await`). A `new Stripe(key)` instance fits; core never imports `stripe` itself.
+ */
+export interface StripeClient {
+  subscriptions: {
+    list(params: SubscriptionListParams): AsyncIterable<StripeSubscriptionLike>;
+  };
+}
+
+export function isStripeClient(value: unknown): value is StripeClient {
+  if (typeof value !== "object" || value === null) return false;
+  const subscriptions = (value as { subscriptions?: { list?: unknown } }).subscriptions;
+  return typeof subscriptions === "object" && subscriptions !== null && typeof subscriptions.list === "function";
+}
+
+const MODE = /^(?:Bearer\s+)?(?:sk|rk)_(live|test)_/;
+
+/**
+ * The mode of the client's key, read from the client without keeping or returning the key: only
+ * the `live`/`test` marker of its prefix leaves this function. Undefined when the client holds no
+ * recognisable secret key (a custom authenticator); then each subscription's `livemode` decides.
+ */
+export function keyModeOf(client: StripeClient): "live" | "test" | undefined {
+  const internals = client as unknown as {
+    _authenticator?: { _apiKey?: unknown } | null;
+    _api?: { auth?: unknown };
+  };
+  for (const candidate of [internals._authenticator?._apiKey, internals._api?.auth]) {
+    if (typeof candidate !== "string") continue;
+    const match = MODE.exec(candidate);
+    if (match) return match[1] as "live" | "test";
+  }
+  return undefined;
+}
+
+/** What billing-sync keeps of a failed Stripe request: never the message's key, never the headers. */
+export interface StripeFailure {
+  /** The error class, such as `StripeAPIError` or `StripeConnectionError`. */
+  type: string;
+  statusCode: number | undefined;
+  code: string | undefined;
+  requestId: string | undefined;
+  /** Stripe's message with anything shaped like a key replaced by `[redacted]`. */
+  message: string;
+  /** Seconds from `Retry-After`, on a rate-limit answer. */
+  retryAfter: number | undefined;
+}
+
+const KEY_SHAPED = /\b(?:sk|rk|pk|whsec)_[A-Za-z0-9_*]+/g;
+
+/** Removes anything shaped like a Stripe key from a text. */
+export function redactKeys(text: string): string {
+  return text.replace(KEY_SHAPED, "[redacted]");
+}
+
+/** Reads a Stripe error's safe fields. */
+export function describeStripeError(error: unknown): StripeFailure {
+  const source = (typeof error === "object" && error !== null ? error : {}) as Record<string, unknown>;
+  const text = (value: unknown) => (typeof value === "string" && value !== "" ? value : undefined);
+  const headers = (typeof source.headers === "object" && source.headers !== null ? source.headers : {}) as Record<string, unknown>;
+  const retryAfter = Number(text(headers["retry-after"]) ?? Number.NaN);
+  return {
+    type: text(source.type) ?? (error instanceof Error ? error.name : "unknown"),
+    statusCode: typeof source.statusCode === "number" ? source.statusCode : undefined,
+    code: text(source.code),
+    requestId: text(source.requestId),
+    message: redactKeys(error instanceof Error ? error.message : String(error)).slice(0, 300),
+    retryAfter: Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined,
+  };
+}
+
+/** Whether a failure is worth a later retry of the whole run. */
+export function isTransient(failure: StripeFailure): boolean {
+  if (failure.type === "StripeConnectionError" || failure.type === "StripeRateLimitError") return true;
+  if (failure.statusCode === undefined) return failure.type === "StripeAPIError";
+  return failure.statusCode === 409 || failure.statusCode === 429 || failure.statusCode >= 500;
+}

@@ -1,0 +1,277 @@
+import { TaskError } from "../../errors.ts";
+import { defineTask, type TaskContext, type TaskDefinition } from "../../task.ts";
+import { type AccountChange, type AccountId, applyChanges, countComped, differs, readAccounts } from "./accounts.ts";
+import { type CustomerSummary, foldSubscription, type PlanRules, rankOf, targetOf } from "./entitlement.ts";
+import { type GuardVerdict, judgeDowngrades } from "./guard.ts";
+import { customerOf, listAllSubscriptions } from "./listing.ts";
+import { type BillingSyncInput, type BillingSyncOptions, billingSyncInput } from "./options.ts";
+import { keyModeOf } from "./stripe-client.ts";
+
+/** A change as a dry run reports it. */
+export interface BillingChangeReport {
+  accountId: AccountId;
+  kind: AccountChange["kind"];
+  fromPlan: string | null;
+  toPlan: string;
+  subscriptionId: string | null;
+  status: string | null;
+}
+
+/** What a billing-sync run returns (stored as the run's result): counts and ids, never a key. */
+export interface BillingSyncResult {
+  dryRun: boolean;
+  /** Subscriptions listed, of every status. */
+  subscriptions: number;
+  /** Distinct Stripe customers among them. */
+  customers: number;
+  /** Local accounts with a Stripe customer that were compared. */
+  accounts: number;
+  /** Accounts among them on a plan other than the free plan. */
+  paidAccounts: number;
+  upgraded: number;
+  downgraded: number;
+  /** Same plan, other subscription fields refreshed (status, subscription id, period end). */
+  updated: number;
+  unchanged: number;
+  /** Accounts with no Stripe customer, never touched. */
+  comped: number;
+  /** Changes not made because the account changed after the listing started (a webhook won). */
+  skippedConcurrent: number;
+  /** Accounts kept because their customer has no subscription in the listing. */
+  missing: number;
+  /** Accounts kept because an entitled subscription's prices map to no plan, or its status is unknown. */
+  unmapped: number;
+  /** Stripe customers with subscriptions but no local account: reported, never created. */
+  unknownCustomers: number;
+  unknownCustomerIds: string[];
+  /** Price ids seen in Stripe that `plans` does not map. */
+  unmappedPriceIds: string[];
+  upgradedIds: AccountId[];
+  downgradedIds: AccountId[];
+  updatedIds: AccountId[];
+  skippedConcurrentIds: AccountId[];
+  guard: GuardVerdict;
+  /** A dry run's list of every change it would make (up to `reportLimit`). */
+  changes?: BillingChangeReport[];
+  /** Some id list above was cut at `reportLimit`; the counts are complete. */
+  truncated: boolean;
+}
+
+const SECOND = 1000;
+
+function capped<T>(values: Iterable<T>, limit: number, note: () => void): T[] {
+  const out: T[] = [];
+  for (const value of values) {
+    if (out.length >= limit) {
+      note();
+      break;
+    }
+    out.push(value);
+  }
+  return out;
+}
+
+async function sync(ctx: TaskContext, input: BillingSyncInput): Promise<BillingSyncResult> {
+  const db = ctx.db;
+  if (!db) throw new TaskError("billing-sync needs the host's database: set `db` in the upkeep config", { reason: "NO_DATABASE" });
+  const { accounts: columns } = input;
+  const log = ctx.logger;
+
+  const keyMode = keyModeOf(input.stripe);
+  if (keyMode !== undefined && keyMode !== input.mode) {
+    throw new TaskError(
+      `billing-sync refused: the Stripe client holds a ${keyMode}-mode key but mode is "${input.mode}"; nothing was listed or changed`,
+      { reason: "STRIPE_KEY_MODE" },
+    );
+  }
+  if (keyMode === undefined)
+    log.warn({ mode: input.mode }, "[upkeep] billing-sync cannot tell the client's key mode; checking each subscription's livemode");
+
+  const rules: PlanRules = { plans: input.plans, ranks: input.ranks, freePlan: input.freePlan, pastDueGraceMs: input.pastDueGrace };
+  const startedMs = ctx.now().getTime();
+  const cutoffMs = Math.floor(startedMs / SECOND) * SECOND;
+  const summaries = new Map<string, CustomerSummary>();
+  const unmappedPrices = new Set<string>();
+  const subscriptions = await listAllSubscriptions(input.stripe, {
+    mode: input.mode,
+    signal: ctx.signal,
+    logger: log,
+    rateLimitRetries: input.rateLimitRetries,
+    maxRateLimitWaitMs: input.maxRateLimitWait,
+    onSubscription(sub) {
+      const customer = customerOf(sub);
+      summaries.set(customer, foldSubscription(summaries.get(customer), sub, rules, startedMs, unmappedPrices));
+    },
+    onProgress: (listed) => ctx.progress({ done: listed, unit: "subscriptions", label: "listing" }),
+  });
+  log.info({ subscriptions, customers: summaries.size }, "[upkeep] billing-sync listed every subscription");
+
+  const changes: AccountChange[] = [];
+  const seenCustomers = new Set<string>();
+  const skippedConcurrentIds: AccountId[] = [];
+  let accounts = 0;
+  let paidAccounts = 0;
+  let missing = 0;
+  let unmapped = 0;
+  let unchanged = 0;
+  for await (const page of readAccounts(db, columns)) {
+    for (const account of page) {
+      accounts++;
+      if (account.plan !== input.freePlan) paidAccounts++;
+      const summary = summaries.get(account.customerId);
+      if (summary) seenCustomers.add(account.customerId);
+      const decision = targetOf(summary, rules, input.missing === "downgrade");
+      if ("keep" in decision) {
+        if (decision.keep === "missing") missing++;
+        else unmapped++;
+        continue;
+      }
+      const target = decision.target;
+      if (!differs(account, target, columns)) {
+        unchanged++;
+        continue;
+      }
+      if (account.updatedAt !== null && account.updatedAt >= cutoffMs) {
+        skippedConcurrentIds.push(account.id);
+        continue;
+      }
+      const kind =
+        account.plan === target.plan ? "update" : rankOf(target.plan, rules) < rankOf(account.plan, rules) ? "downgrade" : "upgrade";
+      changes.push({
+        accountId: account.id,
+        customerId: account.customerId,
+        kind,
+        from: { plan: account.plan, subscriptionId: account.subscriptionId, status: account.status, periodEnd: account.periodEnd },
+        to: target,
+      });
+    }
+    if (ctx.signal.aborted)
+      throw new TaskError("billing-sync stopped while comparing accounts; nothing was changed", { reason: "ABORTED" });
+  }
+
+  const downgrades = changes.filter((change) => change.kind === "downgrade").length;
+  const guard = judgeDowngrades(downgrades, paidAccounts, input.guard, input.force);
+  if (guard.tripped && !input.force && !ctx.dryRun) {
+    throw new TaskError(
+      `billing-sync refused: it would downgrade ${downgrades} of ${paidAccounts} paid accounts (allowed ${guard.allowed}); nothing was changed. Check the Stripe key and the plan map, or run once with force: true`,
+      { reason: "BILLING_GUARD" },
+    );
+  }
+  if (guard.tripped && input.force && !ctx.dryRun)
+    log.warn({ downgrades, paidAccounts }, "[upkeep] billing-sync guard overridden by force");
+
+  let truncated = false;
+  const note = () => {
+    truncated = true;
+  };
+  const applied: AccountChange[] = [];
+  if (ctx.dryRun) {
+    for (const change of changes) {
+      log.info(
+        { accountId: change.accountId, kind: change.kind, from: change.from.plan, to: change.to.plan, status: change.to.status },
+        "[upkeep] billing-sync dry run: would change account",
+      );
+    }
+    applied.push(...changes);
+  } else {
+    for (let start = 0; start < changes.length; start += input.batchSize) {
+      if (ctx.signal.aborted) break;
+      const batch = changes.slice(start, start + input.batchSize);
+      const took = await applyChanges(db, columns, batch, cutoffMs, ctx.now().getTime());
+      const tookSet = new Set(took);
+      for (const change of batch) if (!tookSet.has(change)) skippedConcurrentIds.push(change.accountId);
+      for (const change of took) {
+        applied.push(change);
+        if (change.kind === "update") continue;
+        ctx.emit({
+          type: change.kind === "upgrade" ? "billing.upgraded" : "billing.downgraded",
+          severity: change.kind === "downgrade" ? "warning" : "info",
+          data: {
+            accountId: change.accountId,
+            customerId: change.customerId,
+            from: change.from.plan,
+            to: change.to.plan,
+            subscriptionId: change.to.subscriptionId,
+            status: change.to.status,
+          },
+        });
+      }
+      ctx.progress({ done: Math.min(start + batch.length, changes.length), total: changes.length, unit: "accounts", label: "applying" });
+    }
+  }
+
+  const idsOf = (kind: AccountChange["kind"]) =>
+    capped(
+      applied.filter((change) => change.kind === kind).map((change) => change.accountId),
+      input.reportLimit,
+      note,
+    );
+  const unknown = [...summaries.keys()].filter((customer) => !seenCustomers.has(customer));
+  const count = (kind: AccountChange["kind"]) => applied.filter((change) => change.kind === kind).length;
+  const result: BillingSyncResult = {
+    dryRun: ctx.dryRun,
+    subscriptions,
+    customers: summaries.size,
+    accounts,
+    paidAccounts,
+    upgraded: count("upgrade"),
+    downgraded: count("downgrade"),
+    updated: count("update"),
+    unchanged,
+    comped: await countComped(db, columns),
+    skippedConcurrent: skippedConcurrentIds.length,
+    missing,
+    unmapped,
+    unknownCustomers: unknown.length,
+    unknownCustomerIds: capped(unknown, input.reportLimit, note),
+    unmappedPriceIds: capped(unmappedPrices, input.reportLimit, note),
+    upgradedIds: idsOf("upgrade"),
+    downgradedIds: idsOf("downgrade"),
+    updatedIds: idsOf("update"),
+    skippedConcurrentIds: capped(skippedConcurrentIds, input.reportLimit, note),
+    guard,
+    truncated: false,
+  };
+  if (ctx.dryRun) {
+    result.changes = capped(
+      changes.map((change) => ({
+        accountId: change.accountId,
+        kind: change.kind,
+        fromPlan: change.from.plan,
+        toPlan: change.to.plan,
+        subscriptionId: change.to.subscriptionId,
+        status: change.to.status,
+      })),
+      input.reportLimit,
+      note,
+    );
+  }
+  result.truncated = truncated;
+  if (ctx.signal.aborted && !ctx.dryRun) {
+    log.warn(
+      { applied: applied.length, planned: changes.length },
+      "[upkeep] billing-sync stopped between batches; a rerun finishes the rest",
+    );
+  }
+  if (unknown.length > 0)
+    log.info({ unknownCustomers: unknown.length }, "[upkeep] billing-sync found Stripe customers with no local account");
+  return result;
+}
+
+/**
+ * The built-in `billing-sync` task: reconciles local plans with Stripe subscriptions, the backstop
+ * for missed webhooks. Lists every subscription once, decides each account's plan, and applies
+ * upgrades and downgrades in batched compare-and-set transactions behind a mass-downgrade guard.
+ */
+export function billingSyncTask(options: BillingSyncOptions): TaskDefinition<BillingSyncInput, BillingSyncResult> {
+  const { id, schedule, timezone, ...input } = options;
+  return defineTask<BillingSyncInput, BillingSyncResult>({
+    id: id ?? "billing-sync",
+    description: "Reconciles local plans with Stripe subscriptions: downgrades lapsed paid accounts, upgrades entitled ones",
+    schedule: schedule ?? "0 2 * * *",
+    timezone,
+    input: billingSyncInput,
+    defaultInput: input,
+    run: sync,
+  });
+}

@@ -1,0 +1,345 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { main } from "@upkeep/cli";
+import { createTestDatabase, probeDialects, type TestDatabase } from "@upkeep/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const BIN = join(ROOT, "packages/cli/src/bin.ts");
+const FIXTURES = join(ROOT, "test/fixtures/cli");
+// By URL, so the child finds tsx whatever its working directory.
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+const NOW = "2026-01-15T12:00:00Z";
+
+interface Outcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real `upkeep` bin from source in a child process; `onStdout` sees output as it comes. */
+function upkeep(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; onStdout?: (text: string, child: ChildProcess) => void } = {},
+): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--conditions=dev-source", "--import", TSX, BIN, ...args], {
+      cwd: options.cwd ?? FIXTURES,
+      env: { ...process.env, ...options.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      options.onStdout?.(stdout, child);
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+interface JsonRun {
+  id: string;
+  taskId: string;
+  status: string;
+  trigger: string;
+  dryRun: boolean;
+  attempt: number;
+  scheduledFor: string;
+  result: Record<string, unknown> | null;
+}
+
+let prefixes = 0;
+
+for (const { dialect, available } of await probeDialects()) {
+  // Each case starts the real bin several times; a loaded machine takes seconds per start.
+  describe.skipIf(!available)(`upkeep CLI on ${dialect}`, { timeout: 120_000 }, () => {
+    let database: TestDatabase;
+    beforeAll(async () => {
+      database = await createTestDatabase(dialect);
+    });
+    afterAll(async () => {
+      await database?.destroy();
+    });
+
+    /** The environment the fixture config reads: this suite's database, a fresh table prefix, a clock starting at NOW. */
+    const fresh = () => {
+      const prefix = `cli${++prefixes}_`;
+      return {
+        prefix,
+        env: {
+          UPKEEP_CLI_DIALECT: dialect,
+          UPKEEP_CLI_TARGET: database.target,
+          UPKEEP_CLI_PREFIX: prefix,
+          UPKEEP_CLI_CLOCK_OFFSET_MS: String(Date.parse(NOW) - Date.now()),
+        },
+      };
+    };
+
+    it("migrate creates upkeep's tables, and says so when they are up to date", async () => {
+      const { prefix, env } = fresh();
+      const first = await upkeep(["migrate"], { env });
+      expect(first.code).toBe(0);
+      expect(first.stdout).toContain("0001_runs");
+      expect(await database.knex.schema.hasTable(`${prefix}runs`)).toBe(true);
+      expect(await database.knex.schema.hasTable(`${prefix}migrations`)).toBe(true);
+      const again = await upkeep(["migrate", "--json"], { env });
+      expect(again.code).toBe(0);
+      expect(JSON.parse(again.stdout)).toMatchObject({ tablePrefix: prefix, applied: [] });
+    });
+
+    it("list shows each task's next run in its own timezone, as a table and as JSON", async () => {
+      const { env } = fresh();
+      const text = await upkeep(["list"], { env });
+      expect(text.code).toBe(0);
+      const lines = text.stdout.trimEnd().split("\n");
+      expect(lines[0]).toMatch(/^ID\s+SCHEDULE\s+TIMEZONE\s+NEXT RUN\s+LAST RUN$/);
+      expect(lines.find((line) => line.startsWith("greet "))).toMatch(
+        /^greet\s+0 3 \* \* \*\s+Europe\/Berlin\s+2026-01-16 03:00 \(in 1[34]h(?: \d+m)?\)\s+never run$/,
+      );
+      // Aligned: every row's schedule starts in the same column as the header's.
+      const column = lines[0]?.indexOf("SCHEDULE");
+      for (const line of lines.slice(1)) expect(line.slice(0, column)).toMatch(/\S\s+$/);
+
+      const json = await upkeep(["list", "--json"], { env });
+      const tasks = (JSON.parse(json.stdout) as { tasks: Array<{ id: string; nextRun: string; timezone: string }> }).tasks;
+      expect(tasks.map((task) => task.id)).toEqual(["greet", "explode", "idle", "flaky", "wait"]);
+      expect(tasks[0]).toMatchObject({ timezone: "Europe/Berlin", nextRun: "2026-01-16T02:00:00.000Z" });
+    });
+
+    it("run exits 0 for a succeeded run, prints its result, and records it in the history table", async () => {
+      const { prefix, env } = fresh();
+      const out = await upkeep(["run", "greet", "--input", '{"name":"ada"}'], { env });
+      expect(out.code).toBe(0);
+      expect(out.stdout).toMatch(/^greet: succeeded in \d+ ms \(manual run [0-9a-f-]{36}\)$/m);
+      expect(out.stdout).toContain('"greeted": "ada"');
+      const rows = await database.knex(`${prefix}runs`).where({ task_id: "greet" });
+      expect(rows).toHaveLength(1);
+      expect(rows[0]).toMatchObject({ status: "succeeded", trigger: "manual" });
+      expect(JSON.parse(String(rows[0].result))).toMatchObject({ greeted: "ada" });
+    });
+
+    it("run exits 1 when the task fails, with the error and its reason", async () => {
+      const { prefix, env } = fresh();
+      const out = await upkeep(["run", "explode"], { env });
+      expect(out.code).toBe(1);
+      expect(out.stdout).toContain("explode: failed");
+      expect(out.stdout).toContain("error: [upkeep] the fixture task failed on purpose (FIXTURE_FAILURE)");
+      const row = await database.knex(`${prefix}runs`).where({ task_id: "explode" }).first();
+      expect(row).toMatchObject({ status: "failed", reason: "FIXTURE_FAILURE" });
+    });
+
+    it("run retries a retryable TaskError thrown by a config task (the config and the CLI share @upkeep/core)", async () => {
+      const { env } = fresh();
+      const out = await upkeep(["run", "flaky", "--json", "--log-level", "silent"], { env });
+      expect(out.code).toBe(0);
+      const { run } = JSON.parse(out.stdout) as { run: JsonRun };
+      expect(run).toMatchObject({ status: "succeeded", attempt: 2, result: { attempt: 2 } });
+    });
+
+    it("run --dry-run reaches ctx.dryRun and is recorded as a dry run", async () => {
+      const { prefix, env } = fresh();
+      const out = await upkeep(["run", "greet", "--dry-run", "--json"], { env });
+      expect(out.code).toBe(0);
+      const { run } = JSON.parse(out.stdout) as { run: JsonRun };
+      expect(run.dryRun).toBe(true);
+      expect(run.result).toMatchObject({ dryRun: true });
+      const row = await database.knex(`${prefix}runs`).where({ id: run.id }).first();
+      expect(Boolean(row.dry_run)).toBe(true);
+    });
+
+    it("run --scheduled serves the current minute's tick once, however many processes ask", async () => {
+      const { prefix, env } = fresh();
+      const first = await upkeep(["run", "greet", "--scheduled", "--json"], { env });
+      expect(first.code).toBe(0);
+      const served = JSON.parse(first.stdout) as { run: JsonRun; servedElsewhere: boolean };
+      // greet runs daily at 03:00 Europe/Berlin; at 12:00 UTC the tick it serves is 02:00 UTC.
+      expect(served).toMatchObject({ servedElsewhere: false, run: { trigger: "schedule", scheduledFor: "2026-01-15T02:00:00.000Z" } });
+      const second = await upkeep(["run", "greet", "--scheduled"], { env });
+      expect(second.code).toBe(0);
+      expect(second.stdout).toContain("was already claimed");
+      expect(await database.knex(`${prefix}runs`).where({ task_id: "greet" })).toHaveLength(1);
+    });
+
+    it("Ctrl-C during run aborts the task's signal, records the run interrupted and exits 1", async () => {
+      const { prefix, env } = fresh();
+      let sent = false;
+      const out = await upkeep(["run", "wait"], {
+        env,
+        onStdout: (text, child) => {
+          if (!sent && text.includes("waiting")) {
+            sent = true;
+            child.kill("SIGINT");
+          }
+        },
+      });
+      expect(out.code).toBe(1);
+      expect(out.stdout).toContain("wait: interrupted");
+      expect(out.stdout).toContain('"stoppedBy": "shutdown"');
+      const row = await database.knex(`${prefix}runs`).where({ task_id: "wait" }).first();
+      expect(row).toMatchObject({ status: "interrupted", reason: "shutdown" });
+    });
+
+    it("status lists recent runs with failures first, as a table and as JSON", async () => {
+      const { env } = fresh();
+      for (const id of ["greet", "explode", "idle"]) await upkeep(["run", id, "--log-level", "silent"], { env });
+      const json = await upkeep(["status", "--json"], { env });
+      expect(json.code).toBe(0);
+      const status = JSON.parse(json.stdout) as { runs: JsonRun[]; failures: number };
+      expect(status.runs.map((run) => [run.taskId, run.status])).toEqual([
+        ["explode", "failed"],
+        ["idle", "skipped"],
+        ["greet", "succeeded"],
+      ]);
+      expect(status.failures).toBe(1);
+
+      const text = await upkeep(["status"], { env });
+      const lines = text.stdout.split("\n");
+      expect(lines[0]).toMatch(/^STARTED \(UTC\)\s+TASK\s+STATUS\s+TRIGGER\s+DURATION\s+DETAIL$/);
+      expect(lines[1]).toMatch(/\bexplode\s+failed\s+manual\b.*the fixture task failed on purpose \(FIXTURE_FAILURE\)/);
+      expect(text.stdout).toContain("1 of the last 3 runs did not succeed.");
+
+      const one = await upkeep(["status", "idle", "--json"], { env });
+      expect((JSON.parse(one.stdout) as { runs: JsonRun[] }).runs.map((run) => run.taskId)).toEqual(["idle"]);
+    });
+  });
+}
+
+describe("upkeep CLI usage and configuration errors", { timeout: 60_000 }, () => {
+  let database: TestDatabase;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    database = await createTestDatabase("sqlite");
+    env = { UPKEEP_CLI_DIALECT: "sqlite", UPKEEP_CLI_TARGET: database.target };
+  });
+  afterAll(async () => {
+    await database?.destroy();
+  });
+
+  it("an unknown task id exits 2 and names the known ones", async () => {
+    const out = await upkeep(["run", "nope"], { env });
+    expect(out.code).toBe(2);
+    expect(out.stderr).toContain('unknown task "nope"; known tasks: greet, explode, idle, flaky, wait');
+  });
+
+  it("an unknown task id with --json prints one JSON error document", async () => {
+    const out = await upkeep(["run", "nope", "--json"], { env });
+    expect(out.code).toBe(2);
+    expect(JSON.parse(out.stdout)).toMatchObject({ error: { kind: "usage" } });
+  });
+
+  it("--input that is not JSON exits 2, names --input and does not echo the value", async () => {
+    const out = await upkeep(["run", "greet", "--input", "{name: sk_live_typo"], { env });
+    expect(out.code).toBe(2);
+    expect(out.stderr).toContain("--input is not valid JSON");
+    expect(out.stderr).not.toContain("sk_live_typo");
+  });
+
+  it("--input that fails the task's schema exits 2 naming the field path, not the value", async () => {
+    const out = await upkeep(["run", "greet", "--input", '{"times":"sk_live_wrong_type"}'], { env });
+    expect(out.code).toBe(2);
+    expect(out.stderr).toContain("input.times");
+    expect(out.stderr).not.toContain("sk_live_wrong_type");
+  });
+
+  it("a config with an invalid task input exits 2 naming the field path and not the value", async () => {
+    const out = await upkeep(["list", "--config", "invalid-input.config.ts"]);
+    expect(out.code).toBe(2);
+    expect(out.stderr).toContain("tasks.report.input.batchSize");
+    expect(out.stderr).not.toContain("sk_live_leaked_value");
+  });
+
+  it("a config file without a default export exits 2 saying what to add", async () => {
+    const out = await upkeep(["list", "--config", "no-default.config.ts"]);
+    expect(out.code).toBe(2);
+    expect(out.stderr).toContain("has no default export");
+    expect(out.stderr).toContain("export default defineConfig");
+  });
+
+  it("no config file up the tree exits 2 and says to create one or pass --config", async () => {
+    const empty = mkdtempSync(join(tmpdir(), "upkeep-cli-"));
+    try {
+      const out = await upkeep(["list"], { cwd: empty });
+      expect(out.code).toBe(2);
+      expect(out.stderr).toContain("no upkeep.config.ts");
+      expect(out.stderr).toContain("--config <path>");
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+  it("finds upkeep.config.ts in a parent directory", async () => {
+    const out = await upkeep(["list", "--json"], { cwd: join(FIXTURES, "nested"), env });
+    expect(out.code).toBe(0);
+    expect((JSON.parse(out.stdout) as { tasks: unknown[] }).tasks).toHaveLength(5);
+  });
+
+  it("--dry-run with --scheduled exits 2: a dry run must not claim the real tick", async () => {
+    const out = await upkeep(["run", "greet", "--dry-run", "--scheduled"], { env });
+    expect(out.code).toBe(2);
+    expect(out.stderr).toContain("--dry-run and --scheduled cannot be combined");
+  });
+
+  it("an unknown option exits 2 naming it", async () => {
+    const out = await upkeep(["list", "--colour"], { env });
+    expect(out.code).toBe(2);
+    expect(out.stderr).toContain("unknown option --colour for upkeep list");
+  });
+});
+
+describe("upkeep main() in-process", () => {
+  const capture = () => {
+    const out = { stdout: "", stderr: "" };
+    const io = {
+      stdout: (text: string) => {
+        out.stdout += text;
+      },
+      stderr: (text: string) => {
+        out.stderr += text;
+      },
+    };
+    return { out, io };
+  };
+
+  it("--version prints the package version", async () => {
+    const { out, io } = capture();
+    expect(await main(["--version"], io)).toBe(0);
+    const pkg = JSON.parse(readFileSync(join(ROOT, "packages/cli/package.json"), "utf8")) as { version: string };
+    expect(out.stdout).toBe(`${pkg.version}\n`);
+  });
+
+  it("--help lists every command and the exit codes", async () => {
+    const { out, io } = capture();
+    expect(await main(["--help"], io)).toBe(0);
+    for (const name of ["list", "run", "status", "migrate"]) expect(out.stdout).toMatch(new RegExp(`^  ${name}\\s`, "m"));
+    expect(out.stdout).toContain("Exit codes: 0 success, 1 the task run did not succeed, 2 usage or configuration error.");
+  });
+
+  it("<command> --help shows the command's flags without loading a config", async () => {
+    const { out, io } = capture();
+    expect(await main(["run", "--help"], { ...io, cwd: tmpdir() })).toBe(0);
+    expect(out.stdout).toContain("Usage: upkeep run <id>");
+    for (const flag of ["--dry-run", "--input", "--scheduled", "--json", "--config"]) expect(out.stdout).toContain(flag);
+  });
+
+  it("an unknown command exits 2 and lists the commands", async () => {
+    const { out, io } = capture();
+    expect(await main(["lsit"], io)).toBe(2);
+    expect(out.stderr).toContain('unknown command "lsit"; commands: list, run, status, migrate');
+  });
+
+  it("no command exits 2 and prints the help", async () => {
+    const { out, io } = capture();
+    expect(await main([], io)).toBe(2);
+    expect(out.stderr).toContain("Usage: upkeep <command>");
+    expect(out.stderr).toContain("missing command");
+  });
+});
