@@ -1,8 +1,9 @@
 import type { Command } from "../command.ts";
+import { iocCommand } from "./ioc.ts";
 import { listCommand } from "./list.ts";
 import { migrateCommand } from "./migrate.ts";
 import { runCommand } from "./run.ts";
 import { statusCommand } from "./status.ts";
 
 /** Every `upkeep` command, in the order `upkeep --help` lists them. A new command is one file here plus one line. */
-export const commands: readonly Command[] = [listCommand, runCommand, statusCommand, migrateCommand];
+export const commands: readonly Command[] = [listCommand, runCommand, statusCommand, migrateCommand, iocCommand];
