@@ -91,6 +91,14 @@ export type {
 export type { OverdueToken } from "./tasks/heartbeats/pass.ts";
 export { type RecordHeartbeatOptions, recordHeartbeat } from "./tasks/heartbeats/record-heartbeat.ts";
 export { type HeartbeatsResult, heartbeatsTask } from "./tasks/heartbeats/task.ts";
+export { BUILTIN_ALLOWLIST } from "./tasks/ioc-ingest/allowlist.ts";
+export { type IocCheckResult, type IocStats, iocCheck, iocStats } from "./tasks/ioc-ingest/inspect.ts";
+export type { IndicatorRow, IocMatch, MatchIndexSize } from "./tasks/ioc-ingest/match-index.ts";
+export { createMatcher, type Matcher, type MatcherOptions } from "./tasks/ioc-ingest/matcher.ts";
+export { type Indicator, type IndicatorKind, normalise as normaliseIndicator, refang } from "./tasks/ioc-ingest/normalise.ts";
+export type { FeedOptions, HeaderValue, IocIngestOptions } from "./tasks/ioc-ingest/options.ts";
+export type { CsvMapping, FeedFormat } from "./tasks/ioc-ingest/parsers.ts";
+export { type FeedReport, type IocIngestResult, iocIngestTask } from "./tasks/ioc-ingest/task.ts";
 export {
   type KeyRotationSettings,
   keyRotationSettings,

@@ -1,5 +1,6 @@
 import type { Command } from "../command.ts";
 import { crontabCommand } from "./crontab.ts";
+import { iocCommand } from "./ioc.ts";
 import { keysCommand } from "./keys.ts";
 import { listCommand } from "./list.ts";
 import { migrateCommand } from "./migrate.ts";
@@ -14,6 +15,7 @@ export const commands: readonly Command[] = [
   statusCommand,
   migrateCommand,
   keysCommand,
+  iocCommand,
   crontabCommand,
   tickCommand,
 ];

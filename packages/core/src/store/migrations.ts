@@ -1,4 +1,5 @@
 import type { Knex } from "knex";
+import { dialectOf } from "../db.ts";
 
 /** One schema step of upkeep's own tables. `prefix` is the configured table prefix. */
 export interface UpkeepMigration {
@@ -96,8 +97,60 @@ const models: UpkeepMigration = {
   },
 };
 
+/** The ioc-ingest task's tables: feed state, indicators, and which feed lists which indicator since when. */
+const iocFeedsAndIndicators: UpkeepMigration = {
+  name: "0004_ioc",
+  async up(db, prefix) {
+    // MySQL/MariaDB: values are ASCII after normalisation; ascii_bin keeps the unique key short and case-sensitive.
+    const ascii = (column: Knex.ColumnBuilder) => (dialectOf(db) === "mysql" ? column.collate("ascii_bin") : column);
+    await db.schema.createTable(`${prefix}feeds`, (table) => {
+      ascii(table.string("name", 64)).primary();
+      table.string("format", 32).notNullable();
+      table.string("status", 16).notNullable();
+      table.string("etag", 512);
+      table.string("last_modified", 64);
+      table.string("cursor", 64);
+      table.bigInteger("ttl_ms").notNullable();
+      table.boolean("incremental").notNullable().defaultTo(false);
+      table.integer("listed").notNullable().defaultTo(0);
+      table.integer("version").notNullable().defaultTo(0);
+      timeColumn(table, "checked_at");
+      timeColumn(table, "fetched_at");
+      timeColumn(table, "changed_at");
+      table.string("error", 512);
+    });
+    await db.schema.createTable(`${prefix}indicators`, (table) => {
+      table.bigIncrements("id").primary();
+      table.string("kind", 8).notNullable();
+      ascii(table.string("value", 1024)).notNullable();
+      table.text("feeds").notNullable();
+      table.integer("confidence").notNullable();
+      timeColumn(table, "first_seen").notNullable();
+      timeColumn(table, "last_seen").notNullable();
+      table.unique(["kind", "value"], { indexName: `${prefix}indicators_kind_value` });
+    });
+    await db.schema.createTable(`${prefix}indicator_feeds`, (table) => {
+      ascii(table.string("feed", 64)).notNullable();
+      table.string("kind", 8).notNullable();
+      ascii(table.string("value", 1024)).notNullable();
+      table.integer("confidence").notNullable();
+      timeColumn(table, "first_seen").notNullable();
+      timeColumn(table, "last_seen").notNullable();
+      timeColumn(table, "valid_until");
+      table.primary(["feed", "kind", "value"]);
+      table.index(["kind", "value"], `${prefix}indicator_feeds_kind_value`);
+      table.index(["feed", "last_seen"], `${prefix}indicator_feeds_feed_seen`);
+    });
+  },
+  async down(db, prefix) {
+    await db.schema.dropTableIfExists(`${prefix}indicator_feeds`);
+    await db.schema.dropTableIfExists(`${prefix}indicators`);
+    await db.schema.dropTableIfExists(`${prefix}feeds`);
+  },
+};
+
 /** Every migration, in order. Tasks that own tables add theirs here. */
-export const MIGRATIONS: readonly UpkeepMigration[] = [runs, keys, models];
+export const MIGRATIONS: readonly UpkeepMigration[] = [runs, keys, models, iocFeedsAndIndicators];
 
 /** Applies every pending migration, recorded in upkeep's own `<prefix>migrations` table. */
 export async function migrate(db: Knex, prefix: string, migrations: readonly UpkeepMigration[] = MIGRATIONS): Promise<string[]> {

@@ -1,0 +1,84 @@
+import type { Knex } from "knex";
+import { loadMatchIndex } from "./matcher.ts";
+import { type Indicator, normalise } from "./normalise.ts";
+import { type FeedStatus, iocTables, loadFeedStates } from "./store.ts";
+
+/** What `upkeep ioc check <value>` reports. */
+export interface IocCheckResult {
+  /** The value as normalised, or undefined when it is no indicator at all. */
+  normalised: Indicator | undefined;
+  /** Whether a live indicator covers it. */
+  listed: boolean;
+  /** The stored indicator that matched (itself, a covering network or a parent domain). */
+  match?: { kind: string; value: string; confidence: number; firstSeen: Date; lastSeen: Date };
+  /** Each feed listing the match, and since when. */
+  feeds: Array<{ feed: string; firstSeen: Date; lastSeen: Date; validUntil: Date | null }>;
+}
+
+/** Looks one value up the way the matcher does, and says which feeds list it since when. */
+export async function iocCheck(db: Knex, value: string, options: { tablePrefix?: string } = {}): Promise<IocCheckResult> {
+  const prefix = options.tablePrefix ?? "upkeep_";
+  const normalised = normalise(value);
+  const index = await loadMatchIndex(db, prefix);
+  const hit = index.match(value);
+  if (!hit) return { normalised, listed: false, feeds: [] };
+  const rows = (await db(iocTables(prefix).sightings)
+    .where({ kind: hit.kind, value: hit.value })
+    .orderBy("feed")
+    .select("feed", "first_seen", "last_seen", "valid_until")) as Array<Record<string, unknown>>;
+  return {
+    normalised,
+    listed: true,
+    match: { kind: hit.kind, value: hit.value, confidence: hit.confidence, firstSeen: hit.firstSeen, lastSeen: hit.lastSeen },
+    feeds: rows.map((row) => ({
+      feed: String(row.feed),
+      firstSeen: new Date(Number(row.first_seen)),
+      lastSeen: new Date(Number(row.last_seen)),
+      validUntil: row.valid_until === null || row.valid_until === undefined ? null : new Date(Number(row.valid_until)),
+    })),
+  };
+}
+
+/** What `upkeep ioc stats` reports. */
+export interface IocStats {
+  /** Live indicators per kind. */
+  indicators: Record<string, number>;
+  total: number;
+  feeds: Array<{
+    name: string;
+    format: string;
+    status: FeedStatus;
+    /** Indicators it lists now. */
+    listing: number;
+    checkedAt: Date | null;
+    fetchedAt: Date | null;
+    error: string | null;
+  }>;
+}
+
+/** Counts of live indicators per kind and the state of each feed. */
+export async function iocStats(db: Knex, options: { tablePrefix?: string } = {}): Promise<IocStats> {
+  const tables = iocTables(options.tablePrefix ?? "upkeep_");
+  const kinds = (await db(tables.indicators).select("kind").count({ n: "*" }).groupBy("kind")) as Array<Record<string, unknown>>;
+  const perFeed = (await db(tables.sightings).select("feed").count({ n: "*" }).groupBy("feed")) as Array<Record<string, unknown>>;
+  const listing = new Map(perFeed.map((row) => [String(row.feed), Number(row.n)]));
+  const indicators: Record<string, number> = {};
+  for (const row of kinds) indicators[String(row.kind)] = Number(row.n);
+  const states = await loadFeedStates(db, tables);
+  const date = (value: number | null) => (value === null ? null : new Date(value));
+  return {
+    indicators,
+    total: Object.values(indicators).reduce((sum, n) => sum + n, 0),
+    feeds: [...states.values()]
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((state) => ({
+        name: state.name,
+        format: state.format,
+        status: state.status,
+        listing: listing.get(state.name) ?? 0,
+        checkedAt: date(state.checkedAt),
+        fetchedAt: date(state.fetchedAt),
+        error: state.error,
+      })),
+  };
+}

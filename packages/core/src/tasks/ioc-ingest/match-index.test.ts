@@ -1,0 +1,184 @@
+import { BlockList } from "node:net";
+import { describe, expect, it } from "vitest";
+import { formatIPv4, formatIPv6 } from "./ip.ts";
+import { type IndicatorRow, MatchIndex } from "./match-index.ts";
+import { normalise } from "./normalise.ts";
+
+/** mulberry32: a small seeded PRNG, so a failing case can be replayed. */
+function prng(seed: number) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const row = (kind: IndicatorRow["kind"], value: string, feed: string): IndicatorRow => ({
+  kind,
+  value,
+  feeds: [feed],
+  confidence: 50,
+  firstSeen: 0,
+  lastSeen: 0,
+});
+
+interface V4Prefix {
+  network: number;
+  length: number;
+  value: string;
+}
+
+function randomV4Prefixes(random: () => number, count: number): V4Prefix[] {
+  const out = new Map<string, V4Prefix>();
+  // A small base range so prefixes nest and collide often.
+  while (out.size < count) {
+    const length = 8 + Math.floor(random() * 25);
+    const address = ((0x2d000000 + Math.floor(random() * 0x00ffffff)) >>> 0) as number;
+    const indicator = normalise(`${formatIPv4(address)}/${length}`);
+    if (!indicator) continue;
+    const [text] = indicator.value.split("/");
+    const network = Number(text?.split(".").reduce((acc, part) => acc * 256 + Number(part), 0));
+    out.set(indicator.value, { network, length, value: indicator.value });
+  }
+  return [...out.values()];
+}
+
+function oracleV4(prefixes: V4Prefix[], address: number): string | undefined {
+  let best: V4Prefix | undefined;
+  for (const prefix of prefixes) {
+    const size = 2 ** (32 - prefix.length);
+    if (address >= prefix.network && address < prefix.network + size && (!best || prefix.length > best.length)) best = prefix;
+  }
+  return best?.value;
+}
+
+describe("matcher index against a brute-force oracle", () => {
+  it.each([1, 2, 3, 4, 5])("IPv4: the most specific covering prefix wins (seed %i)", (seed) => {
+    const random = prng(seed);
+    const prefixes = randomV4Prefixes(random, 300);
+    const index = new MatchIndex(prefixes.map((prefix) => row("ipv4", prefix.value, prefix.value)));
+    for (let i = 0; i < 3000; i++) {
+      const pick = prefixes[Math.floor(random() * prefixes.length)] as V4Prefix;
+      // Half the probes inside a listed prefix, half anywhere in the base range.
+      const address =
+        random() < 0.5
+          ? pick.network + Math.floor(random() * 2 ** (32 - pick.length))
+          : (0x2d000000 + Math.floor(random() * 0x00ffffff)) >>> 0;
+      expect(index.match(formatIPv4(address))?.value, formatIPv4(address)).toBe(oracleV4(prefixes, address));
+    }
+  });
+
+  it.each([11, 12, 13])("IPv6: the most specific covering prefix wins (seed %i)", (seed) => {
+    const random = prng(seed);
+    const words = () => [
+      0x2a060000 + Math.floor(random() * 4),
+      Math.floor(random() * 4) * 0x10000,
+      Math.floor(random() * 2 ** 32),
+      Math.floor(random() * 2 ** 32),
+    ];
+    const prefixes = new Map<string, { start: bigint; end: bigint; length: number }>();
+    while (prefixes.size < 200) {
+      const length = 16 + Math.floor(random() * 113);
+      const indicator = normalise(`${formatIPv6(words())}/${length}`);
+      if (!indicator) continue;
+      const [address] = indicator.value.split("/");
+      const start = BigInt(`0x${expandV6(address as string)}`);
+      prefixes.set(indicator.value, { start, end: start + (1n << BigInt(128 - length)) - 1n, length });
+    }
+    const index = new MatchIndex([...prefixes.keys()].map((value) => row("ipv6", value, value)));
+    const list = [...prefixes.entries()];
+    for (let i = 0; i < 2000; i++) {
+      let probe: bigint;
+      if (random() < 0.5) {
+        const [, pick] = list[Math.floor(random() * list.length)] as (typeof list)[number];
+        const span = pick.end - pick.start + 1n;
+        probe = pick.start + ((BigInt(Math.floor(random() * 2 ** 52)) * BigInt(Math.floor(random() * 2 ** 52))) % span);
+      } else {
+        const w = words();
+        probe = w.reduce((acc, word) => (acc << 32n) | BigInt(word >>> 0), 0n);
+      }
+      let best: { value: string; length: number } | undefined;
+      for (const [value, prefix] of list) {
+        if (probe >= prefix.start && probe <= prefix.end && (!best || prefix.length > best.length)) best = { value, length: prefix.length };
+      }
+      const text = formatIPv6([0, 1, 2, 3].map((w) => Number((probe >> BigInt(96 - 32 * w)) & 0xffffffffn)));
+      expect(index.match(text)?.value, text).toBe(best?.value);
+    }
+  });
+
+  it.each([21, 22])("domains: the name or its nearest listed parent (seed %i)", (seed) => {
+    const random = prng(seed);
+    const labels = ["a", "b", "c", "evil", "cdn", "xn--bcher-kva", "x-1"];
+    const name = (depth: number) =>
+      [...Array.from({ length: depth }, () => labels[Math.floor(random() * labels.length)]), "example"].join(".");
+    const listed = new Set<string>();
+    while (listed.size < 60) listed.add(name(1 + Math.floor(random() * 3)));
+    const index = new MatchIndex([...listed].map((value) => row("domain", value, value)));
+    for (let i = 0; i < 2000; i++) {
+      const probe = name(1 + Math.floor(random() * 5));
+      const parts = probe.split(".");
+      let expected: string | undefined;
+      for (let k = parts.length - 2; k >= 0; k--) {
+        const candidate = parts.slice(k).join(".");
+        if (listed.has(candidate)) expected = candidate;
+      }
+      const asked = random() < 0.3 ? `${probe.toUpperCase()}.` : probe;
+      expect(index.match(asked)?.value, asked).toBe(expected);
+    }
+  });
+});
+
+function expandV6(text: string): string {
+  const [head = "", tail = ""] = text.includes("::") ? text.split("::") : [text, ""];
+  const h = head ? head.split(":") : [];
+  const t = tail ? tail.split(":") : [];
+  const groups = [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
+  return groups.map((group) => group.padStart(4, "0")).join("");
+}
+
+describe("matcher index lookups", () => {
+  const index = new MatchIndex([
+    row("ipv4", "45.155.205.0/24", "a"),
+    row("ipv4", "45.155.205.233", "b"),
+    row("ipv6", "2a06:e480::/29", "c"),
+    row("domain", "evil.example", "d"),
+    row("url", "http://evil.example/x", "e"),
+    row("sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "f"),
+  ]);
+
+  it("agrees with node's BlockList on listed and unlisted addresses", () => {
+    const blockList = new BlockList();
+    blockList.addSubnet("45.155.205.0", 24, "ipv4");
+    blockList.addSubnet("2a06:e480::", 29, "ipv6");
+    for (const address of ["45.155.205.1", "45.155.206.1", "2a06:e487:ffff::1", "2a06:e488::1"]) {
+      const family = address.includes(":") ? "ipv6" : "ipv4";
+      expect(index.match(address) !== undefined).toBe(blockList.check(address, family));
+    }
+  });
+
+  it("folds IPv4-mapped IPv6, strips zone ids and brackets", () => {
+    expect(index.match("::ffff:45.155.205.233")?.feeds).toEqual(["b"]);
+    expect(index.match("[2a06:e480::1%eth0]")?.feeds).toEqual(["c"]);
+  });
+
+  it("matches URLs exactly after canonicalising and hashes in any case", () => {
+    expect(index.match("HTTP://EVIL.example:80/x#top")?.feeds).toEqual(["e"]);
+    expect(index.match("http://evil.example/y")).toBeUndefined();
+    expect(index.match("E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855")?.feeds).toEqual(["f"]);
+  });
+
+  it("covers subdomains but not look-alike names", () => {
+    expect(index.match("a.b.evil.example")?.value).toBe("evil.example");
+    expect(index.match("notevil.example")).toBeUndefined();
+    expect(index.match("")).toBeUndefined();
+  });
+
+  it("returns the same frozen object on every hit", () => {
+    const first = index.match("45.155.205.233");
+    expect(index.match("45.155.205.233")).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+  });
+});

@@ -1,0 +1,114 @@
+import type { Knex } from "knex";
+import { type Duration, parseDuration } from "../../duration.ts";
+import { ConfigError } from "../../errors.ts";
+import { createJsonLogger, type Logger } from "../../logger.ts";
+import { onIocChange } from "./changes.ts";
+import { type IndicatorRow, type IocMatch, MatchIndex, type MatchIndexSize } from "./match-index.ts";
+import { iocTables, readIndicators, versionStamp } from "./store.ts";
+
+/** Options of `createMatcher`. */
+export interface MatcherOptions {
+  /** The host's knex instance holding the indicator tables. */
+  db: Knex;
+  /**
+   * Prefix of upkeep's tables, as in the configuration.
+   * @default "upkeep_"
+   */
+  tablePrefix?: string;
+  /**
+   * How often to check the version stamp for an ingest by another process; 0 turns polling off
+   * (ingests in this process still refresh it at once).
+   * @default "30s"
+   */
+  pollInterval?: Duration;
+  /**
+   * Where refresh failures are logged.
+   * @default JSON lines on stderr at warn
+   */
+  logger?: Logger;
+}
+
+/** An in-memory blocklist over the live indicators. Lookups allocate nothing and never wait. */
+export interface Matcher {
+  /** The indicator listing `value` (an IP address, a domain or any subdomain, a URL or a hash), or undefined. */
+  match(value: string): IocMatch | undefined;
+  /** Only IP addresses: the most specific listed network. */
+  matchIp(address: string): IocMatch | undefined;
+  /** Only domains: the name or its nearest listed parent. */
+  matchDomain(domain: string): IocMatch | undefined;
+  /** Reloads when the version stamp changed (or always, with `force`); resolves whether it reloaded. */
+  refresh(options?: { force?: boolean }): Promise<boolean>;
+  /** Indicators held, per family. */
+  readonly size: MatchIndexSize;
+  /** The version stamp of the loaded set. */
+  readonly version: string;
+  /** Stops polling and listening for in-process ingests. */
+  close(): void;
+}
+
+/** Loads every stored indicator into a fresh index. */
+export async function loadMatchIndex(db: Knex, tablePrefix = "upkeep_"): Promise<MatchIndex> {
+  const rows: IndicatorRow[] = [];
+  for await (const page of readIndicators(db, iocTables(tablePrefix))) for (const row of page) rows.push(row);
+  return new MatchIndex(rows);
+}
+
+/**
+ * Loads the live indicators into memory and returns a matcher that refreshes itself: at once after
+ * an ingest through the same knex instance, and by polling a cheap version stamp for ingests elsewhere. A refresh
+ * builds a new index and swaps it in with one assignment, so a lookup sees the old set or the new
+ * one, never half of each.
+ */
+export async function createMatcher(options: MatcherOptions): Promise<Matcher> {
+  const { db } = options;
+  const prefix = options.tablePrefix ?? "upkeep_";
+  const pollMs = parseDuration(options.pollInterval ?? "30s");
+  if (pollMs === undefined) throw new ConfigError("invalid matcher options", [{ path: "pollInterval", message: "expected a duration" }]);
+  const logger = options.logger ?? createJsonLogger({ level: "warn" });
+  const tables = iocTables(prefix);
+
+  let version = await versionStamp(db, tables);
+  let index = await loadMatchIndex(db, prefix);
+  let inflight: Promise<boolean> | undefined;
+
+  const refresh = (force = false): Promise<boolean> => {
+    inflight ??= (async () => {
+      try {
+        const stamp = await versionStamp(db, tables);
+        if (!force && stamp === version) return false;
+        const next = await loadMatchIndex(db, prefix);
+        index = next;
+        version = stamp;
+        return true;
+      } finally {
+        inflight = undefined;
+      }
+    })();
+    return inflight;
+  };
+  const background = () => {
+    refresh().catch((error: unknown) => logger.warn({ err: error }, "[upkeep] ioc matcher refresh failed; keeping the loaded set"));
+  };
+  const unsubscribe = onIocChange((changedDb, changedPrefix) => {
+    if (changedDb === db && changedPrefix === prefix) background();
+  });
+  const timer = pollMs > 0 ? setInterval(background, pollMs) : undefined;
+  timer?.unref();
+
+  return {
+    match: (value) => index.match(value),
+    matchIp: (address) => index.matchIp(address),
+    matchDomain: (domain) => index.matchDomain(domain),
+    refresh: (refreshOptions) => refresh(refreshOptions?.force ?? false),
+    get size() {
+      return index.size;
+    },
+    get version() {
+      return version;
+    },
+    close() {
+      if (timer) clearInterval(timer);
+      unsubscribe();
+    },
+  };
+}

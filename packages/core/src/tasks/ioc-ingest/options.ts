@@ -1,0 +1,179 @@
+import * as z from "zod";
+import { type Duration, parseDuration } from "../../duration.ts";
+import { urlProblem } from "./fetch.ts";
+import { type KindHint, normalise } from "./normalise.ts";
+import { type CsvMapping, FEED_FORMATS, type FeedFormat } from "./parsers.ts";
+
+/** A header value: literal, or read from an environment variable at fetch time (never logged). */
+export type HeaderValue =
+  | string
+  | {
+      /** The environment variable holding the value. */
+      env: string;
+      /** Send no header when the variable is unset, instead of failing the feed. @default false */
+      optional?: boolean;
+    };
+
+/** One threat-intelligence feed. */
+export interface FeedOptions {
+  /** Unique, lower-case: letters, digits, `.`, `_`, `-`; at most 64 characters. Stored with each indicator. */
+  name: string;
+  /** `https:` (or `http:` with `allowHttp`), or `file:` for a local list. For `taxii`, the collection's objects endpoint; for `misp-feed`, the feed's base URL or its manifest.json. */
+  url: string;
+  format: FeedFormat;
+  /**
+   * How long an indicator stays listed after the feed last listed it.
+   * @default "7d"
+   */
+  ttl?: Duration;
+  /**
+   * 0 to 100, stored with the indicators this feed lists (an indicator keeps the highest).
+   * @default 50
+   */
+  confidence?: number;
+  /** Request headers, such as an API key: `{ "Auth-Key": { env: "URLHAUS_KEY", optional: true } }`. Values never reach a log or a result. */
+  headers?: Record<string, HeaderValue>;
+  /** Allow a plain `http:` URL. @default false */
+  allowHttp?: boolean;
+  /** Largest body accepted, after decompression. @default the task's `maxBytes` */
+  maxBytes?: number;
+  /** Longest one download may take. @default the task's `timeout` */
+  timeout?: Duration;
+  /** Column mapping; required for `csv`. */
+  csv?: CsvMapping;
+  /** TAXII paging. */
+  taxii?: {
+    /** Objects per page requested. @default 1000 */
+    limit?: number;
+    /** Pages fetched in one run at most; the cursor resumes the rest next run. @default 100 */
+    maxPages?: number;
+  };
+  /** Whether the feed is fetched. A disabled feed's indicators expire by its TTL. @default true */
+  enabled?: boolean;
+}
+
+/** The options of `iocIngestTask`. */
+export interface IocIngestOptions {
+  /** @default "ioc-ingest" */
+  id?: string;
+  /** @default "10 * * * *" */
+  schedule?: string;
+  /** @default the configuration's timezone */
+  timezone?: string;
+  feeds: FeedOptions[];
+  /**
+   * Prefix of the task's tables; use the same as the configuration's `tablePrefix`.
+   * @default "upkeep_"
+   */
+  tablePrefix?: string;
+  allowlist?: {
+    /** Private, loopback, link-local, CGNAT, multicast and documentation ranges and well-known public resolvers. @default true */
+    builtin?: boolean;
+    /** The host's own entries: addresses, networks and domains (a domain covers its subdomains). @default [] */
+    entries?: string[];
+  };
+  /** Networks broader than this are refused. @default { ipv4: 8, ipv6: 16 } */
+  minPrefixLength?: { ipv4?: number; ipv6?: number };
+  /**
+   * A feed listing fewer than this share of its last good count is held: its previous
+   * indicators are kept and the run reports it.
+   * @default 0.5
+   */
+  maxShrink?: number;
+  /** Indicators per upsert statement and transaction. @default 1000 */
+  batchSize?: number;
+  /** Largest feed body, after decompression, in bytes. @default 104857600 (100 MiB) */
+  maxBytes?: number;
+  /** Longest one download may take. @default "2m" */
+  timeout?: Duration;
+  /** Invalid lines kept as examples per feed in the result. @default 3 */
+  invalidExamples?: number;
+}
+
+const durationMs = z
+  .union([z.number(), z.string()])
+  .refine((value) => parseDuration(value) !== undefined, { message: "expected milliseconds or a duration such as '30s', '1h', '7d'" })
+  .transform((value) => parseDuration(value) as number);
+
+const FEED_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const kindHint = z.enum(["ip", "domain", "url", "hash"] satisfies KindHint[]);
+
+const headerValue = z.union([
+  z.string(),
+  z.object({ env: z.string().min(1, "expected an environment variable name"), optional: z.boolean().default(false) }).strict(),
+]);
+
+const csvSchema = z
+  .object({
+    column: z.union([z.number().int().min(0), z.string().min(1)]),
+    kind: kindHint.optional(),
+    delimiter: z.string().length(1).optional(),
+    header: z.enum(["first-line", "comment"]).optional(),
+    comment: z.string().min(1).optional(),
+  })
+  .strict();
+
+const feedSchema = z
+  .object({
+    name: z.string().regex(FEED_NAME, "expected lower-case letters, digits, '.', '_' or '-', at most 64 characters"),
+    url: z.string().min(1),
+    format: z.enum(FEED_FORMATS as [FeedFormat, ...FeedFormat[]]),
+    ttl: durationMs.prefault("7d"),
+    confidence: z.number().int().min(0).max(100).default(50),
+    headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, "expected an HTTP header name"), headerValue).default({}),
+    allowHttp: z.boolean().default(false),
+    maxBytes: z.number().int().positive().optional(),
+    timeout: durationMs.optional(),
+    csv: csvSchema.optional(),
+    taxii: z
+      .object({ limit: z.number().int().min(1).max(10_000).default(1000), maxPages: z.number().int().min(1).default(100) })
+      .strict()
+      .prefault({}),
+    enabled: z.boolean().default(true),
+  })
+  .strict()
+  .superRefine((feed, ctx) => {
+    const problem = urlProblem(feed.url, feed.allowHttp);
+    if (problem) ctx.addIssue({ code: "custom", path: ["url"], message: problem });
+    if (feed.format === "csv" && !feed.csv) ctx.addIssue({ code: "custom", path: ["csv"], message: "required for the csv format" });
+  });
+
+/** Validates the task's input; errors name the field path, never its value. */
+export const iocIngestSchema = z
+  .object({
+    feeds: z.array(feedSchema).min(1, "expected at least one feed"),
+    tablePrefix: z
+      .string()
+      .regex(/^[a-z][a-z0-9_]{0,30}$/i, "expected letters, digits and '_', starting with a letter")
+      .default("upkeep_"),
+    allowlist: z
+      .object({
+        builtin: z.boolean().default(true),
+        entries: z
+          .array(z.string().refine((entry) => normalise(entry) !== undefined, { message: "expected an IP address, a network or a domain" }))
+          .default([]),
+      })
+      .strict()
+      .prefault({}),
+    minPrefixLength: z
+      .object({ ipv4: z.number().int().min(0).max(32).default(8), ipv6: z.number().int().min(0).max(128).default(16) })
+      .strict()
+      .prefault({}),
+    maxShrink: z.number().min(0).max(1).default(0.5),
+    batchSize: z.number().int().min(1).max(10_000).default(1000),
+    maxBytes: z.number().int().positive().default(104_857_600),
+    timeout: durationMs.prefault("2m"),
+    invalidExamples: z.number().int().min(0).max(50).default(3),
+  })
+  .strict()
+  .superRefine((input, ctx) => {
+    const seen = new Set<string>();
+    input.feeds.forEach((feed, i) => {
+      if (seen.has(feed.name)) ctx.addIssue({ code: "custom", path: ["feeds", i, "name"], message: "duplicate feed name" });
+      seen.add(feed.name);
+    });
+  });
+
+/** The validated input the task runs with (durations in ms, defaults filled in). */
+export type IocIngestInput = z.output<typeof iocIngestSchema>;
+export type FeedInput = IocIngestInput["feeds"][number];

@@ -1,0 +1,175 @@
+import { bigIntToWords, wordsToBigInt } from "./ip.ts";
+
+/** A half-open address range `[start, stop)` owned by entry `id`. */
+export interface Span<T extends number | bigint> {
+  start: T;
+  stop: T;
+  id: number;
+}
+
+/**
+ * Flattens nested or disjoint ranges (CIDR blocks always are one or the other) into sorted,
+ * non-overlapping spans, each owned by the most specific range covering it. Identical ranges keep
+ * the first. O(n log n).
+ */
+export function flattenSpans<T extends number | bigint>(input: Array<Span<T>>): Array<Span<T>> {
+  const items = [...input].sort((a, b) =>
+    a.start < b.start ? -1 : a.start > b.start ? 1 : a.stop > b.stop ? -1 : a.stop < b.stop ? 1 : 0,
+  );
+  const out: Array<Span<T>> = [];
+  const stack: Array<Span<T>> = [];
+  let cursor: T | undefined;
+  const emit = (start: T, stop: T, id: number) => {
+    if (!(start < stop)) return;
+    const last = out[out.length - 1];
+    if (last && last.id === id && last.stop === start) last.stop = stop;
+    else out.push({ start, stop, id });
+  };
+  for (const item of items) {
+    let top = stack[stack.length - 1];
+    while (top && top.stop <= item.start) {
+      if (cursor !== undefined && cursor < top.stop) emit(cursor, top.stop, top.id);
+      cursor = top.stop;
+      stack.pop();
+      top = stack[stack.length - 1];
+    }
+    if (top && top.start === item.start && top.stop === item.stop) continue;
+    if (top && cursor !== undefined && cursor < item.start) emit(cursor, item.start, top.id);
+    cursor = item.start;
+    stack.push(item);
+  }
+  while (stack.length > 0) {
+    const top = stack.pop() as Span<T>;
+    if (cursor !== undefined && cursor < top.stop) emit(cursor, top.stop, top.id);
+    cursor = top.stop;
+  }
+  return out;
+}
+
+/** IPv4 spans in typed arrays: `first[i]..last[i]` (inclusive) belongs to `ids[i]`. */
+export class IPv4Ranges {
+  readonly first: Uint32Array;
+  readonly last: Uint32Array;
+  readonly ids: Int32Array;
+
+  constructor(spans: Array<Span<number>>) {
+    const flat = flattenSpans(spans);
+    this.first = new Uint32Array(flat.length);
+    this.last = new Uint32Array(flat.length);
+    this.ids = new Int32Array(flat.length);
+    flat.forEach((span, i) => {
+      this.first[i] = span.start;
+      this.last[i] = span.stop - 1;
+      this.ids[i] = span.id;
+    });
+  }
+
+  get size(): number {
+    return this.ids.length;
+  }
+
+  /** The id owning `address`, or -1. Binary search, no allocation. */
+  find(address: number): number {
+    const first = this.first;
+    let lo = 0;
+    let hi = first.length - 1;
+    let at = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((first[mid] as number) <= address) {
+        at = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return at >= 0 && address <= (this.last[at] as number) ? (this.ids[at] as number) : -1;
+  }
+
+  /** Whether any span intersects `[start, end]` (inclusive); returns its id or -1. */
+  overlaps(start: number, end: number): number {
+    const first = this.first;
+    let lo = 0;
+    let hi = first.length - 1;
+    let at = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((first[mid] as number) <= end) {
+        at = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return at >= 0 && (this.last[at] as number) >= start ? (this.ids[at] as number) : -1;
+  }
+}
+
+function compareWords(a: Uint32Array, ai: number, b: Uint32Array, bi: number): number {
+  for (let w = 0; w < 4; w++) {
+    const x = a[ai + w] as number;
+    const y = b[bi + w] as number;
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
+/** IPv6 spans in typed arrays, four big-endian words per bound. */
+export class IPv6Ranges {
+  readonly first: Uint32Array;
+  readonly last: Uint32Array;
+  readonly ids: Int32Array;
+
+  constructor(spans: Array<Span<bigint>>) {
+    const flat = flattenSpans(spans);
+    this.first = new Uint32Array(flat.length * 4);
+    this.last = new Uint32Array(flat.length * 4);
+    this.ids = new Int32Array(flat.length);
+    flat.forEach((span, i) => {
+      bigIntToWords(span.start, this.first, i * 4);
+      bigIntToWords(span.stop - 1n, this.last, i * 4);
+      this.ids[i] = span.id;
+    });
+  }
+
+  get size(): number {
+    return this.ids.length;
+  }
+
+  #floor(words: Uint32Array, offset: number): number {
+    let lo = 0;
+    let hi = this.ids.length - 1;
+    let at = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareWords(this.first, mid * 4, words, offset) <= 0) {
+        at = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return at;
+  }
+
+  /** The id owning the address in `words[offset..offset+4)`, or -1. No allocation. */
+  find(words: Uint32Array, offset = 0): number {
+    const at = this.#floor(words, offset);
+    return at >= 0 && compareWords(this.last, at * 4, words, offset) >= 0 ? (this.ids[at] as number) : -1;
+  }
+
+  /** Whether any span intersects `[start, end]`; returns its id or -1. */
+  overlaps(start: bigint, end: bigint): number {
+    const words = new Uint32Array(8);
+    bigIntToWords(start, words, 0);
+    bigIntToWords(end, words, 4);
+    const at = this.#floor(words, 4);
+    return at >= 0 && compareWords(this.last, at * 4, words, 0) >= 0 ? (this.ids[at] as number) : -1;
+  }
+}
+
+/** The inclusive bounds of an IPv6 network given as four words and a prefix length. */
+export function ipv6Bounds(words: Uint32Array, prefix: number): { start: bigint; end: bigint } {
+  const start = wordsToBigInt(words);
+  const size = 1n << BigInt(128 - prefix);
+  return { start, end: start + size - 1n };
+}
+
+/** The inclusive bounds of an IPv4 network. */
+export function ipv4Bounds(network: number, prefix: number): { start: number; end: number } {
+  return { start: network, end: network + 2 ** (32 - prefix) - 1 };
+}

@@ -1,0 +1,313 @@
+import type { Knex } from "knex";
+import { dialectOf, type SqlDialect } from "../../db.ts";
+import type { IndicatorRow } from "./match-index.ts";
+import type { IndicatorKind } from "./normalise.ts";
+
+/** The three ioc tables under a prefix. */
+export interface IocTables {
+  feeds: string;
+  indicators: string;
+  sightings: string;
+}
+
+export function iocTables(prefix: string): IocTables {
+  return { feeds: `${prefix}feeds`, indicators: `${prefix}indicators`, sightings: `${prefix}indicator_feeds` };
+}
+
+/** One indicator a feed listed in this fetch. */
+export interface Listed {
+  kind: IndicatorKind;
+  value: string;
+  /** Epoch ms after which the feed says it is no longer valid (STIX `valid_until`). */
+  validUntil: number | null;
+}
+
+/** The stored state of one feed. */
+export interface FeedState {
+  name: string;
+  format: string;
+  status: FeedStatus;
+  etag: string | null;
+  lastModified: string | null;
+  cursor: string | null;
+  ttlMs: number;
+  incremental: boolean;
+  /** Indicators listed by the last good fetch. */
+  listed: number;
+  version: number;
+  checkedAt: number | null;
+  fetchedAt: number | null;
+  changedAt: number | null;
+  error: string | null;
+}
+
+/** How the last check of a feed ended. */
+export type FeedStatus = "ok" | "not_modified" | "failed" | "shrunk";
+
+type Row = Record<string, unknown>;
+const num = (value: unknown): number => (typeof value === "number" ? value : Number(value));
+const numOrNull = (value: unknown): number | null => (value === null || value === undefined ? null : num(value));
+const strOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
+
+function toFeedState(row: Row): FeedState {
+  return {
+    name: String(row.name),
+    format: String(row.format),
+    status: row.status as FeedStatus,
+    etag: strOrNull(row.etag),
+    lastModified: strOrNull(row.last_modified),
+    cursor: strOrNull(row.cursor),
+    ttlMs: num(row.ttl_ms),
+    incremental: Boolean(row.incremental),
+    listed: num(row.listed),
+    version: num(row.version),
+    checkedAt: numOrNull(row.checked_at),
+    fetchedAt: numOrNull(row.fetched_at),
+    changedAt: numOrNull(row.changed_at),
+    error: strOrNull(row.error),
+  };
+}
+
+export async function loadFeedStates(db: Knex, tables: IocTables): Promise<Map<string, FeedState>> {
+  const rows = (await db(tables.feeds).select("*")) as Row[];
+  return new Map(rows.map((row) => [String(row.name), toFeedState(row)]));
+}
+
+/** Inserts or replaces a feed's state row. */
+export async function saveFeedState(db: Knex, tables: IocTables, state: FeedState): Promise<void> {
+  const row = {
+    name: state.name,
+    format: state.format,
+    status: state.status,
+    etag: state.etag,
+    last_modified: state.lastModified,
+    cursor: state.cursor,
+    ttl_ms: state.ttlMs,
+    incremental: state.incremental,
+    listed: state.listed,
+    version: state.version,
+    checked_at: state.checkedAt,
+    fetched_at: state.fetchedAt,
+    changed_at: state.changedAt,
+    error: state.error,
+  };
+  await db(tables.feeds).insert(row).onConflict("name").merge();
+}
+
+export async function deleteFeedState(db: Knex, tables: IocTables, name: string): Promise<void> {
+  await db(tables.feeds).where({ name }).delete();
+}
+
+/**
+ * A cheap stamp that changes whenever any feed's indicators change: one small query on the feeds
+ * table, so matchers in other processes can poll it.
+ */
+export async function versionStamp(db: Knex, tables: IocTables): Promise<string> {
+  const row = (await db(tables.feeds)
+    .select(db.raw("count(*) as n"), db.raw("sum(version) as v"), db.raw("max(changed_at) as c"))
+    .first()) as Row | undefined;
+  return `${num(row?.n ?? 0)}:${num(row?.v ?? 0)}:${num(row?.c ?? 0)}`;
+}
+
+function upsertSql(dialect: SqlDialect, tables: IocTables, rows: number): { indicators: string; sightings: string } {
+  const { indicators: t, sightings: s } = tables;
+  if (dialect === "postgres") {
+    return {
+      indicators: `insert into "${t}" as t (kind, value, feeds, confidence, first_seen, last_seen)
+        select u.kind, u.value, ?, ?::int, ?::bigint, ?::bigint from unnest(?::varchar[], ?::varchar[]) as u(kind, value)
+        on conflict (kind, value) do update set
+          last_seen = greatest(t.last_seen, excluded.last_seen),
+          confidence = greatest(t.confidence, excluded.confidence),
+          feeds = case when position(',' || excluded.feeds || ',' in ',' || t.feeds || ',') > 0 then t.feeds else t.feeds || ',' || excluded.feeds end`,
+      sightings: `insert into "${s}" as s (feed, kind, value, confidence, first_seen, last_seen, valid_until)
+        select ?, u.kind, u.value, ?::int, ?::bigint, ?::bigint, u.valid_until from unnest(?::varchar[], ?::varchar[], ?::bigint[]) as u(kind, value, valid_until)
+        on conflict (feed, kind, value) do update set
+          last_seen = excluded.last_seen, valid_until = excluded.valid_until, confidence = excluded.confidence`,
+    };
+  }
+  const tuples = (width: number) => Array.from({ length: rows }, () => `(${Array(width).fill("?").join(", ")})`).join(", ");
+  if (dialect === "mysql") {
+    return {
+      indicators: `insert into \`${t}\` (kind, value, feeds, confidence, first_seen, last_seen) values ${tuples(6)}
+        on duplicate key update
+          feeds = if(find_in_set(values(feeds), feeds) > 0, feeds, concat(feeds, ',', values(feeds))),
+          confidence = greatest(confidence, values(confidence)),
+          last_seen = greatest(last_seen, values(last_seen))`,
+      sightings: `insert into \`${s}\` (feed, kind, value, confidence, first_seen, last_seen, valid_until) values ${tuples(7)}
+        on duplicate key update last_seen = values(last_seen), valid_until = values(valid_until), confidence = values(confidence)`,
+    };
+  }
+  return {
+    indicators: `insert into "${t}" (kind, value, feeds, confidence, first_seen, last_seen) values ${tuples(6)}
+      on conflict (kind, value) do update set
+        feeds = case when instr(',' || "${t}".feeds || ',', ',' || excluded.feeds || ',') > 0 then "${t}".feeds else "${t}".feeds || ',' || excluded.feeds end,
+        confidence = max("${t}".confidence, excluded.confidence),
+        last_seen = max("${t}".last_seen, excluded.last_seen)`,
+    sightings: `insert into "${s}" (feed, kind, value, confidence, first_seen, last_seen, valid_until) values ${tuples(7)}
+      on conflict (feed, kind, value) do update set
+        last_seen = excluded.last_seen, valid_until = excluded.valid_until, confidence = excluded.confidence`,
+  };
+}
+
+/** Rows per statement each dialect takes comfortably (SQLite caps bound parameters at 32,766). */
+export const MAX_BATCH: Record<SqlDialect, number> = { postgres: 10_000, mysql: 2_000, sqlite: 2_000 };
+
+/**
+ * Upserts one batch of a feed's indicators in one short transaction: the indicator rows (first and
+ * last seen, the feed added to its list, the higher confidence) and the feed's own listing rows.
+ * Keys must be unique within the batch.
+ */
+export async function writeBatch(
+  db: Knex,
+  tables: IocTables,
+  feed: { name: string; confidence: number },
+  batch: readonly Listed[],
+  at: number,
+): Promise<void> {
+  if (batch.length === 0) return;
+  const dialect = dialectOf(db);
+  const chunk = MAX_BATCH[dialect];
+  await db.transaction(async (trx) => {
+    for (let start = 0; start < batch.length; start += chunk) {
+      const rows = batch.slice(start, start + chunk);
+      const sql = upsertSql(dialect, tables, rows.length);
+      const [indicatorBindings, sightingBindings] = bindings(dialect, feed, rows, at);
+      await trx.raw(sql.indicators, indicatorBindings);
+      await trx.raw(sql.sightings, sightingBindings);
+    }
+  });
+}
+
+function bindings(
+  dialect: SqlDialect,
+  feed: { name: string; confidence: number },
+  rows: readonly Listed[],
+  at: number,
+): [Knex.RawBinding[], Knex.RawBinding[]] {
+  if (dialect === "postgres") {
+    const kinds = rows.map((row) => row.kind);
+    const values = rows.map((row) => row.value);
+    const validUntil = rows.map((row) => row.validUntil) as unknown as Knex.RawBinding;
+    return [
+      [feed.name, feed.confidence, at, at, kinds, values],
+      [feed.name, feed.confidence, at, at, kinds, values, validUntil],
+    ];
+  }
+  const indicators: Knex.RawBinding[] = [];
+  const sightings: Knex.RawBinding[] = [];
+  for (const row of rows) {
+    indicators.push(row.kind, row.value, feed.name, feed.confidence, at, at);
+    sightings.push(feed.name, row.kind, row.value, feed.confidence, at, at, row.validUntil);
+  }
+  return [indicators, sightings];
+}
+
+/** Which listing rows of a feed have expired. */
+export interface ExpiryRule {
+  feed: string;
+  now: number;
+  ttlMs: number;
+  /**
+   * Rows seen at or after this time are still in the feed's current content and never expire by
+   * age (a full list checked with a 304 still lists them). Undefined for incremental feeds and
+   * feeds no longer configured.
+   */
+  listedSince?: number;
+}
+
+function expiredQuery(db: Knex, tables: IocTables, rule: ExpiryRule): Knex.QueryBuilder {
+  const cutoff = rule.now - rule.ttlMs;
+  return db(tables.sightings)
+    .where("feed", rule.feed)
+    .andWhere((q) => {
+      q.where((old) => {
+        old.where("last_seen", "<=", cutoff);
+        if (rule.listedSince !== undefined) old.andWhere("last_seen", "<", rule.listedSince);
+      }).orWhere((until) => until.whereNotNull("valid_until").andWhere("valid_until", "<=", rule.now));
+    });
+}
+
+/** How many listing rows of a feed have expired (for dry runs). */
+export async function countExpired(db: Knex, tables: IocTables, rule: ExpiryRule): Promise<number> {
+  const row = (await expiredQuery(db, tables, rule).count({ n: "*" }).first()) as Row | undefined;
+  return num(row?.n ?? 0);
+}
+
+/** How many indicators a feed still lists. */
+export async function countListings(db: Knex, tables: IocTables, feed: string): Promise<number> {
+  const row = (await db(tables.sightings).where({ feed }).count({ n: "*" }).first()) as Row | undefined;
+  return num(row?.n ?? 0);
+}
+
+type Key = [string, string];
+
+/**
+ * Deletes up to `limit` expired listing rows of a feed and brings the indicators they belonged to
+ * up to date (removed when no feed lists them any more), in one transaction. Returns how many
+ * listing rows and indicators went.
+ */
+export async function expireBatch(
+  db: Knex,
+  tables: IocTables,
+  rule: ExpiryRule,
+  limit: number,
+): Promise<{ rows: number; removed: number }> {
+  return db.transaction(async (trx) => {
+    const picked = (await expiredQuery(trx, tables, rule).select("kind", "value").limit(limit)) as Row[];
+    if (picked.length === 0) return { rows: 0, removed: 0 };
+    const keys: Key[] = picked.map((row) => [String(row.kind), String(row.value)]);
+    await trx(tables.sightings).where("feed", rule.feed).whereIn(["kind", "value"], keys).delete();
+    const removed = await refreshIndicators(trx, tables, keys);
+    return { rows: picked.length, removed };
+  });
+}
+
+/** Recomputes feeds, confidence and last seen of indicators from their listing rows; deletes orphans. */
+async function refreshIndicators(trx: Knex, tables: IocTables, keys: Key[]): Promise<number> {
+  const rest = (await trx(tables.sightings)
+    .whereIn(["kind", "value"], keys)
+    .select("kind", "value", "feed", "confidence", "last_seen")
+    .orderBy("feed")) as Row[];
+  const live = new Map<string, { feeds: string[]; confidence: number; lastSeen: number }>();
+  for (const row of rest) {
+    const key = `${row.kind}\u0000${row.value}`;
+    const entry = live.get(key) ?? { feeds: [], confidence: 0, lastSeen: 0 };
+    entry.feeds.push(String(row.feed));
+    entry.confidence = Math.max(entry.confidence, num(row.confidence));
+    entry.lastSeen = Math.max(entry.lastSeen, num(row.last_seen));
+    live.set(key, entry);
+  }
+  const orphans = keys.filter(([kind, value]) => !live.has(`${kind}\u0000${value}`));
+  if (orphans.length > 0) await trx(tables.indicators).whereIn(["kind", "value"], orphans).delete();
+  for (const [kind, value] of keys) {
+    const entry = live.get(`${kind}\u0000${value}`);
+    if (!entry) continue;
+    await trx(tables.indicators)
+      .where({ kind, value })
+      .update({ feeds: entry.feeds.join(","), confidence: entry.confidence, last_seen: entry.lastSeen });
+  }
+  return orphans.length;
+}
+
+/** Pages through every stored indicator by id, `pageSize` rows at a time. */
+export async function* readIndicators(db: Knex, tables: IocTables, pageSize = 50_000): AsyncGenerator<IndicatorRow[]> {
+  let after = 0;
+  for (;;) {
+    const rows = (await db(tables.indicators)
+      .where("id", ">", after)
+      .orderBy("id")
+      .limit(pageSize)
+      .select("id", "kind", "value", "feeds", "confidence", "first_seen", "last_seen")) as Row[];
+    if (rows.length === 0) return;
+    after = num(rows[rows.length - 1]?.id);
+    yield rows.map((row) => ({
+      kind: row.kind as IndicatorKind,
+      value: String(row.value),
+      feeds: String(row.feeds).split(",").filter(Boolean),
+      confidence: num(row.confidence),
+      firstSeen: num(row.first_seen),
+      lastSeen: num(row.last_seen),
+    }));
+    if (rows.length < pageSize) return;
+  }
+}

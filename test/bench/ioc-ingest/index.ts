@@ -1,0 +1,301 @@
+// pnpm bench ioc-ingest — parsing, upserting and matching, each against a baseline of the same run.
+import { writeFileSync } from "node:fs";
+import { BlockList } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { iocIngestTask, manualAdapter, registerTasks, silentLogger } from "@upkeep/core";
+import { createTestDatabase, type Dialect, probeDialects } from "@upkeep/testkit";
+import { Allowlist, BUILTIN_ALLOWLIST } from "../../../packages/core/src/tasks/ioc-ingest/allowlist.ts";
+import { Collector } from "../../../packages/core/src/tasks/ioc-ingest/collector.ts";
+import { formatIPv4, formatIPv6, parseIPv4 } from "../../../packages/core/src/tasks/ioc-ingest/ip.ts";
+import { type IndicatorRow, MatchIndex } from "../../../packages/core/src/tasks/ioc-ingest/match-index.ts";
+import { normalise } from "../../../packages/core/src/tasks/ioc-ingest/normalise.ts";
+import { createLineParser, LineSplitter } from "../../../packages/core/src/tasks/ioc-ingest/parsers.ts";
+import { bench, peakRssGrowthMb, timed } from "../lib.ts";
+
+const b = bench("ioc-ingest");
+const quick = process.env.BENCH_QUICK === "1";
+const LINES = quick ? 100_000 : 1_000_000;
+
+function prng(seed: number) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const random = prng(42);
+const publicV4 = () => (0x2d000000 + Math.floor(random() * 0x50000000)) >>> 0; // 45.0.0.0 – 125.0.0.0
+
+// ---- 1. parsing a 1,000,000-line list against a bare line-splitting loop
+function makeList(lines: number): string {
+  const out: string[] = ["# benchmark list"];
+  for (let i = 0; i < lines; i++) {
+    const pick = i % 10;
+    if (pick < 7) out.push(`${formatIPv4(publicV4())}\t${1 + (i % 9)}`);
+    else if (pick < 9) out.push(`${formatIPv4(publicV4())}/${16 + (i % 16)}`);
+    else out.push(`host${i}.bad-${i % 997}.example`);
+  }
+  return `${out.join("\n")}\n`;
+}
+const listText = makeList(LINES);
+const CHUNK = 64 * 1024;
+
+const parsed = await timed(async () => {
+  const collector = new Collector({
+    allowlist: new Allowlist(BUILTIN_ALLOWLIST),
+    minPrefixLength: { ipv4: 8, ipv6: 16 },
+    batchSize: 1000,
+    exampleLimit: 3,
+    keepWithdrawn: false,
+    write: async () => {},
+  });
+  const parser = createLineParser("plain", collector);
+  const splitter = new LineSplitter((line) => parser.line(line));
+  for (let at = 0; at < listText.length; at += CHUNK) {
+    splitter.push(listText.slice(at, at + CHUNK));
+    await collector.drain();
+  }
+  splitter.end();
+  await collector.drain(true);
+  return collector.counts.listed;
+});
+const split = await timed(async () => {
+  let lines = 0;
+  let rest = "";
+  for (let at = 0; at < listText.length; at += CHUNK) {
+    const text = rest + listText.slice(at, at + CHUNK);
+    let start = 0;
+    for (let end = text.indexOf("\n"); end >= 0; end = text.indexOf("\n", start)) {
+      if (text.slice(start, end).length > 0) lines++;
+      start = end + 1;
+    }
+    rest = text.slice(start);
+    await Promise.resolve();
+  }
+  return lines;
+});
+b.report({ metric: "parse_1m_lines", ours: (LINES / parsed.ms) * 1000, baseline: (LINES / split.ms) * 1000, unit: "lines/s" });
+
+// ---- 2. upserting 1,000,000 indicators (PostgreSQL, SQLite) against one raw multi-row INSERT, and peak RSS
+const upsertFile = join(tmpdir(), `upkeep-bench-ioc-${process.pid}.txt`);
+const upsertRows: Array<{ kind: string; value: string }> = [];
+// The RSS baseline: what holding the whole list in memory costs (an ingest that does not stream).
+const held = await peakRssGrowthMb(async () => {
+  const seen = new Set<string>();
+  const lines: string[] = [];
+  while (lines.length < LINES) {
+    const value = formatIPv4(publicV4());
+    if (seen.has(value)) continue;
+    seen.add(value);
+    lines.push(value);
+    upsertRows.push({ kind: "ipv4", value });
+  }
+  writeFileSync(upsertFile, `${lines.join("\n")}\n`);
+  return seen.size;
+});
+
+const RAW_CHUNK: Record<Dialect, number> = { postgres: 10_000, sqlite: 5_000, mariadb: 5_000 };
+for (const { dialect, available } of await probeDialects(["postgres", "sqlite"])) {
+  if (!available) continue;
+  const database = await createTestDatabase(dialect);
+  try {
+    const upkeep = registerTasks(manualAdapter(), {
+      db: database.knex,
+      logger: silentLogger,
+      tasks: [
+        iocIngestTask({
+          feeds: [{ name: "bench", url: pathToFileURL(upsertFile).href, format: "plain" }],
+          batchSize: 5000,
+          timeout: "30m",
+        }),
+      ],
+    });
+    await upkeep.migrate();
+    const ours = await peakRssGrowthMb(() => timed(() => upkeep.run("ioc-ingest")));
+    const run = ours.value.value;
+    if (run.status !== "succeeded") throw new Error(`ingest ${run.status}: ${run.errorMessage}`);
+    await database.knex.schema.createTable("raw_indicators", (table) => {
+      table.bigIncrements("id").primary();
+      table.string("kind", 8).notNullable();
+      table.string("value", 1024).notNullable();
+      table.text("feeds").notNullable();
+      table.integer("confidence").notNullable();
+      table.bigInteger("first_seen").notNullable();
+      table.bigInteger("last_seen").notNullable();
+      table.unique(["kind", "value"]);
+    });
+    const at = Date.now();
+    const baseline = await timed(async () => {
+      const chunk = RAW_CHUNK[dialect];
+      for (let start = 0; start < upsertRows.length; start += chunk) {
+        const rows = upsertRows.slice(start, start + chunk);
+        const placeholders = rows.map(() => "(?, ?, ?, ?, ?, ?)").join(", ");
+        const values = rows.flatMap((row) => [row.kind, row.value, "bench", 50, at, at]);
+        await database.knex.raw(
+          `insert into raw_indicators (kind, value, feeds, confidence, first_seen, last_seen) values ${placeholders}`,
+          values,
+        );
+      }
+    });
+    b.report({ metric: `ingest_1m_${dialect}`, ours: ours.value.ms, baseline: baseline.ms, unit: "ms" });
+    b.report({ metric: `ingest_1m_${dialect}_peak_rss_vs_list_in_memory`, ours: ours.mb, baseline: held.mb, unit: "MB" });
+    await upkeep.stop();
+  } finally {
+    await database.destroy();
+  }
+}
+
+// ---- 3. matcher lookups per second, build time and memory
+interface Prefix {
+  value: string;
+  start: number;
+  end: number;
+  length: number;
+}
+function v4Prefixes(count: number): Prefix[] {
+  const out = new Map<string, Prefix>();
+  while (out.size < count) {
+    const length = 16 + Math.floor(random() * 17);
+    const indicator = normalise(`${formatIPv4(publicV4())}/${length}`);
+    if (!indicator) continue;
+    const start = parseIPv4(indicator.value.split("/")[0] as string);
+    out.set(indicator.value, { value: indicator.value, start, end: start + 2 ** (32 - length) - 1, length });
+  }
+  return [...out.values()];
+}
+function v6Prefixes(count: number): string[] {
+  const out = new Set<string>();
+  while (out.size < count) {
+    const words = [0x2a000000 + Math.floor(random() * 0x00ffffff), Math.floor(random() * 2 ** 32), 0, 0];
+    const indicator = normalise(`${formatIPv6(words)}/${24 + Math.floor(random() * 41)}`);
+    if (indicator) out.add(indicator.value);
+  }
+  return [...out];
+}
+const rowOf = (kind: IndicatorRow["kind"], value: string): IndicatorRow => ({
+  kind,
+  value,
+  feeds: ["bench"],
+  confidence: 50,
+  firstSeen: 0,
+  lastSeen: 0,
+});
+
+function lookupsPerSecond(probes: string[], lookup: (probe: string) => unknown, budgetMs: number, cap = probes.length): number {
+  let hits = 0;
+  let done = 0;
+  const start = performance.now();
+  while (done < cap) {
+    for (let i = 0; i < probes.length && done < cap; i++, done++) if (lookup(probes[i] as string) !== undefined) hits++;
+    if (performance.now() - start > budgetMs) break;
+  }
+  const ms = performance.now() - start;
+  if (hits < 0) console.log(hits);
+  return (done / ms) * 1000;
+}
+
+/** Heap plus native memory (BlockList keeps its rules outside the JS heap), after a collection. */
+function heapMb(): number {
+  globalThis.gc?.();
+  return process.memoryUsage.rss() / 1024 / 1024;
+}
+
+for (const size of quick ? [100_000] : [100_000, 1_000_000]) {
+  const label = size >= 1_000_000 ? "1m" : "100k";
+  // IPv4
+  const prefixes = v4Prefixes(size);
+  const heapBefore = heapMb();
+  const built = await timed(() => new MatchIndex(prefixes.map((prefix) => rowOf("ipv4", prefix.value))));
+  const index = built.value;
+  const ourMb = heapMb() - heapBefore;
+  const blockList = new BlockList();
+  const blockHeap = heapMb();
+  const blockBuilt = await timed(() => {
+    for (const prefix of prefixes) blockList.addSubnet(formatIPv4(prefix.start), prefix.length, "ipv4");
+  });
+  const blockMb = heapMb() - blockHeap;
+  const probes = Array.from({ length: 1_000_000 }, (_, i) => {
+    if (i % 2 === 0) {
+      const pick = prefixes[Math.floor(random() * prefixes.length)] as Prefix;
+      return formatIPv4(pick.start + Math.floor(random() * (pick.end - pick.start + 1)));
+    }
+    return formatIPv4(publicV4());
+  });
+  const ours = lookupsPerSecond(probes, (probe) => index.match(probe), 5000);
+  const viaBlockList = lookupsPerSecond(probes, (probe) => (blockList.check(probe, "ipv4") ? true : undefined), 3000, 2000);
+  const starts = Uint32Array.from(prefixes.map((prefix) => prefix.start));
+  const ends = Uint32Array.from(prefixes.map((prefix) => prefix.end));
+  const linear = lookupsPerSecond(
+    probes,
+    (probe) => {
+      const address = parseIPv4(probe);
+      let best = -1;
+      for (let i = 0; i < starts.length; i++) if ((starts[i] as number) <= address && address <= (ends[i] as number)) best = i;
+      return best >= 0 ? best : undefined;
+    },
+    3000,
+    20_000,
+  );
+  b.report({ metric: `ipv4_lookups_${label}_vs_blocklist`, ours, baseline: viaBlockList, unit: "ops/s" });
+  b.report({ metric: `ipv4_lookups_${label}_vs_linear_scan`, ours, baseline: linear, unit: "ops/s" });
+  b.report({
+    metric: `ipv4_build_per_100k_${label}`,
+    ours: (built.ms * 100_000) / size,
+    baseline: (blockBuilt.ms * 100_000) / size,
+    unit: "ms",
+  });
+  b.report({ metric: `ipv4_memory_per_100k_${label}`, ours: (ourMb * 100_000) / size, baseline: (blockMb * 100_000) / size, unit: "MB" });
+
+  // IPv6
+  const v6 = v6Prefixes(size);
+  const v6Built = await timed(() => new MatchIndex(v6.map((value) => rowOf("ipv6", value))));
+  const v6Block = new BlockList();
+  const v6BlockBuilt = await timed(() => {
+    for (const value of v6) {
+      const [address, length] = value.split("/");
+      v6Block.addSubnet(address as string, Number(length), "ipv6");
+    }
+  });
+  const v6Probes = Array.from({ length: 500_000 }, (_, i) => {
+    const pick = v6[Math.floor(random() * v6.length)] as string;
+    const address = pick.split("/")[0] as string;
+    return i % 2 === 0
+      ? address.replace(/::$/, `::${Math.floor(random() * 0xffff).toString(16)}`)
+      : `2a${Math.floor(random() * 255).toString(16)}:1::1`;
+  });
+  const v6Ours = lookupsPerSecond(v6Probes, (probe) => v6Built.value.match(probe), 5000);
+  const v6Base = lookupsPerSecond(v6Probes, (probe) => (v6Block.check(probe, "ipv6") ? true : undefined), 3000, 1000);
+  b.report({ metric: `ipv6_lookups_${label}_vs_blocklist`, ours: v6Ours, baseline: v6Base, unit: "ops/s" });
+  b.report({
+    metric: `ipv6_build_per_100k_${label}`,
+    ours: (v6Built.ms * 100_000) / size,
+    baseline: (v6BlockBuilt.ms * 100_000) / size,
+    unit: "ms",
+  });
+
+  // Domains: the name and each parent, against a Set walked with split/join (allocating)
+  const domains = Array.from({ length: size }, (_, i) => `bad-${i}.example${i % 50}.net`);
+  const domainIndex = new MatchIndex(domains.map((value) => rowOf("domain", value)));
+  const domainSet = new Set(domains);
+  const domainProbes = Array.from({ length: 1_000_000 }, (_, i) =>
+    i % 2 === 0 ? `cdn.a${i % 7}.bad-${Math.floor(random() * size)}.example${Math.floor(random() * 50)}.net` : `www.good-${i}.example.org`,
+  );
+  const domainOurs = lookupsPerSecond(domainProbes, (probe) => domainIndex.match(probe), 5000);
+  const domainBase = lookupsPerSecond(
+    domainProbes,
+    (probe) => {
+      const labels = probe.toLowerCase().split(".");
+      for (let k = 0; k < labels.length - 1; k++) if (domainSet.has(labels.slice(k).join("."))) return true;
+      return undefined;
+    },
+    5000,
+  );
+  b.report({ metric: `domain_lookups_${label}_vs_set_walk`, ours: domainOurs, baseline: domainBase, unit: "ops/s" });
+}
+
+b.write();
