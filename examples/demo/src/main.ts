@@ -1,7 +1,8 @@
 // The upkeep demo: every task on sample data in a fresh SQLite file, no other service needed.
 import { mkdirSync, rmSync } from "node:fs";
 import { join, relative } from "node:path";
-import { manualAdapter, type RunRecord, registerTasks } from "@upkeep/core";
+import { type RunRecord, registerTasks } from "@upkeep/core";
+import { cronerAdapter } from "@upkeep/croner";
 import knex from "knex";
 import { scenarios } from "./scenarios/index.ts";
 
@@ -14,7 +15,9 @@ const db = knex({ client: "better-sqlite3", connection: { filename: file }, useN
 const now = new Date();
 for (const scenario of scenarios) await scenario.seed(db, now);
 
-const adapter = manualAdapter();
+// The embedded runtime: croner fires each task on its schedule while the process lives. The demo
+// does not wait for the schedules; it runs each task once by hand through the same runner.
+const adapter = cronerAdapter();
 const upkeep = registerTasks(adapter, {
   db,
   tasks: scenarios.flatMap((scenario) => scenario.tasks(db)),
