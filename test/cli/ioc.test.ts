@@ -5,10 +5,10 @@ import { pathToFileURL } from "node:url";
 import { iocIngestTask, manualAdapter, registerTasks, silentLogger, type UpkeepConfig } from "@upkeep/core";
 import { createTestDatabase, type TestDatabase } from "@upkeep/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CommandContext } from "../packages/cli/src/command.ts";
-import { UsageError } from "../packages/cli/src/command.ts";
-import { commands } from "../packages/cli/src/commands/index.ts";
-import { iocCommand } from "../packages/cli/src/commands/ioc.ts";
+import type { CommandContext } from "../../packages/cli/src/command.ts";
+import { UsageError } from "../../packages/cli/src/command.ts";
+import { commands } from "../../packages/cli/src/commands/index.ts";
+import { iocCommand } from "../../packages/cli/src/commands/ioc.ts";
 
 const NOW = new Date("2026-03-01T12:00:00Z");
 
