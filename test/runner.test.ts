@@ -1,5 +1,3 @@
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import {
   ConfigError,
   defineTask,
@@ -14,6 +12,7 @@ import { createTestDatabase, probeDialects, type TestDatabase } from "@upkeep/te
 import type { Knex } from "knex";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as z from "zod";
+import { killHard, startFixture, untilOutput } from "./fixtures/child.ts";
 
 const T0 = new Date("2026-01-01T00:00:00Z");
 const minutes = (n: number) => new Date(T0.getTime() + n * 60_000);
@@ -198,27 +197,9 @@ for (const { dialect, available } of await probeDialects()) {
 
     it("marks a killed process's run abandoned once its lease has expired", async () => {
       const prefix = freshPrefix();
-      const child = spawn(
-        process.execPath,
-        [
-          "--conditions=dev-source",
-          "--import",
-          "tsx",
-          fileURLToPath(new URL("fixtures/hung-run.ts", import.meta.url)),
-          dialect,
-          database.target,
-          prefix,
-        ],
-        { stdio: ["ignore", "pipe", "inherit"] },
-      );
-      await new Promise<void>((resolve, reject) => {
-        child.stdout.on("data", (chunk: Buffer) => {
-          if (chunk.toString().includes("running")) resolve();
-        });
-        child.on("exit", (code) => reject(new Error(`child exited early with ${code}`)));
-      });
-      child.kill("SIGKILL");
-      await new Promise((resolve) => child.once("exit", resolve));
+      const child = startFixture("hung-run", [dialect, database.target, prefix]);
+      await untilOutput(child, (output) => output.includes("running"));
+      await killHard(child);
       const [orphan] = await database.knex(`${prefix}runs`).where({ task_id: "hang" });
       expect(orphan.status).toBe("running");
 

@@ -1,5 +1,3 @@
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import {
   type CleanupOptions,
   type CleanupResult,
@@ -15,6 +13,7 @@ import {
 import { createTestDatabase, probeDialects, type TestDatabase } from "@upkeep/testkit";
 import type { Knex } from "knex";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { killHard, startFixture, untilOutput } from "../fixtures/child.ts";
 
 const NOW = new Date("2026-03-01T12:00:00.000Z");
 const DAY = 86_400_000;
@@ -275,30 +274,9 @@ for (const { dialect, available } of await probeDialects()) {
         table.string("note", 64);
       });
       const prefix = freshPrefix();
-      const child = spawn(
-        process.execPath,
-        [
-          "--conditions=dev-source",
-          "--import",
-          "tsx",
-          fileURLToPath(new URL("../fixtures/cleanup-child.ts", import.meta.url)),
-          dialect,
-          database.target,
-          prefix,
-          NOW.toISOString(),
-        ],
-        { stdio: ["ignore", "pipe", "inherit"] },
-      );
-      let output = "";
-      await new Promise<void>((resolve, reject) => {
-        child.stdout.on("data", (chunk: Buffer) => {
-          output += chunk.toString();
-          if ((output.match(/moved/g) ?? []).length >= 3) resolve();
-        });
-        child.on("exit", (code) => reject(new Error(`child exited before the kill with ${code}: ${output}`)));
-      });
-      child.kill("SIGKILL");
-      await new Promise((resolve) => child.once("exit", resolve));
+      const child = startFixture("cleanup-child", [dialect, database.target, prefix, NOW.toISOString()]);
+      const output = await untilOutput(child, (text) => (text.match(/moved/g) ?? []).length >= 3);
+      await killHard(child);
       expect(output).not.toContain("finished");
 
       const archivedAtKill = await ids(db, "kill_events_archive");

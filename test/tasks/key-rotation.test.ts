@@ -1,6 +1,4 @@
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { fileURLToPath } from "node:url";
 import {
   ConfigError,
   createCrypto,
@@ -26,6 +24,7 @@ import {
 import { createTestDatabase, probeDialects, type TestDatabase } from "@upkeep/testkit";
 import type { Knex } from "knex";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { killHard, startFixture, untilOutput } from "../fixtures/child.ts";
 
 const DAY = 86_400_000;
 const NOW = new Date("2026-03-01T00:20:00Z");
@@ -225,29 +224,9 @@ for (const { dialect, available } of await probeDialects()) {
 
     it("resumes after the process is killed mid-pass: no row lost, none double-encrypted, none left on the old key", async () => {
       const s = await setup({ rows: 60 });
-      const child = spawn(
-        process.execPath,
-        [
-          "--conditions=dev-source",
-          "--import",
-          "tsx",
-          fileURLToPath(new URL("../fixtures/key-rotation-child.ts", import.meta.url)),
-          dialect,
-          database.target,
-          s.prefix,
-          s.table,
-          s.kekHex,
-        ],
-        { stdio: ["ignore", "pipe", "inherit"] },
-      );
-      await new Promise<void>((resolve, reject) => {
-        child.stdout.on("data", (chunk: Buffer) => {
-          if (chunk.toString().includes("batch")) resolve();
-        });
-        child.on("exit", (code) => reject(new Error(`child exited before its first batch with ${code}`)));
-      });
-      child.kill("SIGKILL");
-      await new Promise((resolve) => child.once("exit", resolve));
+      const child = startFixture("key-rotation-child", [dialect, database.target, s.prefix, s.table, s.kekHex]);
+      await untilOutput(child, (output) => output.includes("batch"));
+      await killHard(child);
 
       const crypto = createCrypto({ db: s.db, kek: s.kek, tablePrefix: s.prefix });
       const active = await crypto.activeKey();
@@ -385,7 +364,7 @@ for (const { dialect, available } of await probeDialects()) {
       const upkeep = registerTasks(manualAdapter(), config);
       const seen: number[] = [];
       const run = await rotateKeysNow(upkeep, { onProgress: (progress) => seen.push(progress.done) });
-      expect(resultOf(run)).toMatchObject({ rotated: true, retired: [s.oldKeyId] });
+      await expect(resultOf(run)).toMatchObject({ rotated: true, retired: [s.oldKeyId] });
       expect(seen).toEqual([0, 3, 6, 7]);
       const after = await keysStatusOf(config);
       expect(after.columns[0]?.rowsByKey).toEqual({ [after.active?.id as string]: 7 });

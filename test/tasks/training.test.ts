@@ -1,8 +1,6 @@
-import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import {
   ConfigError,
   commandTrainer,
@@ -18,6 +16,7 @@ import {
 } from "@upkeep/core";
 import { createTestDatabase, probeDialects, type TestDatabase } from "@upkeep/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startFixture } from "../fixtures/child.ts";
 import {
   benignIp,
   createTelemetryTable,
@@ -288,19 +287,7 @@ for (const { dialect, available } of await probeDialects()) {
       const upkeep = host({ telemetry: { columns: COLUMNS }, trainers: [fixedTrainer("crashy", 0.7)] }, { prefix });
       await upkeep.run("training");
       await upkeep.stop();
-      const child = spawn(
-        process.execPath,
-        [
-          "--conditions=dev-source",
-          "--import",
-          "tsx",
-          fileURLToPath(new URL("../fixtures/training-crash.ts", import.meta.url)),
-          dialect,
-          database.target,
-          prefix,
-        ],
-        { stdio: ["ignore", "pipe", "inherit"] },
-      );
+      const child = startFixture("training-crash", [dialect, database.target, prefix]);
       let wrote = false;
       child.stdout.on("data", (chunk: Buffer) => {
         if (chunk.toString().includes("writing")) wrote = true;

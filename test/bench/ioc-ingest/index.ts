@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { iocIngestTask, manualAdapter, registerTasks, silentLogger } from "@upkeep/core";
 import { createTestDatabase, type Dialect, probeDialects } from "@upkeep/testkit";
+import { seededRandom as prng } from "../../../packages/core/src/random.ts";
 import { Allowlist, BUILTIN_ALLOWLIST } from "../../../packages/core/src/tasks/ioc-ingest/allowlist.ts";
 import { Collector } from "../../../packages/core/src/tasks/ioc-ingest/collector.ts";
 import { formatIPv4, formatIPv6, parseIPv4 } from "../../../packages/core/src/tasks/ioc-ingest/ip.ts";
@@ -18,16 +19,6 @@ const b = bench("ioc-ingest");
 const quick = process.env.BENCH_QUICK === "1";
 const LINES = quick ? 100_000 : 1_000_000;
 
-function prng(seed: number) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const random = prng(42);
 const publicV4 = () => (0x2d000000 + Math.floor(random() * 0x50000000)) >>> 0; // 45.0.0.0 – 125.0.0.0
 

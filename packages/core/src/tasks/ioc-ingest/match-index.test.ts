@@ -1,20 +1,9 @@
 import { BlockList } from "node:net";
 import { describe, expect, it } from "vitest";
+import { seededRandom as prng } from "../../random.ts";
 import { formatIPv4, formatIPv6 } from "./ip.ts";
 import { type IndicatorRow, MatchIndex } from "./match-index.ts";
 import { normalise } from "./normalise.ts";
-
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed. */
-function prng(seed: number) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const row = (kind: IndicatorRow["kind"], value: string, feed: string): IndicatorRow => ({
   kind,

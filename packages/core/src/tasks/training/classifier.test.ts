@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { silentLogger } from "../../logger.ts";
+import { seededRandom, shuffled } from "../../random.ts";
 import { type LogisticModel, scoreLogistic, threatClassifier } from "./classifier.ts";
 import { auc } from "./metrics.ts";
-import { seededRandom, shuffled } from "./random.ts";
 import type { ClientRow, TrainingDataset } from "./trainer.ts";
 
 const HOUR = 3_600_000;

@@ -1,5 +1,5 @@
+import { seededRandom, shuffled } from "../../random.ts";
 import { auc, precisionRecall } from "./metrics.ts";
-import { seededRandom, shuffled } from "./random.ts";
 import { type ClientRow, type Trainer, type TrainerResult, throwIfAborted } from "./trainer.ts";
 
 /** The stored form of a logistic-regression threat model. */

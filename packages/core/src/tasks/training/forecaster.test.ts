@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { silentLogger } from "../../logger.ts";
+import { seededRandom } from "../../random.ts";
 import { backtest, type ForecastModel, forecastModel, slaForecaster } from "./forecaster.ts";
-import { seededRandom } from "./random.ts";
 import type { SeriesPoint, TrainingDataset } from "./trainer.ts";
 
 const HOUR = 3_600_000;
