@@ -105,12 +105,18 @@ describe("cleanup options", () => {
 
 describe("adaptive batch size", () => {
   const options = { batchTimeMs: 100, maxBatchSize: 8000 };
-  it("doubles under half the target, halves over it, stays in between, and is capped", () => {
-    expect(nextSize(1000, 20, options)).toBe(2000);
+  it("scales by the measured rate toward 3/4 of the target, keeps a size in band, and is capped", () => {
+    expect(nextSize(1000, 25, options)).toBe(3000); // 1000 rows in 25 ms: 3000 take about 75 ms
     expect(nextSize(1000, 150, options)).toBe(500);
     expect(nextSize(1000, 70, options)).toBe(1000);
     expect(nextSize(6000, 10, options)).toBe(8000);
     expect(nextSize(1, 500, options)).toBe(1);
+  });
+  it("grows at most 4x and shrinks at most 8x per batch", () => {
+    const wide = { batchTimeMs: 100, maxBatchSize: 1_000_000 };
+    expect(nextSize(1000, 1, wide)).toBe(4000);
+    expect(nextSize(1000, 0, wide)).toBe(4000);
+    expect(nextSize(8000, 5000, wide)).toBe(1000);
   });
   it("keeps the size fixed when batchTime is 0", () => {
     expect(nextSize(1000, 1, { batchTimeMs: 0, maxBatchSize: 8000 })).toBe(1000);

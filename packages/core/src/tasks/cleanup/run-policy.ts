@@ -57,12 +57,19 @@ async function pause(ms: number, signal: AbortSignal): Promise<void> {
   await sleep(ms, undefined, { signal }).catch(() => {});
 }
 
-/** The next batch size: double while a batch takes under half the target, halve when over it. */
+/**
+ * The next batch size. A batch between half the target and the target keeps its size; otherwise
+ * the size is scaled by the measured rate to land at three quarters of the target, growing at most
+ * 4x and shrinking at most 8x per batch (one slow outlier, such as a WAL checkpoint, does not
+ * collapse it), and capped at `maxBatchSize`.
+ */
 export function nextSize(size: number, tookMs: number, options: Pick<PolicyRunOptions, "batchTimeMs" | "maxBatchSize">): number {
-  if (options.batchTimeMs <= 0) return size;
-  if (tookMs < options.batchTimeMs / 2) return Math.min(options.maxBatchSize, size * 2);
-  if (tookMs > options.batchTimeMs) return Math.max(1, Math.floor(size / 2));
-  return size;
+  const target = options.batchTimeMs;
+  if (target <= 0) return size;
+  if (tookMs >= target / 2 && tookMs <= target) return size;
+  const aimed = Math.round((size * target * 0.75) / Math.max(tookMs, 1));
+  const bounded = Math.min(size * 4, Math.max(Math.ceil(size / 8), aimed));
+  return Math.max(1, Math.min(options.maxBatchSize, bounded));
 }
 
 /** Runs one policy in batches. Never throws: a failure is recorded in the result. */
