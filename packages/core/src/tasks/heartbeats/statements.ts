@@ -13,7 +13,8 @@ export interface TimeKinds {
 /** One token a statement matched, as the driver returns it. */
 export interface TokenRow {
   id: string | number;
-  expired: number | string | boolean;
+  /** Present only when `columns.expiresAt` is configured. */
+  expired?: number | string | boolean;
   last_ms: number | string | null;
   created_ms: number | string | null;
   every: number | string;
@@ -93,18 +94,21 @@ export class HeartbeatStatements {
     };
   }
 
-  /** What every statement reports per token (`TokenRow`), as select-list or RETURNING expressions. */
+  /**
+   * What every statement reports per token (`TokenRow`), as select-list or RETURNING expressions:
+   * only what the result and the events use, and `expired` only when there is an expiry column.
+   */
   report(): Fragment {
     const t = this.#time;
     const q = this.#q;
-    const expired = this.#expired();
+    const expired = this.#kinds.expiresAt ? this.#expired() : undefined;
     return {
       sql:
-        `${q.id} AS id, ${expired.sql} AS expired, ` +
+        `${q.id} AS id, ${expired ? `${expired.sql} AS expired, ` : ""}` +
         `${t.epochMs(t.instant(q.lastHeartbeatAt, this.#kinds.lastHeartbeatAt))} AS last_ms, ` +
         `${t.epochMs(t.instant(q.createdAt, this.#kinds.createdAt))} AS created_ms, ` +
         `${q.heartbeatRequiredEvery} AS every`,
-      bindings: expired.bindings,
+      bindings: expired?.bindings ?? [],
     };
   }
 
