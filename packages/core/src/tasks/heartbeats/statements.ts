@@ -16,6 +16,7 @@ export interface TokenRow {
   /** Present only when `columns.expiresAt` is configured. */
   expired?: number | string | boolean;
   last_ms: number | string | null;
+  /** Only when `last_ms` is null: the deadline then counts from creation. */
   created_ms: number | string | null;
   every: number | string;
 }
@@ -72,13 +73,16 @@ export class HeartbeatStatements {
     return `coalesce(${t.instant(this.#q.lastHeartbeatAt, this.#kinds.lastHeartbeatAt)}, ${t.instant(this.#q.createdAt, this.#kinds.createdAt)})`;
   }
 
-  /** ACTIVE, requires a heartbeat, and `now - grace > base + period` (strictly: exactly at the deadline is on time). */
+  /**
+   * ACTIVE, requires a heartbeat (`period > 0` is false for null), and `now - grace > base + period`
+   * (strictly: exactly at the deadline is on time).
+   */
   overdue(): Fragment {
     const q = this.#q;
     const cutoff = this.#time.at(new Date(this.#now.getTime() - this.#input.grace));
     const due = this.#time.plusSeconds(this.#base(), q.heartbeatRequiredEvery);
     return {
-      sql: `${q.status} = ? AND ${q.heartbeatRequiredEvery} IS NOT NULL AND ${q.heartbeatRequiredEvery} > 0 AND ${due} < ${cutoff.sql}`,
+      sql: `${q.status} = ? AND ${q.heartbeatRequiredEvery} > 0 AND ${due} < ${cutoff.sql}`,
       bindings: [this.#input.statuses.active, ...cutoff.bindings],
     };
   }
@@ -106,7 +110,7 @@ export class HeartbeatStatements {
       sql:
         `${q.id} AS id, ${expired ? `${expired.sql} AS expired, ` : ""}` +
         `${t.epochMs(t.instant(q.lastHeartbeatAt, this.#kinds.lastHeartbeatAt))} AS last_ms, ` +
-        `${t.epochMs(t.instant(q.createdAt, this.#kinds.createdAt))} AS created_ms, ` +
+        `CASE WHEN ${q.lastHeartbeatAt} IS NULL THEN ${t.epochMs(t.instant(q.createdAt, this.#kinds.createdAt))} END AS created_ms, ` +
         `${q.heartbeatRequiredEvery} AS every`,
       bindings: expired?.bindings ?? [],
     };
