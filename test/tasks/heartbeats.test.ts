@@ -395,6 +395,30 @@ for (const { dialect, available } of await probeDialects()) {
       expect(await after.timeOf(id, "suspended_at")).toEqual(retyped.name.startsWith("text") ? NOW.toISOString() : NOW.getTime());
     });
 
+    it.skipIf(dialect !== "sqlite")("on SQLite reads each row by how it is stored: epoch ms and ISO text mixed in one column", async () => {
+      const db = database.knex;
+      const t = await tokenTable(natural);
+      const wall = (moment: Date) => moment.toISOString().replace("T", " ").slice(0, 19); // CURRENT_TIMESTAMP's form
+      const rows = [
+        { last: ago(61_000).getTime(), created: ago(86_400_000).getTime() }, // integer, overdue
+        { last: ago(59_000).getTime(), created: ago(86_400_000).getTime() }, // integer, on time
+        { last: ago(61_000).toISOString(), created: ago(86_400_000).getTime() }, // text, overdue
+        { last: ago(59_000).toISOString(), created: ago(86_400_000).getTime() }, // text, on time
+        { last: null, created: wall(ago(62_000)) }, // never beat, created as text, overdue
+        { last: null, created: wall(ago(58_000)) }, // never beat, created as text, on time
+      ];
+      const ids: number[] = [];
+      for (const row of rows) {
+        const [id] = await db(t.table).insert(
+          { token_hash: SECRET, status: "ACTIVE", heartbeat_required_every: 60, last_heartbeat_at: row.last, created_at: row.created },
+          ["id"],
+        );
+        ids.push(Number((id as { id: number }).id));
+      }
+      const { result } = await runTask({ table: t.table });
+      expect(result.suspendedIds).toEqual([ids[0], ids[2], ids[4]]);
+    });
+
     // SQLite reads every row by its storage class, so no declared type is refused there.
     it.skipIf(dialect === "sqlite")("fails with HEARTBEAT_TABLE_INVALID naming a time column of a type it cannot compare", async () => {
       const db = database.knex;
