@@ -129,9 +129,8 @@ for (const { dialect, available } of await probeDialects()) {
     const natural = VARIANTS[dialect][0] as Variant;
 
     /** A fresh agent-token table typed as the variant says, with a secret column. */
-    async function tokenTable(variant: Variant = natural, withExpiry = false) {
+    async function tokenTable(variant: Variant = natural, withExpiry = false, table = `agent_tokens_${++tables}`) {
       const db = database.knex;
-      const table = `agent_tokens_${++tables}`;
       await db.schema.createTable(table, (t) => {
         t.increments("id");
         t.string("token_hash", 80).notNullable();
@@ -378,6 +377,77 @@ for (const { dialect, available } of await probeDialects()) {
         [1, "paused", "NO_BEAT"],
         [2, "on", null],
       ]);
+    });
+
+    it("reads the time columns' types afresh each pass: a table retyped between passes is written in its new type", async () => {
+      const before = await tokenTable(natural);
+      const first = await before.insert({ every: 60, last: ago(120_000) });
+      expect((await runTask({ table: before.table })).result.suspendedIds).toEqual([first]);
+      await database.knex.schema.dropTable(before.table);
+      const retyped = VARIANTS[dialect].at(-1) as Variant;
+      const after = await tokenTable(retyped, false, before.table);
+      const id = await after.insert({ every: 60, last: ago(120_000) });
+      const fresh = await after.insert({ every: 60, last: ago(1000) });
+      const { run, result } = await runTask({ table: after.table });
+      expect(run.status).toBe("succeeded");
+      expect(result.suspendedIds).toEqual([id]);
+      expect(await after.statuses()).toEqual({ [id]: "SUSPENDED", [fresh]: "ACTIVE" });
+      expect(await after.timeOf(id, "suspended_at")).toEqual(retyped.name.startsWith("text") ? NOW.toISOString() : NOW.getTime());
+    });
+
+    it.skipIf(dialect !== "sqlite")("on SQLite reads each row by how it is stored: epoch ms and ISO text mixed in one column", async () => {
+      const db = database.knex;
+      const t = await tokenTable(natural);
+      const wall = (moment: Date) => moment.toISOString().replace("T", " ").slice(0, 19); // CURRENT_TIMESTAMP's form
+      const rows = [
+        { last: ago(61_000).getTime(), created: ago(86_400_000).getTime() }, // integer, overdue
+        { last: ago(59_000).getTime(), created: ago(86_400_000).getTime() }, // integer, on time
+        { last: ago(61_000).toISOString(), created: ago(86_400_000).getTime() }, // text, overdue
+        { last: ago(59_000).toISOString(), created: ago(86_400_000).getTime() }, // text, on time
+        { last: null, created: wall(ago(62_000)) }, // never beat, created as text, overdue
+        { last: null, created: wall(ago(58_000)) }, // never beat, created as text, on time
+      ];
+      const ids: number[] = [];
+      for (const row of rows) {
+        const [id] = await db(t.table).insert(
+          { token_hash: SECRET, status: "ACTIVE", heartbeat_required_every: 60, last_heartbeat_at: row.last, created_at: row.created },
+          ["id"],
+        );
+        ids.push(Number((id as { id: number }).id));
+      }
+      const { result } = await runTask({ table: t.table });
+      expect(result.suspendedIds).toEqual([ids[0], ids[2], ids[4]]);
+    });
+
+    // SQLite reads every row by its storage class, so no declared type is refused there.
+    it.skipIf(dialect === "sqlite")("fails with HEARTBEAT_TABLE_INVALID naming a time column of a type it cannot compare", async () => {
+      const db = database.knex;
+      const table = `agents_bad_${++tables}`;
+      await db.schema.createTable(table, (t) => {
+        t.increments("id");
+        t.string("status", 20);
+        t.integer("heartbeat_required_every");
+        t.date("last_heartbeat_at").nullable();
+        natural.column(t, "created_at");
+        natural.column(t, "suspended_at").nullable();
+        t.string("suspended_reason", 40).nullable();
+      });
+      const { run } = await runTask({ table });
+      expect(run.status).toBe("failed");
+      expect(run.reason).toBe("HEARTBEAT_TABLE_INVALID");
+      expect(run.errorMessage).toContain(`column ${table}.last_heartbeat_at has type date`);
+      const missing = await runTask({ table, columns: { lastHeartbeatAt: "seen_at" } });
+      expect(missing.run.errorMessage).toContain(`column ${table}.seen_at not found`);
+    });
+
+    it.skipIf(dialect !== "postgres")("finds a schema-qualified table and its column types in that schema", async () => {
+      const db = database.knex;
+      await db.raw('create schema if not exists "fleet"');
+      const t = await tokenTable(natural, false, `fleet.agent_tokens_${++tables}`);
+      const over = await t.insert({ every: 60, last: ago(61_000) });
+      const { run, result } = await runTask({ table: t.table });
+      expect(run.status).toBe("succeeded");
+      expect(result.suspendedIds).toEqual([over]);
     });
 
     it("recordHeartbeat never reactivates a suspended token", async () => {

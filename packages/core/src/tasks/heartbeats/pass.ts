@@ -47,7 +47,7 @@ function toToken(row: TokenRow, now: Date): OverdueToken {
   const due = base + periodSeconds * 1000;
   return {
     id: row.id,
-    expired: Number(row.expired) === 1 || row.expired === true,
+    expired: row.expired !== undefined && (Number(row.expired) === 1 || row.expired === true),
     periodSeconds,
     lastHeartbeatAt: last === null ? null : new Date(last),
     dueAt: new Date(due),

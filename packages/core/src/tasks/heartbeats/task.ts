@@ -1,5 +1,6 @@
 import { TaskError } from "../../errors.ts";
 import { defineTask, type TaskContext, type TaskDefinition } from "../../task.ts";
+import { isoTime } from "./iso-time.ts";
 import { type HeartbeatsInput, type HeartbeatsOptions, inputSchema } from "./options.ts";
 import { type OverdueToken, runHeartbeatPass } from "./pass.ts";
 
@@ -30,8 +31,8 @@ function emitFor(ctx: TaskContext, token: OverdueToken, graceMs: number): void {
       tokenId: token.id,
       reason: token.expired ? "EXPIRED" : "HEARTBEAT_MISSING",
       lateMs: token.lateMs,
-      dueAt: token.dueAt.toISOString(),
-      lastHeartbeatAt: token.lastHeartbeatAt?.toISOString() ?? null,
+      dueAt: isoTime(token.dueAt.getTime()),
+      lastHeartbeatAt: token.lastHeartbeatAt === null ? null : isoTime(token.lastHeartbeatAt.getTime()),
       periodSeconds: token.periodSeconds,
       graceMs,
     },
@@ -71,24 +72,29 @@ export function heartbeatsTask(options: HeartbeatsOptions = {}): TaskDefinition<
           ctx.progress({ done, unit: "tokens" });
         },
       });
-      const suspended = tokens.filter((token) => !token.expired).map((token) => token.id);
-      const expired = tokens.filter((token) => token.expired).map((token) => token.id);
+      // Counts stay exact; the id lists stop at the cap.
       const limit = input.resultIdLimit;
+      const suspendedIds: Array<string | number> = [];
+      const expiredIds: Array<string | number> = [];
+      let suspended = 0;
+      let expired = 0;
+      for (const token of tokens) {
+        if (token.expired) {
+          if (expired++ < limit) expiredIds.push(token.id);
+        } else if (suspended++ < limit) suspendedIds.push(token.id);
+      }
       if (ctx.dryRun) {
-        ctx.logger.info({ suspended: suspended.length, expired: expired.length }, "[upkeep] heartbeats dry run: nothing changed");
+        ctx.logger.info({ suspended, expired }, "[upkeep] heartbeats dry run: nothing changed");
       } else if (tokens.length > 0) {
-        ctx.logger.warn(
-          { suspended: suspended.length, expired: expired.length },
-          `[upkeep] heartbeats: suspended ${suspended.length} agent token(s) with an overdue heartbeat`,
-        );
+        ctx.logger.warn({ suspended, expired }, `[upkeep] heartbeats: suspended ${suspended} agent token(s) with an overdue heartbeat`);
       }
       return {
         dryRun: ctx.dryRun,
-        suspended: suspended.length,
-        expired: expired.length,
-        suspendedIds: suspended.slice(0, limit),
-        expiredIds: expired.slice(0, limit),
-        idsTruncated: suspended.length > limit || expired.length > limit,
+        suspended,
+        expired,
+        suspendedIds,
+        expiredIds,
+        idsTruncated: suspended > limit || expired > limit,
         stopped,
       };
     },
