@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { iocIngestTask, manualAdapter, registerTasks, silentLogger } from "@upkeep/core";
 import { createTestDatabase, type Dialect, probeDialects } from "@upkeep/testkit";
+import type { Knex } from "knex";
 import { seededRandom as prng } from "../../../packages/core/src/random.ts";
 import { Allowlist, BUILTIN_ALLOWLIST } from "../../../packages/core/src/tasks/ioc-ingest/allowlist.ts";
 import { Collector } from "../../../packages/core/src/tasks/ioc-ingest/collector.ts";
@@ -19,7 +20,13 @@ const b = bench("ioc-ingest");
 const quick = process.env.BENCH_QUICK === "1";
 // BENCH_IOC_INGEST=0 skips the database ingest figures (minutes each) to measure parsing and the matcher alone.
 const ingest = process.env.BENCH_IOC_INGEST !== "0";
+// BENCH_IOC_ONLY=ingest runs the database ingest alone; BENCH_IOC_DIALECTS=sqlite picks its dialects;
+// BENCH_IOC_ROWS=200000 ingests fewer rows while iterating (the figures' names carry the count).
+const onlyIngest = process.env.BENCH_IOC_ONLY === "ingest";
+const ingestDialects = (process.env.BENCH_IOC_DIALECTS ?? "postgres,sqlite").split(",") as Dialect[];
 const LINES = quick ? 100_000 : 1_000_000;
+const ROWS = Number(process.env.BENCH_IOC_ROWS ?? LINES);
+const rowsLabel = ROWS % 1_000_000 === 0 ? `${ROWS / 1_000_000}m` : ROWS % 1000 === 0 ? `${ROWS / 1000}k` : String(ROWS);
 
 const random = prng(42);
 const publicV4 = () => (0x2d000000 + Math.floor(random() * 0x50000000)) >>> 0; // 45.0.0.0 – 125.0.0.0
@@ -35,44 +42,45 @@ function makeList(lines: number): string {
   }
   return `${out.join("\n")}\n`;
 }
-const listText = makeList(LINES);
 const CHUNK = 64 * 1024;
-
-const parsed = await timed(async () => {
-  const collector = new Collector({
-    allowlist: new Allowlist(BUILTIN_ALLOWLIST),
-    minPrefixLength: { ipv4: 8, ipv6: 16 },
-    batchSize: 1000,
-    exampleLimit: 3,
-    keepWithdrawn: false,
-    write: async () => {},
-  });
-  const parser = createLineParser("plain", collector);
-  const splitter = new LineSplitter((line) => parser.line(line));
-  for (let at = 0; at < listText.length; at += CHUNK) {
-    splitter.push(listText.slice(at, at + CHUNK));
-    await collector.drain();
-  }
-  splitter.end();
-  await collector.drain(true);
-  return collector.counts.listed;
-});
-const split = await timed(async () => {
-  let lines = 0;
-  let rest = "";
-  for (let at = 0; at < listText.length; at += CHUNK) {
-    const text = rest + listText.slice(at, at + CHUNK);
-    let start = 0;
-    for (let end = text.indexOf("\n"); end >= 0; end = text.indexOf("\n", start)) {
-      if (text.slice(start, end).length > 0) lines++;
-      start = end + 1;
+if (!onlyIngest) {
+  const listText = makeList(LINES);
+  const parsed = await timed(async () => {
+    const collector = new Collector({
+      allowlist: new Allowlist(BUILTIN_ALLOWLIST),
+      minPrefixLength: { ipv4: 8, ipv6: 16 },
+      batchSize: 1000,
+      exampleLimit: 3,
+      keepWithdrawn: false,
+      write: async () => {},
+    });
+    const parser = createLineParser("plain", collector);
+    const splitter = new LineSplitter((line) => parser.line(line));
+    for (let at = 0; at < listText.length; at += CHUNK) {
+      splitter.push(listText.slice(at, at + CHUNK));
+      await collector.drain();
     }
-    rest = text.slice(start);
-    await Promise.resolve();
-  }
-  return lines;
-});
-b.report({ metric: "parse_1m_lines", ours: (LINES / parsed.ms) * 1000, baseline: (LINES / split.ms) * 1000, unit: "lines/s" });
+    splitter.end();
+    await collector.drain(true);
+    return collector.counts.listed;
+  });
+  const split = await timed(async () => {
+    let lines = 0;
+    let rest = "";
+    for (let at = 0; at < listText.length; at += CHUNK) {
+      const text = rest + listText.slice(at, at + CHUNK);
+      let start = 0;
+      for (let end = text.indexOf("\n"); end >= 0; end = text.indexOf("\n", start)) {
+        if (text.slice(start, end).length > 0) lines++;
+        start = end + 1;
+      }
+      rest = text.slice(start);
+      await Promise.resolve();
+    }
+    return lines;
+  });
+  b.report({ metric: "parse_1m_lines", ours: (LINES / parsed.ms) * 1000, baseline: (LINES / split.ms) * 1000, unit: "lines/s" });
+}
 
 // ---- 2. upserting 1,000,000 indicators (PostgreSQL, SQLite) against one raw multi-row INSERT, and peak RSS
 const upsertFile = join(tmpdir(), `upkeep-bench-ioc-${process.pid}.txt`);
@@ -81,7 +89,7 @@ const upsertRows: Array<{ kind: string; value: string }> = [];
 const held = await peakRssGrowthMb(async () => {
   const seen = new Set<string>();
   const lines: string[] = [];
-  while (lines.length < LINES) {
+  while (lines.length < ROWS) {
     const value = formatIPv4(publicV4());
     if (seen.has(value)) continue;
     seen.add(value);
@@ -93,7 +101,43 @@ const held = await peakRssGrowthMb(async () => {
 });
 
 const RAW_CHUNK: Record<Dialect, number> = { postgres: 10_000, sqlite: 5_000, mariadb: 5_000 };
-for (const { dialect, available } of ingest ? await probeDialects(["postgres", "sqlite"]) : []) {
+const BATCH = 5000;
+
+async function createIndicatorsTable(db: Knex, name: string): Promise<void> {
+  await db.schema.createTable(name, (table) => {
+    table.bigIncrements("id").primary();
+    table.string("kind", 8).notNullable();
+    table.string("value", 1024).notNullable();
+    table.text("feeds").notNullable();
+    table.integer("confidence").notNullable();
+    table.bigInteger("first_seen").notNullable();
+    table.bigInteger("last_seen").notNullable();
+    table.unique(["kind", "value"]);
+  });
+}
+
+async function createListingTable(db: Knex, name: string): Promise<void> {
+  await db.schema.createTable(name, (table) => {
+    table.string("feed", 64).notNullable();
+    table.string("kind", 8).notNullable();
+    table.string("value", 1024).notNullable();
+    table.integer("confidence").notNullable();
+    table.bigInteger("first_seen").notNullable();
+    table.bigInteger("last_seen").notNullable();
+    table.bigInteger("valid_until");
+    table.primary(["feed", "kind", "value"]);
+    table.index(["kind", "value"], `${name}_kind_value`);
+    table.index(["feed", "last_seen"], `${name}_feed_seen`);
+  });
+}
+
+async function insertIndicators(db: Knex, name: string, rows: Array<{ kind: string; value: string }>, at: number): Promise<void> {
+  await db.raw(
+    `insert into ${name} (kind, value, feeds, confidence, first_seen, last_seen) values ${rows.map(() => "(?, ?, ?, ?, ?, ?)").join(", ")}`,
+    rows.flatMap((row) => [row.kind, row.value, "bench", 50, at, at]),
+  );
+}
+for (const { dialect, available } of ingest ? await probeDialects(ingestDialects) : []) {
   if (!available) continue;
   const database = await createTestDatabase(dialect);
   try {
@@ -103,7 +147,7 @@ for (const { dialect, available } of ingest ? await probeDialects(["postgres", "
       tasks: [
         iocIngestTask({
           feeds: [{ name: "bench", url: pathToFileURL(upsertFile).href, format: "plain" }],
-          batchSize: 5000,
+          batchSize: BATCH,
           timeout: "30m",
         }),
       ],
@@ -112,31 +156,38 @@ for (const { dialect, available } of ingest ? await probeDialects(["postgres", "
     const ours = await peakRssGrowthMb(() => timed(() => upkeep.run("ioc-ingest")));
     const run = ours.value.value;
     if (run.status !== "succeeded") throw new Error(`ingest ${run.status}: ${run.errorMessage}`);
-    await database.knex.schema.createTable("raw_indicators", (table) => {
-      table.bigIncrements("id").primary();
-      table.string("kind", 8).notNullable();
-      table.string("value", 1024).notNullable();
-      table.text("feeds").notNullable();
-      table.integer("confidence").notNullable();
-      table.bigInteger("first_seen").notNullable();
-      table.bigInteger("last_seen").notNullable();
-      table.unique(["kind", "value"]);
-    });
+    // Baseline 1: one raw multi-row INSERT of the same rows into an empty copy of the indicators table.
+    await createIndicatorsTable(database.knex, "raw_indicators");
     const at = Date.now();
     const baseline = await timed(async () => {
       const chunk = RAW_CHUNK[dialect];
       for (let start = 0; start < upsertRows.length; start += chunk) {
-        const rows = upsertRows.slice(start, start + chunk);
-        const placeholders = rows.map(() => "(?, ?, ?, ?, ?, ?)").join(", ");
-        const values = rows.flatMap((row) => [row.kind, row.value, "bench", 50, at, at]);
-        await database.knex.raw(
-          `insert into raw_indicators (kind, value, feeds, confidence, first_seen, last_seen) values ${placeholders}`,
-          values,
-        );
+        await insertIndicators(database.knex, "raw_indicators", upsertRows.slice(start, start + chunk), at);
       }
     });
-    b.report({ metric: `ingest_1m_${dialect}`, ours: ours.value.ms, baseline: baseline.ms, unit: "ms" });
-    b.report({ metric: `ingest_1m_${dialect}_peak_rss_vs_list_in_memory`, ours: ours.mb, baseline: held.mb, unit: "MB" });
+    // Baseline 2 (like for like): raw INSERTs of the same rows into empty copies of both tables the
+    // task writes (same keys and indexes), each batch of the task's size in one transaction.
+    await createIndicatorsTable(database.knex, "lfl_indicators");
+    await createListingTable(database.knex, "lfl_indicator_feeds");
+    const likeForLike = await timed(async () => {
+      // SQLite binds at most 32,766 parameters a statement: 4,000 listing rows of 7.
+      const chunk = Math.min(RAW_CHUNK[dialect], BATCH, dialect === "sqlite" ? 4000 : BATCH);
+      for (let start = 0; start < upsertRows.length; start += BATCH) {
+        await database.knex.transaction(async (trx) => {
+          for (let from = start; from < Math.min(start + BATCH, upsertRows.length); from += chunk) {
+            const rows = upsertRows.slice(from, Math.min(from + chunk, start + BATCH));
+            await insertIndicators(trx, "lfl_indicators", rows, at);
+            await trx.raw(
+              `insert into lfl_indicator_feeds (feed, kind, value, confidence, first_seen, last_seen, valid_until) values ${rows.map(() => "(?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
+              rows.flatMap((row) => ["bench", row.kind, row.value, 50, at, at, null]),
+            );
+          }
+        });
+      }
+    });
+    b.report({ metric: `ingest_${rowsLabel}_${dialect}`, ours: ours.value.ms, baseline: baseline.ms, unit: "ms" });
+    b.report({ metric: `ingest_${rowsLabel}_${dialect}_like_for_like`, ours: ours.value.ms, baseline: likeForLike.ms, unit: "ms" });
+    b.report({ metric: `ingest_${rowsLabel}_${dialect}_peak_rss_vs_list_in_memory`, ours: ours.mb, baseline: held.mb, unit: "MB" });
     await upkeep.stop();
   } finally {
     await database.destroy();
@@ -198,7 +249,7 @@ function heapMb(): number {
   return process.memoryUsage.rss() / 1024 / 1024;
 }
 
-for (const size of quick ? [100_000] : [100_000, 1_000_000]) {
+for (const size of onlyIngest ? [] : quick ? [100_000] : [100_000, 1_000_000]) {
   const label = size >= 1_000_000 ? "1m" : "100k";
   // IPv4
   const prefixes = v4Prefixes(size);
