@@ -137,20 +137,25 @@ function upsertSql(dialect: SqlDialect, tables: IocTables, rows: number): { indi
         on duplicate key update last_seen = values(last_seen), valid_until = values(valid_until), confidence = values(confidence)`,
     };
   }
+  // SQLite: the batch arrives as one JSON array bound once (json_each plays unnest's part), so the
+  // statement text stays the same for every batch and binds 5 parameters, not 6 or 7 per row.
+  // `where true` keeps the parser from reading ON CONFLICT as a join constraint.
   return {
-    indicators: `insert into "${t}" (kind, value, feeds, confidence, first_seen, last_seen) values ${tuples(6)}
+    indicators: `insert into "${t}" (kind, value, feeds, confidence, first_seen, last_seen)
+      select json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), ?, ?, ?, ? from json_each(?) as j where true
       on conflict (kind, value) do update set
         feeds = case when instr(',' || "${t}".feeds || ',', ',' || excluded.feeds || ',') > 0 then "${t}".feeds else "${t}".feeds || ',' || excluded.feeds end,
         confidence = max("${t}".confidence, excluded.confidence),
         last_seen = max("${t}".last_seen, excluded.last_seen)`,
-    sightings: `insert into "${s}" (feed, kind, value, confidence, first_seen, last_seen, valid_until) values ${tuples(7)}
+    sightings: `insert into "${s}" (feed, kind, value, confidence, first_seen, last_seen, valid_until)
+      select ?, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), ?, ?, ?, json_extract(j.value, '$[2]') from json_each(?) as j where true
       on conflict (feed, kind, value) do update set
         last_seen = excluded.last_seen, valid_until = excluded.valid_until, confidence = excluded.confidence`,
   };
 }
 
 /** Rows per statement each dialect takes comfortably (SQLite caps bound parameters at 32,766). */
-export const MAX_BATCH: Record<SqlDialect, number> = { postgres: 10_000, mysql: 2_000, sqlite: 2_000 };
+export const MAX_BATCH: Record<SqlDialect, number> = { postgres: 10_000, mysql: 2_000, sqlite: 10_000 };
 
 /**
  * Upserts one batch of a feed's indicators in one short transaction: the indicator rows (first and
@@ -191,6 +196,16 @@ function bindings(
     return [
       [feed.name, feed.confidence, at, at, kinds, values],
       [feed.name, feed.confidence, at, at, kinds, values, validUntil],
+    ];
+  }
+  if (dialect === "sqlite") {
+    const sorted = [...rows].sort((a, b) =>
+      a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.value < b.value ? -1 : a.value > b.value ? 1 : 0,
+    );
+    const json = JSON.stringify(sorted.map((row) => [row.kind, row.value, row.validUntil]));
+    return [
+      [feed.name, feed.confidence, at, at, json],
+      [feed.name, feed.confidence, at, at, json],
     ];
   }
   const indicators: Knex.RawBinding[] = [];
