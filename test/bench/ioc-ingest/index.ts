@@ -125,8 +125,7 @@ async function createListingTable(db: Knex, name: string): Promise<void> {
     table.bigInteger("first_seen").notNullable();
     table.bigInteger("last_seen").notNullable();
     table.bigInteger("valid_until");
-    table.primary(["feed", "kind", "value"]);
-    table.index(["kind", "value"], `${name}_kind_value`);
+    table.primary(["kind", "value", "feed"]);
     table.index(["feed", "last_seen"], `${name}_feed_seen`);
   });
 }
