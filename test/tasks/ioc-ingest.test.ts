@@ -15,7 +15,9 @@ import {
   iocIngestTask,
   iocStats,
   type Logger,
+  MIGRATIONS,
   manualAdapter,
+  migrate,
   registerTasks,
   type TaskEvent,
 } from "@upkeep/core";
@@ -133,6 +135,25 @@ for (const { dialect, available } of await probeDialects()) {
     });
     afterAll(async () => {
       await database?.destroy();
+    });
+
+    it("migration 0005 keeps existing listing rows and keys them by indicator and feed", async () => {
+      const prefix = "mig5_";
+      const upTo0004 = MIGRATIONS.slice(0, MIGRATIONS.findIndex((m) => m.name === "0004_ioc") + 1);
+      await migrate(database.knex, prefix, upTo0004);
+      const row = { feed: "a", kind: "ipv4", value: "198.51.100.7", confidence: 50, first_seen: 1, last_seen: 2, valid_until: null };
+      await database.knex(`${prefix}indicator_feeds`).insert(row);
+      expect(await migrate(database.knex, prefix)).toContain("0005_ioc_listing_key");
+      const kept = await database.knex(`${prefix}indicator_feeds`).select("feed", "kind", "value", "confidence");
+      expect(kept).toEqual([{ feed: "a", kind: "ipv4", value: row.value, confidence: 50 }]);
+      await expect(database.knex(`${prefix}indicator_feeds`).insert(row)).rejects.toThrow();
+      await database.knex(`${prefix}indicator_feeds`).insert({ ...row, feed: "b" });
+      const listed = await database
+        .knex(`${prefix}indicator_feeds`)
+        .where({ kind: "ipv4", value: row.value })
+        .orderBy("feed")
+        .pluck("feed");
+      expect(listed).toEqual(["a", "b"]);
     });
 
     let prefixes = 0;
