@@ -154,7 +154,7 @@ function upsertSql(dialect: SqlDialect, tables: IocTables, rows: number): { indi
   };
 }
 
-/** Rows per statement each dialect takes comfortably (SQLite caps bound parameters at 32,766). */
+/** Rows per statement each dialect takes comfortably (PostgreSQL and SQLite bind a batch as arrays / one JSON text). */
 export const MAX_BATCH: Record<SqlDialect, number> = { postgres: 10_000, mysql: 2_000, sqlite: 10_000 };
 
 /**
