@@ -46,11 +46,16 @@ export function flattenSpans<T extends number | bigint>(input: Array<Span<T>>): 
   return out;
 }
 
-/** IPv4 spans in typed arrays: `first[i]..last[i]` (inclusive) belongs to `ids[i]`. */
+/**
+ * IPv4 spans in typed arrays: `first[i]..last[i]` (inclusive) belongs to `ids[i]`. `buckets[t]` is
+ * the first span starting at or after `t << 16`, so a lookup only searches the spans of its own /16
+ * (plus the one before, which may reach into it): a few steps over a window that stays in cache.
+ */
 export class IPv4Ranges {
   readonly first: Uint32Array;
   readonly last: Uint32Array;
   readonly ids: Int32Array;
+  readonly buckets: Uint32Array;
 
   constructor(spans: Array<Span<number>>) {
     const flat = flattenSpans(spans);
@@ -62,25 +67,31 @@ export class IPv4Ranges {
       this.last[i] = span.stop - 1;
       this.ids[i] = span.id;
     });
+    this.buckets = new Uint32Array(65537);
+    let at = 0;
+    for (let top = 0; top <= 65536; top++) {
+      while (at < flat.length && (this.first[at] as number) >>> 16 < top) at++;
+      this.buckets[top] = at;
+    }
   }
 
   get size(): number {
     return this.ids.length;
   }
 
-  /** The id owning `address`, or -1. Binary search, no allocation. */
+  /** The id owning `address`, or -1. Searches the address's /16 window; no allocation. */
   find(address: number): number {
     const first = this.first;
-    let lo = 0;
-    let hi = first.length - 1;
-    let at = -1;
-    while (lo <= hi) {
+    const top = address >>> 16;
+    // Every span before `lo` starts below this /16; every span from `hi` on starts above the address.
+    let lo = this.buckets[top] as number;
+    let hi = this.buckets[top + 1] as number;
+    while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if ((first[mid] as number) <= address) {
-        at = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
+      if ((first[mid] as number) <= address) lo = mid + 1;
+      else hi = mid;
     }
+    const at = lo - 1;
     return at >= 0 && address <= (this.last[at] as number) ? (this.ids[at] as number) : -1;
   }
 
@@ -110,11 +121,31 @@ function compareWords(a: Uint32Array, ai: number, b: Uint32Array, bi: number): n
   return 0;
 }
 
-/** IPv6 spans in typed arrays, four big-endian words per bound. */
+/** Whether the four words at `first[at..at+4)` are at most `a0:a1:a2:a3`: the first word decides almost always. */
+function startsAtOrBefore(first: Uint32Array, at: number, a0: number, a1: number, a2: number, a3: number): boolean {
+  const x0 = first[at] as number;
+  if (x0 !== a0) return x0 < a0;
+  const x1 = first[at + 1] as number;
+  if (x1 !== a1) return x1 < a1;
+  const x2 = first[at + 2] as number;
+  if (x2 !== a2) return x2 < a2;
+  return (first[at + 3] as number) <= a3;
+}
+
+/**
+ * IPv6 spans in typed arrays, four big-endian words per bound. Like the IPv4 table, `buckets`
+ * narrows a lookup to the spans whose first word falls in the address's slice of the listed range:
+ * the first words from the lowest start to the highest end are cut into at most 65,536 slices of
+ * `2 ** shift` values each.
+ */
 export class IPv6Ranges {
   readonly first: Uint32Array;
   readonly last: Uint32Array;
   readonly ids: Int32Array;
+  readonly #low: number;
+  readonly #high: number;
+  readonly #shift: number;
+  readonly #buckets: Uint32Array;
 
   constructor(spans: Array<Span<bigint>>) {
     const flat = flattenSpans(spans);
@@ -126,6 +157,23 @@ export class IPv6Ranges {
       bigIntToWords(span.stop - 1n, this.last, i * 4);
       this.ids[i] = span.id;
     });
+    const n = flat.length;
+    this.#low = n > 0 ? (this.first[0] as number) : 0;
+    this.#high = n > 0 ? (this.last[(n - 1) * 4] as number) : 0;
+    let shift = 0;
+    while (shift < 32 && (this.#high - this.#low) / 2 ** shift >= 65536) shift++;
+    this.#shift = shift;
+    const count = n > 0 ? Math.floor((this.#high - this.#low) / 2 ** shift) + 2 : 1;
+    this.#buckets = new Uint32Array(count);
+    let at = 0;
+    for (let key = 0; key < count; key++) {
+      while (at < n && this.#key(this.first[at * 4] as number) < key) at++;
+      this.#buckets[key] = at;
+    }
+  }
+
+  #key(word: number): number {
+    return Math.floor((word - this.#low) / 2 ** this.#shift);
   }
 
   get size(): number {
@@ -133,17 +181,23 @@ export class IPv6Ranges {
   }
 
   #floor(words: Uint32Array, offset: number): number {
-    let lo = 0;
-    let hi = this.ids.length - 1;
-    let at = -1;
-    while (lo <= hi) {
+    const a0 = words[offset] as number;
+    if (this.ids.length === 0 || a0 < this.#low) return -1;
+    if (a0 > this.#high) return this.ids.length - 1;
+    const a1 = words[offset + 1] as number;
+    const a2 = words[offset + 2] as number;
+    const a3 = words[offset + 3] as number;
+    const key = (a0 - this.#low) >>> this.#shift;
+    // Spans before `lo` start in an earlier slice; spans from `hi` on start in a later one.
+    let lo = this.#buckets[key] as number;
+    let hi = this.#buckets[key + 1] as number;
+    const first = this.first;
+    while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (compareWords(this.first, mid * 4, words, offset) <= 0) {
-        at = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
+      if (startsAtOrBefore(first, mid * 4, a0, a1, a2, a3)) lo = mid + 1;
+      else hi = mid;
     }
-    return at;
+    return lo - 1;
   }
 
   /** The id owning the address in `words[offset..offset+4)`, or -1. No allocation. */
