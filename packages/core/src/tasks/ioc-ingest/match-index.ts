@@ -143,6 +143,10 @@ export class MatchIndex {
   matchIp(text: string, from = 0, to = text.length): IocMatch | undefined {
     const v4 = parseIPv4(text, from, to);
     if (v4 >= 0) return this.#entry(this.#v4.find(v4));
+    return this.#matchIPv6(text, from, to);
+  }
+
+  #matchIPv6(text: string, from: number, to: number): IocMatch | undefined {
     if (to - from > 1 && text.charCodeAt(from) === 91 && text.charCodeAt(to - 1) === 93) {
       from++;
       to--;
@@ -160,14 +164,19 @@ export class MatchIndex {
 
   /** The listed domain itself or its most specific listed parent. */
   matchDomain(text: string, from = 0, to = text.length): IocMatch | undefined {
+    for (let i = from; i < to; i++) if (text.charCodeAt(i) > 127) return this.#matchUnicodeDomain(text, from, to);
+    return this.#matchAsciiDomain(text, from, to);
+  }
+
+  #matchAsciiDomain(text: string, from: number, to: number): IocMatch | undefined {
     if (to > from && text.charCodeAt(to - 1) === 46) to--;
-    for (let i = from; i < to; i++) {
-      if (text.charCodeAt(i) > 127) {
-        const ascii = domainToASCII(text.slice(from, to));
-        return ascii ? this.#via(this.#domainIds, this.#domains.findSuffix(ascii, 0, ascii.length)) : undefined;
-      }
-    }
     return this.#via(this.#domainIds, this.#domains.findSuffix(text, from, to));
+  }
+
+  #matchUnicodeDomain(text: string, from: number, to: number): IocMatch | undefined {
+    if (to > from && text.charCodeAt(to - 1) === 46) to--;
+    const ascii = domainToASCII(text.slice(from, to));
+    return ascii ? this.#via(this.#domainIds, this.#domains.findSuffix(ascii, 0, ascii.length)) : undefined;
   }
 
   /** An exact URL; a URL not in canonical form is canonicalised first (that allocates). */
@@ -183,34 +192,45 @@ export class MatchIndex {
     return this.#via(this.#hashIds, this.#hashes.find(text, from, to));
   }
 
-  /** Matches any value: detects an IP address, a URL, a hash or a domain. */
+  /**
+   * Matches any value: detects an IP address, a URL, a hash or a domain. A dotted quad is parsed
+   * straight away when the value starts with a digit; anything else is classified in one pass.
+   */
   match(text: string): IocMatch | undefined {
     let from = 0;
     let to = text.length;
     while (from < to && isSpace(text.charCodeAt(from))) from++;
     while (to > from && isSpace(text.charCodeAt(to - 1))) to--;
     if (from === to) return undefined;
+    const head = text.charCodeAt(from);
+    if (head >= 48 && head <= 57) {
+      const v4 = parseIPv4(text, from, to);
+      if (v4 >= 0) return this.#entry(this.#v4.find(v4));
+    }
     let colon = false;
     let dot = false;
+    let slash = false;
     let hex = true;
+    let ascii = true;
     for (let i = from; i < to; i++) {
       const code = text.charCodeAt(i);
       if (code === 58) colon = true;
       else if (code === 46) dot = true;
+      else if (code === 47) slash = true;
+      else if (code > 127) ascii = false;
       if (hex && !((code >= 48 && code <= 57) || ((code | 0x20) >= 97 && (code | 0x20) <= 102))) hex = false;
     }
     if (colon) {
-      for (let i = from; i + 2 < to; i++) {
-        if (text.charCodeAt(i) === 58 && text.charCodeAt(i + 1) === 47 && text.charCodeAt(i + 2) === 47)
-          return this.matchUrl(text, from, to);
+      // A URL needs "://"; without a slash it can only be an IPv6 address (a dotted quad was tried above).
+      if (slash) {
+        for (let i = from; i + 2 < to; i++) {
+          if (text.charCodeAt(i) === 58 && text.charCodeAt(i + 1) === 47 && text.charCodeAt(i + 2) === 47)
+            return this.matchUrl(text, from, to);
+        }
       }
-      return this.matchIp(text, from, to);
+      return this.#matchIPv6(text, from, to);
     }
     if (hex && !dot && HASH_LENGTHS.has(to - from)) return this.matchHash(text, from, to);
-    if (dot) {
-      const v4 = parseIPv4(text, from, to);
-      if (v4 >= 0) return this.#entry(this.#v4.find(v4));
-    }
-    return this.matchDomain(text, from, to);
+    return ascii ? this.#matchAsciiDomain(text, from, to) : this.#matchUnicodeDomain(text, from, to);
   }
 }

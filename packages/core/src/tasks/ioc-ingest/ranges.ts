@@ -46,110 +46,163 @@ export function flattenSpans<T extends number | bigint>(input: Array<Span<T>>): 
   return out;
 }
 
-/** IPv4 spans in typed arrays: `first[i]..last[i]` (inclusive) belongs to `ids[i]`. */
+/** Bits of the bucket key: about one bucket per span, between 2^16 and 2^20 buckets. */
+function bucketBits(spans: number): number {
+  return Math.min(20, Math.max(16, Math.ceil(Math.log2(Math.max(1, spans)))));
+}
+
+/**
+ * IPv4 spans in typed arrays: span `i` covers `first[i]` to `tail[2i]` (inclusive) and belongs to
+ * entry `tail[2i + 1]` (end and id side by side: one cache line for both). `buckets[k]` is the first
+ * span starting at or after bucket `k` of the address space (the top `32 - shift` bits), so a
+ * lookup searches only its bucket's few spans, plus the one before, which may reach into it.
+ */
 export class IPv4Ranges {
-  readonly first: Uint32Array;
-  readonly last: Uint32Array;
-  readonly ids: Int32Array;
+  readonly #first: Uint32Array;
+  readonly #tail: Uint32Array;
+  readonly #buckets: Uint32Array;
+  readonly #shift: number;
 
   constructor(spans: Array<Span<number>>) {
     const flat = flattenSpans(spans);
-    this.first = new Uint32Array(flat.length);
-    this.last = new Uint32Array(flat.length);
-    this.ids = new Int32Array(flat.length);
+    this.#first = new Uint32Array(flat.length);
+    this.#tail = new Uint32Array(flat.length * 2);
     flat.forEach((span, i) => {
-      this.first[i] = span.start;
-      this.last[i] = span.stop - 1;
-      this.ids[i] = span.id;
+      this.#first[i] = span.start;
+      this.#tail[2 * i] = span.stop - 1;
+      this.#tail[2 * i + 1] = span.id;
     });
+    const bits = bucketBits(flat.length);
+    this.#shift = 32 - bits;
+    this.#buckets = new Uint32Array(2 ** bits + 1);
+    let at = 0;
+    for (let key = 0; key <= 2 ** bits; key++) {
+      while (at < flat.length && (this.#first[at] as number) >>> this.#shift < key) at++;
+      this.#buckets[key] = at;
+    }
   }
 
   get size(): number {
-    return this.ids.length;
+    return this.#first.length;
   }
 
-  /** The id owning `address`, or -1. Binary search, no allocation. */
-  find(address: number): number {
-    const first = this.first;
-    let lo = 0;
-    let hi = first.length - 1;
-    let at = -1;
-    while (lo <= hi) {
+  #floor(address: number): number {
+    const first = this.#first;
+    const key = address >>> this.#shift;
+    // Every span before `lo` starts in an earlier bucket; every span from `hi` on starts above the address.
+    let lo = this.#buckets[key] as number;
+    let hi = this.#buckets[key + 1] as number;
+    while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if ((first[mid] as number) <= address) {
-        at = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
+      if ((first[mid] as number) <= address) lo = mid + 1;
+      else hi = mid;
     }
-    return at >= 0 && address <= (this.last[at] as number) ? (this.ids[at] as number) : -1;
+    return lo - 1;
+  }
+
+  /** The id owning `address`, or -1. Searches the address's bucket; no allocation. */
+  find(address: number): number {
+    const at = this.#floor(address);
+    return at >= 0 && address <= (this.#tail[2 * at] as number) ? (this.#tail[2 * at + 1] as number) : -1;
   }
 
   /** Whether any span intersects `[start, end]` (inclusive); returns its id or -1. */
   overlaps(start: number, end: number): number {
-    const first = this.first;
-    let lo = 0;
-    let hi = first.length - 1;
-    let at = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((first[mid] as number) <= end) {
-        at = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return at >= 0 && (this.last[at] as number) >= start ? (this.ids[at] as number) : -1;
+    const at = this.#floor(end);
+    return at >= 0 && (this.#tail[2 * at] as number) >= start ? (this.#tail[2 * at + 1] as number) : -1;
   }
 }
 
-function compareWords(a: Uint32Array, ai: number, b: Uint32Array, bi: number): number {
+/** Whether the four words at `first[at..at+4)` are at most `a0:a1:a2:a3`: the first word decides almost always. */
+function startsAtOrBefore(first: Uint32Array, at: number, a0: number, a1: number, a2: number, a3: number): boolean {
+  const x0 = first[at] as number;
+  if (x0 !== a0) return x0 < a0;
+  const x1 = first[at + 1] as number;
+  if (x1 !== a1) return x1 < a1;
+  const x2 = first[at + 2] as number;
+  if (x2 !== a2) return x2 < a2;
+  return (first[at + 3] as number) <= a3;
+}
+
+/** Whether the four words at `tail[at..at+4)` are at least the four words at `words[offset..offset+4)`. */
+function endsAtOrAfter(tail: Uint32Array, at: number, words: Uint32Array, offset: number): boolean {
   for (let w = 0; w < 4; w++) {
-    const x = a[ai + w] as number;
-    const y = b[bi + w] as number;
-    if (x !== y) return x < y ? -1 : 1;
+    const x = tail[at + w] as number;
+    const y = words[offset + w] as number;
+    if (x !== y) return x > y;
   }
-  return 0;
+  return true;
 }
 
-/** IPv6 spans in typed arrays, four big-endian words per bound. */
+/**
+ * IPv6 spans in typed arrays: four big-endian words per start in `first`, and per span five words
+ * in `tail` (the inclusive end, then the id). Like the IPv4 table, `buckets` narrows a lookup to
+ * the spans whose first word falls in the address's slice of the listed range: the first words
+ * from the lowest start to the highest end are cut into slices of `2 ** shift` values, about one
+ * per span.
+ */
 export class IPv6Ranges {
-  readonly first: Uint32Array;
-  readonly last: Uint32Array;
-  readonly ids: Int32Array;
+  readonly #first: Uint32Array;
+  readonly #tail: Uint32Array;
+  readonly #low: number;
+  readonly #high: number;
+  readonly #shift: number;
+  readonly #buckets: Uint32Array;
 
   constructor(spans: Array<Span<bigint>>) {
     const flat = flattenSpans(spans);
-    this.first = new Uint32Array(flat.length * 4);
-    this.last = new Uint32Array(flat.length * 4);
-    this.ids = new Int32Array(flat.length);
+    const n = flat.length;
+    this.#first = new Uint32Array(n * 4);
+    this.#tail = new Uint32Array(n * 5);
     flat.forEach((span, i) => {
-      bigIntToWords(span.start, this.first, i * 4);
-      bigIntToWords(span.stop - 1n, this.last, i * 4);
-      this.ids[i] = span.id;
+      bigIntToWords(span.start, this.#first, i * 4);
+      bigIntToWords(span.stop - 1n, this.#tail, i * 5);
+      this.#tail[i * 5 + 4] = span.id;
     });
+    this.#low = n > 0 ? (this.#first[0] as number) : 0;
+    this.#high = n > 0 ? (this.#tail[(n - 1) * 5] as number) : 0;
+    const slices = 2 ** bucketBits(n);
+    let shift = 0;
+    while ((this.#high - this.#low) / 2 ** shift >= slices) shift++;
+    this.#shift = shift;
+    const count = n > 0 ? Math.floor((this.#high - this.#low) / 2 ** shift) + 2 : 1;
+    this.#buckets = new Uint32Array(count);
+    let at = 0;
+    for (let key = 0; key < count; key++) {
+      while (at < n && Math.floor(((this.#first[at * 4] as number) - this.#low) / 2 ** shift) < key) at++;
+      this.#buckets[key] = at;
+    }
   }
 
   get size(): number {
-    return this.ids.length;
+    return this.#tail.length / 5;
   }
 
   #floor(words: Uint32Array, offset: number): number {
-    let lo = 0;
-    let hi = this.ids.length - 1;
-    let at = -1;
-    while (lo <= hi) {
+    const a0 = words[offset] as number;
+    const n = this.#tail.length / 5;
+    if (n === 0 || a0 < this.#low) return -1;
+    if (a0 > this.#high) return n - 1;
+    const a1 = words[offset + 1] as number;
+    const a2 = words[offset + 2] as number;
+    const a3 = words[offset + 3] as number;
+    const key = (a0 - this.#low) >>> this.#shift;
+    // Spans before `lo` start in an earlier slice; spans from `hi` on start in a later one.
+    let lo = this.#buckets[key] as number;
+    let hi = this.#buckets[key + 1] as number;
+    const first = this.#first;
+    while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (compareWords(this.first, mid * 4, words, offset) <= 0) {
-        at = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
+      if (startsAtOrBefore(first, mid * 4, a0, a1, a2, a3)) lo = mid + 1;
+      else hi = mid;
     }
-    return at;
+    return lo - 1;
   }
 
   /** The id owning the address in `words[offset..offset+4)`, or -1. No allocation. */
   find(words: Uint32Array, offset = 0): number {
     const at = this.#floor(words, offset);
-    return at >= 0 && compareWords(this.last, at * 4, words, offset) >= 0 ? (this.ids[at] as number) : -1;
+    return at >= 0 && endsAtOrAfter(this.#tail, at * 5, words, offset) ? (this.#tail[at * 5 + 4] as number) : -1;
   }
 
   /** Whether any span intersects `[start, end]`; returns its id or -1. */
@@ -158,7 +211,7 @@ export class IPv6Ranges {
     bigIntToWords(start, words, 0);
     bigIntToWords(end, words, 4);
     const at = this.#floor(words, 4);
-    return at >= 0 && compareWords(this.last, at * 4, words, 0) >= 0 ? (this.ids[at] as number) : -1;
+    return at >= 0 && endsAtOrAfter(this.#tail, at * 5, words, 0) ? (this.#tail[at * 5 + 4] as number) : -1;
   }
 }
 
