@@ -395,6 +395,7 @@ for (const { dialect, available } of await probeDialects()) {
       expect(await after.timeOf(id, "suspended_at")).toEqual(retyped.name.startsWith("text") ? NOW.toISOString() : NOW.getTime());
     });
 
+    // SQLite alone lets one column hold numbers and text side by side.
     it.skipIf(dialect !== "sqlite")("on SQLite reads each row by how it is stored: epoch ms and ISO text mixed in one column", async () => {
       const db = database.knex;
       const t = await tokenTable(natural);
@@ -420,6 +421,7 @@ for (const { dialect, available } of await probeDialects()) {
     });
 
     // SQLite reads every row by its storage class, so no declared type is refused there.
+    // SQLite columns have no type to refuse: its values are read row by row instead (test above).
     it.skipIf(dialect === "sqlite")("fails with HEARTBEAT_TABLE_INVALID naming a time column of a type it cannot compare", async () => {
       const db = database.knex;
       const table = `agents_bad_${++tables}`;
@@ -440,6 +442,7 @@ for (const { dialect, available } of await probeDialects()) {
       expect(missing.run.errorMessage).toContain(`column ${table}.seen_at not found`);
     });
 
+    // Schemas inside one database are PostgreSQL's; MariaDB's "schema" is the database itself.
     it.skipIf(dialect !== "postgres")("finds a schema-qualified table and its column types in that schema", async () => {
       const db = database.knex;
       await db.raw('create schema if not exists "fleet"');
