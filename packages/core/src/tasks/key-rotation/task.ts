@@ -4,7 +4,7 @@ import { type MultiFernet, multiFernet } from "../../crypto/fernet.ts";
 import { TaskError, UpkeepError } from "../../errors.ts";
 import { defineTask, type TaskContext, type TaskDefinition } from "../../task.ts";
 import { type EncryptedColumn, type FernetColumn, type KeyRotationInput, type KeyRotationOptions, keyRotationInput } from "./options.ts";
-import { type PassResult, type RowDecision, reencryptPass } from "./pass.ts";
+import { type PassOptions, type PassResult, type RowDecision, reencryptPass } from "./pass.ts";
 import { startsWith } from "./sql.ts";
 import { type ColumnKeyCounts, countEnvelopeColumn, countFernetColumn, fernetKeysOf, keyInUse } from "./status.ts";
 
@@ -54,29 +54,26 @@ function columnOutcome(counts: ColumnKeyCounts, pass?: PassResult): ColumnRotati
   };
 }
 
-async function rotateEnvelopeColumn(
+/** Re-encrypts one registered column; `decide` returns the new value, and a row error marks the row undecryptable. */
+function rotateColumn(
   ctx: TaskContext,
   input: KeyRotationInput,
-  crypto: UpkeepCrypto,
-  activeKeyId: string,
-  column: EncryptedColumn,
+  column: EncryptedColumn | FernetColumn,
+  decide: (id: string | number, value: string) => Promise<RowDecision> | RowDecision,
+  narrow?: PassOptions["narrow"],
 ): Promise<PassResult> {
-  const db = ctx.db as NonNullable<TaskContext["db"]>;
-  const onActive = startsWith(db, column.column, envelopePrefix(activeKeyId));
   return reencryptPass(ctx, {
-    db,
+    db: ctx.db as NonNullable<TaskContext["db"]>,
     table: column.table,
     id: column.id,
     column: column.column,
     batchSize: column.batchSize ?? input.batchSize,
     reportLimit: input.reportLimit,
     dryRun: false,
-    narrow: (query) => query.whereNot((inner) => inner.whereRaw(onActive.sql, onActive.bindings)),
-    decide: async (id, value): Promise<RowDecision> => {
-      const aad = await aadFor(column, id);
+    narrow,
+    decide: async (id, value) => {
       try {
-        const plaintext = await crypto.decryptBytes(value, { aad });
-        return { write: await crypto.encrypt(plaintext, { aad }) };
+        return await decide(id, value);
       } catch (error) {
         if (isRowError(error)) return "fail";
         throw error;
@@ -85,32 +82,32 @@ async function rotateEnvelopeColumn(
   });
 }
 
-async function rotateFernetColumn(
+function rotateEnvelopeColumn(
   ctx: TaskContext,
   input: KeyRotationInput,
-  codec: MultiFernet,
-  column: FernetColumn,
+  crypto: UpkeepCrypto,
+  activeKeyId: string,
+  column: EncryptedColumn,
 ): Promise<PassResult> {
-  const db = ctx.db as NonNullable<TaskContext["db"]>;
-  return reencryptPass(ctx, {
-    db,
-    table: column.table,
-    id: column.id,
-    column: column.column,
-    batchSize: column.batchSize ?? input.batchSize,
-    reportLimit: input.reportLimit,
-    dryRun: false,
-    decide: (_id, value): RowDecision => {
-      const index = codec.keyIndexOf(value);
-      if (index === 0) return "keep";
-      if (index < 0) return "fail";
-      try {
-        return { write: codec.rotate(value) };
-      } catch (error) {
-        if (isRowError(error)) return "fail";
-        throw error;
-      }
+  const onActive = startsWith(ctx.db as NonNullable<TaskContext["db"]>, column.column, envelopePrefix(activeKeyId));
+  return rotateColumn(
+    ctx,
+    input,
+    column,
+    async (id, value) => {
+      const aad = await aadFor(column, id);
+      return { write: await crypto.encrypt(await crypto.decryptBytes(value, { aad }), { aad }) };
     },
+    (query) => query.whereNot((inner) => inner.whereRaw(onActive.sql, onActive.bindings)),
+  );
+}
+
+function rotateFernetColumn(ctx: TaskContext, input: KeyRotationInput, codec: MultiFernet, column: FernetColumn): Promise<PassResult> {
+  return rotateColumn(ctx, input, column, (_id, value) => {
+    const index = codec.keyIndexOf(value);
+    if (index === 0) return "keep";
+    if (index < 0) return "fail";
+    return { write: codec.rotate(value) };
   });
 }
 
