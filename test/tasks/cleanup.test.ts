@@ -265,6 +265,26 @@ for (const { dialect, available } of await probeDialects()) {
       expect(left.filter((row) => row.kind === "noise" && Number(row.created_ms) < ago(7 * DAY).getTime())).toEqual([]);
     });
 
+    it("ends cleanly when the matching rows, spread between kept ones, fill the last batch exactly", async () => {
+      await db.schema.createTable("exact_events", (table) => {
+        table.increments("id");
+        table.bigInteger("created_ms").notNullable().index();
+      });
+      // 12 rows, every third one fresh: 8 expired rows, two full batches of 4 and no partial one.
+      await db("exact_events").insert(Array.from({ length: 12 }, (_, i) => ({ created_ms: ago(i % 3 === 2 ? DAY : 10 * DAY).getTime() })));
+      const { upkeep } = host([
+        cleanupTask({
+          batchSize: 4,
+          batchTime: 0,
+          policies: [{ name: "exact", table: "exact_events", column: "created_ms", olderThan: "7d", timeFormat: "epoch_ms" }],
+        }),
+      ]);
+      const run = await upkeep.run("cleanup");
+      await upkeep.stop();
+      expect((run.result as CleanupResult).policies[0]).toMatchObject({ status: "done", matched: 8, deleted: 8, batches: 2 });
+      expect(await ids(db, "exact_events")).toEqual([3, 6, 9, 12]);
+    });
+
     it("archives to a table with nothing lost or duplicated when the process is killed between batches", async () => {
       await eventsTable("kill_events", [...Array.from({ length: 600 }, () => 40 * DAY), ...Array.from({ length: 100 }, () => DAY)]);
       await db.schema.createTable("kill_events_archive", (table) => {

@@ -117,7 +117,7 @@ export async function runPolicy(ctx: TaskContext, policy: ResolvedPolicy, option
         after = keys[keys.length - 1];
       } else {
         const began = performance.now();
-        const batch = await nextBatch(db, policy, now, after, limit);
+        const batch = await nextBatch(db, dialect, policy, now, after, limit);
         count = batch.count;
         if (count === 0) break;
         const removed = archiveTable
