@@ -99,6 +99,28 @@ describe("upkeep keys (SQLite)", () => {
     expect(Object.values(status.columns[0].rowsByKey)).toEqual([5]);
   });
 
+  it("rotate exits 0 and says why when the run is skipped because another rotation is still going, like `upkeep run`", async () => {
+    const db = database.knex;
+    const live = { id: "live-rotation", task_id: "key-rotation", claim_key: "manual:live-rotation", trigger: "manual", status: "running" };
+    await db("upkeep_runs").insert({
+      ...live,
+      scheduled_for: NOW.getTime() - 60_000,
+      claimed_at: NOW.getTime() - 60_000,
+      lease_until: NOW.getTime() + 3_600_000,
+      host: "elsewhere",
+      pid: 1,
+    });
+    const before = await db("integrations").orderBy("id");
+    try {
+      const { code, out } = await keys(["rotate"]);
+      expect(out).toBe("key-rotation: skipped (overlap: a run of this task is still going)\n");
+      expect(code).toBe(EXIT.ok);
+      expect(await db("integrations").orderBy("id")).toEqual(before);
+    } finally {
+      await db("upkeep_runs").where({ id: live.id }).del();
+    }
+  });
+
   it("rewrap moves every data key to the configured KEK without touching rows, and prints no secret", async () => {
     const before = await database.knex("integrations").orderBy("id");
     const nextKek = localKek(randomBytes(32));

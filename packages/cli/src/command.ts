@@ -1,4 +1,4 @@
-import type { Upkeep, UpkeepConfig } from "@upkeep/core";
+import type { RunStatus, Upkeep, UpkeepConfig } from "@upkeep/core";
 
 /** Exit codes of the `upkeep` command. */
 export const EXIT = {
@@ -9,6 +9,14 @@ export const EXIT = {
   /** Bad usage or an invalid configuration: the message says what to fix. */
   usage: 2,
 } as const;
+
+/**
+ * Whether a run's outcome makes a command exit with `EXIT.taskFailed`. A `skipped` run (an overlap,
+ * nothing to do) is not a failure: the summary says why it did not run.
+ */
+export function runFailed(status: RunStatus): boolean {
+  return status === "failed" || status === "timed_out" || status === "interrupted" || status === "abandoned";
+}
 
 /**
  * What a command receives: the loaded configuration, its handle, the parsed arguments and output

@@ -7,7 +7,7 @@ import {
   rewrapConfiguredKeys,
   rotateKeysNow,
 } from "@upkeep/core";
-import { type Command, type CommandContext, EXIT, UsageError } from "../command.ts";
+import { type Command, type CommandContext, EXIT, runFailed, UsageError } from "../command.ts";
 import { ProgressView } from "../progress-view.ts";
 
 const USAGE = "upkeep keys status | rotate [--dry-run] | rewrap [--dry-run] [--task <id>] [--json]";
@@ -39,8 +39,8 @@ function statusText(status: KeysStatus, now: Date): string {
   return `${lines.join("\n")}\n`;
 }
 
-function rotateText(result: KeyRotationResult | null, status: string): string {
-  if (!result) return `key-rotation: ${status}\n`;
+function rotateText(result: KeyRotationResult | null, status: string, reason: string | null | undefined): string {
+  if (!result) return `key-rotation: ${status}${reason ? ` (${reason})` : ""}\n`;
   const lines = [
     `key-rotation: ${status}${result.dryRun ? " (dry run: nothing was changed)" : ""}`,
     result.rotated ? `new active key ${result.activeKeyId}` : `active key ${result.activeKeyId ?? "none"}`,
@@ -79,10 +79,10 @@ async function rotate(ctx: CommandContext, taskId: string | undefined): Promise<
   const result = run.result as KeyRotationResult | null;
   if (ctx.json) ctx.stdout(`${JSON.stringify({ run }, null, 2)}\n`);
   else {
-    ctx.stdout(rotateText(result, run.status));
+    ctx.stdout(rotateText(result, run.status, run.reason));
     if (run.errorMessage) ctx.stderr(`error: ${run.errorMessage}\n`);
   }
-  return run.status === "succeeded" ? EXIT.ok : EXIT.taskFailed;
+  return runFailed(run.status) ? EXIT.taskFailed : EXIT.ok;
 }
 
 /** `upkeep keys`: the keyring's status, a rotation now, or a re-wrap after a KEK rotation. */

@@ -1,12 +1,9 @@
 import { hostname } from "node:os";
-import type { RunRecord, RunStatus } from "@upkeep/core";
+import type { RunRecord } from "@upkeep/core";
 import type { Command, CommandContext } from "../command.ts";
-import { EXIT, UsageError } from "../command.ts";
+import { EXIT, runFailed, UsageError } from "../command.ts";
 import { formatDuration, json } from "../format.ts";
 import { ProgressView } from "../progress-view.ts";
-
-/** Outcomes that make `upkeep run` exit 1. */
-const UNSUCCESSFUL: ReadonlySet<RunStatus> = new Set(["failed", "timed_out", "interrupted", "abandoned"]);
 
 const INPUT_HINT = `pass one JSON object, such as --input '{"batchSize":500}'`;
 
@@ -87,6 +84,6 @@ export const runCommand: Command = {
     const servedElsewhere = run.pid !== process.pid || run.host !== hostname();
     if (ctx.json) ctx.stdout(json({ run, servedElsewhere }));
     else ctx.stdout(summary(run, servedElsewhere));
-    return !servedElsewhere && UNSUCCESSFUL.has(run.status) ? EXIT.taskFailed : EXIT.ok;
+    return !servedElsewhere && runFailed(run.status) ? EXIT.taskFailed : EXIT.ok;
   },
 };

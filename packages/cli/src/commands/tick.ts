@@ -1,11 +1,8 @@
 import { hostname } from "node:os";
-import type { RunStatus } from "@upkeep/core";
 import { tick } from "@upkeep/cron";
 import type { Command } from "../command.ts";
-import { EXIT } from "../command.ts";
+import { EXIT, runFailed } from "../command.ts";
 import { json } from "../format.ts";
-
-const UNSUCCESSFUL: ReadonlySet<RunStatus> = new Set(["failed", "timed_out", "interrupted", "abandoned"]);
 
 /** `upkeep tick`: what the single crontab line runs every minute. */
 export const tickCommand: Command = {
@@ -25,6 +22,6 @@ export const tickCommand: Command = {
         ctx.stdout(`${run.taskId} ${run.scheduledFor.toISOString()} (${run.trigger}): ${where}\n`);
       }
     }
-    return runs.some((run) => here(run) && UNSUCCESSFUL.has(run.status)) ? EXIT.taskFailed : EXIT.ok;
+    return runs.some((run) => here(run) && runFailed(run.status)) ? EXIT.taskFailed : EXIT.ok;
   },
 };
