@@ -268,21 +268,70 @@ for (const { dialect, available } of await probeDialects()) {
     it("ends cleanly when the matching rows, spread between kept ones, fill the last batch exactly", async () => {
       await db.schema.createTable("exact_events", (table) => {
         table.increments("id");
-        table.bigInteger("created_ms").notNullable().index();
+        table.string("state", 8).notNullable();
       });
-      // 12 rows, every third one fresh: 8 expired rows, two full batches of 4 and no partial one.
-      await db("exact_events").insert(Array.from({ length: 12 }, (_, i) => ({ created_ms: ago(i % 3 === 2 ? DAY : 10 * DAY).getTime() })));
+      // 12 rows, every third one kept: 8 matching rows, two full batches of 4 and no partial one.
+      await db("exact_events").insert(Array.from({ length: 12 }, (_, i) => ({ state: i % 3 === 2 ? "live" : "done" })));
       const { upkeep } = host([
-        cleanupTask({
-          batchSize: 4,
-          batchTime: 0,
-          policies: [{ name: "exact", table: "exact_events", column: "created_ms", olderThan: "7d", timeFormat: "epoch_ms" }],
-        }),
+        cleanupTask({ batchSize: 4, batchTime: 0, policies: [{ name: "exact", table: "exact_events", where: "state = 'done'" }] }),
       ]);
       const run = await upkeep.run("cleanup");
       await upkeep.stop();
       expect((run.result as CleanupResult).policies[0]).toMatchObject({ status: "done", matched: 8, deleted: 8, batches: 2 });
       expect(await ids(db, "exact_events")).toEqual([3, 6, 9, 12]);
+    });
+
+    it("cuts a pure age cut into key ranges up to the last expired key, skipping gaps in the keys", async () => {
+      await db.schema.createTable("span_events", (table) => {
+        table.integer("id").primary();
+        table.bigInteger("created_ms").notNullable().index();
+      });
+      const at = (id: number, age: number) => ({ id, created_ms: ago(age).getTime() });
+      // Expired keys 1-4 and 1001-1003 with nothing between, fresh rows around and after them.
+      await db("span_events").insert([
+        ...[1, 2, 3, 4, 1001, 1002, 1003].map((id) => at(id, 10 * DAY)),
+        ...[5, 1004, 2000, 2001].map((id) => at(id, DAY)),
+      ]);
+      const progress: number[] = [];
+      const { upkeep } = host(
+        [
+          cleanupTask({
+            batchSize: 4,
+            batchTime: 0,
+            policies: [{ name: "span", table: "span_events", column: "created_ms", olderThan: "7d", timeFormat: "epoch_ms" }],
+          }),
+        ],
+        { on: { "run:progress": ({ progress: p }) => void progress.push(p.done) } },
+      );
+      const run = await upkeep.run("cleanup");
+      await upkeep.stop();
+      // (0,4] takes 4; (4,8] holds only a fresh row; the next expired key is 1001: (1000,1003] takes 3.
+      expect((run.result as CleanupResult).policies[0]).toMatchObject({ status: "done", matched: 7, deleted: 7, batches: 3 });
+      expect(progress).toEqual([4, 4, 7]);
+      expect(await ids(db, "span_events")).toEqual([5, 1004, 2000, 2001]);
+    });
+
+    it("walks key by key when the keys are not integers", async () => {
+      await db.schema.createTable("keyed_events", (table) => {
+        table.string("code", 8).primary();
+        table.bigInteger("created_ms").notNullable().index();
+      });
+      const codes = ["a1", "b2", "c3", "d4", "e5", "f6", "g7"];
+      await db("keyed_events").insert(codes.map((code, i) => ({ code, created_ms: ago(i % 2 === 0 ? 10 * DAY : DAY).getTime() })));
+      const { upkeep } = host([
+        cleanupTask({
+          batchSize: 2,
+          batchTime: 0,
+          policies: [
+            { name: "keyed", table: "keyed_events", primaryKey: "code", column: "created_ms", olderThan: "7d", timeFormat: "epoch_ms" },
+          ],
+        }),
+      ]);
+      const run = await upkeep.run("cleanup");
+      await upkeep.stop();
+      expect((run.result as CleanupResult).policies[0]).toMatchObject({ status: "done", matched: 4, deleted: 4, batches: 2 });
+      const left = await db("keyed_events").select("code").orderBy("code");
+      expect(left.map((row) => row.code)).toEqual(["b2", "d4", "f6"]);
     });
 
     it("archives to a table with nothing lost or duplicated when the process is killed between batches", async () => {

@@ -32,14 +32,16 @@ export async function checkPolicy(
   db: Knex,
   policy: ResolvedPolicy,
   cache: ColumnCache = new Map(),
-): Promise<{ issues: PolicyIssue[]; warnings: string[]; columns: string[] }> {
+): Promise<{ issues: PolicyIssue[]; warnings: string[]; columns: string[]; indexed: Set<string> }> {
   const issues: PolicyIssue[] = [];
   const warnings: string[] = [];
+  /** The selection's timestamp columns that lead an index. */
+  const indexed = new Set<string>();
   const at = (...rest: (string | number)[]) => [...policy.path, ...rest];
   const columns = await columnsOf(db, cache, policy.table);
   if (columns.length === 0) {
     issues.push({ path: at("table"), message: `table "${policy.table}" does not exist` });
-    return { issues, warnings, columns };
+    return { issues, warnings, columns, indexed };
   }
   const has = new Set(columns);
   const need = (column: string, path: (string | number)[]) => {
@@ -66,12 +68,13 @@ export async function checkPolicy(
   if (issues.length === 0) {
     const dialect = dialectOf(db);
     for (const column of new Set(policy.timeColumns)) {
-      if (!(await hasLeadingIndex(db, dialect, policy.table, column))) {
+      if (await hasLeadingIndex(db, dialect, policy.table, column)) indexed.add(column);
+      else {
         warnings.push(`policy "${policy.name}": column "${policy.table}.${column}" has no index; the cleanup will scan the table`);
       }
     }
   }
-  return { issues, warnings, columns };
+  return { issues, warnings, columns, indexed };
 }
 
 const joinPath = (path: (string | number)[]) => path.map(String).join(".");

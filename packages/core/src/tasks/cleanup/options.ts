@@ -83,7 +83,8 @@ export interface CleanupPolicy {
     orderBy?: string;
   };
   /**
-   * Rows per batch (one short transaction each).
+   * Rows in this policy's first batch (one short transaction each); a pure age cut with integer
+   * keys cuts batches as ranges of this many keys, so at most this many rows.
    * @default the task's batchSize
    */
   batchSize?: number;
@@ -188,8 +189,9 @@ export interface CleanupOptions {
    */
   floors?: Record<string, Duration>;
   /**
-   * Rows in the first batch of each policy, each batch its own short transaction. Later batches
-   * grow or shrink to take about `batchTime` (sink batches always stay at this size).
+   * Rows in the first batch of each policy, each batch its own short transaction (a pure age cut
+   * with integer keys: a range of this many keys, so at most this many rows). Later batches grow
+   * or shrink to take about `batchTime` (sink batches always stay at this size).
    * @default 1000
    */
   batchSize?: number;

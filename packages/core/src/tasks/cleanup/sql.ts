@@ -95,6 +95,50 @@ export async function nextBatch(
   return { count: Number(row?.n ?? 0), last: row?.last };
 }
 
+/** A key as a safe integer, or undefined (a string key, a UUID, a BIGINT past 2^53). */
+function integerKey(value: unknown): number | undefined {
+  const key = typeof value === "string" && /^-?\d{1,16}$/.test(value) ? Number(value) : value;
+  return typeof key === "number" && Number.isSafeInteger(key) ? key : undefined;
+}
+
+/**
+ * The lowest and highest integer key the selection matches, read through the age column's index,
+ * so a policy can be cut into key ranges without a find per batch: `none` when nothing matches,
+ * undefined when the keys are not safe integers (the policy then walks key by key).
+ */
+export async function keySpan(
+  db: Knex,
+  dialect: SqlDialect,
+  policy: ResolvedPolicy,
+  now: Date,
+): Promise<{ lo: number; hi: number } | "none" | undefined> {
+  const pk = `${policy.table}.${policy.primaryKey}`;
+  const matching = applySelection(db, db(policy.table), policy, now);
+  // PostgreSQL would answer min and max by walking the primary key from each end until a row
+  // matches, through every unexpired row; OFFSET 0 keeps the selection a plan of its own, read
+  // through the age index. MySQL and SQLite read the age index for both at once already.
+  let row: { lo?: unknown; hi?: unknown } | undefined;
+  if (dialect === "postgres") {
+    const inner = matching.select({ span_key: pk }).toSQL();
+    const result = await db.raw(
+      `select min(span_key) as lo, max(span_key) as hi from (${inner.sql} offset 0) as upkeep_span`,
+      inner.bindings,
+    );
+    row = rowsOf(dialect, result)[0] as typeof row;
+  } else row = await matching.min({ lo: pk }).max({ hi: pk }).first();
+  if (row?.lo == null) return "none";
+  const lo = integerKey(row.lo);
+  const hi = integerKey(row.hi);
+  return lo === undefined || hi === undefined ? undefined : { lo, hi };
+}
+
+/** The lowest matching key after `after`, to skip a gap in the key space; undefined when none is left. */
+export async function nextKey(db: Knex, policy: ResolvedPolicy, now: Date, after: number): Promise<number | undefined> {
+  const pk = `${policy.table}.${policy.primaryKey}`;
+  const row = await applySelection(db, db(policy.table), policy, now).where(pk, ">", after).min({ next: pk }).first();
+  return row?.next == null ? undefined : integerKey(row.next);
+}
+
 /** Deletes the matching rows of the key range (after, bound], re-checking the selection. */
 export async function deleteRange(
   db: Knex,
