@@ -311,6 +311,47 @@ for (const { dialect, available } of await probeDialects()) {
       expect(await ids(db, "span_events")).toEqual([5, 1004, 2000, 2001]);
     });
 
+    it.runIf(dialect === "postgres")(
+      "rolls a failing one-round-trip batch back whole and leaves its connection clean (PostgreSQL)",
+      async () => {
+        await eventsTable(
+          "trip_events",
+          Array.from({ length: 6 }, () => 40 * DAY),
+        );
+        await db.raw(`create or replace function trip_refuse() returns trigger language plpgsql as $$
+          begin if old.id = 5 then raise exception 'row 5 is held'; end if; return old; end $$`);
+        await db.raw("create trigger trip_refuse before delete on trip_events for each row execute function trip_refuse()");
+        // One connection, so the checks after the run see the connection the batches used.
+        const single = (await import("knex")).default({ ...db.client.config, pool: { min: 1, max: 1 } });
+        try {
+          const upkeep = registerTasks(manualAdapter(), {
+            db: single,
+            tablePrefix: freshPrefix(),
+            logger: captureLogger().logger,
+            clock: () => NOW,
+            tasks: [
+              cleanupTask({ batchSize: 2, batchTime: 0, policies: [{ table: "trip_events", column: "created_at", olderThan: "30d" }] }),
+            ],
+          });
+          const run = await upkeep.run("cleanup");
+          await upkeep.stop();
+          const result = run.result as CleanupResult;
+          expect(run.status).toBe("failed");
+          expect(result.policies[0]).toMatchObject({ status: "failed", deleted: 4, batches: 2 });
+          expect(result.policies[0]?.error).toContain("row 5 is held");
+          // The failed batch (5, 6) is whole, and the connection is back in autocommit with the
+          // server's default commit mode: nothing leaked from the batch's SET LOCAL.
+          expect(await ids(single, "trip_events")).toEqual([5, 6]);
+          const shown = await single.raw("show synchronous_commit");
+          expect(shown.rows[0].synchronous_commit).toBe("on");
+          const open = await single.raw("select now() = statement_timestamp() as autocommit");
+          expect(open.rows[0].autocommit).toBe(true);
+        } finally {
+          await single.destroy();
+        }
+      },
+    );
+
     it("walks key by key when the keys are not integers", async () => {
       await db.schema.createTable("keyed_events", (table) => {
         table.string("code", 8).primary();

@@ -64,7 +64,8 @@ function statementTimer(db: Knex) {
   const started = new Map<string, number>();
   const durations: number[] = [];
   const onQuery = (query: { __knexQueryUid: string; sql: string }) => {
-    if (/^\s*delete/i.test(query.sql)) started.set(query.__knexQueryUid, performance.now());
+    // PostgreSQL batches may send `set local ...; delete ...` as one query.
+    if (/^\s*(set local [^;]*;\s*)?delete/i.test(query.sql)) started.set(query.__knexQueryUid, performance.now());
   };
   const onResponse = (_response: unknown, query: { __knexQueryUid: string }) => {
     const start = started.get(query.__knexQueryUid);
