@@ -23,6 +23,10 @@ const ingest = process.env.BENCH_IOC_INGEST !== "0";
 // BENCH_IOC_ONLY=ingest runs the database ingest alone; BENCH_IOC_DIALECTS=sqlite picks its dialects;
 // BENCH_IOC_ROWS=200000 ingests fewer rows while iterating (the figures' names carry the count).
 const onlyIngest = process.env.BENCH_IOC_ONLY === "ingest";
+// BENCH_IOC_ONLY=match runs the matcher figures alone; BENCH_IOC_SIZES=1000000 picks their sizes and
+// BENCH_IOC_FAMILIES=ipv4 their families (ipv4, ipv6, domains), to iterate on one figure.
+const onlyMatch = process.env.BENCH_IOC_ONLY === "match";
+const families = new Set((process.env.BENCH_IOC_FAMILIES ?? "ipv4,ipv6,domains").split(","));
 const ingestDialects = (process.env.BENCH_IOC_DIALECTS ?? "postgres,sqlite").split(",") as Dialect[];
 const LINES = quick ? 100_000 : 1_000_000;
 const ROWS = Number(process.env.BENCH_IOC_ROWS ?? LINES);
@@ -43,7 +47,7 @@ function makeList(lines: number): string {
   return `${out.join("\n")}\n`;
 }
 const CHUNK = 64 * 1024;
-if (!onlyIngest) {
+if (!onlyIngest && !onlyMatch) {
   const listText = makeList(LINES);
   const parsed = await timed(async () => {
     const collector = new Collector({
@@ -87,6 +91,7 @@ const upsertFile = join(tmpdir(), `upkeep-bench-ioc-${process.pid}.txt`);
 const upsertRows: Array<{ kind: string; value: string }> = [];
 // The RSS baseline: what holding the whole list in memory costs (an ingest that does not stream).
 const held = await peakRssGrowthMb(async () => {
+  if (onlyMatch) return 0;
   const seen = new Set<string>();
   const lines: string[] = [];
   while (lines.length < ROWS) {
@@ -266,105 +271,112 @@ function heapMb(): number {
   return process.memoryUsage.rss() / 1024 / 1024;
 }
 
-for (const size of onlyIngest ? [] : quick ? [100_000] : [100_000, 1_000_000]) {
-  const label = size >= 1_000_000 ? "1m" : "100k";
-  // IPv4
-  const prefixes = v4Prefixes(size);
-  const heapBefore = heapMb();
-  const built = await timed(() => new MatchIndex(prefixes.map((prefix) => rowOf("ipv4", prefix.value))));
-  const index = built.value;
-  const ourMb = heapMb() - heapBefore;
-  const blockList = new BlockList();
-  const blockHeap = heapMb();
-  const blockBuilt = await timed(() => {
-    for (const prefix of prefixes) blockList.addSubnet(formatIPv4(prefix.start), prefix.length, "ipv4");
-  });
-  const blockMb = heapMb() - blockHeap;
-  const probes = flat(
-    Array.from({ length: 1_000_000 }, (_, i) => {
-      if (i % 2 === 0) {
-        const pick = prefixes[Math.floor(random() * prefixes.length)] as Prefix;
-        return formatIPv4(pick.start + Math.floor(random() * (pick.end - pick.start + 1)));
+const sizes = process.env.BENCH_IOC_SIZES?.split(",").map(Number) ?? (quick ? [100_000] : [100_000, 1_000_000]);
+for (const size of onlyIngest ? [] : sizes) {
+  const label = size >= 1_000_000 ? `${size / 1_000_000}m` : `${size / 1000}k`;
+  if (families.has("ipv4")) {
+    // IPv4
+    const prefixes = v4Prefixes(size);
+    const heapBefore = heapMb();
+    const built = await timed(() => new MatchIndex(prefixes.map((prefix) => rowOf("ipv4", prefix.value))));
+    const index = built.value;
+    const ourMb = heapMb() - heapBefore;
+    const blockList = new BlockList();
+    const blockHeap = heapMb();
+    const blockBuilt = await timed(() => {
+      for (const prefix of prefixes) blockList.addSubnet(formatIPv4(prefix.start), prefix.length, "ipv4");
+    });
+    const blockMb = heapMb() - blockHeap;
+    const probes = flat(
+      Array.from({ length: 1_000_000 }, (_, i) => {
+        if (i % 2 === 0) {
+          const pick = prefixes[Math.floor(random() * prefixes.length)] as Prefix;
+          return formatIPv4(pick.start + Math.floor(random() * (pick.end - pick.start + 1)));
+        }
+        return formatIPv4(publicV4());
+      }),
+    );
+    const ours = lookupsPerSecond(probes, (probe) => index.match(probe), 5000);
+    const viaBlockList = lookupsPerSecond(probes, (probe) => (blockList.check(probe, "ipv4") ? true : undefined), 3000, 2000);
+    const starts = Uint32Array.from(prefixes.map((prefix) => prefix.start));
+    const ends = Uint32Array.from(prefixes.map((prefix) => prefix.end));
+    const linear = lookupsPerSecond(
+      probes,
+      (probe) => {
+        const address = parseIPv4(probe);
+        let best = -1;
+        for (let i = 0; i < starts.length; i++) if ((starts[i] as number) <= address && address <= (ends[i] as number)) best = i;
+        return best >= 0 ? best : undefined;
+      },
+      3000,
+      20_000,
+    );
+    b.report({ metric: `ipv4_lookups_${label}_vs_blocklist`, ours, baseline: viaBlockList, unit: "ops/s" });
+    b.report({ metric: `ipv4_lookups_${label}_vs_linear_scan`, ours, baseline: linear, unit: "ops/s" });
+    b.report({
+      metric: `ipv4_build_per_100k_${label}`,
+      ours: (built.ms * 100_000) / size,
+      baseline: (blockBuilt.ms * 100_000) / size,
+      unit: "ms",
+    });
+    b.report({ metric: `ipv4_memory_per_100k_${label}`, ours: (ourMb * 100_000) / size, baseline: (blockMb * 100_000) / size, unit: "MB" });
+  }
+
+  if (families.has("ipv6")) {
+    // IPv6
+    const v6 = v6Prefixes(size);
+    const v6Built = await timed(() => new MatchIndex(v6.map((value) => rowOf("ipv6", value))));
+    const v6Block = new BlockList();
+    const v6BlockBuilt = await timed(() => {
+      for (const value of v6) {
+        const [address, length] = value.split("/");
+        v6Block.addSubnet(address as string, Number(length), "ipv6");
       }
-      return formatIPv4(publicV4());
-    }),
-  );
-  const ours = lookupsPerSecond(probes, (probe) => index.match(probe), 5000);
-  const viaBlockList = lookupsPerSecond(probes, (probe) => (blockList.check(probe, "ipv4") ? true : undefined), 3000, 2000);
-  const starts = Uint32Array.from(prefixes.map((prefix) => prefix.start));
-  const ends = Uint32Array.from(prefixes.map((prefix) => prefix.end));
-  const linear = lookupsPerSecond(
-    probes,
-    (probe) => {
-      const address = parseIPv4(probe);
-      let best = -1;
-      for (let i = 0; i < starts.length; i++) if ((starts[i] as number) <= address && address <= (ends[i] as number)) best = i;
-      return best >= 0 ? best : undefined;
-    },
-    3000,
-    20_000,
-  );
-  b.report({ metric: `ipv4_lookups_${label}_vs_blocklist`, ours, baseline: viaBlockList, unit: "ops/s" });
-  b.report({ metric: `ipv4_lookups_${label}_vs_linear_scan`, ours, baseline: linear, unit: "ops/s" });
-  b.report({
-    metric: `ipv4_build_per_100k_${label}`,
-    ours: (built.ms * 100_000) / size,
-    baseline: (blockBuilt.ms * 100_000) / size,
-    unit: "ms",
-  });
-  b.report({ metric: `ipv4_memory_per_100k_${label}`, ours: (ourMb * 100_000) / size, baseline: (blockMb * 100_000) / size, unit: "MB" });
+    });
+    const v6Probes = flat(
+      Array.from({ length: 500_000 }, (_, i) => {
+        const pick = v6[Math.floor(random() * v6.length)] as string;
+        const address = pick.split("/")[0] as string;
+        return i % 2 === 0
+          ? address.replace(/::$/, `::${Math.floor(random() * 0xffff).toString(16)}`)
+          : `2a${Math.floor(random() * 255).toString(16)}:1::1`;
+      }),
+    );
+    const v6Ours = lookupsPerSecond(v6Probes, (probe) => v6Built.value.match(probe), 5000);
+    const v6Base = lookupsPerSecond(v6Probes, (probe) => (v6Block.check(probe, "ipv6") ? true : undefined), 3000, 1000);
+    b.report({ metric: `ipv6_lookups_${label}_vs_blocklist`, ours: v6Ours, baseline: v6Base, unit: "ops/s" });
+    b.report({
+      metric: `ipv6_build_per_100k_${label}`,
+      ours: (v6Built.ms * 100_000) / size,
+      baseline: (v6BlockBuilt.ms * 100_000) / size,
+      unit: "ms",
+    });
+  }
 
-  // IPv6
-  const v6 = v6Prefixes(size);
-  const v6Built = await timed(() => new MatchIndex(v6.map((value) => rowOf("ipv6", value))));
-  const v6Block = new BlockList();
-  const v6BlockBuilt = await timed(() => {
-    for (const value of v6) {
-      const [address, length] = value.split("/");
-      v6Block.addSubnet(address as string, Number(length), "ipv6");
-    }
-  });
-  const v6Probes = flat(
-    Array.from({ length: 500_000 }, (_, i) => {
-      const pick = v6[Math.floor(random() * v6.length)] as string;
-      const address = pick.split("/")[0] as string;
-      return i % 2 === 0
-        ? address.replace(/::$/, `::${Math.floor(random() * 0xffff).toString(16)}`)
-        : `2a${Math.floor(random() * 255).toString(16)}:1::1`;
-    }),
-  );
-  const v6Ours = lookupsPerSecond(v6Probes, (probe) => v6Built.value.match(probe), 5000);
-  const v6Base = lookupsPerSecond(v6Probes, (probe) => (v6Block.check(probe, "ipv6") ? true : undefined), 3000, 1000);
-  b.report({ metric: `ipv6_lookups_${label}_vs_blocklist`, ours: v6Ours, baseline: v6Base, unit: "ops/s" });
-  b.report({
-    metric: `ipv6_build_per_100k_${label}`,
-    ours: (v6Built.ms * 100_000) / size,
-    baseline: (v6BlockBuilt.ms * 100_000) / size,
-    unit: "ms",
-  });
-
-  // Domains: the name and each parent, against a Set walked with split/join (allocating)
-  const domains = Array.from({ length: size }, (_, i) => `bad-${i}.example${i % 50}.net`);
-  const domainIndex = new MatchIndex(domains.map((value) => rowOf("domain", value)));
-  const domainSet = new Set(domains);
-  const domainProbes = flat(
-    Array.from({ length: 1_000_000 }, (_, i) =>
-      i % 2 === 0
-        ? `cdn.a${i % 7}.bad-${Math.floor(random() * size)}.example${Math.floor(random() * 50)}.net`
-        : `www.good-${i}.example.org`,
-    ),
-  );
-  const domainOurs = lookupsPerSecond(domainProbes, (probe) => domainIndex.match(probe), 5000);
-  const domainBase = lookupsPerSecond(
-    domainProbes,
-    (probe) => {
-      const labels = probe.toLowerCase().split(".");
-      for (let k = 0; k < labels.length - 1; k++) if (domainSet.has(labels.slice(k).join("."))) return true;
-      return undefined;
-    },
-    5000,
-  );
-  b.report({ metric: `domain_lookups_${label}_vs_set_walk`, ours: domainOurs, baseline: domainBase, unit: "ops/s" });
+  if (families.has("domains")) {
+    // Domains: the name and each parent, against a Set walked with split/join (allocating)
+    const domains = Array.from({ length: size }, (_, i) => `bad-${i}.example${i % 50}.net`);
+    const domainIndex = new MatchIndex(domains.map((value) => rowOf("domain", value)));
+    const domainSet = new Set(domains);
+    const domainProbes = flat(
+      Array.from({ length: 1_000_000 }, (_, i) =>
+        i % 2 === 0
+          ? `cdn.a${i % 7}.bad-${Math.floor(random() * size)}.example${Math.floor(random() * 50)}.net`
+          : `www.good-${i}.example.org`,
+      ),
+    );
+    const domainOurs = lookupsPerSecond(domainProbes, (probe) => domainIndex.match(probe), 5000);
+    const domainBase = lookupsPerSecond(
+      domainProbes,
+      (probe) => {
+        const labels = probe.toLowerCase().split(".");
+        for (let k = 0; k < labels.length - 1; k++) if (domainSet.has(labels.slice(k).join("."))) return true;
+        return undefined;
+      },
+      5000,
+    );
+    b.report({ metric: `domain_lookups_${label}_vs_set_walk`, ours: domainOurs, baseline: domainBase, unit: "ops/s" });
+  }
 }
 
 b.write();

@@ -1,7 +1,7 @@
 import { domainToASCII } from "node:url";
 import { isMappedIPv4, maskIPv6, parseIPv4, parseIPv6, wordsToBigInt } from "./ip.ts";
 import { type IndicatorKind, normaliseUrl } from "./normalise.ts";
-import { IPv4Ranges, IPv6Ranges, type Span } from "./ranges.ts";
+import { IPv4Table, IPv6Ranges, type Span } from "./ranges.ts";
 import { StringTable } from "./string-table.ts";
 
 /** A live indicator as the matcher returns it. The same frozen object is returned on every hit. */
@@ -55,7 +55,7 @@ function isSpace(code: number): boolean {
  */
 export class MatchIndex {
   readonly #entries: IocMatch[];
-  readonly #v4: IPv4Ranges;
+  readonly #v4: IPv4Table<IocMatch>;
   readonly #v6: IPv6Ranges;
   readonly #domains: StringTable;
   readonly #urls: StringTable;
@@ -115,7 +115,7 @@ export class MatchIndex {
         }),
       );
     }
-    this.#v4 = new IPv4Ranges(v4);
+    this.#v4 = new IPv4Table(v4, this.#entries);
     this.#v6 = new IPv6Ranges(v6);
     this.#domains = new StringTable(domains, true);
     this.#urls = new StringTable(urls, false);
@@ -136,13 +136,13 @@ export class MatchIndex {
 
   /** The most specific network listing an IPv4 address given as a 32-bit number. */
   matchIPv4Number(address: number): IocMatch | undefined {
-    return this.#entry(this.#v4.find(address));
+    return this.#v4.find(address);
   }
 
   /** The most specific indicator covering an IP address (IPv4 or IPv6 text, brackets and zone allowed). */
   matchIp(text: string, from = 0, to = text.length): IocMatch | undefined {
     const v4 = parseIPv4(text, from, to);
-    if (v4 >= 0) return this.#entry(this.#v4.find(v4));
+    if (v4 >= 0) return this.#v4.find(v4);
     return this.#matchIPv6(text, from, to);
   }
 
@@ -158,7 +158,7 @@ export class MatchIndex {
       }
     }
     if (!parseIPv6(text, from, to, words)) return undefined;
-    if (isMappedIPv4(words)) return this.#entry(this.#v4.find(words[3] as number));
+    if (isMappedIPv4(words)) return this.#v4.find(words[3] as number);
     return this.#entry(this.#v6.find(words));
   }
 
@@ -205,7 +205,7 @@ export class MatchIndex {
     const head = text.charCodeAt(from);
     if (head >= 48 && head <= 57) {
       const v4 = parseIPv4(text, from, to);
-      if (v4 >= 0) return this.#entry(this.#v4.find(v4));
+      if (v4 >= 0) return this.#v4.find(v4);
     }
     let colon = false;
     let dot = false;

@@ -52,64 +52,128 @@ function bucketBits(spans: number): number {
 }
 
 /**
- * IPv4 spans in typed arrays: span `i` covers `first[i]` to `tail[2i]` (inclusive) and belongs to
- * entry `tail[2i + 1]` (end and id side by side: one cache line for both). `buckets[k]` is the first
- * span starting at or after bucket `k` of the address space (the top `32 - shift` bits), so a
- * lookup searches only its bucket's few spans, plus the one before, which may reach into it.
+ * Cuts `[0, 2^32)` into runs with one owner each, from flattened spans: run `i` starts at
+ * `starts[i]`, ends where run `i + 1` starts, and belongs to entry `owners[i]` (-1: none). The
+ * first run starts at 0, and no two neighbours share an owner.
+ */
+function partitionIPv4(flat: Array<Span<number>>): { starts: Uint32Array; owners: Int32Array } {
+  const starts: number[] = [];
+  const owners: number[] = [];
+  let cursor = 0;
+  for (const span of flat) {
+    if (span.start > cursor) {
+      starts.push(cursor);
+      owners.push(-1);
+    }
+    starts.push(span.start);
+    owners.push(span.id);
+    cursor = span.stop;
+  }
+  if (cursor < 2 ** 32) {
+    starts.push(cursor);
+    owners.push(-1);
+  }
+  return { starts: Uint32Array.from(starts), owners: Int32Array.from(owners) };
+}
+
+/** The last run starting at or before `address` (run 0 starts at 0). */
+function floorRun(starts: Uint32Array, address: number): number {
+  let lo = 0;
+  let hi = starts.length;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    if ((starts[mid] as number) <= address) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * IPv4 spans owned by entry ids, for the allowlist's checks: the address space cut into runs (see
+ * `partitionIPv4`), searched whole. The matcher's lookups go through `IPv4Table` instead.
  */
 export class IPv4Ranges {
-  readonly #first: Uint32Array;
-  readonly #tail: Uint32Array;
-  readonly #buckets: Uint32Array;
-  readonly #shift: number;
+  readonly #starts: Uint32Array;
+  readonly #owners: Int32Array;
+  readonly #spans: number;
 
   constructor(spans: Array<Span<number>>) {
     const flat = flattenSpans(spans);
-    this.#first = new Uint32Array(flat.length);
-    this.#tail = new Uint32Array(flat.length * 2);
-    flat.forEach((span, i) => {
-      this.#first[i] = span.start;
-      this.#tail[2 * i] = span.stop - 1;
-      this.#tail[2 * i + 1] = span.id;
-    });
-    const bits = bucketBits(flat.length);
-    this.#shift = 32 - bits;
-    this.#buckets = new Uint32Array(2 ** bits + 1);
-    let at = 0;
-    for (let key = 0; key <= 2 ** bits; key++) {
-      while (at < flat.length && (this.#first[at] as number) >>> this.#shift < key) at++;
-      this.#buckets[key] = at;
-    }
+    this.#spans = flat.length;
+    const { starts, owners } = partitionIPv4(flat);
+    this.#starts = starts;
+    this.#owners = owners;
   }
 
+  /** How many spans (runs of addresses with one owner) it holds. */
   get size(): number {
-    return this.#first.length;
+    return this.#spans;
   }
 
-  #floor(address: number): number {
-    const first = this.#first;
-    const key = address >>> this.#shift;
-    // Every span before `lo` starts in an earlier bucket; every span from `hi` on starts above the address.
-    let lo = this.#buckets[key] as number;
-    let hi = this.#buckets[key + 1] as number;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((first[mid] as number) <= address) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo - 1;
-  }
-
-  /** The id owning `address`, or -1. Searches the address's bucket; no allocation. */
+  /** The id owning `address`, or -1. No allocation. */
   find(address: number): number {
-    const at = this.#floor(address);
-    return at >= 0 && address <= (this.#tail[2 * at] as number) ? (this.#tail[2 * at + 1] as number) : -1;
+    return this.#owners[floorRun(this.#starts, address)] as number;
   }
 
   /** Whether any span intersects `[start, end]` (inclusive); returns its id or -1. */
   overlaps(start: number, end: number): number {
-    const at = this.#floor(end);
-    return at >= 0 && (this.#tail[2 * at] as number) >= start ? (this.#tail[2 * at + 1] as number) : -1;
+    const at = floorRun(this.#starts, end);
+    const owner = this.#owners[at] as number;
+    if (owner >= 0) return owner;
+    // Gaps never neighbour: when this one starts after `start`, the run before it reaches in.
+    return (this.#starts[at] as number) > start ? (this.#owners[at - 1] as number) : -1;
+  }
+}
+
+/**
+ * IPv4 spans resolved to their values, laid out so that a lookup touches little memory: at a
+ * million spans a random read in a table of tens of megabytes costs a TLB miss and a cache miss,
+ * far more than the arithmetic. The address space is cut into runs (see `partitionIPv4`);
+ * `buckets[k]` is the first run starting in /16 number `k`, `keys` holds each run's start
+ * without its top 16 bits (2 bytes a run: a /16's runs share a few cache lines), and `values` each
+ * run's value (the object returned, not an id to look up elsewhere). A lookup reads two adjacent
+ * buckets, binary-searches its /16's keys, and reads one value: the run before the first one
+ * starting in the /16 covers any address before that.
+ */
+export class IPv4Table<T> {
+  readonly #buckets: Uint32Array;
+  readonly #keys: Uint16Array;
+  readonly #values: Array<T | undefined>;
+
+  /** `values[id]` is what a lookup returns for an address of the span owned by `id`. */
+  constructor(spans: Array<Span<number>>, values: readonly T[]) {
+    const { starts, owners } = partitionIPv4(flattenSpans(spans));
+    const n = starts.length;
+    this.#keys = new Uint16Array(n);
+    this.#values = [];
+    for (let i = 0; i < n; i++) {
+      const start = starts[i] as number;
+      const owner = owners[i] as number;
+      this.#keys[i] = start & 0xffff;
+      this.#values.push(owner < 0 ? undefined : values[owner]);
+    }
+    this.#buckets = new Uint32Array(2 ** 16 + 1);
+    let at = 0;
+    for (let key = 0; key <= 2 ** 16; key++) {
+      while (at < n && (starts[at] as number) >>> 16 < key) at++;
+      this.#buckets[key] = at;
+    }
+  }
+
+  /** The value owning `address`, or undefined. No allocation. */
+  find(address: number): T | undefined {
+    const key = address >>> 16;
+    const low = address & 0xffff;
+    const keys = this.#keys;
+    let lo = this.#buckets[key] as number;
+    let hi = this.#buckets[key + 1] as number;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((keys[mid] as number) <= low) lo = mid + 1;
+      else hi = mid;
+    }
+    // Run 0 starts at 0, so some run always starts at or before the address.
+    return this.#values[lo - 1];
   }
 }
 
