@@ -18,14 +18,14 @@ import { bench, peakRssGrowthMb, timed } from "../lib.ts";
 
 const b = bench("ioc-ingest");
 const quick = process.env.BENCH_QUICK === "1";
-// BENCH_IOC_INGEST=0 skips the database ingest figures (minutes each) to measure parsing and the matcher alone.
-const ingest = process.env.BENCH_IOC_INGEST !== "0";
 // BENCH_IOC_ONLY=ingest runs the database ingest alone; BENCH_IOC_DIALECTS=sqlite picks its dialects;
 // BENCH_IOC_ROWS=200000 ingests fewer rows while iterating (the figures' names carry the count).
 const onlyIngest = process.env.BENCH_IOC_ONLY === "ingest";
 // BENCH_IOC_ONLY=match runs the matcher figures alone; BENCH_IOC_SIZES=1000000 picks their sizes and
 // BENCH_IOC_FAMILIES=ipv4 their families (ipv4, ipv6, domains), to iterate on one figure.
 const onlyMatch = process.env.BENCH_IOC_ONLY === "match";
+// BENCH_IOC_INGEST=0 skips the database ingest figures (minutes each) to measure parsing and the matcher alone.
+const ingest = process.env.BENCH_IOC_INGEST !== "0" && !onlyMatch;
 const families = new Set((process.env.BENCH_IOC_FAMILIES ?? "ipv4,ipv6,domains").split(","));
 const ingestDialects = (process.env.BENCH_IOC_DIALECTS ?? "postgres,sqlite").split(",") as Dialect[];
 const LINES = quick ? 100_000 : 1_000_000;
