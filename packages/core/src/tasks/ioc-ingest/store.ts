@@ -109,17 +109,21 @@ export async function versionStamp(db: Knex, tables: IocTables): Promise<string>
   return `${num(row?.n ?? 0)}:${num(row?.v ?? 0)}:${num(row?.c ?? 0)}`;
 }
 
+/** The two statements that write one batch: the indicators, then their listings. */
+interface UpsertSql {
+  indicators: string;
+  sightings: string;
+}
+
 /**
  * The statements that write one batch. The listing table refers to the indicator by id
  * (`indicator_id`, from migration 0006), so each dialect learns the ids of the rows it upserted:
  * PostgreSQL in the same statement (the upsert's `RETURNING` feeds the listing insert), SQLite by
  * joining the batch against the indicators just written, MySQL/MariaDB by reading them back.
  */
-function upsertSql(dialect: SqlDialect, tables: IocTables, rows: number): { indicators: string; sightings: string } {
+function postgresUpsertSql(tables: IocTables): string {
   const { indicators: t, sightings: s } = tables;
-  if (dialect === "postgres") {
-    return {
-      indicators: `with u as (
+  return `with u as (
           select * from unnest(?::varchar[], ?::varchar[], ?::bigint[]) as u(kind, value, valid_until)
         ), i as (
           insert into "${t}" as t (kind, value, feeds, confidence, first_seen, last_seen)
@@ -133,10 +137,11 @@ function upsertSql(dialect: SqlDialect, tables: IocTables, rows: number): { indi
         insert into "${s}" as s (indicator_id, feed, confidence, first_seen, last_seen, valid_until)
         select i.id, ?, ?::int, ?::bigint, ?::bigint, u.valid_until from i join u on u.kind = i.kind and u.value = i.value
         on conflict (indicator_id, feed) do update set
-          last_seen = excluded.last_seen, valid_until = excluded.valid_until, confidence = excluded.confidence`,
-      sightings: "",
-    };
-  }
+          last_seen = excluded.last_seen, valid_until = excluded.valid_until, confidence = excluded.confidence`;
+}
+
+function upsertSql(dialect: "mysql" | "sqlite", tables: IocTables, rows: number): UpsertSql {
+  const { indicators: t, sightings: s } = tables;
   if (dialect === "mysql") {
     const tuples = (width: number) => Array.from({ length: rows }, () => `(${Array(width).fill("?").join(", ")})`).join(", ");
     return {
@@ -185,14 +190,16 @@ export async function writeBatch(db: Knex, tables: IocTables, feed: FeedRef, bat
   await db.transaction(async (trx) => {
     for (let start = 0; start < batch.length; start += chunk) {
       const rows = batch.slice(start, start + chunk);
-      const sql = upsertSql(dialect, tables, rows.length);
       if (dialect === "postgres") {
         const kinds = rows.map((row) => row.kind);
         const values = rows.map((row) => row.value);
         const validUntil = rows.map((row) => row.validUntil) as unknown as Knex.RawBinding;
         const { name, confidence } = feed;
-        await trx.raw(sql.indicators, [kinds, values, validUntil, name, confidence, at, at, name, confidence, at, at]);
-      } else if (dialect === "sqlite") {
+        await trx.raw(postgresUpsertSql(tables), [kinds, values, validUntil, name, confidence, at, at, name, confidence, at, at]);
+        continue;
+      }
+      const sql = upsertSql(dialect, tables, rows.length);
+      if (dialect === "sqlite") {
         const sorted = [...rows].sort((a, b) =>
           a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.value < b.value ? -1 : a.value > b.value ? 1 : 0,
         );
@@ -207,7 +214,7 @@ export async function writeBatch(db: Knex, tables: IocTables, feed: FeedRef, bat
 async function writeMysql(
   trx: Knex.Transaction,
   tables: IocTables,
-  sql: { indicators: string; sightings: string },
+  sql: UpsertSql,
   feed: FeedRef,
   rows: readonly Listed[],
   at: number,
