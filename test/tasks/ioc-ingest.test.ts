@@ -86,6 +86,17 @@ function route(handler: Handler): string {
   return `${base}${path}`;
 }
 
+/** The migrations up to and including `name`. */
+const migrationsUpTo = (name: string) => MIGRATIONS.slice(0, MIGRATIONS.findIndex((m) => m.name === name) + 1);
+/** A listing row with its integer columns as numbers (PostgreSQL returns bigint as a string). */
+const numbers = (row: Record<string, unknown>) => ({
+  ...row,
+  confidence: Number(row.confidence),
+  first_seen: Number(row.first_seen),
+  last_seen: Number(row.last_seen),
+  valid_until: row.valid_until === null ? null : Number(row.valid_until),
+});
+
 const feed = (name: string, url: string, extra: Partial<FeedOptions> = {}): FeedOptions => ({
   name,
   url,
@@ -139,11 +150,11 @@ for (const { dialect, available } of await probeDialects()) {
 
     it("migration 0005 keeps existing listing rows and keys them by indicator and feed", async () => {
       const prefix = "mig5_";
-      const upTo0004 = MIGRATIONS.slice(0, MIGRATIONS.findIndex((m) => m.name === "0004_ioc") + 1);
+      const upTo0004 = migrationsUpTo("0004_ioc");
       await migrate(database.knex, prefix, upTo0004);
       const row = { feed: "a", kind: "ipv4", value: "198.51.100.7", confidence: 50, first_seen: 1, last_seen: 2, valid_until: null };
       await database.knex(`${prefix}indicator_feeds`).insert(row);
-      expect(await migrate(database.knex, prefix)).toContain("0005_ioc_listing_key");
+      expect(await migrate(database.knex, prefix, migrationsUpTo("0005_ioc_listing_key"))).toContain("0005_ioc_listing_key");
       const kept = await database.knex(`${prefix}indicator_feeds`).select("feed", "kind", "value", "confidence");
       expect(kept).toEqual([{ feed: "a", kind: "ipv4", value: row.value, confidence: 50 }]);
       await expect(database.knex(`${prefix}indicator_feeds`).insert(row)).rejects.toThrow();
@@ -154,6 +165,68 @@ for (const { dialect, available } of await probeDialects()) {
         .orderBy("feed")
         .pluck("feed");
       expect(listed).toEqual(["a", "b"]);
+    });
+
+    it("migration 0006 keys listings by indicator id and keeps every row up, down and up again", async () => {
+      const prefix = "mig6_";
+      const knex = database.knex;
+      await migrate(knex, prefix, migrationsUpTo("0005_ioc_listing_key"));
+      const indicators = [
+        { kind: "ipv4", value: "198.51.100.7", feeds: "a,b", confidence: 80, first_seen: 1, last_seen: 5 },
+        { kind: "domain", value: "evil.example", feeds: "a", confidence: 50, first_seen: 2, last_seen: 3 },
+      ];
+      await knex(`${prefix}indicators`).insert(indicators);
+      const listings = [
+        { feed: "a", kind: "ipv4", value: "198.51.100.7", confidence: 50, first_seen: 1, last_seen: 4, valid_until: null },
+        { feed: "b", kind: "ipv4", value: "198.51.100.7", confidence: 80, first_seen: 3, last_seen: 5, valid_until: 9 },
+        { feed: "a", kind: "domain", value: "evil.example", confidence: 50, first_seen: 2, last_seen: 3, valid_until: null },
+      ];
+      await knex(`${prefix}indicator_feeds`).insert(listings);
+      const ids = new Map((await knex(`${prefix}indicators`).select("id", "value")).map((row) => [String(row.value), Number(row.id)]));
+      const byValue = async () =>
+        (
+          await knex(`${prefix}indicator_feeds as s`)
+            .join(`${prefix}indicators as i`, "i.id", "s.indicator_id")
+            .select("s.feed", "i.kind", "i.value", "s.confidence", "s.first_seen", "s.last_seen", "s.valid_until")
+            .orderBy([{ column: "i.value" }, { column: "s.feed" }])
+        ).map(numbers);
+      const expected = [...listings].sort((x, y) => x.value.localeCompare(y.value) || x.feed.localeCompare(y.feed));
+      const byKindValue = async () =>
+        (
+          await knex(`${prefix}indicator_feeds`)
+            .select("feed", "kind", "value", "confidence", "first_seen", "last_seen", "valid_until")
+            .orderBy([{ column: "value" }, { column: "feed" }])
+        ).map(numbers);
+
+      expect(await migrate(knex, prefix)).toContain("0006_ioc_listing_by_id");
+      expect(await knex.schema.hasColumn(`${prefix}indicator_feeds`, "value")).toBe(false);
+      if (dialect === "sqlite") {
+        const ddl = await knex("sqlite_master")
+          .where({ type: "table", name: `${prefix}indicator_feeds` })
+          .first("sql");
+        expect(String(ddl?.sql)).toMatch(/without rowid$/i);
+      }
+      expect(await byValue()).toEqual(expected);
+      const stored = await knex(`${prefix}indicator_feeds`).where({ feed: "b" }).first();
+      expect(Number(stored?.indicator_id)).toBe(ids.get("198.51.100.7"));
+      const duplicate = { indicator_id: ids.get("evil.example"), feed: "a", confidence: 1, first_seen: 1, last_seen: 1 };
+      await expect(knex(`${prefix}indicator_feeds`).insert(duplicate)).rejects.toThrow();
+      // The expiry index survives the rebuild under its name.
+      const index = `${prefix}indicator_feeds_feed_seen`;
+      await expect(
+        knex.schema.alterTable(`${prefix}indicator_feeds`, (t) => t.dropIndex(["feed", "last_seen"], index)),
+      ).resolves.not.toThrow();
+      await knex.schema.alterTable(`${prefix}indicator_feeds`, (t) => t.index(["feed", "last_seen"], index));
+
+      const step = (name: string) => MIGRATIONS.find((m) => m.name === name) as (typeof MIGRATIONS)[number];
+      await step("0006_ioc_listing_by_id").down(knex, prefix);
+      expect(await byKindValue()).toEqual(expected);
+      // 0005's own down step still finds the key it expects (its name on PostgreSQL) and keeps the rows.
+      await step("0005_ioc_listing_key").down(knex, prefix);
+      expect(await byKindValue()).toEqual(expected);
+      await step("0005_ioc_listing_key").up(knex, prefix);
+      await step("0006_ioc_listing_by_id").up(knex, prefix);
+      expect(await byValue()).toEqual(expected);
     });
 
     let prefixes = 0;

@@ -1,10 +1,10 @@
 // pnpm bench ioc-ingest — parsing, upserting and matching, each against a baseline of the same run.
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { BlockList } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { iocIngestTask, manualAdapter, registerTasks, silentLogger } from "@upkeep/core";
+import { iocIngestTask, manualAdapter, migrate, registerTasks, silentLogger } from "@upkeep/core";
 import { createTestDatabase, type Dialect, probeDialects } from "@upkeep/testkit";
 import type { Knex } from "knex";
 import { seededRandom as prng } from "../../../packages/core/src/random.ts";
@@ -88,6 +88,7 @@ if (!onlyIngest && !onlyMatch) {
 
 // ---- 2. upserting 1,000,000 indicators (PostgreSQL, SQLite) against one raw multi-row INSERT, and peak RSS
 const upsertFile = join(tmpdir(), `upkeep-bench-ioc-${process.pid}.txt`);
+process.once("exit", () => rmSync(upsertFile, { force: true }));
 const upsertRows: Array<{ kind: string; value: string }> = [];
 // The RSS baseline: what holding the whole list in memory costs (an ingest that does not stream).
 const held = await peakRssGrowthMb(async () => {
@@ -118,20 +119,6 @@ async function createIndicatorsTable(db: Knex, name: string): Promise<void> {
     table.bigInteger("first_seen").notNullable();
     table.bigInteger("last_seen").notNullable();
     table.unique(["kind", "value"]);
-  });
-}
-
-async function createListingTable(db: Knex, name: string): Promise<void> {
-  await db.schema.createTable(name, (table) => {
-    table.string("feed", 64).notNullable();
-    table.string("kind", 8).notNullable();
-    table.string("value", 1024).notNullable();
-    table.integer("confidence").notNullable();
-    table.bigInteger("first_seen").notNullable();
-    table.bigInteger("last_seen").notNullable();
-    table.bigInteger("valid_until");
-    table.primary(["kind", "value", "feed"]);
-    table.index(["feed", "last_seen"], `${name}_feed_seen`);
   });
 }
 
@@ -170,20 +157,26 @@ for (const { dialect, available } of ingest ? await probeDialects(ingestDialects
       }
     });
     // Baseline 2 (like for like): raw INSERTs of the same rows into empty copies of both tables the
-    // task writes (same keys and indexes), each batch of the task's size in one transaction.
-    await createIndicatorsTable(database.knex, "lfl_indicators");
-    await createListingTable(database.knex, "lfl_indicator_feeds");
+    // task writes, created by the same migrations (same keys, indexes and storage), each batch of
+    // the task's size in one transaction. The baseline numbers the indicators itself, so its
+    // listing rows carry their ids without looking them up.
+    await migrate(database.knex, "lfl_");
     const likeForLike = await timed(async () => {
-      // SQLite binds at most 32,766 parameters a statement: 4,000 listing rows of 7.
+      // SQLite binds at most 32,766 parameters a statement: 4,000 indicator rows of 7.
       const chunk = Math.min(RAW_CHUNK[dialect], BATCH, dialect === "sqlite" ? 4000 : BATCH);
       for (let start = 0; start < upsertRows.length; start += BATCH) {
         await database.knex.transaction(async (trx) => {
           for (let from = start; from < Math.min(start + BATCH, upsertRows.length); from += chunk) {
-            const rows = upsertRows.slice(from, Math.min(from + chunk, start + BATCH));
-            await insertIndicators(trx, "lfl_indicators", rows, at);
+            const to = Math.min(from + chunk, start + BATCH, upsertRows.length);
+            const ids = Array.from({ length: to - from }, (_, k) => from + k + 1);
+            const rows = upsertRows.slice(from, to);
             await trx.raw(
-              `insert into lfl_indicator_feeds (feed, kind, value, confidence, first_seen, last_seen, valid_until) values ${rows.map(() => "(?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
-              rows.flatMap((row) => ["bench", row.kind, row.value, 50, at, at, null]),
+              `insert into lfl_indicators (id, kind, value, feeds, confidence, first_seen, last_seen) values ${rows.map(() => "(?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
+              rows.flatMap((row, k) => [ids[k] as number, row.kind, row.value, "bench", 50, at, at]),
+            );
+            await trx.raw(
+              `insert into lfl_indicator_feeds (indicator_id, feed, confidence, first_seen, last_seen, valid_until) values ${ids.map(() => "(?, ?, ?, ?, ?, ?)").join(", ")}`,
+              ids.flatMap((id) => [id, "bench", 50, at, at, null]),
             );
           }
         });

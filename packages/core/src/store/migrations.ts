@@ -97,12 +97,79 @@ const models: UpkeepMigration = {
   },
 };
 
+/** MySQL/MariaDB: ioc values are ASCII after normalisation; ascii_bin keeps unique keys short and case-sensitive. */
+function asciiColumn(db: Knex): (column: Knex.ColumnBuilder) => Knex.ColumnBuilder {
+  return (column) => (dialectOf(db) === "mysql" ? column.collate("ascii_bin") : column);
+}
+
+/** The primary key of the ioc listing table in each of its shapes (0004, 0005, 0006). */
+const LISTING_KEYS = {
+  "0004_ioc": ["feed", "kind", "value"],
+  "0005_ioc_listing_key": ["kind", "value", "feed"],
+  "0006_ioc_listing_by_id": ["indicator_id", "feed"],
+} as const;
+type ListingShape = keyof typeof LISTING_KEYS;
+
+/**
+ * Creates the ioc listing table (`<prefix>indicator_feeds`) in one of its shapes: keyed by the
+ * indicator's (kind, value) up to 0005, by its integer id from 0006. The other columns are the
+ * same in every shape. From 0006 SQLite stores it `WITHOUT ROWID`: its rows are narrow (two
+ * integers, a feed name, three times), so the primary key's B-tree holds the rows themselves
+ * instead of a key index beside a rowid table.
+ */
+async function createListingTable(db: Knex, prefix: string, shape: ListingShape, indexes: boolean): Promise<void> {
+  const name = `${prefix}indicator_feeds`;
+  const ascii = asciiColumn(db);
+  const byId = shape === "0006_ioc_listing_by_id";
+  const builder = db.schema.createTable(name, (table) => {
+    if (byId) table.bigInteger("indicator_id").unsigned().notNullable();
+    ascii(table.string("feed", 64)).notNullable();
+    if (!byId) {
+      table.string("kind", 8).notNullable();
+      ascii(table.string("value", 1024)).notNullable();
+    }
+    table.integer("confidence").notNullable();
+    timeColumn(table, "first_seen").notNullable();
+    timeColumn(table, "last_seen").notNullable();
+    timeColumn(table, "valid_until");
+    table.primary([...LISTING_KEYS[shape]]);
+    if (indexes && shape === "0004_ioc") table.index(["kind", "value"], `${prefix}indicator_feeds_kind_value`);
+    if (indexes) table.index(["feed", "last_seen"], `${prefix}indicator_feeds_feed_seen`);
+  });
+  if (!(byId && dialectOf(db) === "sqlite")) {
+    await builder;
+    return;
+  }
+  const [create, ...rest] = builder.toSQL();
+  if (!create || !/^create table/i.test(create.sql)) throw new Error(`[upkeep] unexpected DDL for ${name}`);
+  await db.raw(`${create.sql} without rowid`, create.bindings);
+  for (const statement of rest) await db.raw(statement.sql, statement.bindings);
+}
+
+/**
+ * Rebuilds the ioc listing table in another shape, copying its rows with `copy` (an
+ * `insert … select` from the old table, named by its argument, into the new). The old table is
+ * renamed aside first, its primary key constraint (named after the table on PostgreSQL) and its
+ * expiry index (index names are per schema on PostgreSQL and SQLite) out of the new one's way; the
+ * expiry index is built after the copy.
+ */
+async function rebuildListingTable(db: Knex, prefix: string, shape: ListingShape, copy: (from: string) => Knex.Raw): Promise<void> {
+  const name = `${prefix}indicator_feeds`;
+  const aside = `${prefix}indicator_feeds_rebuild`;
+  await db.schema.renameTable(name, aside);
+  if (dialectOf(db) === "postgres") await db.raw("alter table ?? rename constraint ?? to ??", [aside, `${name}_pkey`, `${aside}_pkey`]);
+  await db.schema.alterTable(aside, (table) => table.dropIndex(["feed", "last_seen"], `${prefix}indicator_feeds_feed_seen`));
+  await createListingTable(db, prefix, shape, false);
+  await copy(aside);
+  await db.schema.dropTable(aside);
+  await db.schema.alterTable(name, (table) => table.index(["feed", "last_seen"], `${prefix}indicator_feeds_feed_seen`));
+}
+
 /** The ioc-ingest task's tables: feed state, indicators, and which feed lists which indicator since when. */
 const iocFeedsAndIndicators: UpkeepMigration = {
   name: "0004_ioc",
   async up(db, prefix) {
-    // MySQL/MariaDB: values are ASCII after normalisation; ascii_bin keeps the unique key short and case-sensitive.
-    const ascii = (column: Knex.ColumnBuilder) => (dialectOf(db) === "mysql" ? column.collate("ascii_bin") : column);
+    const ascii = asciiColumn(db);
     await db.schema.createTable(`${prefix}feeds`, (table) => {
       ascii(table.string("name", 64)).primary();
       table.string("format", 32).notNullable();
@@ -129,18 +196,7 @@ const iocFeedsAndIndicators: UpkeepMigration = {
       timeColumn(table, "last_seen").notNullable();
       table.unique(["kind", "value"], { indexName: `${prefix}indicators_kind_value` });
     });
-    await db.schema.createTable(`${prefix}indicator_feeds`, (table) => {
-      ascii(table.string("feed", 64)).notNullable();
-      table.string("kind", 8).notNullable();
-      ascii(table.string("value", 1024)).notNullable();
-      table.integer("confidence").notNullable();
-      timeColumn(table, "first_seen").notNullable();
-      timeColumn(table, "last_seen").notNullable();
-      timeColumn(table, "valid_until");
-      table.primary(["feed", "kind", "value"]);
-      table.index(["kind", "value"], `${prefix}indicator_feeds_kind_value`);
-      table.index(["feed", "last_seen"], `${prefix}indicator_feeds_feed_seen`);
-    });
+    await createListingTable(db, prefix, "0004_ioc", true);
   },
   async down(db, prefix) {
     await db.schema.dropTableIfExists(`${prefix}indicator_feeds`);
@@ -162,7 +218,7 @@ const iocListingKey: UpkeepMigration = {
       table.dropPrimary();
     });
     await db.schema.alterTable(`${prefix}indicator_feeds`, (table) => {
-      table.primary(["kind", "value", "feed"]);
+      table.primary([...LISTING_KEYS["0005_ioc_listing_key"]]);
     });
   },
   async down(db, prefix) {
@@ -170,14 +226,50 @@ const iocListingKey: UpkeepMigration = {
       table.dropPrimary();
     });
     await db.schema.alterTable(`${prefix}indicator_feeds`, (table) => {
-      table.primary(["feed", "kind", "value"]);
+      table.primary([...LISTING_KEYS["0004_ioc"]]);
       table.index(["kind", "value"], `${prefix}indicator_feeds_kind_value`);
     });
   },
 };
 
+/**
+ * ioc-ingest: the listing table refers to the indicator by its integer id, keyed
+ * (indicator_id, feed), instead of repeating its kind and value: narrow rows and a narrow key, and
+ * an ingest appends new listings at the end of the key's B-tree (ids grow). Rows are carried over
+ * by joining on (kind, value); a listing without its indicator row (there should be none) is
+ * dropped. No foreign key: the task deletes an indicator only once no listing refers to it, and a
+ * checked reference would cost the ingest a lookup per row.
+ */
+const iocListingById: UpkeepMigration = {
+  name: "0006_ioc_listing_by_id",
+  async up(db, prefix) {
+    const indicators = `${prefix}indicators`;
+    await rebuildListingTable(db, prefix, "0006_ioc_listing_by_id", (from) =>
+      db.raw(
+        `insert into ?? (indicator_id, feed, confidence, first_seen, last_seen, valid_until)
+          select i.id, s.feed, s.confidence, s.first_seen, s.last_seen, s.valid_until
+          from ?? s join ?? i on i.kind = s.kind and i.value = s.value
+          order by i.id, s.feed`,
+        [`${prefix}indicator_feeds`, from, indicators],
+      ),
+    );
+  },
+  async down(db, prefix) {
+    const indicators = `${prefix}indicators`;
+    await rebuildListingTable(db, prefix, "0005_ioc_listing_key", (from) =>
+      db.raw(
+        `insert into ?? (feed, kind, value, confidence, first_seen, last_seen, valid_until)
+          select s.feed, i.kind, i.value, s.confidence, s.first_seen, s.last_seen, s.valid_until
+          from ?? s join ?? i on i.id = s.indicator_id
+          order by i.kind, i.value, s.feed`,
+        [`${prefix}indicator_feeds`, from, indicators],
+      ),
+    );
+  },
+};
+
 /** Every migration, in order. Tasks that own tables add theirs here. */
-export const MIGRATIONS: readonly UpkeepMigration[] = [runs, keys, models, iocFeedsAndIndicators, iocListingKey];
+export const MIGRATIONS: readonly UpkeepMigration[] = [runs, keys, models, iocFeedsAndIndicators, iocListingKey, iocListingById];
 
 /** Applies every pending migration, recorded in upkeep's own `<prefix>migrations` table. */
 export async function migrate(db: Knex, prefix: string, migrations: readonly UpkeepMigration[] = MIGRATIONS): Promise<string[]> {

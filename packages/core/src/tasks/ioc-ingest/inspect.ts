@@ -22,10 +22,12 @@ export async function iocCheck(db: Knex, value: string, options: { tablePrefix?:
   const index = await loadMatchIndex(db, prefix);
   const hit = index.match(value);
   if (!hit) return { normalised, listed: false, feeds: [] };
-  const rows = (await db(iocTables(prefix).sightings)
-    .where({ kind: hit.kind, value: hit.value })
-    .orderBy("feed")
-    .select("feed", "first_seen", "last_seen", "valid_until")) as Array<Record<string, unknown>>;
+  const tables = iocTables(prefix);
+  const rows = (await db(`${tables.sightings} as s`)
+    .join(`${tables.indicators} as i`, "i.id", "s.indicator_id")
+    .where({ "i.kind": hit.kind, "i.value": hit.value })
+    .orderBy("s.feed")
+    .select("s.feed", "s.first_seen", "s.last_seen", "s.valid_until")) as Array<Record<string, unknown>>;
   return {
     normalised,
     listed: true,

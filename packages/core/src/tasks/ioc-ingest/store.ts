@@ -109,37 +109,55 @@ export async function versionStamp(db: Knex, tables: IocTables): Promise<string>
   return `${num(row?.n ?? 0)}:${num(row?.v ?? 0)}:${num(row?.c ?? 0)}`;
 }
 
-function upsertSql(dialect: SqlDialect, tables: IocTables, rows: number): { indicators: string; sightings: string } {
+/** The two statements that write one batch: the indicators, then their listings. */
+interface UpsertSql {
+  indicators: string;
+  sightings: string;
+}
+
+/**
+ * The statements that write one batch. The listing table refers to the indicator by id
+ * (`indicator_id`, from migration 0006), so each dialect learns the ids of the rows it upserted:
+ * PostgreSQL in the same statement (the upsert's `RETURNING` feeds the listing insert), SQLite by
+ * joining the batch against the indicators just written, MySQL/MariaDB by reading them back.
+ */
+function postgresUpsertSql(tables: IocTables): string {
   const { indicators: t, sightings: s } = tables;
-  if (dialect === "postgres") {
-    return {
-      indicators: `insert into "${t}" as t (kind, value, feeds, confidence, first_seen, last_seen)
-        select u.kind, u.value, ?, ?::int, ?::bigint, ?::bigint from unnest(?::varchar[], ?::varchar[]) as u(kind, value)
-        on conflict (kind, value) do update set
-          last_seen = greatest(t.last_seen, excluded.last_seen),
-          confidence = greatest(t.confidence, excluded.confidence),
-          feeds = case when position(',' || excluded.feeds || ',' in ',' || t.feeds || ',') > 0 then t.feeds else t.feeds || ',' || excluded.feeds end`,
-      sightings: `insert into "${s}" as s (feed, kind, value, confidence, first_seen, last_seen, valid_until)
-        select ?, u.kind, u.value, ?::int, ?::bigint, ?::bigint, u.valid_until from unnest(?::varchar[], ?::varchar[], ?::bigint[]) as u(kind, value, valid_until)
-        on conflict (feed, kind, value) do update set
-          last_seen = excluded.last_seen, valid_until = excluded.valid_until, confidence = excluded.confidence`,
-    };
-  }
-  const tuples = (width: number) => Array.from({ length: rows }, () => `(${Array(width).fill("?").join(", ")})`).join(", ");
+  return `with u as (
+          select * from unnest(?::varchar[], ?::varchar[], ?::bigint[]) as u(kind, value, valid_until)
+        ), i as (
+          insert into "${t}" as t (kind, value, feeds, confidence, first_seen, last_seen)
+          select u.kind, u.value, ?, ?::int, ?::bigint, ?::bigint from u
+          on conflict (kind, value) do update set
+            last_seen = greatest(t.last_seen, excluded.last_seen),
+            confidence = greatest(t.confidence, excluded.confidence),
+            feeds = case when position(',' || excluded.feeds || ',' in ',' || t.feeds || ',') > 0 then t.feeds else t.feeds || ',' || excluded.feeds end
+          returning id, kind, value
+        )
+        insert into "${s}" as s (indicator_id, feed, confidence, first_seen, last_seen, valid_until)
+        select i.id, ?, ?::int, ?::bigint, ?::bigint, u.valid_until from i join u on u.kind = i.kind and u.value = i.value
+        on conflict (indicator_id, feed) do update set
+          last_seen = excluded.last_seen, valid_until = excluded.valid_until, confidence = excluded.confidence`;
+}
+
+function upsertSql(dialect: "mysql" | "sqlite", tables: IocTables, rows: number): UpsertSql {
+  const { indicators: t, sightings: s } = tables;
   if (dialect === "mysql") {
+    const tuples = (width: number) => Array.from({ length: rows }, () => `(${Array(width).fill("?").join(", ")})`).join(", ");
     return {
       indicators: `insert into \`${t}\` (kind, value, feeds, confidence, first_seen, last_seen) values ${tuples(6)}
         on duplicate key update
           feeds = if(find_in_set(values(feeds), feeds) > 0, feeds, concat(feeds, ',', values(feeds))),
           confidence = greatest(confidence, values(confidence)),
           last_seen = greatest(last_seen, values(last_seen))`,
-      sightings: `insert into \`${s}\` (feed, kind, value, confidence, first_seen, last_seen, valid_until) values ${tuples(7)}
+      sightings: `insert into \`${s}\` (indicator_id, feed, confidence, first_seen, last_seen, valid_until) values ${tuples(6)}
         on duplicate key update last_seen = values(last_seen), valid_until = values(valid_until), confidence = values(confidence)`,
     };
   }
   // SQLite: the batch arrives as one JSON array bound once (json_each plays unnest's part), so the
   // statement text stays the same for every batch and binds 5 parameters, not 6 or 7 per row.
-  // `where true` keeps the parser from reading ON CONFLICT as a join constraint.
+  // `where true` keeps the parser from reading ON CONFLICT as a join constraint. The listing insert
+  // finds each id through the (kind, value) index the upsert has just walked.
   return {
     indicators: `insert into "${t}" (kind, value, feeds, confidence, first_seen, last_seen)
       select json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), ?, ?, ?, ? from json_each(?) as j where true
@@ -147,9 +165,10 @@ function upsertSql(dialect: SqlDialect, tables: IocTables, rows: number): { indi
         feeds = case when instr(',' || "${t}".feeds || ',', ',' || excluded.feeds || ',') > 0 then "${t}".feeds else "${t}".feeds || ',' || excluded.feeds end,
         confidence = max("${t}".confidence, excluded.confidence),
         last_seen = max("${t}".last_seen, excluded.last_seen)`,
-    sightings: `insert into "${s}" (feed, kind, value, confidence, first_seen, last_seen, valid_until)
-      select ?, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), ?, ?, ?, json_extract(j.value, '$[2]') from json_each(?) as j where true
-      on conflict (feed, kind, value) do update set
+    sightings: `insert into "${s}" (indicator_id, feed, confidence, first_seen, last_seen, valid_until)
+      select i.id, ?, ?, ?, ?, json_extract(j.value, '$[2]') from json_each(?) as j
+        join "${t}" as i on i.kind = json_extract(j.value, '$[0]') and i.value = json_extract(j.value, '$[1]') where true
+      on conflict (indicator_id, feed) do update set
         last_seen = excluded.last_seen, valid_until = excluded.valid_until, confidence = excluded.confidence`,
   };
 }
@@ -157,64 +176,72 @@ function upsertSql(dialect: SqlDialect, tables: IocTables, rows: number): { indi
 /** Rows per statement each dialect takes comfortably (PostgreSQL and SQLite bind a batch as arrays / one JSON text). */
 export const MAX_BATCH: Record<SqlDialect, number> = { postgres: 10_000, mysql: 2_000, sqlite: 10_000 };
 
+type FeedRef = { name: string; confidence: number };
+
 /**
  * Upserts one batch of a feed's indicators in one short transaction: the indicator rows (first and
  * last seen, the feed added to its list, the higher confidence) and the feed's own listing rows.
  * Keys must be unique within the batch.
  */
-export async function writeBatch(
-  db: Knex,
-  tables: IocTables,
-  feed: { name: string; confidence: number },
-  batch: readonly Listed[],
-  at: number,
-): Promise<void> {
+export async function writeBatch(db: Knex, tables: IocTables, feed: FeedRef, batch: readonly Listed[], at: number): Promise<void> {
   if (batch.length === 0) return;
   const dialect = dialectOf(db);
   const chunk = MAX_BATCH[dialect];
   await db.transaction(async (trx) => {
     for (let start = 0; start < batch.length; start += chunk) {
       const rows = batch.slice(start, start + chunk);
+      if (dialect === "postgres") {
+        const kinds = rows.map((row) => row.kind);
+        const values = rows.map((row) => row.value);
+        const validUntil = rows.map((row) => row.validUntil) as unknown as Knex.RawBinding;
+        const { name, confidence } = feed;
+        await trx.raw(postgresUpsertSql(tables), [kinds, values, validUntil, name, confidence, at, at, name, confidence, at, at]);
+        continue;
+      }
       const sql = upsertSql(dialect, tables, rows.length);
-      const [indicatorBindings, sightingBindings] = bindings(dialect, feed, rows, at);
-      await trx.raw(sql.indicators, indicatorBindings);
-      await trx.raw(sql.sightings, sightingBindings);
+      if (dialect === "sqlite") {
+        const sorted = [...rows].sort((a, b) =>
+          a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.value < b.value ? -1 : a.value > b.value ? 1 : 0,
+        );
+        const json = JSON.stringify(sorted.map((row) => [row.kind, row.value, row.validUntil]));
+        await trx.raw(sql.indicators, [feed.name, feed.confidence, at, at, json]);
+        await trx.raw(sql.sightings, [feed.name, feed.confidence, at, at, json]);
+      } else await writeMysql(trx, tables, sql, feed, rows, at);
     }
   });
 }
 
-function bindings(
-  dialect: SqlDialect,
-  feed: { name: string; confidence: number },
+async function writeMysql(
+  trx: Knex.Transaction,
+  tables: IocTables,
+  sql: UpsertSql,
+  feed: FeedRef,
   rows: readonly Listed[],
   at: number,
-): [Knex.RawBinding[], Knex.RawBinding[]] {
-  if (dialect === "postgres") {
-    const kinds = rows.map((row) => row.kind);
-    const values = rows.map((row) => row.value);
-    const validUntil = rows.map((row) => row.validUntil) as unknown as Knex.RawBinding;
-    return [
-      [feed.name, feed.confidence, at, at, kinds, values],
-      [feed.name, feed.confidence, at, at, kinds, values, validUntil],
-    ];
-  }
-  if (dialect === "sqlite") {
-    const sorted = [...rows].sort((a, b) =>
-      a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.value < b.value ? -1 : a.value > b.value ? 1 : 0,
-    );
-    const json = JSON.stringify(sorted.map((row) => [row.kind, row.value, row.validUntil]));
-    return [
-      [feed.name, feed.confidence, at, at, json],
-      [feed.name, feed.confidence, at, at, json],
-    ];
-  }
-  const indicators: Knex.RawBinding[] = [];
+): Promise<void> {
+  await trx.raw(
+    sql.indicators,
+    rows.flatMap((row) => [row.kind, row.value, feed.name, feed.confidence, at, at]),
+  );
+  const ids = await indicatorIds(trx, tables, rows);
   const sightings: Knex.RawBinding[] = [];
   for (const row of rows) {
-    indicators.push(row.kind, row.value, feed.name, feed.confidence, at, at);
-    sightings.push(feed.name, row.kind, row.value, feed.confidence, at, at, row.validUntil);
+    const id = ids.get(`${row.kind}\u0000${row.value}`);
+    if (id === undefined) throw new Error(`[upkeep] indicator ${row.kind} ${row.value} vanished while its batch was written`);
+    sightings.push(id, feed.name, feed.confidence, at, at, row.validUntil);
   }
-  return [indicators, sightings];
+  await trx.raw(sql.sightings, sightings);
+}
+
+/** The ids of the given indicators, keyed `kind NUL value`. */
+async function indicatorIds(db: Knex, tables: IocTables, keys: readonly { kind: string; value: string }[]): Promise<Map<string, number>> {
+  const found = (await db(tables.indicators)
+    .whereIn(
+      ["kind", "value"],
+      keys.map((key) => [key.kind, key.value]),
+    )
+    .select("id", "kind", "value")) as Row[];
+  return new Map(found.map((row) => [`${row.kind}\u0000${row.value}`, num(row.id)]));
 }
 
 /** Which listing rows of a feed have expired. */
@@ -254,8 +281,6 @@ export async function countListings(db: Knex, tables: IocTables, feed: string): 
   return num(row?.n ?? 0);
 }
 
-type Key = [string, string];
-
 /**
  * Deletes up to `limit` expired listing rows of a feed and brings the indicators they belonged to
  * up to date (removed when no feed lists them any more), in one transaction. Returns how many
@@ -268,37 +293,35 @@ export async function expireBatch(
   limit: number,
 ): Promise<{ rows: number; removed: number }> {
   return db.transaction(async (trx) => {
-    const picked = (await expiredQuery(trx, tables, rule).select("kind", "value").limit(limit)) as Row[];
+    const picked = (await expiredQuery(trx, tables, rule).select("indicator_id").limit(limit)) as Row[];
     if (picked.length === 0) return { rows: 0, removed: 0 };
-    const keys: Key[] = picked.map((row) => [String(row.kind), String(row.value)]);
-    await trx(tables.sightings).where("feed", rule.feed).whereIn(["kind", "value"], keys).delete();
-    const removed = await refreshIndicators(trx, tables, keys);
+    const ids = picked.map((row) => num(row.indicator_id));
+    await trx(tables.sightings).where("feed", rule.feed).whereIn("indicator_id", ids).delete();
+    const removed = await refreshIndicators(trx, tables, ids);
     return { rows: picked.length, removed };
   });
 }
 
 /** Recomputes feeds, confidence and last seen of indicators from their listing rows; deletes orphans. */
-async function refreshIndicators(trx: Knex, tables: IocTables, keys: Key[]): Promise<number> {
+async function refreshIndicators(trx: Knex, tables: IocTables, ids: number[]): Promise<number> {
   const rest = (await trx(tables.sightings)
-    .whereIn(["kind", "value"], keys)
-    .select("kind", "value", "feed", "confidence", "last_seen")
+    .whereIn("indicator_id", ids)
+    .select("indicator_id", "feed", "confidence", "last_seen")
     .orderBy("feed")) as Row[];
-  const live = new Map<string, { feeds: string[]; confidence: number; lastSeen: number }>();
+  const live = new Map<number, { feeds: string[]; confidence: number; lastSeen: number }>();
   for (const row of rest) {
-    const key = `${row.kind}\u0000${row.value}`;
-    const entry = live.get(key) ?? { feeds: [], confidence: 0, lastSeen: 0 };
+    const id = num(row.indicator_id);
+    const entry = live.get(id) ?? { feeds: [], confidence: 0, lastSeen: 0 };
     entry.feeds.push(String(row.feed));
     entry.confidence = Math.max(entry.confidence, num(row.confidence));
     entry.lastSeen = Math.max(entry.lastSeen, num(row.last_seen));
-    live.set(key, entry);
+    live.set(id, entry);
   }
-  const orphans = keys.filter(([kind, value]) => !live.has(`${kind}\u0000${value}`));
-  if (orphans.length > 0) await trx(tables.indicators).whereIn(["kind", "value"], orphans).delete();
-  for (const [kind, value] of keys) {
-    const entry = live.get(`${kind}\u0000${value}`);
-    if (!entry) continue;
+  const orphans = ids.filter((id) => !live.has(id));
+  if (orphans.length > 0) await trx(tables.indicators).whereIn("id", orphans).delete();
+  for (const [id, entry] of live) {
     await trx(tables.indicators)
-      .where({ kind, value })
+      .where({ id })
       .update({ feeds: entry.feeds.join(","), confidence: entry.confidence, last_seen: entry.lastSeen });
   }
   return orphans.length;
