@@ -312,7 +312,7 @@ for (const { dialect, available } of await probeDialects()) {
     });
 
     it.runIf(dialect === "postgres")(
-      "rolls a failing one-round-trip batch back whole and leaves its connection clean (PostgreSQL)",
+      "rolls a failing batch back whole and leaks no commit setting into its pooled connection (PostgreSQL)",
       async () => {
         await eventsTable(
           "trip_events",
@@ -340,7 +340,7 @@ for (const { dialect, available } of await probeDialects()) {
           expect(result.policies[0]).toMatchObject({ status: "failed", deleted: 4, batches: 2 });
           expect(result.policies[0]?.error).toContain("row 5 is held");
           // The failed batch (5, 6) is whole, and the connection is back in autocommit with the
-          // server's default commit mode: nothing leaked from the batch's SET LOCAL.
+          // server's default commit mode: the batch's asynchronous commit held for it alone.
           expect(await ids(single, "trip_events")).toEqual([5, 6]);
           const shown = await single.raw("show synchronous_commit");
           expect(shown.rows[0].synchronous_commit).toBe("on");

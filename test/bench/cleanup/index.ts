@@ -64,8 +64,8 @@ function statementTimer(db: Knex) {
   const started = new Map<string, number>();
   const durations: number[] = [];
   const onQuery = (query: { __knexQueryUid: string; sql: string }) => {
-    // PostgreSQL batches may send `set local ...; delete ...` as one query.
-    if (/^\s*(set local [^;]*;\s*)?delete/i.test(query.sql)) started.set(query.__knexQueryUid, performance.now());
+    // A PostgreSQL batch is `with upkeep_async_commit as (...) delete ...`.
+    if (/^\s*(with "upkeep_async_commit" as \(.*?\)\s*)?delete\b/is.test(query.sql)) started.set(query.__knexQueryUid, performance.now());
   };
   const onResponse = (_response: unknown, query: { __knexQueryUid: string }) => {
     const start = started.get(query.__knexQueryUid);
