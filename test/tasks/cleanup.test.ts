@@ -352,6 +352,21 @@ for (const { dialect, available } of await probeDialects()) {
       },
     );
 
+    it("cuts at the same instant whatever the process's time zone", async () => {
+      const saved = process.env.TZ;
+      // East of UTC: a cutoff written in local time without its offset would land 9 hours late.
+      process.env.TZ = "Asia/Tokyo";
+      try {
+        await eventsTable("tz_events", [30 * DAY + MINUTE, 30 * DAY - MINUTE, 40 * DAY]);
+        const { result } = await runCleanup({ batchSize: 2, policies: [{ table: "tz_events", column: "created_at", olderThan: "30d" }] });
+        expect(result.policies[0]).toMatchObject({ status: "done", deleted: 2 });
+        expect(await ids(db, "tz_events")).toEqual([2]);
+      } finally {
+        if (saved === undefined) delete process.env.TZ;
+        else process.env.TZ = saved;
+      }
+    });
+
     it("walks key by key when the keys are not integers", async () => {
       await db.schema.createTable("keyed_events", (table) => {
         table.string("code", 8).primary();
