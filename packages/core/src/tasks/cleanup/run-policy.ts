@@ -151,8 +151,8 @@ export async function runPolicy(ctx: TaskContext, policy: ResolvedPolicy, option
         size = nextSize(size, performance.now() - began, options);
         if (span && removed === 0 && !last) {
           // A gap in the key space: go on from the next matching key.
-          const next = await nextKey(db, policy, now, bound as number);
-          if (next === undefined || next > span.hi) last = true;
+          const next = await nextKey(db, policy, now, bound as number, span.hi);
+          if (next === undefined) last = true;
           else after = next - 1;
         }
       }

@@ -132,10 +132,13 @@ export async function keySpan(
   return lo === undefined || hi === undefined ? undefined : { lo, hi };
 }
 
-/** The lowest matching key after `after`, to skip a gap in the key space; undefined when none is left. */
-export async function nextKey(db: Knex, policy: ResolvedPolicy, now: Date, after: number): Promise<number | undefined> {
+/**
+ * The lowest matching key in (after, hi], to skip a gap in the key space; undefined when none is
+ * left. The upper bound keeps the read inside the span even if its last rows went meanwhile.
+ */
+export async function nextKey(db: Knex, policy: ResolvedPolicy, now: Date, after: number, hi: number): Promise<number | undefined> {
   const pk = `${policy.table}.${policy.primaryKey}`;
-  const row = await applySelection(db, db(policy.table), policy, now).where(pk, ">", after).min({ next: pk }).first();
+  const row = await applySelection(db, db(policy.table), policy, now).where(pk, ">", after).where(pk, "<=", hi).min({ next: pk }).first();
   return row?.next == null ? undefined : integerKey(row.next);
 }
 
