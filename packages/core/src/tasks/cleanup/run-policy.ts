@@ -104,9 +104,8 @@ export async function runPolicy(ctx: TaskContext, policy: ResolvedPolicy, option
     // lowest and highest matching key, read once through the age index: no find per batch, and no
     // walk past the last expired row. Where the selection is narrower, a range could hold few
     // matches, so it walks key by key.
-    const pureAge = policy.age !== undefined && policy.where.length === 0 && !policy.dedupe;
-    const spanned = !sink && pureAge && check.indexed.has(policy.age?.column ?? "");
-    const span = spanned ? await keySpan(db, dialect, policy, now) : undefined;
+    const pureAge = policy.where.length === 0 && !policy.dedupe ? policy.age : undefined;
+    const span = !sink && pureAge && check.indexed.has(pureAge.column) ? await keySpan(db, dialect, policy, now) : undefined;
     if (span === "none") return result;
     let after: unknown = span ? span.lo - 1 : undefined;
     let size = batchSize;

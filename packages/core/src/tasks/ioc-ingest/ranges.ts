@@ -89,30 +89,17 @@ function floorRun(starts: Uint32Array, address: number): number {
 }
 
 /**
- * IPv4 spans owned by entry ids, for the allowlist's checks: the address space cut into runs (see
- * `partitionIPv4`), searched whole. The matcher's lookups go through `IPv4Table` instead.
+ * IPv4 spans owned by entry ids, for the allowlist's overlap check: the address space cut into runs
+ * (see `partitionIPv4`), searched whole. The matcher's lookups go through `IPv4Table` instead.
  */
 export class IPv4Ranges {
   readonly #starts: Uint32Array;
   readonly #owners: Int32Array;
-  readonly #spans: number;
 
   constructor(spans: Array<Span<number>>) {
-    const flat = flattenSpans(spans);
-    this.#spans = flat.length;
-    const { starts, owners } = partitionIPv4(flat);
+    const { starts, owners } = partitionIPv4(flattenSpans(spans));
     this.#starts = starts;
     this.#owners = owners;
-  }
-
-  /** How many spans (runs of addresses with one owner) it holds. */
-  get size(): number {
-    return this.#spans;
-  }
-
-  /** The id owning `address`, or -1. No allocation. */
-  find(address: number): number {
-    return this.#owners[floorRun(this.#starts, address)] as number;
   }
 
   /** Whether any span intersects `[start, end]` (inclusive); returns its id or -1. */

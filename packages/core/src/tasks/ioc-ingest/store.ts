@@ -115,12 +115,7 @@ interface UpsertSql {
   sightings: string;
 }
 
-/**
- * The statements that write one batch. The listing table refers to the indicator by id
- * (`indicator_id`, from migration 0006), so each dialect learns the ids of the rows it upserted:
- * PostgreSQL in the same statement (the upsert's `RETURNING` feeds the listing insert), SQLite by
- * joining the batch against the indicators just written, MySQL/MariaDB by reading them back.
- */
+/** PostgreSQL: the whole batch in one statement, the upsert's `RETURNING` feeding the listing insert. */
 function postgresUpsertSql(tables: IocTables): string {
   const { indicators: t, sightings: s } = tables;
   return `with u as (
@@ -140,6 +135,7 @@ function postgresUpsertSql(tables: IocTables): string {
           last_seen = excluded.last_seen, valid_until = excluded.valid_until, confidence = excluded.confidence`;
 }
 
+/** MySQL/MariaDB and SQLite: the indicators, then their listings, in two statements. */
 function upsertSql(dialect: "mysql" | "sqlite", tables: IocTables, rows: number): UpsertSql {
   const { indicators: t, sightings: s } = tables;
   if (dialect === "mysql") {
@@ -181,44 +177,43 @@ type FeedRef = { name: string; confidence: number };
 /**
  * Upserts one batch of a feed's indicators in one short transaction: the indicator rows (first and
  * last seen, the feed added to its list, the higher confidence) and the feed's own listing rows.
- * Keys must be unique within the batch.
+ * Keys must be unique within the batch. The listing table refers to the indicator by id
+ * (`indicator_id`, from migration 0006), so each dialect learns the ids of the rows it upserted:
+ * PostgreSQL in the same statement, SQLite by joining the batch against the indicators just
+ * written, MySQL/MariaDB by reading them back.
  */
 export async function writeBatch(db: Knex, tables: IocTables, feed: FeedRef, batch: readonly Listed[], at: number): Promise<void> {
   if (batch.length === 0) return;
   const dialect = dialectOf(db);
   const chunk = MAX_BATCH[dialect];
+  const write = dialect === "postgres" ? writePostgres : dialect === "sqlite" ? writeSqlite : writeMysql;
   await db.transaction(async (trx) => {
-    for (let start = 0; start < batch.length; start += chunk) {
-      const rows = batch.slice(start, start + chunk);
-      if (dialect === "postgres") {
-        const kinds = rows.map((row) => row.kind);
-        const values = rows.map((row) => row.value);
-        const validUntil = rows.map((row) => row.validUntil) as unknown as Knex.RawBinding;
-        const { name, confidence } = feed;
-        await trx.raw(postgresUpsertSql(tables), [kinds, values, validUntil, name, confidence, at, at, name, confidence, at, at]);
-        continue;
-      }
-      const sql = upsertSql(dialect, tables, rows.length);
-      if (dialect === "sqlite") {
-        const sorted = [...rows].sort((a, b) =>
-          a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.value < b.value ? -1 : a.value > b.value ? 1 : 0,
-        );
-        const json = JSON.stringify(sorted.map((row) => [row.kind, row.value, row.validUntil]));
-        await trx.raw(sql.indicators, [feed.name, feed.confidence, at, at, json]);
-        await trx.raw(sql.sightings, [feed.name, feed.confidence, at, at, json]);
-      } else await writeMysql(trx, tables, sql, feed, rows, at);
-    }
+    for (let start = 0; start < batch.length; start += chunk) await write(trx, tables, feed, batch.slice(start, start + chunk), at);
   });
 }
 
-async function writeMysql(
-  trx: Knex.Transaction,
-  tables: IocTables,
-  sql: UpsertSql,
-  feed: FeedRef,
-  rows: readonly Listed[],
-  at: number,
-): Promise<void> {
+type ChunkWriter = (trx: Knex.Transaction, tables: IocTables, feed: FeedRef, rows: readonly Listed[], at: number) => Promise<void>;
+
+const writePostgres: ChunkWriter = async (trx, tables, feed, rows, at) => {
+  const kinds = rows.map((row) => row.kind);
+  const values = rows.map((row) => row.value);
+  const validUntil = rows.map((row) => row.validUntil) as unknown as Knex.RawBinding;
+  const { name, confidence } = feed;
+  await trx.raw(postgresUpsertSql(tables), [kinds, values, validUntil, name, confidence, at, at, name, confidence, at, at]);
+};
+
+const writeSqlite: ChunkWriter = async (trx, tables, feed, rows, at) => {
+  const sql = upsertSql("sqlite", tables, rows.length);
+  const sorted = [...rows].sort((a, b) =>
+    a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.value < b.value ? -1 : a.value > b.value ? 1 : 0,
+  );
+  const json = JSON.stringify(sorted.map((row) => [row.kind, row.value, row.validUntil]));
+  await trx.raw(sql.indicators, [feed.name, feed.confidence, at, at, json]);
+  await trx.raw(sql.sightings, [feed.name, feed.confidence, at, at, json]);
+};
+
+const writeMysql: ChunkWriter = async (trx, tables, feed, rows, at) => {
+  const sql = upsertSql("mysql", tables, rows.length);
   await trx.raw(
     sql.indicators,
     rows.flatMap((row) => [row.kind, row.value, feed.name, feed.confidence, at, at]),
@@ -231,7 +226,7 @@ async function writeMysql(
     sightings.push(id, feed.name, feed.confidence, at, at, row.validUntil);
   }
   await trx.raw(sql.sightings, sightings);
-}
+};
 
 /** The ids of the given indicators, keyed `kind NUL value`. */
 async function indicatorIds(db: Knex, tables: IocTables, keys: readonly { kind: string; value: string }[]): Promise<Map<string, number>> {
