@@ -291,6 +291,24 @@ for (const { dialect, available } of await probeDialects()) {
       expect(info?.lastRun?.id).toBe(run.id);
       await upkeep.stop();
     });
+
+    it("does not check migrations again on a run after an explicit migrate()", async () => {
+      const prefix = freshPrefix();
+      const task = defineTask({ id: "noop", schedule: "0 3 * * *", run: () => ({ ok: true }) });
+      const { upkeep } = host([task], { prefix });
+      await upkeep.migrate();
+      const sent: string[] = [];
+      const record = (query: { sql: string }) => sent.push(query.sql);
+      database.knex.on("query", record);
+      try {
+        expect((await upkeep.run("noop")).status).toBe("succeeded");
+      } finally {
+        database.knex.removeListener("query", record);
+      }
+      expect(sent.length).toBeGreaterThan(0);
+      expect(sent.filter((sql) => sql.includes(`${prefix}migrations`))).toEqual([]);
+      await upkeep.stop();
+    });
   });
 }
 

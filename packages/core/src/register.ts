@@ -63,7 +63,7 @@ export interface Upkeep {
   runs(query?: RunQuery): Promise<RunRecord[]>;
   /** Subscribes to an event; returns the unsubscribe function. */
   on<E extends UpkeepEventName>(event: E, handler: UpkeepEventHandler<E>): () => void;
-  /** Applies upkeep's migrations. */
+  /** Applies upkeep's migrations; later runs and `start()` on this instance then skip the check. */
   migrate(): Promise<void>;
   /**
    * The ticks due in the minute `at` falls in, plus the latest earlier tick of each `catchUp` task
@@ -199,15 +199,16 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
       },
     }));
 
+  // Migrated once per instance: an explicit migrate() counts, so the first run does not check again.
   let migrated: Promise<void> | undefined;
-  const ensureMigrated = () => {
-    if (!autoMigrate) return Promise.resolve();
-    migrated ??= store.migrate().catch((error: unknown) => {
+  const applyMigrations = () => {
+    migrated = store.migrate().catch((error: unknown) => {
       migrated = undefined;
       throw error;
     });
     return migrated;
   };
+  const ensureMigrated = () => (autoMigrate ? (migrated ?? applyMigrations()) : Promise.resolve());
   let state: "idle" | "started" | "stopped" = "idle";
   let crypto: UpkeepCrypto | undefined;
 
@@ -226,7 +227,7 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
       return crypto;
     },
     async migrate() {
-      await store.migrate();
+      await applyMigrations();
     },
     async start() {
       if (state !== "idle") throw new UpkeepError("ALREADY_STARTED", "start() was already called on this instance");
