@@ -11,3 +11,32 @@ export function dialectOf(db: Knex): SqlDialect {
   if (/sqlite/.test(client)) return "sqlite";
   throw new Error(`[upkeep] unsupported knex client "${client}": use pg, mysql2 or better-sqlite3`);
 }
+
+/** A table name as PostgreSQL identifiers: each dot-separated part double-quoted (`schema.table`). */
+export const doubleQuote = (name: string): string =>
+  name
+    .split(".")
+    .map((part) => `"${part.replaceAll('"', '""')}"`)
+    .join(".");
+
+/**
+ * PostgreSQL: each column's type straight from the catalog, the table resolved like the statements
+ * resolve it (search_path, or `schema.table`). knex's `columnInfo` asks information_schema, whose
+ * views cost 7–17 ms a call here; this costs about 1 ms. A domain reads as its base type, as in
+ * information_schema.
+ */
+const PG_COLUMN_TYPES = `SELECT a.attname AS name, format_type(coalesce(nullif(t.typbasetype, 0), a.atttypid), NULL) AS type
+  FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+  WHERE a.attrelid = to_regclass(?) AND a.attnum > 0 AND NOT a.attisdropped
+  ORDER BY a.attnum`;
+
+/** Every column of the table, in table order, with its declared type; empty when the table does not exist. */
+export async function columnTypes(db: Knex, dialect: SqlDialect, table: string): Promise<Record<string, { type: string } | undefined>> {
+  if (dialect === "postgres") {
+    const { rows } = (await db.raw(PG_COLUMN_TYPES, [doubleQuote(table)])) as { rows: Array<{ name: string; type: string }> };
+    return Object.fromEntries(rows.map((row) => [row.name, { type: row.type }]));
+  }
+  const [schema, name] = table.includes(".") ? (table.split(".") as [string, string]) : [undefined, table];
+  const builder = schema ? db(name).withSchema(schema) : db(name);
+  return (await builder.columnInfo()) as unknown as Record<string, { type: string } | undefined>;
+}

@@ -1,5 +1,5 @@
 import type { Knex } from "knex";
-import { dialectOf } from "../../db.ts";
+import { columnTypes, dialectOf } from "../../db.ts";
 import type { ConfigIssue } from "../../errors.ts";
 import type { CleanupInput } from "./options.ts";
 import { type PolicyIssue, policyIssues, type ResolvedPolicy, resolvePolicies } from "./policies.ts";
@@ -19,9 +19,7 @@ export type ColumnCache = Map<string, Promise<string[]>>;
 function columnsOf(db: Knex, cache: ColumnCache, table: string): Promise<string[]> {
   let columns = cache.get(table);
   if (!columns) {
-    columns = db(table)
-      .columnInfo()
-      .then((info) => Object.keys(info));
+    columns = columnTypes(db, dialectOf(db), table).then((info) => Object.keys(info));
     cache.set(table, columns);
   }
   return columns;

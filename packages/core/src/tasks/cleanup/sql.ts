@@ -2,7 +2,7 @@
 // walk, so each statement touches one short index range: no OFFSET, no rescan of what earlier
 // batches removed (dead PostgreSQL tuples, InnoDB delete-marked records), no rows in memory.
 import type { Knex } from "knex";
-import type { SqlDialect } from "../../db.ts";
+import { doubleQuote, type SqlDialect } from "../../db.ts";
 import type { TimeFormat } from "./options.ts";
 import type { ResolvedPolicy } from "./policies.ts";
 
@@ -245,10 +245,9 @@ export async function hasLeadingIndex(db: Knex, dialect: SqlDialect, table: stri
   let result: unknown;
   if (dialect === "postgres") {
     result = await db.raw(
-      `select 1 from pg_index i join pg_class c on c.oid = i.indrelid
-       join pg_attribute a on a.attrelid = c.oid and a.attnum = i.indkey[0]
-       where c.relname = ? and pg_table_is_visible(c.oid) and a.attname = ? limit 1`,
-      [table, column],
+      `select 1 from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+       where i.indrelid = to_regclass(?) and a.attname = ? limit 1`,
+      [doubleQuote(table), column],
     );
   } else if (dialect === "mysql") {
     result = await db.raw(

@@ -1,5 +1,5 @@
 import type { Knex } from "knex";
-import type { SqlDialect } from "../../db.ts";
+import { columnTypes, doubleQuote, type SqlDialect } from "../../db.ts";
 import { TaskError } from "../../errors.ts";
 
 /**
@@ -54,33 +54,6 @@ function kindOf(dialect: SqlDialect, type: string, sqliteTimeFormat: "auto" | "e
   if (t === "datetime") return "utc-naive";
   if (t === "timestamp") return "mysql-timestamp";
   return undefined;
-}
-
-const doubleQuote = (name: string) =>
-  name
-    .split(".")
-    .map((part) => `"${part.replaceAll('"', '""')}"`)
-    .join(".");
-
-/**
- * PostgreSQL: each column's type straight from the catalog, resolved like the statements resolve the
- * table (search_path, or `schema.table`). knex's `columnInfo` asks information_schema, whose views
- * cost 7–15 ms a call, a tenth of a pass; this costs about 1 ms, so every pass can afford to read the
- * types afresh. A domain reads as its base type, as in information_schema.
- */
-const PG_COLUMN_TYPES = `SELECT a.attname AS name, format_type(coalesce(nullif(t.typbasetype, 0), a.atttypid), NULL) AS type
-  FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-  WHERE a.attrelid = to_regclass(?) AND a.attnum > 0 AND NOT a.attisdropped`;
-
-/** Every column of the table with its declared type; empty when the table does not exist. */
-async function columnTypes(db: Knex, dialect: SqlDialect, table: string): Promise<Record<string, { type: string } | undefined>> {
-  if (dialect === "postgres") {
-    const { rows } = (await db.raw(PG_COLUMN_TYPES, [doubleQuote(table)])) as { rows: Array<{ name: string; type: string }> };
-    return Object.fromEntries(rows.map((row) => [row.name, { type: row.type }]));
-  }
-  const [schema, name] = table.includes(".") ? (table.split(".") as [string, string]) : [undefined, table];
-  const builder = schema ? db(name).withSchema(schema) : db(name);
-  return (await builder.columnInfo()) as unknown as Record<string, { type: string } | undefined>;
 }
 
 /**
