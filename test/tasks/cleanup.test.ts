@@ -281,42 +281,47 @@ for (const { dialect, available } of await probeDialects()) {
       expect(await ids(db, "exact_events")).toEqual([3, 6, 9, 12]);
     });
 
-    it("cuts a pure age cut into key ranges up to the last expired key, skipping gaps in the keys", async () => {
-      await db.schema.createTable("span_events", (table) => {
-        table.integer("id").primary();
-        table.bigInteger("created_ms").notNullable().index();
-      });
-      const at = (id: number, age: number) => ({ id, created_ms: ago(age).getTime() });
-      // Expired keys 1-4 and 1001-1003 with nothing between, fresh rows around and after them.
-      await db("span_events").insert([
-        ...[1, 2, 3, 4, 1001, 1002, 1003].map((id) => at(id, 10 * DAY)),
-        ...[5, 1004, 2000, 2001].map((id) => at(id, DAY)),
-      ]);
-      const progress: number[] = [];
-      const { upkeep } = host(
-        [
-          cleanupTask({
-            batchSize: 4,
-            batchTime: 0,
-            policies: [{ name: "span", table: "span_events", column: "created_ms", olderThan: "7d", timeFormat: "epoch_ms" }],
-          }),
-        ],
-        { on: { "run:progress": ({ progress: p }) => void progress.push(p.done) } },
-      );
-      const run = await upkeep.run("cleanup");
-      await upkeep.stop();
-      // (0,4] takes 4; (4,8] holds only a fresh row; the next expired key is 1001: (1000,1003] takes 3.
-      expect((run.result as CleanupResult).policies[0]).toMatchObject({ status: "done", matched: 7, deleted: 7, batches: 3 });
-      expect(progress).toEqual([4, 4, 7]);
-      expect(await ids(db, "span_events")).toEqual([5, 1004, 2000, 2001]);
-    });
+    // PostgreSQL deletes a pure age cut by slices of the age index instead (tested below).
+    it.runIf(dialect !== "postgres")(
+      "cuts a pure age cut into key ranges up to the last expired key, skipping gaps in the keys",
+      async () => {
+        await db.schema.createTable("span_events", (table) => {
+          table.integer("id").primary();
+          table.bigInteger("created_ms").notNullable().index();
+        });
+        const at = (id: number, age: number) => ({ id, created_ms: ago(age).getTime() });
+        // Expired keys 1-4 and 1001-1003 with nothing between, fresh rows around and after them.
+        await db("span_events").insert([
+          ...[1, 2, 3, 4, 1001, 1002, 1003].map((id) => at(id, 10 * DAY)),
+          ...[5, 1004, 2000, 2001].map((id) => at(id, DAY)),
+        ]);
+        const progress: number[] = [];
+        const { upkeep } = host(
+          [
+            cleanupTask({
+              batchSize: 4,
+              batchTime: 0,
+              policies: [{ name: "span", table: "span_events", column: "created_ms", olderThan: "7d", timeFormat: "epoch_ms" }],
+            }),
+          ],
+          { on: { "run:progress": ({ progress: p }) => void progress.push(p.done) } },
+        );
+        const run = await upkeep.run("cleanup");
+        await upkeep.stop();
+        // (0,4] takes 4; (4,8] holds only a fresh row; the next expired key is 1001: (1000,1003] takes 3.
+        expect((run.result as CleanupResult).policies[0]).toMatchObject({ status: "done", matched: 7, deleted: 7, batches: 3 });
+        expect(progress).toEqual([4, 4, 7]);
+        expect(await ids(db, "span_events")).toEqual([5, 1004, 2000, 2001]);
+      },
+    );
 
     it.runIf(dialect === "postgres")(
       "rolls a failing batch back whole and leaks no commit setting into its pooled connection (PostgreSQL)",
       async () => {
+        // Oldest first, one minute apart: slices of two rows, the third holds the refused row.
         await eventsTable(
           "trip_events",
-          Array.from({ length: 6 }, () => 40 * DAY),
+          Array.from({ length: 6 }, (_, i) => 40 * DAY - i * MINUTE),
         );
         await db.raw(`create or replace function trip_refuse() returns trigger language plpgsql as $$
           begin if old.id = 5 then raise exception 'row 5 is held'; end if; return old; end $$`);
@@ -367,7 +372,63 @@ for (const { dialect, available } of await probeDialects()) {
       }
     });
 
-    it("walks key by key when the keys are not integers", async () => {
+    it.runIf(dialect === "postgres")(
+      "deletes a pure age cut by slices of the age index, any key type, bounds exact to the microsecond (PostgreSQL)",
+      async () => {
+        await db.schema.createTable("slice_events", (table) => {
+          table.uuid("id").primary();
+          table.specificType("created_at", "timestamptz(6)").notNullable().index();
+        });
+        // Five expired rows a microsecond apart: a bound rounded to the millisecond would cut an
+        // empty first slice and shift every later one.
+        const base = ago(10 * DAY)
+          .toISOString()
+          .replace("Z", "");
+        const expired = [0, 1, 2, 3, 4].map((us) => ({
+          id: `00000000-0000-4000-8000-00000000000${us}`,
+          created_at: db.raw(`?::timestamp at time zone 'UTC'`, [`${base}00${us}`]),
+        }));
+        const fresh = { id: "00000000-0000-4000-8000-000000000009", created_at: ago(DAY) };
+        await db("slice_events").insert([...expired, fresh]);
+        const progress: number[] = [];
+        const { upkeep } = host(
+          [
+            cleanupTask({
+              batchSize: 2,
+              batchTime: 0,
+              policies: [{ name: "slices", table: "slice_events", column: "created_at", olderThan: "7d" }],
+            }),
+          ],
+          { on: { "run:progress": ({ progress: p }) => void progress.push(p.done) } },
+        );
+        const run = await upkeep.run("cleanup");
+        await upkeep.stop();
+        expect((run.result as CleanupResult).policies[0]).toMatchObject({ status: "done", matched: 5, deleted: 5, batches: 3 });
+        expect(progress).toEqual([2, 4, 5]);
+        expect((await db("slice_events").select("id")).map((row) => row.id)).toEqual([fresh.id]);
+      },
+    );
+
+    it.runIf(dialect === "postgres")(
+      "removes more rows of one timestamp than a batch holds key by key, in batches of at most batchSize (PostgreSQL)",
+      async () => {
+        // One row older than the group, seven rows sharing a timestamp, one fresh row.
+        await eventsTable("tie_events", [40 * DAY + MINUTE, ...Array.from({ length: 7 }, () => 40 * DAY), DAY]);
+        const progress: number[] = [];
+        const { upkeep } = host(
+          [cleanupTask({ batchSize: 3, batchTime: 0, policies: [{ table: "tie_events", column: "created_at", olderThan: "30d" }] })],
+          { on: { "run:progress": ({ progress: p }) => void progress.push(p.done) } },
+        );
+        const run = await upkeep.run("cleanup");
+        await upkeep.stop();
+        // The slice before the group, then the group three keys at a time.
+        expect((run.result as CleanupResult).policies[0]).toMatchObject({ status: "done", deleted: 8, batches: 4 });
+        expect(progress).toEqual([1, 4, 7, 8]);
+        expect(await ids(db, "tie_events")).toEqual([9]);
+      },
+    );
+
+    it.runIf(dialect !== "postgres")("walks key by key when the keys are not integers", async () => {
       await db.schema.createTable("keyed_events", (table) => {
         table.string("code", 8).primary();
         table.bigInteger("created_ms").notNullable().index();

@@ -190,14 +190,16 @@ export interface CleanupOptions {
   floors?: Record<string, Duration>;
   /**
    * Rows in the first batch of each policy, each batch its own short transaction (a pure age cut
-   * with integer keys: a range of this many keys, so at most this many rows). Later batches grow
-   * or shrink to take about `batchTime` (sink batches always stay at this size).
+   * with integer keys on MariaDB/MySQL and SQLite: a range of this many keys, so at most this many
+   * rows). Later batches grow or shrink to take about `batchTime` (sink batches always stay at
+   * this size).
    * @default 1000
    */
   batchSize?: number;
   /**
-   * How long one batch should take: batches double while they finish in under half of it and
-   * halve when they take longer. 0 keeps every batch at `batchSize`.
+   * How long one batch should take: a batch that took under half of it or over all of it is
+   * resized to land at three quarters, growing at most 4x and shrinking at most 8x per batch.
+   * 0 keeps every batch at `batchSize`.
    * @default "100ms"
    */
   batchTime?: Duration;

@@ -1,11 +1,13 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Knex } from "knex";
-import { dialectOf } from "../../db.ts";
+import { dialectOf, type SqlDialect } from "../../db.ts";
 import { errorMessage, TaskError } from "../../errors.ts";
 import type { TaskContext } from "../../task.ts";
 import { type ColumnCache, checkPolicy } from "./check.ts";
+import type { CleanupSink } from "./options.ts";
 import type { ResolvedPolicy } from "./policies.ts";
-import { archiveRange, asyncCommit, countMatching, deleteKeys, deleteRange, keySpan, nextBatch, nextKey, selectRows } from "./sql.ts";
+import { archiveRange, asyncCommit, countMatching, deleteKeys, deleteRange, keySpan, selectRows } from "./sql.ts";
+import { keyWalk, type RemoveRange, sliceWalk, spanWalk, type Walk } from "./walks.ts";
 
 /** What one policy did in a run. */
 export interface PolicyResult {
@@ -72,6 +74,59 @@ export function nextSize(size: number, tookMs: number, options: Pick<PolicyRunOp
   return Math.max(1, Math.min(options.maxBatchSize, bounded));
 }
 
+/**
+ * How the policy's rows are cut into batches (see walks.ts); undefined when a read beforehand found
+ * nothing to remove.
+ * - A sink reads whole rows, `batchSize` at a time, and deletes what it acknowledged.
+ * - A pure age cut (no `where`, not a dedupe) on an indexed column: on PostgreSQL, deletes go by
+ *   slices of the age index, as the raw statement reads it; elsewhere, and for archives, by ranges
+ *   of integer keys between the lowest and highest match, read once through the age index. MariaDB
+ *   deletes through its primary key faster than through a secondary index, and SQLite is even.
+ * - Anything else, or keys that are not integers, walks key by key.
+ */
+async function chooseWalk(
+  db: Knex,
+  dialect: SqlDialect,
+  policy: ResolvedPolicy,
+  now: Date,
+  batchSize: number,
+  check: { columns: string[]; indexed: Set<string> },
+): Promise<Walk | undefined> {
+  const archive = policy.archive;
+  if (archive && "sink" in archive) return sinkWalk(db, policy, now, archive.sink, batchSize);
+  const remove: RemoveRange = (selection, after, bound) =>
+    archive
+      ? db.transaction(async (trx): Promise<number> => {
+          if (dialect === "postgres") await asyncCommit(trx);
+          return archiveRange(trx, selection, archive.table, check.columns, now, after, bound);
+        })
+      : deleteRange(db, dialect, selection, now, after, bound);
+  const pureAge = policy.where.length === 0 && !policy.dedupe ? policy.age : undefined;
+  if (!pureAge || !check.indexed.has(pureAge.column)) return keyWalk(db, dialect, policy, now, remove);
+  if (dialect === "postgres" && !archive) return sliceWalk(db, policy, now, remove);
+  const span = await keySpan(db, dialect, policy, now);
+  if (span === "none") return undefined;
+  return span ? spanWalk(db, policy, now, span, remove) : keyWalk(db, dialect, policy, now, remove);
+}
+
+/**
+ * A sink: whole rows, `batchSize` at a time (never grown, since they are held in memory), handed to
+ * the host; only keys of the batch that the sink acknowledged are deleted, whatever else it returns.
+ */
+function sinkWalk(db: Knex, policy: ResolvedPolicy, now: Date, sink: CleanupSink, batchSize: number): Walk {
+  let after: unknown;
+  return async () => {
+    const rows = await selectRows(db, policy, now, after, batchSize);
+    if (rows.length === 0) return undefined;
+    const keys = rows.map((row) => row[policy.primaryKey]);
+    const acked = await sink(rows, { policy: policy.name, table: policy.table, primaryKey: policy.primaryKey });
+    const ackedSet = acked ? new Set(acked.map(String)) : undefined;
+    const removed = await deleteKeys(db, policy, now, ackedSet ? keys.filter((key) => ackedSet.has(String(key))) : keys);
+    after = keys[keys.length - 1];
+    return { removed, matched: rows.length, last: rows.length < batchSize };
+  };
+}
+
 /** Runs one policy in batches. Never throws: a failure is recorded in the result. */
 export async function runPolicy(ctx: TaskContext, policy: ResolvedPolicy, options: PolicyRunOptions): Promise<PolicyResult> {
   const result = emptyResult(policy, "done");
@@ -91,23 +146,8 @@ export async function runPolicy(ctx: TaskContext, policy: ResolvedPolicy, option
     }
 
     const dialect = dialectOf(db);
-    const sink = policy.archive && "sink" in policy.archive ? policy.archive.sink : undefined;
-    const archiveTable = policy.archive && "table" in policy.archive ? policy.archive.table : undefined;
-    const removeRange = (after: unknown, bound: unknown): Promise<number> =>
-      archiveTable
-        ? db.transaction(async (trx): Promise<number> => {
-            if (dialect === "postgres") await asyncCommit(trx);
-            return archiveRange(trx, policy, archiveTable, check.columns, now, after, bound);
-          })
-        : deleteRange(db, dialect, policy, now, after, bound);
-    // A pure age cut on an indexed column with integer keys is cut into key ranges between the
-    // lowest and highest matching key, read once through the age index: no find per batch, and no
-    // walk past the last expired row. Where the selection is narrower, a range could hold few
-    // matches, so it walks key by key.
-    const pureAge = policy.where.length === 0 && !policy.dedupe ? policy.age : undefined;
-    const span = !sink && pureAge && check.indexed.has(pureAge.column) ? await keySpan(db, dialect, policy, now) : undefined;
-    if (span === "none") return result;
-    let after: unknown = span ? span.lo - 1 : undefined;
+    const walk = await chooseWalk(db, dialect, policy, now, batchSize, check);
+    if (!walk) return result;
     let size = batchSize;
     for (;;) {
       if (ctx.signal.aborted) {
@@ -115,50 +155,16 @@ export async function runPolicy(ctx: TaskContext, policy: ResolvedPolicy, option
         result.stoppedEarly = true;
         break;
       }
-      let count: number;
-      let last = false;
-      if (sink) {
-        const rows = await selectRows(db, policy, now, after, batchSize);
-        count = rows.length;
-        if (count === 0) break;
-        const keys = rows.map((row) => row[policy.primaryKey]);
-        const acked = await sink(rows, { policy: policy.name, table: policy.table, primaryKey: policy.primaryKey });
-        // Only keys of this batch are deleted, whatever else a sink returns.
-        const ackedSet = acked ? new Set(acked.map(String)) : undefined;
-        const moved = await deleteKeys(db, policy, now, ackedSet ? keys.filter((key) => ackedSet.has(String(key))) : keys);
-        result.archived += moved;
-        result.deleted += moved;
-        after = keys[keys.length - 1];
-        last = count < batchSize;
-      } else {
-        const began = performance.now();
-        let bound: unknown;
-        if (span) {
-          bound = Math.min(span.hi, (after as number) + size);
-          last = bound === span.hi;
-        } else {
-          const batch = await nextBatch(db, dialect, policy, now, after, size);
-          if (batch.count === 0) break;
-          bound = batch.last;
-          last = batch.count < size;
-        }
-        const removed = await removeRange(after, bound);
-        if (archiveTable) result.archived += removed;
-        result.deleted += removed;
-        count = removed;
-        after = bound;
-        size = nextSize(size, performance.now() - began, options);
-        if (span && removed === 0 && !last) {
-          // A gap in the key space: go on from the next matching key.
-          const next = await nextKey(db, policy, now, bound as number, span.hi);
-          if (next === undefined) last = true;
-          else after = next - 1;
-        }
-      }
-      result.matched += count;
+      const began = performance.now();
+      const step = await walk(size);
+      if (!step) break;
+      size = nextSize(size, performance.now() - began, options);
+      result.deleted += step.removed;
+      if (policy.archive) result.archived += step.removed;
+      result.matched += step.matched ?? step.removed;
       result.batches++;
       ctx.progress({ done: result.deleted, unit: "rows", label: policy.name });
-      if (last) break;
+      if (step.last) break;
       await pause(options.pauseMs, ctx.signal);
     }
   } catch (error) {

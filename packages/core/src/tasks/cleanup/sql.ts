@@ -1,6 +1,7 @@
-// The statements cleanup runs. Every batch is a primary-key range (after, bound] found by a keyset
-// walk, so each statement touches one short index range: no OFFSET, no rescan of what earlier
-// batches removed (dead PostgreSQL tuples, InnoDB delete-marked records), no rows in memory.
+// The statements cleanup runs. Every batch is one short index range, a primary-key range
+// (after, bound] or, on PostgreSQL, a slice [from, to) of the age column, whose bounds come from a
+// walk that starts where the last batch ended: no rescan of what earlier batches removed (dead
+// PostgreSQL tuples, InnoDB delete-marked records), no rows in memory.
 import type { Knex } from "knex";
 import { doubleQuote, type SqlDialect } from "../../db.ts";
 import type { TimeFormat } from "./options.ts";
@@ -140,6 +141,57 @@ export async function nextKey(db: Knex, policy: ResolvedPolicy, now: Date, after
   const pk = `${policy.table}.${policy.primaryKey}`;
   const row = await applySelection(db, db(policy.table), policy, now).where(pk, ">", after).where(pk, "<=", hi).min({ next: pk }).first();
   return row?.next == null ? undefined : integerKey(row.next);
+}
+
+/** Where a PostgreSQL age slice starts: a value of the age column as the database wrote it. */
+export interface SliceStart {
+  value: string;
+  /** Whether rows holding `value` itself are still to go (false once a group of them was removed). */
+  inclusive: boolean;
+}
+
+function slice(query: Knex.QueryBuilder, column: string, from: SliceStart | undefined, to?: string): Knex.QueryBuilder {
+  if (from) query.where(column, from.inclusive ? ">=" : ">", from.value);
+  if (to !== undefined) query.where(column, "<", to);
+  return query;
+}
+
+const ageColumn = (policy: ResolvedPolicy) => `${policy.table}.${policy.age?.column}`;
+
+/**
+ * PostgreSQL: the age column's value `size` matching rows on from `from`, in the column's order, as
+ * text; undefined when no more than `size` rows are left. An index-only read of the age index.
+ */
+export async function sliceBound(
+  db: Knex,
+  policy: ResolvedPolicy,
+  now: Date,
+  from: SliceStart | undefined,
+  size: number,
+): Promise<string | undefined> {
+  const column = ageColumn(policy);
+  const boundary = slice(applySelection(db, db(policy.table), policy, now), column, from)
+    .select({ bound: column })
+    .orderBy(column)
+    .offset(size)
+    .limit(1);
+  // Written as text outside the subquery: inside, every skipped row would be converted too.
+  const row = await db
+    .select(db.raw("??::text as bound", ["upkeep_slice.bound"]))
+    .from(boundary.as("upkeep_slice"))
+    .first();
+  return row?.bound ?? undefined;
+}
+
+/** PostgreSQL: deletes the matching rows from `from` up to (not including) `to`, or to the cutoff. */
+export function deleteSlice(
+  db: Knex,
+  policy: ResolvedPolicy,
+  now: Date,
+  from: SliceStart | undefined,
+  to: string | undefined,
+): Promise<number> {
+  return asyncCommitStatement(db, slice(applySelection(db, db(policy.table), policy, now), ageColumn(policy), from, to)).del();
 }
 
 /** Deletes the matching rows of the key range (after, bound], re-checking the selection. */

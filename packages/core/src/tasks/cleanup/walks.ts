@@ -1,0 +1,94 @@
+// The ways a policy's rows are cut into batches. Each walk removes one batch a call, each batch
+// its own short transaction, and remembers where it is, so the loop in run-policy.ts only counts,
+// paces and checks the abort signal between calls.
+import type { Knex } from "knex";
+import type { SqlDialect } from "../../db.ts";
+import type { ResolvedPolicy } from "./policies.ts";
+import { deleteSlice, nextBatch, nextKey, type SliceStart, sliceBound } from "./sql.ts";
+
+/** What one call of a walk did: rows removed, and whether nothing is left after it. */
+export interface Step {
+  removed: number;
+  /** Rows the batch matched, when some of them may stay (a sink acknowledges only part); else `removed`. */
+  matched?: number;
+  last: boolean;
+}
+
+/** Removes the next batch of at most `size` rows; undefined when there was none left. */
+export type Walk = (size: number) => Promise<Step | undefined>;
+
+/** Removes (deletes or archives) the policy's matching rows in the key range (after, bound]. */
+export type RemoveRange = (policy: ResolvedPolicy, after: unknown, bound: unknown) => Promise<number>;
+
+/**
+ * Key by key: each batch is found by walking the primary key to the batch's last matching row, then
+ * removed as the key range up to it. Works for any selection and any key type.
+ */
+export function keyWalk(db: Knex, dialect: SqlDialect, policy: ResolvedPolicy, now: Date, remove: RemoveRange): Walk {
+  let after: unknown;
+  return async (size) => {
+    const batch = await nextBatch(db, dialect, policy, now, after, size);
+    if (batch.count === 0) return undefined;
+    const removed = await remove(policy, after, batch.last);
+    after = batch.last;
+    return { removed, last: batch.count < size };
+  };
+}
+
+/**
+ * Key ranges between the lowest and highest matching integer key, read once beforehand: no find per
+ * batch. A range that removes nothing (a gap in the keys) costs one lookup of the next matching key.
+ */
+export function spanWalk(db: Knex, policy: ResolvedPolicy, now: Date, span: { lo: number; hi: number }, remove: RemoveRange): Walk {
+  let after = span.lo - 1;
+  return async (size) => {
+    const bound = Math.min(span.hi, after + size);
+    let last = bound === span.hi;
+    const removed = await remove(policy, after, bound);
+    after = bound;
+    if (removed === 0 && !last) {
+      const next = await nextKey(db, policy, now, bound, span.hi);
+      if (next === undefined) last = true;
+      else after = next - 1;
+    }
+    return { removed, last };
+  };
+}
+
+/**
+ * PostgreSQL, a pure age cut deleted through the age column's index: each batch is the slice of the
+ * column from where the last one ended up to the value `size` rows on, found by an index-only read
+ * of the index and deleted by the same index range, as the raw `DELETE` reads it. No key span to
+ * read first, and any key type. The bound is read back as the database writes it and bound again
+ * untyped, so PostgreSQL reads it as the column's own type, to the microsecond. More than `size`
+ * rows with one value would make a slice that cannot be cut, so such a group is removed key by key.
+ */
+export function sliceWalk(db: Knex, policy: ResolvedPolicy, now: Date, remove: RemoveRange): Walk {
+  const column = policy.age?.column;
+  if (!column) throw new Error("sliceWalk needs an age policy");
+  let from: SliceStart | undefined;
+  let tie: Walk | undefined;
+  const step: Walk = async (size) => {
+    if (tie && from) {
+      const done = await tie(size);
+      if (done && !done.last) return done;
+      tie = undefined;
+      from = { value: from.value, inclusive: false };
+      if (done) return { removed: done.removed, last: false };
+    }
+    const bound = await sliceBound(db, policy, now, from, size);
+    if (bound !== undefined && from?.inclusive && bound === from.value) {
+      const value = bound;
+      const group: ResolvedPolicy = { ...policy, where: [...policy.where, (query) => query.where(`${policy.table}.${column}`, value)] };
+      tie = keyWalk(db, "postgres", group, now, remove);
+      return step(size);
+    }
+    const removed = await deleteSlice(db, policy, now, from, bound);
+    if (bound === undefined) return removed > 0 ? { removed, last: true } : undefined;
+    from = { value: bound, inclusive: true };
+    // Empty when the next rows all hold the bound itself: the next call finds it a group.
+    if (removed === 0) return step(size);
+    return { removed, last: false };
+  };
+  return step;
+}
