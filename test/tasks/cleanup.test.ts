@@ -409,6 +409,32 @@ for (const { dialect, available } of await probeDialects()) {
       },
     );
 
+    it.runIf(dialect === "postgres")("slices an epoch-milliseconds column by its integer values (PostgreSQL)", async () => {
+      await db.schema.createTable("epoch_slice_events", (table) => {
+        table.increments("id");
+        table.bigInteger("created_ms").notNullable().index();
+      });
+      // Expired rows one millisecond apart, inserted newest first so keys and times run opposite ways.
+      const expired = [4, 3, 2, 1, 0].map((ms) => ({ created_ms: ago(10 * DAY).getTime() + ms }));
+      await db("epoch_slice_events").insert([...expired, { created_ms: ago(DAY).getTime() }]);
+      const progress: number[] = [];
+      const { upkeep } = host(
+        [
+          cleanupTask({
+            batchSize: 2,
+            batchTime: 0,
+            policies: [{ table: "epoch_slice_events", column: "created_ms", olderThan: "7d", timeFormat: "epoch_ms" }],
+          }),
+        ],
+        { on: { "run:progress": ({ progress: p }) => void progress.push(p.done) } },
+      );
+      const run = await upkeep.run("cleanup");
+      await upkeep.stop();
+      expect((run.result as CleanupResult).policies[0]).toMatchObject({ status: "done", deleted: 5, batches: 3 });
+      expect(progress).toEqual([2, 4, 5]);
+      expect(await ids(db, "epoch_slice_events")).toEqual([6]);
+    });
+
     it.runIf(dialect === "postgres")(
       "removes more rows of one timestamp than a batch holds key by key, in batches of at most batchSize (PostgreSQL)",
       async () => {
@@ -576,6 +602,24 @@ for (const { dialect, available } of await probeDialects()) {
       expect(result.policies.map((policy) => policy.deleted)).toEqual([30 - done, 1]);
       expect(await ids(db, "abort_events")).toEqual([31]);
       expect(await ids(db, "later_events")).toEqual([]);
+    });
+
+    // MariaDB has no partial indexes.
+    it.runIf(dialect !== "mariadb")("counts a partial index on the age column as no index: warned, and not walked through", async () => {
+      await eventsTable("partial_events", [40 * DAY, 40 * DAY - MINUTE, 40 * DAY - 2 * MINUTE, DAY], { index: false });
+      await db.raw("create index partial_events_noted on partial_events (created_at) where note is not null");
+      const options: CleanupOptions = {
+        batchSize: 2,
+        batchTime: 0,
+        policies: [{ table: "partial_events", column: "created_at", olderThan: "30d" }],
+      };
+      const check = await checkCleanupPolicies(db, options);
+      expect(check.warnings).toEqual([
+        'policy "partial_events": column "partial_events.created_at" has no index; the cleanup will scan the table',
+      ]);
+      const { result } = await runCleanup(options);
+      expect(result.policies[0]).toMatchObject({ status: "done", deleted: 3, batches: 2 });
+      expect(await ids(db, "partial_events")).toEqual([4]);
     });
 
     it("start() fails naming an unknown column; a run fails only that policy; unindexed columns are warned about", async () => {

@@ -292,13 +292,16 @@ function rowsOf(dialect: SqlDialect, result: unknown): unknown[] {
   return result as unknown[];
 }
 
-/** Whether `column` leads some index of `table`, so a filter on it need not scan. */
+/**
+ * Whether `column` leads some index of `table` that covers every row (not a partial index, which
+ * a plain age filter cannot use), so a filter on it need not scan.
+ */
 export async function hasLeadingIndex(db: Knex, dialect: SqlDialect, table: string, column: string): Promise<boolean> {
   let result: unknown;
   if (dialect === "postgres") {
     result = await db.raw(
       `select 1 from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
-       where i.indrelid = to_regclass(?) and a.attname = ? limit 1`,
+       where i.indrelid = to_regclass(?) and a.attname = ? and i.indpred is null and i.indisvalid limit 1`,
       [doubleQuote(table), column],
     );
   } else if (dialect === "mysql") {
@@ -309,7 +312,7 @@ export async function hasLeadingIndex(db: Knex, dialect: SqlDialect, table: stri
     );
   } else {
     result = await db.raw(
-      "select 1 from pragma_index_list(?) as il join pragma_index_info(il.name) as ii where ii.seqno = 0 and ii.name = ? limit 1",
+      "select 1 from pragma_index_list(?) as il join pragma_index_info(il.name) as ii where ii.seqno = 0 and ii.name = ? and il.partial = 0 limit 1",
       [table, column],
     );
   }
