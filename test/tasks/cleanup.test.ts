@@ -67,6 +67,15 @@ for (const { dialect, available } of await probeDialects()) {
       return { run, result: run.result as CleanupResult, lines };
     }
 
+    /** Runs one cleanup and records the rows done after each batch, as `run:progress` reports them. */
+    async function runTracked(options: CleanupOptions) {
+      const progress: number[] = [];
+      const { upkeep } = host([cleanupTask(options)], { on: { "run:progress": ({ progress: p }) => void progress.push(p.done) } });
+      const run = await upkeep.run("cleanup");
+      await upkeep.stop();
+      return { run, progress };
+    }
+
     /** A table of (id, created_at, note) rows, with an index on created_at unless told otherwise. */
     async function eventsTable(name: string, ages: number[], options: { index?: boolean } = {}) {
       await db.schema.dropTableIfExists(name);
@@ -235,28 +244,20 @@ for (const { dialect, available } of await probeDialects()) {
         kind: i % 2 === 0 ? "noise" : "keep",
       }));
       await db("epoch_events").insert(rows);
-      const progress: number[] = [];
-      const { upkeep } = host(
-        [
-          cleanupTask({
-            batchSize: 4,
-            batchTime: 0,
-            policies: [
-              {
-                name: "noise",
-                table: "epoch_events",
-                column: "created_ms",
-                olderThan: "7d",
-                timeFormat: "epoch_ms",
-                where: "kind = 'noise'",
-              },
-            ],
-          }),
+      const { run, progress } = await runTracked({
+        batchSize: 4,
+        batchTime: 0,
+        policies: [
+          {
+            name: "noise",
+            table: "epoch_events",
+            column: "created_ms",
+            olderThan: "7d",
+            timeFormat: "epoch_ms",
+            where: "kind = 'noise'",
+          },
         ],
-        { on: { "run:progress": ({ progress: p }) => void progress.push(p.done) } },
-      );
-      const run = await upkeep.run("cleanup");
-      await upkeep.stop();
+      });
       const result = run.result as CleanupResult;
       expect(result.policies[0]).toMatchObject({ status: "done", matched: 10, deleted: 10, batches: 3 });
       expect(progress).toEqual([4, 8, 10]);
@@ -295,19 +296,11 @@ for (const { dialect, available } of await probeDialects()) {
           ...[1, 2, 3, 4, 1001, 1002, 1003].map((id) => at(id, 10 * DAY)),
           ...[5, 1004, 2000, 2001].map((id) => at(id, DAY)),
         ]);
-        const progress: number[] = [];
-        const { upkeep } = host(
-          [
-            cleanupTask({
-              batchSize: 4,
-              batchTime: 0,
-              policies: [{ name: "span", table: "span_events", column: "created_ms", olderThan: "7d", timeFormat: "epoch_ms" }],
-            }),
-          ],
-          { on: { "run:progress": ({ progress: p }) => void progress.push(p.done) } },
-        );
-        const run = await upkeep.run("cleanup");
-        await upkeep.stop();
+        const { run, progress } = await runTracked({
+          batchSize: 4,
+          batchTime: 0,
+          policies: [{ name: "span", table: "span_events", column: "created_ms", olderThan: "7d", timeFormat: "epoch_ms" }],
+        });
         // (0,4] takes 4; (4,8] holds only a fresh row; the next expired key is 1001: (1000,1003] takes 3.
         expect((run.result as CleanupResult).policies[0]).toMatchObject({ status: "done", matched: 7, deleted: 7, batches: 3 });
         expect(progress).toEqual([4, 4, 7]);
@@ -390,19 +383,11 @@ for (const { dialect, available } of await probeDialects()) {
         }));
         const fresh = { id: "00000000-0000-4000-8000-000000000009", created_at: ago(DAY) };
         await db("slice_events").insert([...expired, fresh]);
-        const progress: number[] = [];
-        const { upkeep } = host(
-          [
-            cleanupTask({
-              batchSize: 2,
-              batchTime: 0,
-              policies: [{ name: "slices", table: "slice_events", column: "created_at", olderThan: "7d" }],
-            }),
-          ],
-          { on: { "run:progress": ({ progress: p }) => void progress.push(p.done) } },
-        );
-        const run = await upkeep.run("cleanup");
-        await upkeep.stop();
+        const { run, progress } = await runTracked({
+          batchSize: 2,
+          batchTime: 0,
+          policies: [{ name: "slices", table: "slice_events", column: "created_at", olderThan: "7d" }],
+        });
         expect((run.result as CleanupResult).policies[0]).toMatchObject({ status: "done", matched: 5, deleted: 5, batches: 3 });
         expect(progress).toEqual([2, 4, 5]);
         expect((await db("slice_events").select("id")).map((row) => row.id)).toEqual([fresh.id]);
@@ -417,19 +402,11 @@ for (const { dialect, available } of await probeDialects()) {
       // Expired rows one millisecond apart, inserted newest first so keys and times run opposite ways.
       const expired = [4, 3, 2, 1, 0].map((ms) => ({ created_ms: ago(10 * DAY).getTime() + ms }));
       await db("epoch_slice_events").insert([...expired, { created_ms: ago(DAY).getTime() }]);
-      const progress: number[] = [];
-      const { upkeep } = host(
-        [
-          cleanupTask({
-            batchSize: 2,
-            batchTime: 0,
-            policies: [{ table: "epoch_slice_events", column: "created_ms", olderThan: "7d", timeFormat: "epoch_ms" }],
-          }),
-        ],
-        { on: { "run:progress": ({ progress: p }) => void progress.push(p.done) } },
-      );
-      const run = await upkeep.run("cleanup");
-      await upkeep.stop();
+      const { run, progress } = await runTracked({
+        batchSize: 2,
+        batchTime: 0,
+        policies: [{ table: "epoch_slice_events", column: "created_ms", olderThan: "7d", timeFormat: "epoch_ms" }],
+      });
       expect((run.result as CleanupResult).policies[0]).toMatchObject({ status: "done", deleted: 5, batches: 3 });
       expect(progress).toEqual([2, 4, 5]);
       expect(await ids(db, "epoch_slice_events")).toEqual([6]);
@@ -440,13 +417,11 @@ for (const { dialect, available } of await probeDialects()) {
       async () => {
         // One row older than the group, seven rows sharing a timestamp, one fresh row.
         await eventsTable("tie_events", [40 * DAY + MINUTE, ...Array.from({ length: 7 }, () => 40 * DAY), DAY]);
-        const progress: number[] = [];
-        const { upkeep } = host(
-          [cleanupTask({ batchSize: 3, batchTime: 0, policies: [{ table: "tie_events", column: "created_at", olderThan: "30d" }] })],
-          { on: { "run:progress": ({ progress: p }) => void progress.push(p.done) } },
-        );
-        const run = await upkeep.run("cleanup");
-        await upkeep.stop();
+        const { run, progress } = await runTracked({
+          batchSize: 3,
+          batchTime: 0,
+          policies: [{ table: "tie_events", column: "created_at", olderThan: "30d" }],
+        });
         // The slice before the group, then the group three keys at a time.
         expect((run.result as CleanupResult).policies[0]).toMatchObject({ status: "done", deleted: 8, batches: 4 });
         expect(progress).toEqual([1, 4, 7, 8]);
