@@ -18,6 +18,7 @@ import { killHard, startFixture, untilOutput } from "../fixtures/child.ts";
 const NOW = new Date("2026-03-01T12:00:00.000Z");
 const DAY = 86_400_000;
 const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
 /** A moment relative to NOW: ago(90 * DAY + MINUTE) is just past a 90-day boundary. */
 const ago = (ms: number) => new Date(NOW.getTime() - ms);
 
@@ -359,6 +360,19 @@ for (const { dialect, available } of await probeDialects()) {
         const { result } = await runCleanup({ batchSize: 2, policies: [{ table: "tz_events", column: "created_at", olderThan: "30d" }] });
         expect(result.policies[0]).toMatchObject({ status: "done", deleted: 2 });
         expect(await ids(db, "tz_events")).toEqual([2]);
+        if (dialect === "postgres") {
+          // A `timestamp without time zone` column holding UTC wall time, written by another program:
+          // a cutoff in Tokyo wall time would take the row an hour short of 30 days too.
+          await db.schema.createTable("tz_naive_events", (table) => {
+            table.increments("id");
+            table.specificType("created_at", "timestamp(3)").notNullable().index();
+          });
+          const wall = (ms: number) => db.raw("?::timestamp", [ago(ms).toISOString().replace("Z", "")]);
+          await db("tz_naive_events").insert([30 * DAY + MINUTE, 30 * DAY - HOUR, 40 * DAY].map((ms) => ({ created_at: wall(ms) })));
+          const naive = await runCleanup({ policies: [{ table: "tz_naive_events", column: "created_at", olderThan: "30d" }] });
+          expect(naive.result.policies[0]).toMatchObject({ status: "done", deleted: 2 });
+          expect(await ids(db, "tz_naive_events")).toEqual([2]);
+        }
       } finally {
         if (saved === undefined) delete process.env.TZ;
         else process.env.TZ = saved;

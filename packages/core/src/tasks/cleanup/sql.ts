@@ -3,15 +3,20 @@
 // walk that starts where the last batch ended: no rescan of what earlier batches removed (dead
 // PostgreSQL tuples, InnoDB delete-marked records), no rows in memory.
 import type { Knex } from "knex";
-import { doubleQuote, type SqlDialect } from "../../db.ts";
+import { dialectOf, doubleQuote, type SqlDialect } from "../../db.ts";
 import type { TimeFormat } from "./options.ts";
 import type { ResolvedPolicy } from "./policies.ts";
 
-/** Binds a date in the form a column stores it. */
-export function timeValue(date: Date, format: TimeFormat): Date | number | string {
+/**
+ * Binds a date in the form a column stores it. On PostgreSQL a native timestamp is bound as ISO-8601
+ * UTC text: the exact instant for `timestamptz`, and UTC wall time for `timestamp` (PostgreSQL
+ * ignores the zone there), whatever the process's time zone. node-pg would write a Date in the
+ * process's local time, which a `timestamp` column reads as wall time, off by the local offset.
+ */
+export function timeValue(date: Date, format: TimeFormat, dialect: SqlDialect): Date | number | string {
   switch (format) {
     case "date":
-      return date;
+      return dialect === "postgres" ? date.toISOString() : date;
     case "epoch_ms":
       return date.getTime();
     case "epoch_s":
@@ -24,10 +29,11 @@ export function timeValue(date: Date, format: TimeFormat): Date | number | strin
 /** Adds the policy's selection (age, where, duplicate) to a query on its table. */
 export function applySelection(db: Knex, query: Knex.QueryBuilder, policy: ResolvedPolicy, now: Date): Knex.QueryBuilder {
   const { table, age, timeFormat } = policy;
-  if (age) query.where(`${table}.${age.column}`, "<", timeValue(new Date(now.getTime() - age.olderThanMs), timeFormat));
+  const time = (date: Date) => timeValue(date, timeFormat, dialectOf(db));
+  if (age) query.where(`${table}.${age.column}`, "<", time(new Date(now.getTime() - age.olderThanMs)));
   for (const where of policy.where) {
     if (typeof where === "string") query.whereRaw(`(${where})`);
-    else query.where((inner) => where(inner, { now, time: (date) => timeValue(date, timeFormat) }));
+    else query.where((inner) => where(inner, { now, time }));
   }
   const dedupe = policy.dedupe;
   if (dedupe) {
