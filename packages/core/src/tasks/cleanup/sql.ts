@@ -299,15 +299,19 @@ function rowsOf(dialect: SqlDialect, result: unknown): unknown[] {
 }
 
 /**
- * Whether `column` leads some index of `table` that covers every row (not a partial index, which
- * a plain age filter cannot use), so a filter on it need not scan.
+ * Whether `column` leads some ordered index of `table` that covers every row, so a filter on it need
+ * not scan and its values can be read in order: not a partial index, which a plain age filter
+ * cannot use, and on PostgreSQL a B-tree (a BRIN or hash index cannot return rows in order, so
+ * every slice's find would read and sort the whole expired range).
  */
 export async function hasLeadingIndex(db: Knex, dialect: SqlDialect, table: string, column: string): Promise<boolean> {
   let result: unknown;
   if (dialect === "postgres") {
     result = await db.raw(
       `select 1 from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
-       where i.indrelid = to_regclass(?) and a.attname = ? and i.indpred is null and i.indisvalid limit 1`,
+       join pg_class ic on ic.oid = i.indexrelid join pg_am am on am.oid = ic.relam
+       where i.indrelid = to_regclass(?) and a.attname = ? and i.indpred is null and i.indisvalid
+         and am.amname = 'btree' limit 1`,
       [doubleQuote(table), column],
     );
   } else if (dialect === "mysql") {
