@@ -8,15 +8,26 @@ import type { TimeFormat } from "./options.ts";
 import type { ResolvedPolicy } from "./policies.ts";
 
 /**
- * Binds a date in the form a column stores it. On PostgreSQL a native timestamp is bound as ISO-8601
- * UTC text: the exact instant for `timestamptz`, and UTC wall time for `timestamp` (PostgreSQL
- * ignores the zone there), whatever the process's time zone. node-pg would write a Date in the
- * process's local time, which a `timestamp` column reads as wall time, off by the local offset.
+ * PostgreSQL: a moment as ISO-8601 text with an offset, for a cutoff. `timestamptz` reads the exact
+ * instant whatever the text's zone; `timestamp` (without time zone) drops the zone and reads the wall
+ * time. Such a column may hold UTC wall time (Rails, Prisma, the heartbeats task) or the process's
+ * local wall time (what node-pg writes for a Date), and a cutoff must not fall late under either
+ * reading: the text is in whichever of UTC and the process's zone shows the earlier wall time (UTC
+ * east of Greenwich, local time west of it). A row then goes only once it is old enough both ways.
  */
+export function earlierWallTime(date: Date): string {
+  const east = -date.getTimezoneOffset();
+  if (east >= 0) return date.toISOString();
+  const wall = new Date(date.getTime() + east * 60_000).toISOString().slice(0, -1);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${wall}-${pad(Math.floor(-east / 60))}:${pad(-east % 60)}`;
+}
+
+/** Binds a date in the form a column stores it (PostgreSQL native timestamps: see earlierWallTime). */
 export function timeValue(date: Date, format: TimeFormat, dialect: SqlDialect): Date | number | string {
   switch (format) {
     case "date":
-      return dialect === "postgres" ? date.toISOString() : date;
+      return dialect === "postgres" ? earlierWallTime(date) : date;
     case "epoch_ms":
       return date.getTime();
     case "epoch_s":
