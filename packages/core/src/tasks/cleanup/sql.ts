@@ -8,26 +8,27 @@ import type { TimeFormat } from "./options.ts";
 import type { ResolvedPolicy } from "./policies.ts";
 
 /**
- * PostgreSQL: a moment as ISO-8601 text with an offset, for a cutoff. `timestamptz` reads the exact
- * instant whatever the text's zone; `timestamp` (without time zone) drops the zone and reads the wall
- * time. Such a column may hold UTC wall time (Rails, Prisma, the heartbeats task) or the process's
- * local wall time (what node-pg writes for a Date), and a cutoff must not fall late under either
- * reading: the text is in whichever of UTC and the process's zone shows the earlier wall time (UTC
- * east of Greenwich, local time west of it). A row then goes only once it is old enough both ways.
+ * A cutoff for a native timestamp column, as text: the wall time of whichever of UTC and the
+ * process's zone shows the earlier one (UTC east of Greenwich, local time west of it), with that
+ * zone's offset on PostgreSQL. `timestamptz` reads the exact instant; MySQL `TIMESTAMP` reads the
+ * text in the session's zone, exact or earlier when that is UTC or the process's. A column of wall
+ * time (`timestamp` without time zone, MySQL `DATETIME`) may hold UTC (Rails, Prisma, the heartbeats
+ * task's reading) or the process's local time (what node-pg and mysql2 write for a `Date`): with the
+ * earlier wall time, a row goes only once it is old enough under both readings, never early.
  */
-export function earlierWallTime(date: Date): string {
-  const east = -date.getTimezoneOffset();
-  if (east >= 0) return date.toISOString();
+export function earlierWallTime(date: Date, dialect: SqlDialect): string {
+  const east = Math.min(0, -date.getTimezoneOffset());
   const wall = new Date(date.getTime() + east * 60_000).toISOString().slice(0, -1);
+  if (dialect !== "postgres") return wall.replace("T", " ");
   const pad = (n: number) => String(n).padStart(2, "0");
-  return `${wall}-${pad(Math.floor(-east / 60))}:${pad(-east % 60)}`;
+  return east === 0 ? `${wall}Z` : `${wall}-${pad(Math.floor(-east / 60))}:${pad(-east % 60)}`;
 }
 
-/** Binds a date in the form a column stores it (PostgreSQL native timestamps: see earlierWallTime). */
+/** Binds a date in the form a column stores it (native timestamps: see earlierWallTime; SQLite keeps knex's number). */
 export function timeValue(date: Date, format: TimeFormat, dialect: SqlDialect): Date | number | string {
   switch (format) {
     case "date":
-      return dialect === "postgres" ? earlierWallTime(date) : date;
+      return dialect === "sqlite" ? date : earlierWallTime(date, dialect);
     case "epoch_ms":
       return date.getTime();
     case "epoch_s":
