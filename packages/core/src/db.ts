@@ -12,6 +12,9 @@ export function dialectOf(db: Knex): SqlDialect {
   throw new Error(`[upkeep] unsupported knex client "${client}": use pg, mysql2 or better-sqlite3`);
 }
 
+/** `2026-01-01 00:00:00.000`: UTC wall time, the form every dialect reads into a naive column. */
+export const utcWallTime = (moment: Date): string => moment.toISOString().replace("T", " ").replace("Z", "");
+
 /** A table name as PostgreSQL identifiers: each dot-separated part double-quoted (`schema.table`). */
 export const doubleQuote = (name: string): string =>
   name

@@ -3,7 +3,7 @@
 // walk that starts where the last batch ended: no rescan of what earlier batches removed (dead
 // PostgreSQL tuples, InnoDB delete-marked records), no rows in memory.
 import type { Knex } from "knex";
-import { dialectOf, doubleQuote, type SqlDialect } from "../../db.ts";
+import { dialectOf, doubleQuote, type SqlDialect, utcWallTime } from "../../db.ts";
 import type { TimeFormat } from "./options.ts";
 import type { ResolvedPolicy } from "./policies.ts";
 
@@ -17,11 +17,11 @@ import type { ResolvedPolicy } from "./policies.ts";
  * earlier wall time, a row goes only once it is old enough under both readings, never early.
  */
 export function earlierWallTime(date: Date, dialect: SqlDialect): string {
-  const east = Math.min(0, -date.getTimezoneOffset());
-  const wall = new Date(date.getTime() + east * 60_000).toISOString().slice(0, -1);
-  if (dialect !== "postgres") return wall.replace("T", " ");
+  const west = Math.max(0, date.getTimezoneOffset());
+  const wall = utcWallTime(new Date(date.getTime() - west * 60_000));
+  if (dialect !== "postgres") return wall;
   const pad = (n: number) => String(n).padStart(2, "0");
-  return east === 0 ? `${wall}Z` : `${wall}-${pad(Math.floor(-east / 60))}:${pad(-east % 60)}`;
+  return `${wall}-${pad(Math.floor(west / 60))}:${pad(west % 60)}`;
 }
 
 /** Binds a date in the form a column stores it (native timestamps: see earlierWallTime; SQLite keeps knex's number). */

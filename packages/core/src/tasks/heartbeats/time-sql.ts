@@ -1,5 +1,5 @@
 import type { Knex } from "knex";
-import { columnTypes, doubleQuote, type SqlDialect } from "../../db.ts";
+import { columnTypes, doubleQuote, type SqlDialect, utcWallTime } from "../../db.ts";
 import { TaskError } from "../../errors.ts";
 
 /**
@@ -35,9 +35,6 @@ export interface TimeSql {
 }
 
 const NUMERIC = /^(smallint|integer|int|bigint|mediumint|numeric|decimal|double precision|double|real|float)$/;
-
-/** `2026-01-01 00:00:00.000`: UTC wall time, the form every dialect reads into a naive column. */
-export const utcWallTime = (moment: Date): string => moment.toISOString().replace("T", " ").replace("Z", "");
 
 function kindOf(dialect: SqlDialect, type: string, sqliteTimeFormat: "auto" | "epoch-ms" | "iso"): TimeKind | undefined {
   const t = type.toLowerCase().trim();
