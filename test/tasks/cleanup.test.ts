@@ -309,6 +309,59 @@ for (const { dialect, available } of await probeDialects()) {
       },
     );
 
+    it("finds expired rows whose keys lie outside the span guessed from the age index's two ends", async () => {
+      // Keys out of age order. The oldest expired row is 4 and the newest 6, so the first span is
+      // [4, 6]; expired 2, 8 and 9 lie outside it and must be found by the exact read after it.
+      const ages: Record<number, number> = {
+        1: DAY,
+        2: 20 * DAY,
+        3: DAY,
+        4: 40 * DAY,
+        5: 15 * DAY,
+        6: 8 * DAY,
+        7: DAY,
+        8: 12 * DAY,
+        9: 25 * DAY,
+        10: DAY,
+      };
+      const rows = Object.entries(ages).map(([id, age]) => ({ id: Number(id), created_at: ago(age), note: `row ${id}` }));
+      for (const table of ["unordered_events", "unordered_archived"]) {
+        await db.schema.createTable(table, (t) => {
+          t.integer("id").primary();
+          t.datetime("created_at", { precision: 3 }).notNullable().index();
+          t.string("note", 64);
+        });
+        await db(table).insert(rows);
+      }
+      await db.schema.createTable("unordered_archive", (t) => {
+        t.integer("id").notNullable();
+        t.datetime("created_at", { precision: 3 }).notNullable();
+        t.string("note", 64);
+      });
+      // The delete walks key spans on MariaDB and SQLite (PostgreSQL slices the age index instead);
+      // the archive walks key spans everywhere.
+      const { run, result } = await runCleanup({
+        batchSize: 2,
+        batchTime: 0,
+        policies: [
+          { table: "unordered_events", column: "created_at", olderThan: "7d" },
+          {
+            table: "unordered_archived",
+            column: "created_at",
+            olderThan: "7d",
+            action: "archive",
+            archive: { table: "unordered_archive" },
+          },
+        ],
+      });
+      expect(run.status).toBe("succeeded");
+      expect(result.policies[0]).toMatchObject({ status: "done", deleted: 6 });
+      expect(result.policies[1]).toMatchObject({ status: "done", archived: 6 });
+      expect(await ids(db, "unordered_events")).toEqual([1, 3, 7, 10]);
+      expect(await ids(db, "unordered_archived")).toEqual([1, 3, 7, 10]);
+      expect(await ids(db, "unordered_archive")).toEqual([2, 4, 5, 6, 8, 9]);
+    });
+
     it.runIf(dialect === "postgres")(
       "rolls a failing batch back whole and leaks no commit setting into its pooled connection (PostgreSQL)",
       async () => {

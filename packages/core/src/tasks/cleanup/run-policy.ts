@@ -6,8 +6,8 @@ import type { TaskContext } from "../../task.ts";
 import { type ColumnCache, checkPolicy } from "./check.ts";
 import type { CleanupSink } from "./options.ts";
 import type { ResolvedPolicy } from "./policies.ts";
-import { archiveRange, asyncCommit, countMatching, deleteKeys, deleteRange, keySpan, selectRows } from "./sql.ts";
-import { keyWalk, type RemoveRange, sliceWalk, spanWalk, type Walk } from "./walks.ts";
+import { archiveRange, asyncCommit, countMatching, deleteKeys, deleteRange, selectRows } from "./sql.ts";
+import { ageSpanWalk, keyWalk, type RemoveRange, sliceWalk, type Walk } from "./walks.ts";
 
 /** What one policy did in a run. */
 export interface PolicyResult {
@@ -80,8 +80,8 @@ export function nextSize(size: number, tookMs: number, options: Pick<PolicyRunOp
  * - A sink reads whole rows, `batchSize` at a time, and deletes what it acknowledged.
  * - A pure age cut (no `where`, not a dedupe) on an indexed column: on PostgreSQL, deletes go by
  *   slices of the age index, as the raw statement reads it; elsewhere, and for archives, by ranges
- *   of integer keys between the lowest and highest match, read once through the age index. MariaDB
- *   deletes through its primary key faster than through a secondary index, and SQLite is even.
+ *   of integer keys (ageSpanWalk). MariaDB deletes through its primary key faster than through a
+ *   secondary index, and SQLite is even.
  * - Anything else, or keys that are not integers, walks key by key.
  */
 async function chooseWalk(
@@ -104,9 +104,7 @@ async function chooseWalk(
   const pureAge = policy.where.length === 0 && !policy.dedupe ? policy.age : undefined;
   if (!pureAge || !check.indexed.has(pureAge.column)) return keyWalk(db, dialect, policy, now, remove);
   if (dialect === "postgres" && !archive) return sliceWalk(db, policy, now, remove);
-  const span = await keySpan(db, dialect, policy, now);
-  if (span === "none") return undefined;
-  return span ? spanWalk(db, policy, now, span, remove) : keyWalk(db, dialect, policy, now, remove);
+  return ageSpanWalk(db, dialect, policy, now, remove);
 }
 
 /**

@@ -72,6 +72,8 @@ export function applySelection(db: Knex, query: Knex.QueryBuilder, policy: Resol
   return query;
 }
 
+const ageColumn = (policy: ResolvedPolicy) => `${policy.table}.${policy.age?.column}`;
+
 function range(query: Knex.QueryBuilder, policy: ResolvedPolicy, after: unknown, bound?: unknown): Knex.QueryBuilder {
   const pk = `${policy.table}.${policy.primaryKey}`;
   if (after !== undefined) query.where(pk, ">", after as Knex.Value);
@@ -152,6 +154,29 @@ export async function keySpan(
 }
 
 /**
+ * A first guess at the key span from the two ends of the age index: the keys of the oldest and the
+ * newest matching row, two index seeks instead of a read of every expired entry. It is the span
+ * itself when keys grow with the age column (an append-only table, the usual case); rows outside it
+ * are found by reading the exact span once the guess has been walked. `none` when nothing matches,
+ * undefined when a key is not a safe integer.
+ */
+export async function endKeys(db: Knex, policy: ResolvedPolicy, now: Date): Promise<{ lo: number; hi: number } | "none" | undefined> {
+  const end = async (direction: "asc" | "desc") => {
+    const row = await applySelection(db, db(policy.table), policy, now)
+      .select({ end_key: `${policy.table}.${policy.primaryKey}` })
+      .orderBy(ageColumn(policy), direction)
+      .first();
+    return row ? { key: integerKey(row.end_key) } : undefined;
+  };
+  const oldest = await end("asc");
+  if (!oldest) return "none";
+  const newest = await end("desc");
+  const a = oldest.key;
+  const b = newest?.key ?? a;
+  return a === undefined || b === undefined ? undefined : { lo: Math.min(a, b), hi: Math.max(a, b) };
+}
+
+/**
  * The lowest matching key in (after, hi], to skip a gap in the key space; undefined when none is
  * left. The upper bound keeps the read inside the span even if its last rows went meanwhile.
  */
@@ -173,8 +198,6 @@ function slice(query: Knex.QueryBuilder, column: string, from: SliceStart | unde
   if (to !== undefined) query.where(column, "<", to);
   return query;
 }
-
-const ageColumn = (policy: ResolvedPolicy) => `${policy.table}.${policy.age?.column}`;
 
 /**
  * PostgreSQL: the age column's value `size` matching rows on from `from`, in the column's order, as

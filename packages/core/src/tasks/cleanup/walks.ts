@@ -4,7 +4,7 @@
 import type { Knex } from "knex";
 import type { SqlDialect } from "../../db.ts";
 import type { ResolvedPolicy } from "./policies.ts";
-import { deleteSlice, nextBatch, nextKey, type SliceStart, sliceBound } from "./sql.ts";
+import { deleteSlice, endKeys, keySpan, nextBatch, nextKey, type SliceStart, sliceBound } from "./sql.ts";
 
 /** What one call of a walk did: rows removed, and whether nothing is left after it. */
 export interface Step {
@@ -52,6 +52,37 @@ export function spanWalk(db: Knex, policy: ResolvedPolicy, now: Date, span: { lo
       else after = next - 1;
     }
     return { removed, last };
+  };
+}
+
+/**
+ * A pure age cut by key spans: first the span guessed from the two ends of the age index (endKeys),
+ * then, once that is walked, the exact span of whatever still matches, which by then holds only
+ * rows whose keys lay outside the guess. Reading the exact span first would read every expired
+ * entry of the age index before the first delete; afterwards SQLite's index holds none of the
+ * removed rows. Rows that expire or arrive later are the next run's. Undefined when nothing matches;
+ * keys that are not safe integers walk key by key.
+ */
+export async function ageSpanWalk(
+  db: Knex,
+  dialect: SqlDialect,
+  policy: ResolvedPolicy,
+  now: Date,
+  remove: RemoveRange,
+): Promise<Walk | undefined> {
+  const guess = await endKeys(db, policy, now);
+  if (guess === "none") return undefined;
+  if (guess === undefined) return keyWalk(db, dialect, policy, now, remove);
+  let walk = spanWalk(db, policy, now, guess, remove);
+  let rechecked = false;
+  return async (size) => {
+    const step = await walk(size);
+    if (rechecked || (step && !step.last)) return step;
+    rechecked = true;
+    const rest = await keySpan(db, dialect, policy, now);
+    if (rest === "none") return step;
+    walk = rest ? spanWalk(db, policy, now, rest, remove) : keyWalk(db, dialect, policy, now, remove);
+    return step ? { ...step, last: false } : walk(size);
   };
 }
 
