@@ -36,8 +36,8 @@ export function keyWalk(db: Knex, dialect: SqlDialect, policy: ResolvedPolicy, n
 }
 
 /**
- * Key ranges between the lowest and highest matching integer key, read once beforehand: no find per
- * batch. A range that removes nothing (a gap in the keys) costs one lookup of the next matching key.
+ * Key ranges over a span of integer keys known beforehand (see ageSpanWalk): no find per batch. A
+ * range that removes nothing (a gap in the keys) costs one lookup of the next matching key.
  */
 export function spanWalk(db: Knex, policy: ResolvedPolicy, now: Date, span: { lo: number; hi: number }, remove: RemoveRange): Walk {
   let after = span.lo - 1;
