@@ -157,6 +157,29 @@ for (const { dialect, available } of await probeDialects()) {
       await upkeep.stop();
     });
 
+    it("keeps the error of a task that throws once its timeout fired, and reports it with the failure", async () => {
+      const prefix = freshPrefix();
+      const task = defineTask({
+        id: "gives-up",
+        schedule: "* * * * *",
+        timeout: 100,
+        run: async (ctx) => {
+          await untilAborted(ctx.signal);
+          throw new Error("gave up after batch 3");
+        },
+      });
+      const { adapter, upkeep } = host([task], { prefix });
+      const failures: unknown[] = [];
+      upkeep.on("run:failure", ({ error }) => void failures.push(error));
+      await upkeep.start();
+      const run = await adapter.fire("gives-up", minutes(1));
+      expect(run?.status).toBe("timed_out");
+      const stored = await upkeep.store.get(run?.id as string);
+      expect(stored).toMatchObject({ status: "timed_out", reason: "timeout", errorMessage: "gave up after batch 3" });
+      expect(failures).toEqual([expect.objectContaining({ message: "gave up after batch 3" })]);
+      await upkeep.stop();
+    });
+
     it("retries retryable errors with backoff and fails others at once", async () => {
       const prefix = freshPrefix();
       const attempts: number[] = [];

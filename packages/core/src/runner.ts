@@ -166,22 +166,25 @@ export class Runner {
         const timer = setTimeout(() => timeout.abort("timeout"), task.timeoutMs);
         timer.unref();
         const ctx = this.#context(run, attempt, signal, log, options);
+        /** Records a run its signal stopped: timed out, or interrupted by shutdown. */
+        const stopped = async (aborted: AbortReason, outcome: { result: unknown } | { thrown: unknown }) => {
+          const timedOut = aborted === "timeout";
+          run = await this.#finish(run, {
+            status: timedOut ? "timed_out" : "interrupted",
+            reason: aborted,
+            attempt,
+            started,
+            ...("result" in outcome ? { result: outcome.result } : { error: timedOut ? outcome.thrown : undefined }),
+          });
+          log.warn({ reason: aborted }, timedOut ? "[upkeep] run timed out" : "[upkeep] run interrupted by shutdown");
+          emitter.emit("run:failure", "thrown" in outcome ? { run, error: outcome.thrown } : { run });
+          return run;
+        };
         try {
           const result = await this.#settle(definition.run(ctx, input), signal);
           const aborted = reasonOf(signal);
-          if (aborted) {
-            // The task returned after its signal fired: keep what it reports; the status says why it stopped.
-            run = await this.#finish(run, {
-              status: aborted === "timeout" ? "timed_out" : "interrupted",
-              reason: aborted,
-              attempt,
-              result,
-              started,
-            });
-            log.warn({ reason: aborted }, aborted === "timeout" ? "[upkeep] run timed out" : "[upkeep] run interrupted by shutdown");
-            emitter.emit("run:failure", { run });
-            return run;
-          }
+          // The task returned after its signal fired: keep what it reports; the status says why it stopped.
+          if (aborted) return await stopped(aborted, { result });
           run = await this.#finish(run, { status: "succeeded", attempt, result, started });
           log.info({ durationMs: run.durationMs }, "[upkeep] run succeeded");
           emitter.emit("run:success", { run });
@@ -194,18 +197,7 @@ export class Runner {
             return run;
           }
           const aborted = reasonOf(signal);
-          if (aborted) {
-            run = await this.#finish(run, {
-              status: aborted === "timeout" ? "timed_out" : "interrupted",
-              reason: aborted,
-              attempt,
-              started,
-              error: aborted === "timeout" ? error : undefined,
-            });
-            log.warn({ reason: aborted }, aborted === "timeout" ? "[upkeep] run timed out" : "[upkeep] run interrupted by shutdown");
-            emitter.emit("run:failure", { run, error });
-            return run;
-          }
+          if (aborted) return await stopped(aborted, { thrown: error });
           const retryable = error instanceof TaskError && error.retryable;
           if (retryable && attempt <= definition.retry.retries) {
             const delay = this.#backoff(task, attempt);
