@@ -4,8 +4,9 @@
 // `DELETE ... LIMIT 1000` loop (Laravel's mass pruning), and the cleanup task. While each runs, a
 // child process inserts single rows into the same table and records the worst wait. On MariaDB a
 // fourth method runs cleanup with InnoDB's purge held off, to show what purge costs it (see
-// purgeHeld). The methods run in CLEANUP_BENCH_ROUNDS rounds (default 3), in a rotated order each round so none always runs
-// first or last on a machine shared with other work, and every figure is the median over rounds.
+// purgeHeld). The methods run in CLEANUP_BENCH_ROUNDS rounds (default 5: single runs on a shared
+// machine vary by a third), in a rotated order each round so none always runs first or last, and
+// every figure is the median over rounds.
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { cleanupTask, manualAdapter, registerTasks, silentLogger } from "@upkeep/core";
@@ -15,7 +16,7 @@ import { bench, peakRssGrowthMb, timed } from "../lib.ts";
 
 const ROWS = Number(process.env.CLEANUP_BENCH_ROWS ?? 1_000_000);
 const DIALECTS = (process.env.CLEANUP_BENCH_DIALECTS ?? "postgres,mariadb,sqlite").split(",") as Dialect[];
-const ROUNDS = Math.max(1, Number(process.env.CLEANUP_BENCH_ROUNDS ?? 3));
+const ROUNDS = Math.max(1, Number(process.env.CLEANUP_BENCH_ROUNDS ?? 5));
 const BATCH = 1000;
 const TABLE = "bench_events";
 const DAY = 86_400_000;
