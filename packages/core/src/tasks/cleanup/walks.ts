@@ -60,8 +60,8 @@ export function spanWalk(db: Knex, policy: ResolvedPolicy, now: Date, span: { lo
  * then, once that is walked, the exact span of whatever still matches, which by then holds only
  * rows whose keys lay outside the guess. Reading the exact span first would read every expired
  * entry of the age index before the first delete; afterwards SQLite's index holds none of the
- * removed rows. Rows that expire or arrive later are the next run's. Undefined when nothing matches;
- * keys that are not safe integers walk key by key.
+ * removed rows. Rows written during the run outside both spans are the next run's. Undefined when
+ * nothing matches; keys that are not safe integers walk key by key.
  */
 export async function ageSpanWalk(
   db: Knex,
