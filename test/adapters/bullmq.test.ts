@@ -23,7 +23,7 @@ async function dropPrefix(prefix: string): Promise<void> {
 
 testAdapter({
   name: "bullmq",
-  dialects: ["postgres"],
+  dialects: ["postgres", "mariadb"],
   createAdapter: ({ namespace }) => bullmqAdapter({ connection, prefix: namespace }),
   cleanup: ({ namespace }) => dropPrefix(namespace),
 });
