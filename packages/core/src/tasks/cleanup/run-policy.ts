@@ -4,10 +4,9 @@ import { dialectOf, type SqlDialect } from "../../db.ts";
 import { errorMessage, TaskError } from "../../errors.ts";
 import type { TaskContext } from "../../task.ts";
 import { type ColumnCache, checkPolicy } from "./check.ts";
-import type { CleanupSink } from "./options.ts";
 import type { ResolvedPolicy } from "./policies.ts";
-import { archiveRange, asyncCommit, countMatching, deleteKeys, deleteRange, selectRows } from "./sql.ts";
-import { ageSpanWalk, keyWalk, type RemoveRange, sliceWalk, type Walk } from "./walks.ts";
+import { archiveRange, asyncCommit, countMatching, deleteRange } from "./sql.ts";
+import { ageSpanWalk, keyWalk, type RemoveRange, sinkWalk, sliceWalk, type Walk } from "./walks.ts";
 
 /** What one policy did in a run. */
 export interface PolicyResult {
@@ -105,24 +104,6 @@ async function chooseWalk(
   if (!pureAge || !check.indexed.has(pureAge.column)) return keyWalk(db, dialect, policy, now, remove);
   if (dialect === "postgres" && !archive) return sliceWalk(db, policy, now, remove);
   return ageSpanWalk(db, dialect, policy, now, remove);
-}
-
-/**
- * A sink: whole rows, `batchSize` at a time (never grown, since they are held in memory), handed to
- * the host; only keys of the batch that the sink acknowledged are deleted, whatever else it returns.
- */
-function sinkWalk(db: Knex, policy: ResolvedPolicy, now: Date, sink: CleanupSink, batchSize: number): Walk {
-  let after: unknown;
-  return async () => {
-    const rows = await selectRows(db, policy, now, after, batchSize);
-    if (rows.length === 0) return undefined;
-    const keys = rows.map((row) => row[policy.primaryKey]);
-    const acked = await sink(rows, { policy: policy.name, table: policy.table, primaryKey: policy.primaryKey });
-    const ackedSet = acked ? new Set(acked.map(String)) : undefined;
-    const removed = await deleteKeys(db, policy, now, ackedSet ? keys.filter((key) => ackedSet.has(String(key))) : keys);
-    after = keys[keys.length - 1];
-    return { removed, matched: rows.length, last: rows.length < batchSize };
-  };
 }
 
 /** Runs one policy in batches. Never throws: a failure is recorded in the result. */

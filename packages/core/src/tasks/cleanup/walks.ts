@@ -3,8 +3,9 @@
 // paces and checks the abort signal between calls.
 import type { Knex } from "knex";
 import type { SqlDialect } from "../../db.ts";
+import type { CleanupSink } from "./options.ts";
 import type { ResolvedPolicy } from "./policies.ts";
-import { deleteSlice, endKeys, keySpan, nextBatch, nextKey, type SliceStart, sliceBound } from "./sql.ts";
+import { deleteKeys, deleteSlice, endKeys, keySpan, nextBatch, nextKey, type SliceStart, selectRows, sliceBound } from "./sql.ts";
 
 /** What one call of a walk did: rows removed, and whether nothing is left after it. */
 export interface Step {
@@ -39,7 +40,13 @@ export function keyWalk(db: Knex, dialect: SqlDialect, policy: ResolvedPolicy, n
  * Key ranges over a span of integer keys known beforehand (see ageSpanWalk): no find per batch. A
  * range that removes nothing (a gap in the keys) costs one lookup of the next matching key.
  */
-export function spanWalk(db: Knex, policy: ResolvedPolicy, now: Date, span: { lo: number; hi: number }, remove: RemoveRange): Walk {
+export function spanWalk(
+  db: Knex,
+  policy: ResolvedPolicy,
+  now: Date,
+  span: { lo: number; hi: number },
+  remove: RemoveRange,
+): (size: number) => Promise<Step> {
   let after = span.lo - 1;
   return async (size) => {
     const bound = Math.min(span.hi, after + size);
@@ -73,16 +80,16 @@ export async function ageSpanWalk(
   const guess = await endKeys(db, policy, now);
   if (guess === "none") return undefined;
   if (guess === undefined) return keyWalk(db, dialect, policy, now, remove);
-  let walk = spanWalk(db, policy, now, guess, remove);
-  let rechecked = false;
+  const first = spanWalk(db, policy, now, guess, remove);
+  let rest: Walk | undefined;
   return async (size) => {
-    const step = await walk(size);
-    if (rechecked || (step && !step.last)) return step;
-    rechecked = true;
-    const rest = await keySpan(db, dialect, policy, now);
-    if (rest === "none") return step;
-    walk = rest ? spanWalk(db, policy, now, rest, remove) : keyWalk(db, dialect, policy, now, remove);
-    return step ? { ...step, last: false } : walk(size);
+    if (rest) return rest(size);
+    const step = await first(size);
+    if (!step.last) return step;
+    const span = await keySpan(db, dialect, policy, now);
+    if (span === "none") return step;
+    rest = span ? spanWalk(db, policy, now, span, remove) : keyWalk(db, dialect, policy, now, remove);
+    return { ...step, last: false };
   };
 }
 
@@ -122,4 +129,22 @@ export function sliceWalk(db: Knex, policy: ResolvedPolicy, now: Date, remove: R
     return { removed, last: false };
   };
   return step;
+}
+
+/**
+ * A sink: whole rows, `batchSize` at a time (never grown, since they are held in memory), handed to
+ * the host; only keys of the batch that the sink acknowledged are deleted, whatever else it returns.
+ */
+export function sinkWalk(db: Knex, policy: ResolvedPolicy, now: Date, sink: CleanupSink, batchSize: number): Walk {
+  let after: unknown;
+  return async () => {
+    const rows = await selectRows(db, policy, now, after, batchSize);
+    if (rows.length === 0) return undefined;
+    const keys = rows.map((row) => row[policy.primaryKey]);
+    const acked = await sink(rows, { policy: policy.name, table: policy.table, primaryKey: policy.primaryKey });
+    const ackedSet = acked ? new Set(acked.map(String)) : undefined;
+    const removed = await deleteKeys(db, policy, now, ackedSet ? keys.filter((key) => ackedSet.has(String(key))) : keys);
+    after = keys[keys.length - 1];
+    return { removed, matched: rows.length, last: rows.length < batchSize };
+  };
 }
