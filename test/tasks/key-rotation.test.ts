@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import {
   ConfigError,
+  type CryptoConfig,
   createCrypto,
   createJsonLogger,
   fernet,
@@ -74,7 +75,7 @@ for (const { dialect, available } of await probeDialects()) {
 
     function host(
       entry: TaskEntry | TaskEntry["task"],
-      options: { prefix: string; logger?: Parameters<typeof registerTasks>[1]["logger"] },
+      options: { prefix: string; logger?: Parameters<typeof registerTasks>[1]["logger"]; crypto?: CryptoConfig },
     ) {
       const adapter = manualAdapter();
       return registerTasks(adapter, {
@@ -83,6 +84,7 @@ for (const { dialect, available } of await probeDialects()) {
         tablePrefix: options.prefix,
         logger: options.logger ?? silentLogger,
         clock,
+        crypto: options.crypto,
       });
     }
 
@@ -376,6 +378,62 @@ for (const { dialect, available } of await probeDialects()) {
       const row = (await rows(s.db, s.table))[0];
       expect(await reader.decrypt(row?.secret as string, { aad: rowAad(s.table, "secret", 1) })).toBe(s.plaintexts.get(1));
       expect(() => keysStatusOf({ ...config, tasks: [] })).toThrow(/no task with id "key-rotation"/);
+    });
+
+    it("uses the configuration's crypto when the task has no kek of its own, so the app reads what it rotated", async () => {
+      const s = await setup({ rows: 6 });
+      const upkeep = host(keyRotationTask({ columns: [{ table: s.table, column: "secret" }], batchSize: 4 }), {
+        ...s,
+        crypto: { kek: s.kek },
+      });
+      await upkeep.start();
+      try {
+        const run = await upkeep.run("key-rotation");
+        expect(run.status).toBe("succeeded");
+        expect(resultOf(run)).toMatchObject({ rotated: true, retired: [s.oldKeyId] });
+        const active = await upkeep.crypto.activeKey();
+        expect(active?.id).toBe(resultOf(run).activeKeyId);
+        expect(active?.kekId).toBe(s.kek.id);
+        for (const row of await rows(s.db, s.table)) {
+          expect(keyIdOf(row.secret)).toBe(active?.id);
+          expect(await upkeep.crypto.decrypt(row.secret as string, { aad: rowAad(s.table, "secret", row.id) })).toBe(
+            s.plaintexts.get(row.id),
+          );
+        }
+      } finally {
+        await upkeep.stop();
+      }
+    });
+
+    it("refuses a task kek that is not the configuration's, and a task with no KEK anywhere, before any key is made", async () => {
+      const s = await setup({ rows: 2 });
+      const other = localKek(randomBytes(32));
+      const keysBefore = await s.db(`${s.prefix}keys`).select("id", "kek_id");
+      const mismatched = host(keyRotationTask({ kek: other, columns: [{ table: s.table, column: "secret" }] }), {
+        ...s,
+        crypto: { kek: s.kek },
+      });
+      const refused = await mismatched.start().then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(refused).toBeInstanceOf(ConfigError);
+      expect((refused as ConfigError).issues.map((issue) => issue.path)).toEqual(["tasks.key-rotation.input.kek"]);
+      expect((refused as ConfigError).message).not.toContain(other.id);
+      // A manual run does not go through start(): the run itself refuses, changing nothing.
+      const run = await mismatched.run("key-rotation", { input: { force: true } });
+      expect(run.status).toBe("failed");
+      expect(run.errorMessage).toMatch(/kek: is not the configuration's crypto\.kek/);
+      expect(run.errorMessage).not.toContain(other.id);
+      expect(run.errorMessage).not.toContain(s.kek.id);
+      expect(await s.db(`${s.prefix}keys`).select("id", "kek_id")).toEqual(keysBefore);
+
+      const keyless = host(keyRotationTask({ columns: [{ table: s.table, column: "secret" }] }), s);
+      await expect(keyless.start()).rejects.toMatchObject({ issues: [{ path: "tasks.key-rotation.input.kek" }] });
+      const keylessRun = await keyless.run("key-rotation");
+      expect(keylessRun.status).toBe("failed");
+      expect(keylessRun.errorMessage).toMatch(/no KEK/);
+      expect(await s.db(`${s.prefix}keys`).select("id", "kek_id")).toEqual(keysBefore);
     });
 
     it("keeps key material, plaintext and ciphertext out of logs, events, errors and run results", async () => {

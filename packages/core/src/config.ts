@@ -1,6 +1,7 @@
 import type { Knex } from "knex";
 import * as z from "zod";
 import type { CryptoConfig } from "./crypto/crypto.ts";
+import { kekSchema } from "./crypto/kek.ts";
 import { type Duration, parseDuration } from "./duration.ts";
 import type { UpkeepEventHandler, UpkeepEventName } from "./events.ts";
 import type { Logger } from "./logger.ts";
@@ -124,11 +125,8 @@ export const configSchema = z
     on: z.record(z.string(), fn).optional(),
     crypto: z
       .object({
-        kek: z.custom(
-          (value) => typeof value === "object" && value !== null && typeof (value as { wrap?: unknown }).wrap === "function",
-          "expected a KEK provider such as envKek()",
-        ),
-        previousKeks: z.array(z.unknown()).optional(),
+        kek: kekSchema,
+        previousKeks: z.array(kekSchema).optional(),
         cacheFor: duration.optional(),
       })
       .strict()

@@ -164,6 +164,13 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
   const store = config.store ?? (config.db ? knexStore(config.db, { tablePrefix: options.tablePrefix }) : memoryStore());
   const clock = config.clock ?? (() => new Date());
   const emitter = new Emitter(logger);
+  const tablePrefix = options.tablePrefix ?? "upkeep_";
+  let crypto: UpkeepCrypto | undefined;
+  /** `upkeep.crypto`, made on first use; undefined when the configuration lacks `crypto` or `db`. */
+  const configuredCrypto = (): UpkeepCrypto | undefined => {
+    if (!crypto && config.crypto && config.db) crypto = createCrypto({ ...config.crypto, db: config.db, tablePrefix, clock });
+    return crypto;
+  };
   for (const [event, handler] of Object.entries(config.on ?? {})) {
     emitter.on(event as UpkeepEventName, handler as UpkeepEventHandler<UpkeepEventName>);
   }
@@ -173,7 +180,8 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
     emitter,
     clock,
     db: config.db,
-    tablePrefix: options.tablePrefix ?? "upkeep_",
+    tablePrefix,
+    crypto: configuredCrypto,
     leaseMs: parseDuration(options.lease ?? "30s") as number,
     abortGraceMs: parseDuration(options.abortGrace ?? "5s") as number,
     historyRetentionMs: parseDuration(options.historyRetention ?? "30d") as number,
@@ -210,21 +218,17 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
   };
   const ensureMigrated = () => (autoMigrate ? (migrated ?? applyMigrations()) : Promise.resolve());
   let state: "idle" | "started" | "stopped" = "idle";
-  let crypto: UpkeepCrypto | undefined;
 
   const upkeep: Upkeep = {
     jobs,
     store,
     logger,
     get crypto() {
-      if (crypto) return crypto;
-      if (!config.crypto || !config.db) {
-        throw new ConfigError("upkeep.crypto is not configured", [
-          { path: config.crypto ? "db" : "crypto", message: "upkeep.crypto needs both `db` and `crypto: { kek }`" },
-        ]);
-      }
-      crypto = createCrypto({ ...config.crypto, db: config.db, tablePrefix: options.tablePrefix, clock });
-      return crypto;
+      const handle = configuredCrypto();
+      if (handle) return handle;
+      throw new ConfigError("upkeep.crypto is not configured", [
+        { path: config.crypto ? "db" : "crypto", message: "upkeep.crypto needs both `db` and `crypto: { kek }`" },
+      ]);
     },
     async migrate() {
       await applyMigrations();
@@ -313,7 +317,13 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
       const verify = task.definition.verify;
       if (!task.enabled || !verify) continue;
       const id = task.definition.id;
-      const found = await verify({ db: config.db, input: task.input, logger: childLogger(logger, { taskId: id }) });
+      const found = await verify({
+        db: config.db,
+        input: task.input,
+        logger: childLogger(logger, { taskId: id }),
+        crypto: configuredCrypto(),
+        tablePrefix,
+      });
       for (const issue of found) issues.push({ path: [`tasks.${id}.input`, issue.path].filter(Boolean).join("."), message: issue.message });
     }
     if (issues.length > 0) throw new ConfigError("invalid task configuration", issues);

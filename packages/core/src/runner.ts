@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Knex } from "knex";
+import type { UpkeepCrypto } from "./crypto/crypto.ts";
 import { errorMessage, TaskError, UpkeepError } from "./errors.ts";
 import type { Emitter } from "./events.ts";
 import { childLogger, type Logger } from "./logger.ts";
@@ -36,6 +37,8 @@ export interface RunnerOptions {
   db: Knex | undefined;
   /** The configuration's table prefix, passed to tasks that own upkeep tables. */
   tablePrefix: string;
+  /** The configuration's `upkeep.crypto`, made on first use; undefined without `crypto` and `db`. */
+  crypto: () => UpkeepCrypto | undefined;
   leaseMs: number;
   /** How long to wait for a task that ignores its aborted signal before recording the outcome. */
   abortGraceMs: number;
@@ -254,7 +257,7 @@ export class Runner {
   }
 
   #context(run: RunRecord, attempt: number, signal: AbortSignal, logger: Logger, options: ExecuteOptions): TaskContext {
-    const { clock, emitter, db, tablePrefix } = this.#options;
+    const { clock, emitter, db, tablePrefix, crypto } = this.#options;
     return {
       runId: run.id,
       taskId: run.taskId,
@@ -266,6 +269,7 @@ export class Runner {
       dryRun: options.dryRun ?? false,
       db,
       tablePrefix,
+      crypto: crypto(),
       now: clock,
       progress: (progress) => emitter.emit("run:progress", { run, progress }),
       emit: (event) => {

@@ -1,5 +1,6 @@
 import type { Knex } from "knex";
 import * as z from "zod";
+import type { UpkeepCrypto } from "./crypto/crypto.ts";
 import { type Duration, parseDuration } from "./duration.ts";
 import { ConfigError, type ConfigIssue } from "./errors.ts";
 import type { Logger } from "./logger.ts";
@@ -52,6 +53,8 @@ export interface TaskContext {
   readonly db: Knex | undefined;
   /** The configuration's `tablePrefix`, for tasks that keep their own upkeep tables (such as `<prefix>keys`). */
   readonly tablePrefix: string;
+  /** The configuration's envelope encryption (`upkeep.crypto`), when it has both `crypto` and `db`. */
+  readonly crypto: UpkeepCrypto | undefined;
   /** The current time from the configured clock (injectable for tests). */
   now(): Date;
   /** Reports progress; cheap, call it per batch. */
@@ -137,6 +140,10 @@ export interface TaskVerifyContext<Input> {
   /** The validated input the task is registered with. */
   readonly input: Input;
   readonly logger: Logger;
+  /** The configuration's envelope encryption (`upkeep.crypto`), when it has both `crypto` and `db`. */
+  readonly crypto: UpkeepCrypto | undefined;
+  /** The configuration's `tablePrefix`. */
+  readonly tablePrefix: string;
 }
 
 /** A task ready to register: what `defineTask` and the built-in factories return. */

@@ -20,6 +20,8 @@ export interface CryptoCallOptions {
 
 /** Envelope encryption with the keyring in `<prefix>keys`: what `upkeep.crypto` is. */
 export interface UpkeepCrypto {
+  /** The id of the KEK that wraps new data keys (a name or fingerprint, never key material). */
+  readonly kekId: string;
   /** Encrypts with the active data key (made on first use when the keyring is empty). */
   encrypt(plaintext: string | Uint8Array, options?: CryptoCallOptions): Promise<string>;
   /**
@@ -181,6 +183,7 @@ export function createCrypto(options: CryptoOptions): UpkeepCrypto {
   };
 
   return {
+    kekId: options.kek.id,
     async encrypt(plaintext, call = {}) {
       const key = await activeForEncrypt();
       return sealEnvelope(await dataKey(key), key.id, plaintext, call.aad);

@@ -1,4 +1,5 @@
 import { createHmac } from "node:crypto";
+import * as z from "zod";
 import { ConfigError, UpkeepError } from "../errors.ts";
 import { fromBase64Url, gcmOpen, gcmSeal } from "./gcm.ts";
 
@@ -24,6 +25,17 @@ export interface KekProvider {
   /** Returns the data key. Throws when the text was not wrapped by this KEK for this key id. */
   unwrap(wrapped: string, context: KekContext): Promise<Uint8Array>;
 }
+
+/** Accepts a KEK provider: a string `id`, `wrap` and `unwrap` (the configuration's and the key-rotation task's). */
+export const kekSchema = z.custom<KekProvider>(
+  (value) =>
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as KekProvider).id === "string" &&
+    typeof (value as KekProvider).wrap === "function" &&
+    typeof (value as KekProvider).unwrap === "function",
+  "expected a KEK provider such as envKek()",
+);
 
 const KEY_BYTES = 32;
 

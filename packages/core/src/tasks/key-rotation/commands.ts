@@ -74,7 +74,13 @@ export async function rotateKeysNow(
 export function rewrapConfiguredKeys(config: UpkeepConfig, options: { taskId?: string; dryRun?: boolean } = {}): Promise<RewrapResult> {
   const settings = keyRotationSettings(config, options.taskId);
   const kek = config.crypto?.kek ?? settings.input.kek;
-  const previousKeks = [...(config.crypto?.previousKeks ?? []), ...settings.input.previousKeks, settings.input.kek].filter(
+  if (!kek)
+    throw new ConfigError("no KEK", [
+      { path: "crypto.kek", message: "upkeep keys rewrap wraps the keyring under the configuration's crypto.kek" },
+    ]);
+  const candidates = [...(config.crypto?.previousKeks ?? []), ...settings.input.previousKeks];
+  if (settings.input.kek) candidates.push(settings.input.kek);
+  const previousKeks = candidates.filter(
     (candidate, index, all) => candidate.id !== kek.id && all.findIndex((other) => other.id === candidate.id) === index,
   );
   return rewrapKeys({ db: settings.db, tablePrefix: settings.tablePrefix, kek, previousKeks, dryRun: options.dryRun });

@@ -1,19 +1,9 @@
 import * as z from "zod";
 import { decodeFernetKey } from "../../crypto/fernet.ts";
-import type { KekProvider } from "../../crypto/kek.ts";
+import { type KekProvider, kekSchema } from "../../crypto/kek.ts";
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/;
 const identifier = z.string().regex(IDENTIFIER, "expected a table or column name (letters, digits, '_', optionally schema.name)");
-
-const kekSchema = z.custom<KekProvider>(
-  (value) =>
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as KekProvider).id === "string" &&
-    typeof (value as KekProvider).wrap === "function" &&
-    typeof (value as KekProvider).unwrap === "function",
-  "expected a KEK provider such as envKek()",
-);
 
 /** Builds a row's associated data from its primary key. */
 export type AadFunction = (id: string | number) => string | Promise<string>;
@@ -56,7 +46,7 @@ const fernetColumnSchema = z
 /** The key-rotation task's input: its options without `id`, `schedule` and `timezone`. */
 export const keyRotationInput = z
   .object({
-    kek: kekSchema,
+    kek: kekSchema.optional(),
     previousKeks: z.array(kekSchema).default([]),
     tablePrefix: z
       .string()
@@ -69,7 +59,16 @@ export const keyRotationInput = z
     force: z.boolean().default(false),
     reportLimit: z.number().int().min(0).max(10_000).default(100),
   })
-  .strict();
+  .strict()
+  .superRefine((input, ctx) => {
+    if (!input.kek && input.previousKeks.length > 0) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["previousKeks"],
+        message: "without the task's own kek the task uses the configuration's crypto: put former KEKs in crypto.previousKeks",
+      });
+    }
+  });
 
 export type KeyRotationInput = z.output<typeof keyRotationInput>;
 export type EncryptedColumn = KeyRotationInput["columns"][number];
@@ -114,9 +113,14 @@ export interface KeyRotationOptions {
   schedule?: string;
   /** @default the configuration's timezone */
   timezone?: string;
-  /** The key-encryption key that wraps new data keys (the same as the configuration's `crypto.kek`). */
-  kek: KekProvider;
-  /** Former KEKs that still wrap some data keys. @default [] */
+  /**
+   * The key-encryption key that wraps new data keys. Leave it out to use the configuration's
+   * `crypto` (its `kek` and `previousKeks`), the same keyring `upkeep.crypto` uses. Given, it must
+   * be the configuration's `crypto.kek` when the configuration has one.
+   * @default the configuration's `crypto.kek`
+   */
+  kek?: KekProvider;
+  /** Former KEKs that still wrap some data keys; only with the task's own `kek`. @default [] */
   previousKeks?: KekProvider[];
   /** Where `<prefix>keys` lives. @default the configuration's tablePrefix */
   tablePrefix?: string;

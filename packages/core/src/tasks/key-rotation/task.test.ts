@@ -61,6 +61,16 @@ describe("keyRotationTask", () => {
     expect(error.message).not.toContain(badKey);
   });
 
+  it("refuses former KEKs without the task's own kek, pointing at the configuration's crypto", () => {
+    const error = configError(() =>
+      registerTasks(manualAdapter(), { logger: silentLogger, crypto: { kek }, tasks: [keyRotationTask({ previousKeks: [kek] })] }),
+    );
+    expect(error.issues).toEqual([
+      { path: "tasks.key-rotation.input.previousKeks", message: expect.stringMatching(/crypto\.previousKeks/) },
+    ]);
+    expect(() => registerTasks(manualAdapter(), { logger: silentLogger, crypto: { kek }, tasks: [keyRotationTask({})] })).not.toThrow();
+  });
+
   it("refuses upkeep.crypto when the configuration has a KEK but no database", () => {
     const upkeep = registerTasks(manualAdapter(), { tasks: [], logger: silentLogger, crypto: { kek } });
     expect(() => upkeep.crypto).toThrow(/db/);

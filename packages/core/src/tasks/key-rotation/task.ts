@@ -1,7 +1,8 @@
+import type { Knex } from "knex";
 import { createCrypto, rowAad, type UpkeepCrypto } from "../../crypto/crypto.ts";
 import { envelopePrefix } from "../../crypto/envelope.ts";
 import { type MultiFernet, multiFernet } from "../../crypto/fernet.ts";
-import { TaskError, UpkeepError } from "../../errors.ts";
+import { type ConfigIssue, TaskError, UpkeepError } from "../../errors.ts";
 import { defineTask, type TaskContext, type TaskDefinition } from "../../task.ts";
 import { type EncryptedColumn, type FernetColumn, type KeyRotationInput, type KeyRotationOptions, keyRotationInput } from "./options.ts";
 import { type PassOptions, type PassResult, type RowDecision, reencryptPass } from "./pass.ts";
@@ -111,17 +112,50 @@ function rotateFernetColumn(ctx: TaskContext, input: KeyRotationInput, codec: Mu
   });
 }
 
+/**
+ * The keyring the task rotates: with its own `kek`, one of its own (which must wrap under the
+ * configuration's KEK, or `upkeep.crypto` could not unwrap the keys the task makes); without, the
+ * configuration's `upkeep.crypto` itself. A ConfigIssue (path relative to the input) when neither
+ * fits. The KEKs' ids are not named: only whether they match.
+ */
+function keyringOf(
+  context: { db: Knex; crypto: UpkeepCrypto | undefined; tablePrefix: string; now: () => Date },
+  input: KeyRotationInput,
+): UpkeepCrypto | ConfigIssue {
+  const { kek } = input;
+  if (kek) {
+    if (context.crypto && context.crypto.kekId !== kek.id) {
+      return {
+        path: "kek",
+        message:
+          "is not the configuration's crypto.kek, so upkeep.crypto could not unwrap the data keys it makes: leave it out to use crypto.kek",
+      };
+    }
+    return createCrypto({
+      db: context.db,
+      kek,
+      previousKeks: input.previousKeks,
+      tablePrefix: input.tablePrefix ?? context.tablePrefix,
+      clock: context.now,
+      cacheFor: "1h",
+    });
+  }
+  if (!context.crypto) return { path: "kek", message: "no KEK: give the configuration crypto: { kek } (or the task its own kek)" };
+  if (input.tablePrefix !== undefined && input.tablePrefix !== context.tablePrefix) {
+    return {
+      path: "tablePrefix",
+      message:
+        "differs from the configuration's, where upkeep.crypto keeps its keyring: a keyring of the task's own needs the task's own kek",
+    };
+  }
+  return context.crypto;
+}
+
 async function run(ctx: TaskContext, input: KeyRotationInput): Promise<KeyRotationResult> {
   const db = ctx.db;
   if (!db) throw new TaskError("key-rotation needs the configuration's db (the keyring lives in <prefix>keys)", { reason: "NO_DATABASE" });
-  const crypto = createCrypto({
-    db,
-    kek: input.kek,
-    previousKeks: input.previousKeks,
-    tablePrefix: input.tablePrefix ?? ctx.tablePrefix,
-    clock: () => ctx.now(),
-    cacheFor: "1h",
-  });
+  const crypto = keyringOf({ db, crypto: ctx.crypto, tablePrefix: ctx.tablePrefix, now: () => ctx.now() }, input);
+  if (!("encrypt" in crypto)) throw new TaskError(`${crypto.path}: ${crypto.message}`, { reason: "NO_KEK" });
   const log = ctx.logger;
   const before = await crypto.activeKey();
   const ageMs = before ? ctx.now().getTime() - before.createdAt.getTime() : Number.POSITIVE_INFINITY;
@@ -237,5 +271,11 @@ export function keyRotationTask(options: KeyRotationOptions): TaskDefinition<Key
     input: keyRotationInput,
     defaultInput: input,
     run,
+    // No database: the run says so. Otherwise a KEK problem stops start() before anything runs.
+    verify: ({ db, crypto, tablePrefix, input }) => {
+      if (!db) return [];
+      const keyring = keyringOf({ db, crypto, tablePrefix, now: () => new Date() }, input);
+      return "encrypt" in keyring ? [] : [keyring];
+    },
   });
 }
