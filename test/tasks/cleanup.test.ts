@@ -68,6 +68,19 @@ for (const { dialect, available } of await probeDialects()) {
       return { run, result: run.result as CleanupResult, lines };
     }
 
+    /** A cleanup on a knex of one connection, so checks after the run see the connection its batches used. */
+    async function onOneConnection(options: CleanupOptions) {
+      const single = (await import("knex")).default({ ...db.client.config, pool: { min: 1, max: 1 } });
+      const upkeep = registerTasks(manualAdapter(), {
+        db: single,
+        tablePrefix: freshPrefix(),
+        logger: captureLogger().logger,
+        clock: () => NOW,
+        tasks: [cleanupTask(options)],
+      });
+      return { single, upkeep };
+    }
+
     /** Runs one cleanup and records the rows done after each batch, as `run:progress` reports them. */
     async function runTracked(options: CleanupOptions) {
       const progress: number[] = [];
@@ -373,18 +386,12 @@ for (const { dialect, available } of await probeDialects()) {
         await db.raw(`create or replace function trip_refuse() returns trigger language plpgsql as $$
           begin if old.id = 5 then raise exception 'row 5 is held'; end if; return old; end $$`);
         await db.raw("create trigger trip_refuse before delete on trip_events for each row execute function trip_refuse()");
-        // One connection, so the checks after the run see the connection the batches used.
-        const single = (await import("knex")).default({ ...db.client.config, pool: { min: 1, max: 1 } });
+        const { single, upkeep } = await onOneConnection({
+          batchSize: 2,
+          batchTime: 0,
+          policies: [{ table: "trip_events", column: "created_at", olderThan: "30d" }],
+        });
         try {
-          const upkeep = registerTasks(manualAdapter(), {
-            db: single,
-            tablePrefix: freshPrefix(),
-            logger: captureLogger().logger,
-            clock: () => NOW,
-            tasks: [
-              cleanupTask({ batchSize: 2, batchTime: 0, policies: [{ table: "trip_events", column: "created_at", olderThan: "30d" }] }),
-            ],
-          });
           const run = await upkeep.run("cleanup");
           await upkeep.stop();
           const result = run.result as CleanupResult;
@@ -509,6 +516,102 @@ for (const { dialect, available } of await probeDialects()) {
         expect((run.result as CleanupResult).policies[0]).toMatchObject({ status: "done", deleted: 8, batches: 4 });
         expect(progress).toEqual([1, 4, 7, 8]);
         expect(await ids(db, "tie_events")).toEqual([9]);
+      },
+    );
+
+    /** Counts the statements of a run by kind: finds of a slice bound, predicted slices, and statement timeouts. */
+    function sliceStatements(on: Knex) {
+      const counts = { finds: 0, predicted: 0, timeouts: 0 };
+      const onQuery = (query: { sql: string }) => {
+        if (query.sql.includes("upkeep_slice")) counts.finds++;
+        if (query.sql.includes("upkeep_guard")) counts.predicted++;
+      };
+      const onError = (error: { code?: string }) => {
+        if (error?.code === "57014") counts.timeouts++;
+      };
+      on.on("query", onQuery).on("query-error", onError);
+      return { counts, stop: () => on.removeListener("query", onQuery).removeListener("query-error", onError) };
+    }
+
+    it.runIf(dialect === "postgres")(
+      "predicts slice bounds from the last slice's density, exact through denser rows, a gap in time and any column kind (PostgreSQL)",
+      async () => {
+        // Twenty rows a minute apart, forty a second apart, a five-day gap, ten an hour apart, then
+        // rows inside the retention: each change of density and the gap cross a predicted slice.
+        const ages = [
+          ...Array.from({ length: 20 }, (_, i) => 30 * DAY - i * MINUTE),
+          ...Array.from({ length: 40 }, (_, i) => 29 * DAY - i * 1000),
+          ...Array.from({ length: 10 }, (_, i) => 20 * DAY - i * HOUR),
+          ...Array.from({ length: 5 }, (_, i) => DAY + i * MINUTE),
+        ];
+        const expired = ages.filter((age) => age > 7 * DAY).length;
+        const kinds = [
+          { table: "predict_tz", type: "timestamptz(6)", timeFormat: "date" as const, value: (age: number) => ago(age) },
+          { table: "predict_wall", type: "timestamp(6)", timeFormat: "date" as const, value: (age: number) => ago(age) },
+          { table: "predict_ms", type: "bigint", timeFormat: "epoch_ms" as const, value: (age: number) => ago(age).getTime() },
+        ];
+        for (const kind of kinds) {
+          await db.schema.dropTableIfExists(kind.table);
+          await db.schema.createTable(kind.table, (table) => {
+            table.increments("id");
+            table.specificType("created_at", kind.type).notNullable().index();
+          });
+          await db(kind.table).insert(ages.map((age) => ({ created_at: kind.value(age) })));
+          const trace = sliceStatements(db);
+          const { run, progress } = await runTracked({
+            batchSize: 5,
+            maxBatchSize: 5,
+            batchTime: "10s",
+            policies: [{ table: kind.table, column: "created_at", olderThan: "7d", timeFormat: kind.timeFormat }],
+          });
+          trace.stop();
+          const result = (run.result as CleanupResult).policies[0];
+          expect(result, kind.table).toMatchObject({ status: "done", matched: expired, deleted: expired });
+          expect(await ids(db, kind.table), kind.table).toEqual([71, 72, 73, 74, 75]);
+          // Most slices were predicted rather than found; every batch removed rows in order.
+          expect(trace.counts.predicted, kind.table).toBeGreaterThan(trace.counts.finds);
+          expect(progress.at(-1)).toBe(expired);
+        }
+      },
+    );
+
+    it.runIf(dialect === "postgres")(
+      "rolls back a predicted slice that outlasts its guard and finds that batch instead, leaking no setting (PostgreSQL)",
+      async () => {
+        await eventsTable(
+          "guard_events",
+          Array.from({ length: 30 }, (_, i) => 40 * DAY - i * MINUTE),
+        );
+        // Row 13 lies in the third slice, the first predicted one: a lock on it outlasts the guard
+        // (twice batchTime), so the predicted delete is cancelled and the batch is found and
+        // deleted once the lock goes.
+        const holder = await db.transaction();
+        await holder.raw("select id from guard_events where id = 13 for update");
+        const { single, upkeep } = await onOneConnection({
+          batchSize: 5,
+          maxBatchSize: 5,
+          batchTime: "50ms",
+          policies: [{ table: "guard_events", column: "created_at", olderThan: "30d" }],
+        });
+        try {
+          const trace = sliceStatements(single);
+          const running = upkeep.run("cleanup");
+          await new Promise((resolve) => setTimeout(resolve, 600));
+          await holder.commit();
+          const run = await running;
+          await upkeep.stop();
+          trace.stop();
+          expect((run.result as CleanupResult).policies[0]).toMatchObject({ status: "done", matched: 30, deleted: 30 });
+          expect(await ids(single, "guard_events")).toEqual([]);
+          expect(trace.counts.timeouts).toBeGreaterThanOrEqual(1);
+          expect(trace.counts.predicted).toBeGreaterThan(1);
+          // The guard and the commit mode held for the predicted slice's transaction alone.
+          const shown = await single.raw("select current_setting('statement_timeout') as t, current_setting('synchronous_commit') as c");
+          expect(shown.rows[0]).toEqual({ t: "0", c: "on" });
+        } finally {
+          if (!holder.isCompleted()) await holder.rollback();
+          await single.destroy();
+        }
       },
     );
 

@@ -13,16 +13,20 @@ export interface CleanupCheck {
   warnings: string[];
 }
 
-/** Columns of each table, read once per check. */
-export type ColumnCache = Map<string, Promise<string[]>>;
+/** Columns of each table with their declared types, read once per check. */
+export type ColumnCache = Map<string, Promise<Record<string, { type: string } | undefined>>>;
 
-function columnsOf(db: Knex, cache: ColumnCache, table: string): Promise<string[]> {
-  let columns = cache.get(table);
-  if (!columns) {
-    columns = columnTypes(db, dialectOf(db), table).then((info) => Object.keys(info));
-    cache.set(table, columns);
+function typesOf(db: Knex, cache: ColumnCache, table: string): Promise<Record<string, { type: string } | undefined>> {
+  let types = cache.get(table);
+  if (!types) {
+    types = columnTypes(db, dialectOf(db), table);
+    cache.set(table, types);
   }
-  return columns;
+  return types;
+}
+
+async function columnsOf(db: Knex, cache: ColumnCache, table: string): Promise<string[]> {
+  return Object.keys(await typesOf(db, cache, table));
 }
 
 /** Checks one policy against the database: tables and columns exist, the archive can take the rows. */
@@ -30,16 +34,25 @@ export async function checkPolicy(
   db: Knex,
   policy: ResolvedPolicy,
   cache: ColumnCache = new Map(),
-): Promise<{ issues: PolicyIssue[]; warnings: string[]; columns: string[]; indexed: Set<string> }> {
+): Promise<{
+  issues: PolicyIssue[];
+  warnings: string[];
+  columns: string[];
+  indexed: Set<string>;
+  /** The declared type of the age column, as the catalog writes it (`timestamp with time zone`). */
+  ageType: string | undefined;
+}> {
   const issues: PolicyIssue[] = [];
   const warnings: string[] = [];
   /** The selection's timestamp columns that lead an index. */
   const indexed = new Set<string>();
   const at = (...rest: (string | number)[]) => [...policy.path, ...rest];
-  const columns = await columnsOf(db, cache, policy.table);
+  const types = await typesOf(db, cache, policy.table);
+  const columns = Object.keys(types);
+  const ageType = policy.age ? types[policy.age.column]?.type : undefined;
   if (columns.length === 0) {
     issues.push({ path: at("table"), message: `table "${policy.table}" does not exist` });
-    return { issues, warnings, columns, indexed };
+    return { issues, warnings, columns, indexed, ageType };
   }
   const has = new Set(columns);
   const need = (column: string, path: (string | number)[]) => {
@@ -72,7 +85,7 @@ export async function checkPolicy(
       }
     }
   }
-  return { issues, warnings, columns, indexed };
+  return { issues, warnings, columns, indexed, ageType };
 }
 
 const joinPath = (path: (string | number)[]) => path.map(String).join(".");

@@ -5,7 +5,7 @@ import { errorMessage, TaskError } from "../../errors.ts";
 import type { TaskContext } from "../../task.ts";
 import { type ColumnCache, checkPolicy } from "./check.ts";
 import type { ResolvedPolicy } from "./policies.ts";
-import { archiveRange, asyncCommit, countMatching, deleteRange } from "./sql.ts";
+import { archiveRange, asyncCommit, countMatching, deleteRange, sliceArithmetic } from "./sql.ts";
 import { ageSpanWalk, keyWalk, type RemoveRange, sinkWalk, sliceWalk, type Walk } from "./walks.ts";
 
 /** What one policy did in a run. */
@@ -52,6 +52,12 @@ export function emptyResult(policy: ResolvedPolicy, status: PolicyResult["status
   };
 }
 
+/**
+ * A predicted PostgreSQL slice is rolled back after this many times `batchTime` (twice the target:
+ * a slice about twice as dense as predicted), and the batch is found instead.
+ */
+const PREDICTED_GUARD = 2;
+
 /** Waits between batches; an abort ends the wait at once (the loop then sees the signal). */
 async function pause(ms: number, signal: AbortSignal): Promise<void> {
   if (ms <= 0) return;
@@ -88,9 +94,10 @@ async function chooseWalk(
   dialect: SqlDialect,
   policy: ResolvedPolicy,
   now: Date,
-  batchSize: number,
-  check: { columns: string[]; indexed: Set<string> },
+  options: Pick<PolicyRunOptions, "batchSize" | "batchTimeMs">,
+  check: { columns: string[]; indexed: Set<string>; ageType: string | undefined },
 ): Promise<Walk | undefined> {
+  const { batchSize } = options;
   const archive = policy.archive;
   if (archive && "sink" in archive) return sinkWalk(db, policy, now, archive.sink, batchSize);
   const remove: RemoveRange = (selection, after, bound) =>
@@ -102,7 +109,11 @@ async function chooseWalk(
       : deleteRange(db, dialect, selection, now, after, bound);
   const pureAge = policy.where.length === 0 && !policy.dedupe ? policy.age : undefined;
   if (!pureAge || !check.indexed.has(pureAge.column)) return keyWalk(db, dialect, policy, now, remove);
-  if (dialect === "postgres" && !archive) return sliceWalk(db, policy, now, remove);
+  if (dialect === "postgres" && !archive) {
+    // Fixed batches (batchTime 0) keep found bounds: exactly batchSize rows a slice.
+    const arithmetic = options.batchTimeMs > 0 ? sliceArithmetic(policy, check.ageType) : undefined;
+    return sliceWalk(db, policy, now, remove, arithmetic && { arithmetic, guardMs: PREDICTED_GUARD * options.batchTimeMs });
+  }
   return ageSpanWalk(db, dialect, policy, now, remove);
 }
 
@@ -125,7 +136,7 @@ export async function runPolicy(ctx: TaskContext, policy: ResolvedPolicy, option
     }
 
     const dialect = dialectOf(db);
-    const walk = await chooseWalk(db, dialect, policy, now, batchSize, check);
+    const walk = await chooseWalk(db, dialect, policy, now, options, check);
     if (!walk) return result;
     let size = batchSize;
     for (;;) {

@@ -235,6 +235,81 @@ export function deleteSlice(
   return asyncCommitStatement(db, slice(applySelection(db, db(policy.table), policy, now), ageColumn(policy), from, to)).del();
 }
 
+/** How a PostgreSQL age slice's bound can be predicted: the column's arithmetic, or undefined (always found). */
+export type SliceArithmetic = "timestamp" | "number";
+
+/**
+ * The arithmetic of the age column, from its declared type and the policy's time format: native
+ * timestamps (with or without time zone) and integer epochs. `iso` text and `date` columns have
+ * none, so their slices are always found.
+ */
+export function sliceArithmetic(policy: ResolvedPolicy, declaredType: string | undefined): SliceArithmetic | undefined {
+  if (!declaredType) return undefined;
+  if (policy.timeFormat === "date" && /^timestamp\b/.test(declaredType)) return "timestamp";
+  if ((policy.timeFormat === "epoch_ms" || policy.timeFormat === "epoch_s") && /^(bigint|integer|smallint|numeric)\b/.test(declaredType)) {
+    return "number";
+  }
+  return undefined;
+}
+
+/** The previous slice of the age column, as the database wrote its bounds, to predict the next one from. */
+export interface SliceWidth {
+  from: string;
+  to: string;
+}
+
+/**
+ * PostgreSQL: the `statement_timeout` for a predicted slice: `wantedMs`, or the server's own when
+ * that is shorter, so the guard never lengthens what the database allows.
+ */
+export async function guardTimeout(db: Knex, wantedMs: number): Promise<number> {
+  const result = (await db.raw("select setting::bigint as ms from pg_settings where name = 'statement_timeout'")) as {
+    rows: Array<{ ms: string | number }>;
+  };
+  const server = Number(result.rows[0]?.ms ?? 0);
+  return server > 0 ? Math.min(server, wantedMs) : wantedMs;
+}
+
+/** Whether a statement was cancelled by its `statement_timeout` (not by an operator's cancel). */
+export function isStatementTimeout(error: unknown): boolean {
+  const failure = error as { code?: unknown; message?: unknown } | null;
+  return failure?.code === "57014" && typeof failure.message === "string" && failure.message.includes("statement timeout");
+}
+
+/**
+ * PostgreSQL: deletes the slice from `previous.to` to a predicted bound, `previous.to + (previous.to
+ * - previous.from) * factor` in the column's arithmetic, with no find. One transaction: a select
+ * that sets `statement_timeout` to `guardMs` (see guardTimeout) and `synchronous_commit = off` for
+ * this transaction only and computes the bound as text, then the delete. A slice denser
+ * than predicted runs into the timeout and rolls back whole (see isStatementTimeout). Undefined,
+ * with nothing deleted, when the prediction does not land past `previous.to`.
+ */
+export async function deletePredictedSlice(
+  db: Knex,
+  policy: ResolvedPolicy,
+  now: Date,
+  previous: SliceWidth,
+  factor: number,
+  arithmetic: SliceArithmetic,
+  guardMs: number,
+): Promise<{ bound: string; removed: number } | undefined> {
+  const type = arithmetic === "timestamp" ? "timestamptz" : "numeric";
+  const predicted = arithmetic === "timestamp" ? "p.t + (p.t - p.f) * ?::float8" : "floor(p.t + (p.t - p.f) * ?::numeric)";
+  return db.transaction(async (trx) => {
+    const result = (await trx.raw(
+      `select set_config('statement_timeout', ?, true) as upkeep_guard, set_config('synchronous_commit', 'off', true) as upkeep_commit,
+         case when (${predicted}) > p.t then (${predicted})::text end as bound
+       from (select ?::${type} as f, ?::${type} as t) as p`,
+      [String(Math.max(1, Math.round(guardMs))), factor, factor, previous.from, previous.to],
+    )) as { rows: Array<{ bound: string | null }> };
+    const bound = result.rows[0]?.bound;
+    if (bound == null) return undefined;
+    const from: SliceStart = { value: previous.to, inclusive: true };
+    const removed = await slice(applySelection(trx, trx(policy.table), policy, now), ageColumn(policy), from, bound).del();
+    return { bound, removed };
+  });
+}
+
 /** Deletes the matching rows of the key range (after, bound], re-checking the selection. */
 export async function deleteRange(
   db: Knex,

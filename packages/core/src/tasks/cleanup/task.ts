@@ -1,7 +1,7 @@
 import { parseDuration } from "../../duration.ts";
 import { TaskError } from "../../errors.ts";
 import { defineTask, type TaskDefinition } from "../../task.ts";
-import { checkCleanupPolicies } from "./check.ts";
+import { type ColumnCache, checkCleanupPolicies } from "./check.ts";
 import type { CleanupInput, CleanupOptions } from "./options.ts";
 import { batchSizeOf, cleanupInputSchema, resolvePolicies } from "./policies.ts";
 import { emptyResult, type PolicyResult, runPolicy } from "./run-policy.ts";
@@ -43,7 +43,7 @@ export function cleanupTask(options: CleanupOptions = {}): TaskDefinition<Cleanu
       const pauseMs = parseDuration(taskInput.pause ?? 0) ?? 0;
       const batchTimeMs = parseDuration(taskInput.batchTime ?? "100ms") ?? 0;
       const maxBatchSize = taskInput.maxBatchSize ?? 50_000;
-      const cache = new Map<string, Promise<string[]>>();
+      const cache: ColumnCache = new Map();
       const results: PolicyResult[] = [];
       for (const policy of policies) {
         if (ctx.signal.aborted) {

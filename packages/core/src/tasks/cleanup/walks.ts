@@ -5,7 +5,22 @@ import type { Knex } from "knex";
 import type { SqlDialect } from "../../db.ts";
 import type { CleanupSink } from "./options.ts";
 import type { ResolvedPolicy } from "./policies.ts";
-import { deleteKeys, deleteSlice, endKeys, keySpan, nextBatch, nextKey, type SliceStart, selectRows, sliceBound } from "./sql.ts";
+import {
+  deleteKeys,
+  deletePredictedSlice,
+  deleteSlice,
+  endKeys,
+  guardTimeout,
+  isStatementTimeout,
+  keySpan,
+  nextBatch,
+  nextKey,
+  type SliceArithmetic,
+  type SliceStart,
+  type SliceWidth,
+  selectRows,
+  sliceBound,
+} from "./sql.ts";
 
 /** What one call of a walk did: rows removed, and whether nothing is left after it. */
 export interface Step {
@@ -93,6 +108,13 @@ export async function ageSpanWalk(
   };
 }
 
+/** How sliceWalk predicts bounds: the column's arithmetic and the time after which a predicted slice is rolled back. */
+export interface SlicePrediction {
+  arithmetic: SliceArithmetic;
+  /** Shortened to the server's `statement_timeout` when that is shorter. */
+  guardMs: number;
+}
+
 /**
  * PostgreSQL, a pure age cut deleted through the age column's index: each batch is the slice of the
  * column from where the last one ended up to the value `size` rows on, found by an index-only read
@@ -100,12 +122,24 @@ export async function ageSpanWalk(
  * read first, and any key type. The bound is read back as the database writes it and bound again
  * untyped, so PostgreSQL reads it as the column's own type, to the microsecond. More than `size`
  * rows with one value would make a slice that cannot be cut, so such a group is removed key by key.
+ *
+ * With `prediction`, a slice that follows one which removed rows is not found but predicted: as
+ * wide as that one, scaled by `size` over the rows it removed (at most 4x), deleted under a
+ * `statement_timeout` guard (deletePredictedSlice). The find read every expired entry of the index
+ * a second time; a prediction costs no read. A slice denser than predicted is rolled back at the
+ * guard and found instead; one that removes nothing (a gap in time, the cutoff passed) is followed
+ * by a find, which jumps the gap or ends the walk. Each slice starts where the last one ended,
+ * whatever was predicted, so a wrong prediction costs time, never rows.
  */
-export function sliceWalk(db: Knex, policy: ResolvedPolicy, now: Date, remove: RemoveRange): Walk {
+export function sliceWalk(db: Knex, policy: ResolvedPolicy, now: Date, remove: RemoveRange, prediction?: SlicePrediction): Walk {
   const column = policy.age?.column;
   if (!column) throw new Error("sliceWalk needs an age policy");
   let from: SliceStart | undefined;
   let tie: Walk | undefined;
+  /** The last slice that removed rows and ended where the next one starts: what a prediction scales. */
+  let previous: (SliceWidth & { removed: number }) | undefined;
+  /** The predicted slices' timeout, read against the server's once. */
+  let guardMs: number | undefined;
   const step: Walk = async (size) => {
     if (tie && from) {
       const done = await tie(size);
@@ -114,6 +148,25 @@ export function sliceWalk(db: Knex, policy: ResolvedPolicy, now: Date, remove: R
       from = { value: from.value, inclusive: false };
       if (done) return { removed: done.removed, last: false };
     }
+    if (prediction && previous && from?.inclusive && from.value === previous.to) {
+      const factor = Math.min(4, Math.max(1 / 8, size / previous.removed));
+      guardMs ??= await guardTimeout(db, prediction.guardMs);
+      try {
+        const cut = await deletePredictedSlice(db, policy, now, previous, factor, prediction.arithmetic, guardMs);
+        if (cut && cut.removed > 0) {
+          previous = { from: previous.to, to: cut.bound, removed: cut.removed };
+          from = { value: cut.bound, inclusive: true };
+          return { removed: cut.removed, last: false };
+        }
+        // Nothing there (a gap in time, or past the cutoff): the find below jumps the gap or ends.
+        if (cut) from = { value: cut.bound, inclusive: true };
+      } catch (error) {
+        // Denser than predicted: rolled back whole; this batch is found, as without a prediction.
+        if (!isStatementTimeout(error)) throw error;
+      }
+      previous = undefined;
+    }
+    const start = from;
     const bound = await sliceBound(db, policy, now, from, size);
     if (bound !== undefined && from?.inclusive && bound === from.value) {
       const value = bound;
@@ -123,6 +176,7 @@ export function sliceWalk(db: Knex, policy: ResolvedPolicy, now: Date, remove: R
     }
     const removed = await deleteSlice(db, policy, now, from, bound);
     if (bound === undefined) return removed > 0 ? { removed, last: true } : undefined;
+    previous = start?.inclusive && removed > 0 ? { from: start.value, to: bound, removed } : undefined;
     from = { value: bound, inclusive: true };
     // Empty when the next rows all hold the bound itself: the next call finds it a group.
     if (removed === 0) return step(size);
