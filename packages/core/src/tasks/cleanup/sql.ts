@@ -294,13 +294,13 @@ export async function deletePredictedSlice(
   guardMs: number,
 ): Promise<{ bound: string; removed: number } | undefined> {
   const type = arithmetic === "timestamp" ? "timestamptz" : "numeric";
-  const predicted = arithmetic === "timestamp" ? "p.t + (p.t - p.f) * ?::float8" : "floor(p.t + (p.t - p.f) * ?::numeric)";
+  const predicted = arithmetic === "timestamp" ? "t + (t - f) * ?::float8" : "floor(t + (t - f) * ?::numeric)";
   return db.transaction(async (trx) => {
     const result = (await trx.raw(
       `select set_config('statement_timeout', ?, true) as upkeep_guard, set_config('synchronous_commit', 'off', true) as upkeep_commit,
-         case when (${predicted}) > p.t then (${predicted})::text end as bound
-       from (select ?::${type} as f, ?::${type} as t) as p`,
-      [String(Math.max(1, Math.round(guardMs))), factor, factor, previous.from, previous.to],
+         case when p.b > p.t then p.b::text end as bound
+       from (select t, ${predicted} as b from (select ?::${type} as f, ?::${type} as t) as w) as p`,
+      [String(Math.max(1, Math.round(guardMs))), factor, previous.from, previous.to],
     )) as { rows: Array<{ bound: string | null }> };
     const bound = result.rows[0]?.bound;
     if (bound == null) return undefined;

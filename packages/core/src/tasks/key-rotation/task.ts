@@ -1,4 +1,3 @@
-import type { Knex } from "knex";
 import { createCrypto, rowAad, type UpkeepCrypto } from "../../crypto/crypto.ts";
 import { envelopePrefix } from "../../crypto/envelope.ts";
 import { type MultiFernet, multiFernet } from "../../crypto/fernet.ts";
@@ -113,49 +112,47 @@ function rotateFernetColumn(ctx: TaskContext, input: KeyRotationInput, codec: Mu
 }
 
 /**
- * The keyring the task rotates: with its own `kek`, one of its own (which must wrap under the
- * configuration's KEK, or `upkeep.crypto` could not unwrap the keys the task makes); without, the
- * configuration's `upkeep.crypto` itself. A ConfigIssue (path relative to the input) when neither
- * fits. The KEKs' ids are not named: only whether they match.
+ * Why the task cannot rotate with the KEK it is given, as a ConfigIssue (path relative to the
+ * input), or undefined when it can. With its own `kek` the task keeps a keyring of its own, which
+ * must wrap under the configuration's KEK, or `upkeep.crypto` could not unwrap the keys the task
+ * makes; without one it rotates the configuration's `upkeep.crypto` itself. The KEKs' ids are not
+ * named: only whether they match.
  */
-function keyringOf(
-  context: { db: Knex; crypto: UpkeepCrypto | undefined; tablePrefix: string; now: () => Date },
-  input: KeyRotationInput,
-): UpkeepCrypto | ConfigIssue {
-  const { kek } = input;
-  if (kek) {
-    if (context.crypto && context.crypto.kekId !== kek.id) {
-      return {
-        path: "kek",
-        message:
-          "is not the configuration's crypto.kek, so upkeep.crypto could not unwrap the data keys it makes: leave it out to use crypto.kek",
-      };
-    }
-    return createCrypto({
-      db: context.db,
-      kek,
-      previousKeks: input.previousKeks,
-      tablePrefix: input.tablePrefix ?? context.tablePrefix,
-      clock: context.now,
-      cacheFor: "1h",
-    });
+function kekIssue(crypto: UpkeepCrypto | undefined, tablePrefix: string, input: KeyRotationInput): ConfigIssue | undefined {
+  if (input.kek) {
+    if (!crypto || crypto.kekId === input.kek.id) return undefined;
+    return {
+      path: "kek",
+      message:
+        "is not the configuration's crypto.kek, so upkeep.crypto could not unwrap the data keys it makes: leave it out to use crypto.kek",
+    };
   }
-  if (!context.crypto) return { path: "kek", message: "no KEK: give the configuration crypto: { kek } (or the task its own kek)" };
-  if (input.tablePrefix !== undefined && input.tablePrefix !== context.tablePrefix) {
+  if (!crypto) return { path: "kek", message: "no KEK: give the configuration crypto: { kek } (or the task its own kek)" };
+  if (input.tablePrefix !== undefined && input.tablePrefix !== tablePrefix) {
     return {
       path: "tablePrefix",
       message:
         "differs from the configuration's, where upkeep.crypto keeps its keyring: a keyring of the task's own needs the task's own kek",
     };
   }
-  return context.crypto;
+  return undefined;
 }
 
 async function run(ctx: TaskContext, input: KeyRotationInput): Promise<KeyRotationResult> {
   const db = ctx.db;
   if (!db) throw new TaskError("key-rotation needs the configuration's db (the keyring lives in <prefix>keys)", { reason: "NO_DATABASE" });
-  const crypto = keyringOf({ db, crypto: ctx.crypto, tablePrefix: ctx.tablePrefix, now: () => ctx.now() }, input);
-  if (!("encrypt" in crypto)) throw new TaskError(`${crypto.path}: ${crypto.message}`, { reason: "NO_KEK" });
+  const issue = kekIssue(ctx.crypto, ctx.tablePrefix, input);
+  if (issue) throw new TaskError(`${issue.path}: ${issue.message}`, { reason: "NO_KEK" });
+  const crypto = input.kek
+    ? createCrypto({
+        db,
+        kek: input.kek,
+        previousKeks: input.previousKeks,
+        tablePrefix: input.tablePrefix ?? ctx.tablePrefix,
+        clock: () => ctx.now(),
+        cacheFor: "1h",
+      })
+    : (ctx.crypto as UpkeepCrypto); // kekIssue made sure the configuration has one
   const log = ctx.logger;
   const before = await crypto.activeKey();
   const ageMs = before ? ctx.now().getTime() - before.createdAt.getTime() : Number.POSITIVE_INFINITY;
@@ -273,9 +270,8 @@ export function keyRotationTask(options: KeyRotationOptions): TaskDefinition<Key
     run,
     // No database: the run says so. Otherwise a KEK problem stops start() before anything runs.
     verify: ({ db, crypto, tablePrefix, input }) => {
-      if (!db) return [];
-      const keyring = keyringOf({ db, crypto, tablePrefix, now: () => new Date() }, input);
-      return "encrypt" in keyring ? [] : [keyring];
+      const issue = db ? kekIssue(crypto, tablePrefix, input) : undefined;
+      return issue ? [issue] : [];
     },
   });
 }
