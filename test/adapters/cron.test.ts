@@ -13,7 +13,7 @@ const TSX = pathToFileURL(fileURLToPath(import.meta.resolve("tsx"))).href;
 
 testAdapter({
   name: "cron",
-  dialects: ["sqlite"],
+  dialects: ["sqlite", "postgres", "mariadb"],
   createAdapter: () => cronAdapter(),
   // What the cron daemon does: start `upkeep tick` when the minute (here: the second) comes.
   drive: (upkeep, now) => tick(upkeep, now),
