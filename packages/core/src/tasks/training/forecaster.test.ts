@@ -19,6 +19,16 @@ function noisySeasonal(days: number, seed: number, noise = 15): { hours: number[
   return { hours, values };
 }
 
+/** The platform series of a noisy seasonal p95 over `days` days; the other figures held at `flat`. */
+function platformSeries(
+  days: number,
+  seed: number,
+  flat: { requests: number; errorRate: number; p50: number; p99: number },
+): SeriesPoint[] {
+  const { hours, values } = noisySeasonal(days, seed);
+  return hours.map((hour, i) => ({ hour, series: "platform", ...flat, p95: values[i] as number }));
+}
+
 function dataset(points: SeriesPoint[], days: number): TrainingDataset {
   return {
     window: { from: START + (days - 1) * 24 * HOUR, to: START + days * 24 * HOUR },
@@ -48,16 +58,7 @@ describe("SLA forecaster", () => {
   });
 
   it("trains a platform model whose relative error is below 1 and forecasts the seasonal shape", async () => {
-    const { hours, values } = noisySeasonal(7, 4);
-    const points = hours.map((hour, i) => ({
-      hour,
-      series: "platform",
-      requests: 100,
-      errorRate: 0.01,
-      p50: 50,
-      p95: values[i] as number,
-      p99: 300,
-    }));
+    const points = platformSeries(7, 4, { requests: 100, errorRate: 0.01, p50: 50, p99: 300 });
     const result = await slaForecaster().train(dataset(points, 7), context);
     if (!("metrics" in result)) throw new Error(`skipped: ${result.skipped}`);
     expect(result.metrics.relativeError).toBeLessThan(1);
@@ -71,32 +72,14 @@ describe("SLA forecaster", () => {
   });
 
   it("gives the same model for the same data", async () => {
-    const { hours, values } = noisySeasonal(5, 9);
-    const points = hours.map((hour, i) => ({
-      hour,
-      series: "platform",
-      requests: 10,
-      errorRate: 0,
-      p50: 1,
-      p95: values[i] as number,
-      p99: 1,
-    }));
+    const points = platformSeries(5, 9, { requests: 10, errorRate: 0, p50: 1, p99: 1 });
     const a = await slaForecaster().train(dataset(points, 5), context);
     const b = await slaForecaster().train(dataset(points, 5), context);
     expect(JSON.stringify(a)).toBe(JSON.stringify(b));
   });
 
   it("skips with a reason when the platform series is too short", async () => {
-    const { hours, values } = noisySeasonal(1, 1);
-    const points = hours.map((hour, i) => ({
-      hour,
-      series: "platform",
-      requests: 10,
-      errorRate: 0,
-      p50: 1,
-      p95: values[i] as number,
-      p99: 1,
-    }));
+    const points = platformSeries(1, 1, { requests: 10, errorRate: 0, p50: 1, p99: 1 });
     const result = await slaForecaster().train(dataset(points, 1), context);
     expect(result).toEqual({ skipped: expect.stringMatching(/two days of history/) });
   });
