@@ -310,9 +310,11 @@ for (const { dialect, available } of await probeDialects()) {
           ...[1, 2, 3, 4, 1001, 1002, 1003].map((id) => at(id, 10 * DAY)),
           ...[5, 1004, 2000, 2001].map((id) => at(id, DAY)),
         ]);
+        // One lane, so the batches come in key order (MariaDB would cut the span in two).
         const { run, progress } = await runTracked({
           batchSize: 4,
           batchTime: 0,
+          concurrency: 1,
           policies: [{ name: "span", table: "span_events", column: "created_ms", olderThan: "7d", timeFormat: "epoch_ms" }],
         });
         // (0,4] takes 4; (4,8] holds only a fresh row; the next expired key is 1001: (1000,1003] takes 3.
@@ -731,38 +733,121 @@ for (const { dialect, available } of await probeDialects()) {
       expect(await ids(db, "ack_events")).toEqual([2, 4, 6]);
     });
 
-    it("an abort mid-policy leaves every finished batch committed and the rerun finishes", async () => {
-      await eventsTable("abort_events", [...Array.from({ length: 30 }, () => 40 * DAY), DAY]);
-      await eventsTable("later_events", [40 * DAY]);
-      const options: CleanupOptions = {
-        batchSize: 5,
-        batchTime: 0,
-        policies: [
-          { table: "abort_events", column: "created_at", olderThan: "30d" },
-          { table: "later_events", column: "created_at", olderThan: "30d" },
-        ],
-      };
-      const first = host([cleanupTask(options)]);
-      first.upkeep.on("run:progress", ({ progress }) => {
-        if (progress.done >= 10) void first.upkeep.stop({ timeout: 5000 });
-      });
-      const run = await first.upkeep.run("cleanup");
-      expect(run.status).toBe("interrupted");
-      const partial = run.result as CleanupResult;
-      // stop() aborts between batches: every finished batch is whole and committed, the rest untouched.
-      const done = partial.policies[0]?.deleted ?? 0;
-      expect(partial.policies[0]).toMatchObject({ status: "stopped", stoppedEarly: true, batches: done / 5 });
-      expect(done).toBeGreaterThanOrEqual(10);
-      expect(done).toBeLessThan(30);
-      expect(partial.policies[1]).toMatchObject({ status: "not_started", deleted: 0 });
-      expect(await ids(db, "abort_events")).toEqual(Array.from({ length: 31 - done }, (_, i) => i + 1 + done));
-      expect(await ids(db, "later_events")).toEqual([1]);
+    // With two lanes (MariaDB cuts keys 1-30 into 1-15 and 16-30), each lane stops between batches.
+    for (const concurrency of [1, 2]) {
+      it(`an abort mid-policy leaves every finished batch committed and the rerun finishes (concurrency ${concurrency})`, async () => {
+        await eventsTable("abort_events", [...Array.from({ length: 30 }, () => 40 * DAY), DAY]);
+        await eventsTable("later_events", [40 * DAY]);
+        const options: CleanupOptions = {
+          batchSize: 5,
+          batchTime: 0,
+          concurrency,
+          policies: [
+            { table: "abort_events", column: "created_at", olderThan: "30d" },
+            { table: "later_events", column: "created_at", olderThan: "30d" },
+          ],
+        };
+        const first = host([cleanupTask(options)]);
+        first.upkeep.on("run:progress", ({ progress }) => {
+          if (progress.done >= 10) void first.upkeep.stop({ timeout: 5000 });
+        });
+        const run = await first.upkeep.run("cleanup");
+        expect(run.status).toBe("interrupted");
+        const partial = run.result as CleanupResult;
+        // stop() aborts between batches: every finished batch is whole and committed, the rest untouched.
+        const done = partial.policies[0]?.deleted ?? 0;
+        expect(partial.policies[0]).toMatchObject({ status: "stopped", stoppedEarly: true, batches: done / 5 });
+        expect(done).toBeGreaterThanOrEqual(10);
+        expect(done).toBeLessThan(30);
+        expect(partial.policies[1]).toMatchObject({ status: "not_started", deleted: 0 });
+        const left = await ids(db, "abort_events");
+        expect(left).toHaveLength(31 - done);
+        // Each lane removed whole batches from the start of its keys and nothing after its stop.
+        const lanes =
+          dialect === "mariadb" && concurrency === 2
+            ? [
+                [1, 15],
+                [16, 30],
+              ]
+            : [[1, 30]];
+        for (const [lo, hi] of lanes as [number, number][]) {
+          const keys = Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+          const removed = keys.filter((id) => !left.includes(id));
+          expect(removed).toEqual(keys.slice(0, removed.length));
+          expect(removed.length % 5).toBe(0);
+        }
+        expect(await ids(db, "later_events")).toEqual([1]);
 
-      const { run: rerun, result } = await runCleanup(options);
-      expect(rerun.status).toBe("succeeded");
-      expect(result.policies.map((policy) => policy.deleted)).toEqual([30 - done, 1]);
-      expect(await ids(db, "abort_events")).toEqual([31]);
-      expect(await ids(db, "later_events")).toEqual([]);
+        const { run: rerun, result } = await runCleanup(options);
+        expect(rerun.status).toBe("succeeded");
+        expect(result.policies.map((policy) => policy.deleted)).toEqual([30 - done, 1]);
+        expect(await ids(db, "abort_events")).toEqual([31]);
+        expect(await ids(db, "later_events")).toEqual([]);
+      });
+    }
+
+    /** Keys 1-200 expired and 201 fresh: MariaDB's two lanes take keys 1-100 and 101-200. */
+    async function laneTable(name: string) {
+      await eventsTable(name, [...Array.from({ length: 200 }, () => 40 * DAY), DAY]);
+    }
+    const range = (lo: number, hi: number) => Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+
+    it.runIf(dialect === "mariadb")("deletes a MariaDB key span in two lanes that do not wait for each other", async () => {
+      await laneTable("lane_events");
+      // Another transaction holds key 50, in the first lane's keys: only that lane waits.
+      const holder = await db.transaction();
+      try {
+        await holder("lane_events").where("id", 50).forUpdate();
+        const { upkeep } = host([
+          cleanupTask({ batchSize: 10, batchTime: 0, policies: [{ table: "lane_events", column: "created_at", olderThan: "30d" }] }),
+        ]);
+        let settled = false;
+        const running = upkeep.run("cleanup").finally(() => {
+          settled = true;
+        });
+        await expect.poll(async () => (await ids(db, "lane_events")).filter((id) => id > 100), { timeout: 10_000 }).toEqual([201]);
+        expect(settled).toBe(false);
+        // The first lane finished its batches before key 50 and waits at the one holding it.
+        expect((await ids(db, "lane_events")).filter((id) => id <= 100)).toEqual(range(41, 100));
+        await holder.commit();
+        const run = await running;
+        await upkeep.stop();
+        expect(run.status).toBe("succeeded");
+        expect((run.result as CleanupResult).policies[0]).toMatchObject({ status: "done", deleted: 200, batches: 20 });
+        expect(await ids(db, "lane_events")).toEqual([201]);
+      } finally {
+        if (!holder.isCompleted()) await holder.rollback();
+      }
+    });
+
+    it.runIf(dialect === "mariadb")("stops every lane when one fails, before the policy's result is written", async () => {
+      await laneTable("failing_lanes");
+      // The second lane's first batch, keys 101-110, fails on key 101; the first lane is paused between batches.
+      await db.raw(
+        `create trigger failing_lanes_guard before delete on failing_lanes for each row
+         begin if old.id = 101 then signal sqlstate '45000' set message_text = 'lane guard'; end if; end`,
+      );
+      const { run, result } = await runCleanup({
+        batchSize: 10,
+        batchTime: 0,
+        pause: "100ms",
+        policies: [{ table: "failing_lanes", column: "created_at", olderThan: "30d" }],
+      });
+      expect(run.status).toBe("failed");
+      expect(result.policies[0]).toMatchObject({ status: "failed" });
+      expect(result.policies[0]?.error).toContain("lane guard");
+      const left = await ids(db, "failing_lanes");
+      const removed = range(1, 100).filter((id) => !left.includes(id));
+      // The first lane removed whole batches from its start, stopped early, and its rows are counted.
+      expect(removed).toEqual(range(1, removed.length));
+      expect(removed.length % 10).toBe(0);
+      expect(removed.length).toBeLessThan(100);
+      expect(result.policies[0]?.deleted).toBe(removed.length);
+      // The failed batch rolled back whole; nothing of the second lane's keys went.
+      expect(left.filter((id) => id > 100)).toEqual(range(101, 201));
+      // And no lane goes on deleting after the run has returned.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await ids(db, "failing_lanes")).toEqual(left);
     });
 
     // An index a plain age filter cannot walk in order counts as none. MariaDB has neither kind.

@@ -209,10 +209,19 @@ export interface CleanupOptions {
    */
   maxBatchSize?: number;
   /**
-   * Pause between batches, to let replicas and concurrent writers breathe.
+   * Pause between batches, to let replicas and concurrent writers breathe (in each lane, see
+   * `concurrency`).
    * @default 0
    */
   pause?: Duration;
+  /**
+   * How many batches of one policy may run at once on MariaDB/MySQL, each its own short
+   * transaction on its own pooled connection, over disjoint ranges of keys. It applies to a pure
+   * age cut that is deleted by key ranges; every other policy, and every policy on PostgreSQL and
+   * SQLite, runs one batch at a time. 1 runs one batch at a time everywhere.
+   * @default 2
+   */
+  concurrency?: number;
 }
 
 /** The input the task validates: its options without id, schedule and timezone. */
@@ -310,5 +319,6 @@ export const inputShape = z
     batchTime: duration.optional(),
     maxBatchSize: z.number().int().min(1).max(1_000_000).optional(),
     pause: duration.optional(),
+    concurrency: z.number().int().min(1).max(16).optional(),
   })
   .strict();

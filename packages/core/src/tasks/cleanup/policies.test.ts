@@ -21,6 +21,7 @@ describe("cleanup options", () => {
     const options = {
       policies: [{ table: "bad table; drop", column: "created_at", olderThan: "ninety days" }],
       batchSize: 0,
+      concurrency: 0,
     } as unknown as CleanupOptions;
     let error: unknown;
     try {
@@ -33,6 +34,7 @@ describe("cleanup options", () => {
     expect(message).toContain("tasks.cleanup.input.policies.0.table");
     expect(message).toContain("tasks.cleanup.input.policies.0.olderThan");
     expect(message).toContain("tasks.cleanup.input.batchSize");
+    expect(message).toContain("tasks.cleanup.input.concurrency");
     expect(message).not.toContain("drop");
     expect(message).not.toContain("ninety");
   });

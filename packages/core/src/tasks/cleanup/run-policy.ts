@@ -6,7 +6,7 @@ import type { TaskContext } from "../../task.ts";
 import { type ColumnCache, checkPolicy } from "./check.ts";
 import type { ResolvedPolicy } from "./policies.ts";
 import { archiveRange, asyncCommit, countMatching, deleteRange, sliceArithmetic } from "./sql.ts";
-import { ageSpanWalk, keyWalk, type RemoveRange, sinkWalk, sliceWalk, type Walk } from "./walks.ts";
+import { ageSpanPlan, keyWalk, type Plan, type RemoveRange, sinkWalk, sliceWalk, type Walk } from "./walks.ts";
 
 /** What one policy did in a run. */
 export interface PolicyResult {
@@ -33,6 +33,8 @@ export interface PolicyRunOptions {
   batchTimeMs: number;
   maxBatchSize: number;
   pauseMs: number;
+  /** Lanes of a key-span delete on MariaDB/MySQL (see choosePlan). */
+  concurrency: number;
   now: Date;
   cache: ColumnCache;
 }
@@ -85,21 +87,28 @@ export function nextSize(size: number, tookMs: number, options: Pick<PolicyRunOp
  * - A sink reads whole rows, `batchSize` at a time, and deletes what it acknowledged.
  * - A pure age cut (no `where`, not a dedupe) on an indexed column: on PostgreSQL, deletes go by
  *   slices of the age index, as the raw statement reads it; elsewhere, and for archives, by ranges
- *   of integer keys (ageSpanWalk). MariaDB deletes through its primary key faster than through a
+ *   of integer keys (ageSpanPlan). MariaDB deletes through its primary key faster than through a
  *   secondary index, and SQLite is even.
  * - Anything else, or keys that are not integers, walks key by key.
+ *
+ * Only a key-span delete on MariaDB/MySQL runs in `concurrency` lanes. InnoDB purges each committed
+ * batch beside the next ones, so one lane waits for the CPU behind the purge; lanes over disjoint
+ * keys never wait for each other's rows. PostgreSQL's slices are one ordered walk, SQLite has one
+ * writer, and an archive's `insert ... where not exists` would take InnoDB gap locks on the archive
+ * table that two lanes could deadlock on.
  */
-async function chooseWalk(
+async function choosePlan(
   db: Knex,
   dialect: SqlDialect,
   policy: ResolvedPolicy,
   now: Date,
-  options: Pick<PolicyRunOptions, "batchSize" | "batchTimeMs">,
+  options: Pick<PolicyRunOptions, "batchSize" | "batchTimeMs" | "concurrency">,
   check: { columns: string[]; indexed: Set<string>; ageType: string | undefined },
-): Promise<Walk | undefined> {
+): Promise<Plan | undefined> {
   const { batchSize } = options;
   const archive = policy.archive;
-  if (archive && "sink" in archive) return sinkWalk(db, policy, now, archive.sink, batchSize);
+  const one = (walk: Walk): Plan => ({ lanes: [walk] });
+  if (archive && "sink" in archive) return one(sinkWalk(db, policy, now, archive.sink, batchSize));
   const remove: RemoveRange = (selection, after, bound) =>
     archive
       ? db.transaction(async (trx): Promise<number> => {
@@ -108,13 +117,14 @@ async function chooseWalk(
         })
       : deleteRange(db, dialect, selection, now, after, bound);
   const pureAge = policy.where.length === 0 && !policy.dedupe ? policy.age : undefined;
-  if (!pureAge || !check.indexed.has(pureAge.column)) return keyWalk(db, dialect, policy, now, remove);
+  if (!pureAge || !check.indexed.has(pureAge.column)) return one(keyWalk(db, dialect, policy, now, remove));
   if (dialect === "postgres" && !archive) {
     // Fixed batches (batchTime 0) keep found bounds: exactly batchSize rows a slice.
     const arithmetic = options.batchTimeMs > 0 ? sliceArithmetic(policy, check.ageType) : undefined;
-    return sliceWalk(db, policy, now, remove, arithmetic && { arithmetic, guardMs: PREDICTED_GUARD * options.batchTimeMs });
+    return one(sliceWalk(db, policy, now, remove, arithmetic && { arithmetic, guardMs: PREDICTED_GUARD * options.batchTimeMs }));
   }
-  return ageSpanWalk(db, dialect, policy, now, remove);
+  const count = dialect === "mysql" && !archive ? options.concurrency : 1;
+  return ageSpanPlan(db, dialect, policy, now, remove, { count, batchSize });
 }
 
 /** Runs one policy in batches. Never throws: a failure is recorded in the result. */
@@ -136,26 +146,44 @@ export async function runPolicy(ctx: TaskContext, policy: ResolvedPolicy, option
     }
 
     const dialect = dialectOf(db);
-    const walk = await chooseWalk(db, dialect, policy, now, options, check);
-    if (!walk) return result;
-    let size = batchSize;
-    for (;;) {
-      if (ctx.signal.aborted) {
-        result.status = "stopped";
-        result.stoppedEarly = true;
-        break;
+    let plan = await choosePlan(db, dialect, policy, now, options, check);
+    /** Set when a lane fails: the other lanes stop after their current batch. */
+    let failed = false;
+    const lane = async (walk: Walk): Promise<void> => {
+      let size = batchSize;
+      while (!failed) {
+        if (ctx.signal.aborted) {
+          result.status = "stopped";
+          result.stoppedEarly = true;
+          return;
+        }
+        const began = performance.now();
+        const step = await walk(size);
+        if (!step) return;
+        size = nextSize(size, performance.now() - began, options);
+        result.deleted += step.removed;
+        if (policy.archive) result.archived += step.removed;
+        result.matched += step.matched ?? step.removed;
+        result.batches++;
+        ctx.progress({ done: result.deleted, unit: "rows", label: policy.name });
+        if (step.last) return;
+        await pause(options.pauseMs, ctx.signal);
       }
-      const began = performance.now();
-      const step = await walk(size);
-      if (!step) break;
-      size = nextSize(size, performance.now() - began, options);
-      result.deleted += step.removed;
-      if (policy.archive) result.archived += step.removed;
-      result.matched += step.matched ?? step.removed;
-      result.batches++;
-      ctx.progress({ done: result.deleted, unit: "rows", label: policy.name });
-      if (step.last) break;
-      await pause(options.pauseMs, ctx.signal);
+    };
+    while (plan) {
+      // Every lane settles before the policy's result is written: none goes on deleting after it.
+      const lanes = await Promise.allSettled(
+        plan.lanes.map((walk) =>
+          lane(walk).catch((error: unknown) => {
+            failed = true;
+            throw error;
+          }),
+        ),
+      );
+      const failure = lanes.find((outcome): outcome is PromiseRejectedResult => outcome.status === "rejected");
+      if (failure) throw failure.reason;
+      if (result.status === "stopped") break;
+      plan = await plan.next?.();
     }
   } catch (error) {
     result.status = "failed";

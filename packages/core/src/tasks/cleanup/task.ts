@@ -43,6 +43,7 @@ export function cleanupTask(options: CleanupOptions = {}): TaskDefinition<Cleanu
       const pauseMs = parseDuration(taskInput.pause ?? 0) ?? 0;
       const batchTimeMs = parseDuration(taskInput.batchTime ?? "100ms") ?? 0;
       const maxBatchSize = taskInput.maxBatchSize ?? 50_000;
+      const concurrency = taskInput.concurrency ?? 2;
       const cache: ColumnCache = new Map();
       const results: PolicyResult[] = [];
       for (const policy of policies) {
@@ -51,7 +52,16 @@ export function cleanupTask(options: CleanupOptions = {}): TaskDefinition<Cleanu
           continue;
         }
         results.push(
-          await runPolicy(ctx, policy, { db, batchSize: batchSizeOf(policy, taskInput), batchTimeMs, maxBatchSize, pauseMs, now, cache }),
+          await runPolicy(ctx, policy, {
+            db,
+            batchSize: batchSizeOf(policy, taskInput),
+            batchTimeMs,
+            maxBatchSize,
+            pauseMs,
+            concurrency,
+            now,
+            cache,
+          }),
         );
       }
       const sum = (key: "matched" | "deleted" | "archived") => results.reduce((total, result) => total + result[key], 0);

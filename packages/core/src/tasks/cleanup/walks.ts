@@ -52,7 +52,7 @@ export function keyWalk(db: Knex, dialect: SqlDialect, policy: ResolvedPolicy, n
 }
 
 /**
- * Key ranges over a span of integer keys known beforehand (see ageSpanWalk): no find per batch. A
+ * Key ranges over a span of integer keys known beforehand (see ageSpanPlan): no find per batch. A
  * range that removes nothing (a gap in the keys) costs one lookup of the next matching key.
  */
 export function spanWalk(
@@ -78,33 +78,62 @@ export function spanWalk(
 }
 
 /**
+ * What runs a policy: `lanes`, walks run at once, each its own loop of batches over rows no other
+ * lane touches; once every lane has ended, the plan `next` returns, if any.
+ */
+export interface Plan {
+  lanes: Walk[];
+  next?: () => Promise<Plan | undefined>;
+}
+
+/**
+ * A span of integer keys cut into at most `lanes` spans of equal width, each walked by its own
+ * spanWalk, but no more lanes than the span holds batches of `batchSize` keys.
+ */
+function spanLanes(
+  db: Knex,
+  policy: ResolvedPolicy,
+  now: Date,
+  span: { lo: number; hi: number },
+  remove: RemoveRange,
+  lanes: { count: number; batchSize: number },
+): Walk[] {
+  const keys = span.hi - span.lo + 1;
+  const count = Math.max(1, Math.min(lanes.count, Math.ceil(keys / lanes.batchSize)));
+  const width = Math.ceil(keys / count);
+  const walks: Walk[] = [];
+  for (let lo = span.lo; lo <= span.hi; lo += width)
+    walks.push(spanWalk(db, policy, now, { lo, hi: Math.min(span.hi, lo + width - 1) }, remove));
+  return walks;
+}
+
+/**
  * A pure age cut by key spans: first the span guessed from the two ends of the age index (endKeys),
  * then, once that is walked, the exact span of whatever still matches, which by then holds only
  * rows whose keys lay outside the guess. Reading the exact span first would read every expired
  * entry of the age index before the first delete; afterwards SQLite's index holds none of the
- * removed rows. Rows written during the run outside both spans are the next run's. Undefined when
- * nothing matches; keys that are not safe integers walk key by key.
+ * removed rows. Rows written during the run outside both spans are the next run's. Each span is
+ * cut into `lanes.count` lanes of disjoint keys (see spanLanes). Undefined when nothing matches;
+ * keys that are not safe integers walk key by key, in one lane.
  */
-export async function ageSpanWalk(
+export async function ageSpanPlan(
   db: Knex,
   dialect: SqlDialect,
   policy: ResolvedPolicy,
   now: Date,
   remove: RemoveRange,
-): Promise<Walk | undefined> {
+  lanes: { count: number; batchSize: number },
+): Promise<Plan | undefined> {
   const guess = await endKeys(db, policy, now);
   if (guess === "none") return undefined;
-  if (guess === undefined) return keyWalk(db, dialect, policy, now, remove);
-  const first = spanWalk(db, policy, now, guess, remove);
-  let rest: Walk | undefined;
-  return async (size) => {
-    if (rest) return rest(size);
-    const step = await first(size);
-    if (!step.last) return step;
-    const span = await keySpan(db, dialect, policy, now);
-    if (span === "none") return step;
-    rest = span ? spanWalk(db, policy, now, span, remove) : keyWalk(db, dialect, policy, now, remove);
-    return { ...step, last: false };
+  if (guess === undefined) return { lanes: [keyWalk(db, dialect, policy, now, remove)] };
+  return {
+    lanes: spanLanes(db, policy, now, guess, remove, lanes),
+    next: async () => {
+      const span = await keySpan(db, dialect, policy, now);
+      if (span === "none") return undefined;
+      return { lanes: span ? spanLanes(db, policy, now, span, remove, lanes) : [keyWalk(db, dialect, policy, now, remove)] };
+    },
   };
 }
 
