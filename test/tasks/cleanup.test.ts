@@ -820,6 +820,24 @@ for (const { dialect, available } of await probeDialects()) {
       }
     });
 
+    it.runIf(dialect === "mariadb")("runs its two lanes on a pool of one connection, taking turns", async () => {
+      await laneTable("pooled_lanes");
+      const { single, upkeep } = await onOneConnection({
+        batchSize: 10,
+        batchTime: 0,
+        policies: [{ table: "pooled_lanes", column: "created_at", olderThan: "30d" }],
+      });
+      try {
+        const run = await upkeep.run("cleanup");
+        await upkeep.stop();
+        expect(run.status).toBe("succeeded");
+        expect((run.result as CleanupResult).policies[0]).toMatchObject({ status: "done", deleted: 200, batches: 20 });
+        expect(await ids(db, "pooled_lanes")).toEqual([201]);
+      } finally {
+        await single.destroy();
+      }
+    });
+
     it.runIf(dialect === "mariadb")("stops every lane when one fails, before the policy's result is written", async () => {
       await laneTable("failing_lanes");
       // The second lane's first batch, keys 101-110, fails on key 101; the first lane is paused between batches.
