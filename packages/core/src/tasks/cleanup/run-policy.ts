@@ -94,8 +94,9 @@ export function nextSize(size: number, tookMs: number, options: Pick<PolicyRunOp
  * Only a key-span delete on MariaDB/MySQL runs in `concurrency` lanes. InnoDB purges each committed
  * batch beside the next ones, so one lane waits for the CPU behind the purge; lanes over disjoint
  * keys never wait for each other's rows. On PostgreSQL two lanes of slices (the halves of the
- * expired times) measured slower than one (docs/tasks/cleanup.md), SQLite has one writer, and an archive's `insert ... where not exists` would take InnoDB gap locks on the archive
- * table that two lanes could deadlock on.
+ * expired times) measured slower than one (docs/tasks/cleanup.md); SQLite has one writer; and an
+ * archive's `insert ... where not exists` would take InnoDB gap locks on the archive table that two
+ * lanes could deadlock on.
  */
 async function choosePlan(
   db: Knex,
