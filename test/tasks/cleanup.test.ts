@@ -33,6 +33,7 @@ function captureLogger() {
 }
 
 const ids = async (db: Knex, table: string) => (await db(table).select("id").orderBy("id")).map((row) => Number(row.id));
+const range = (lo: number, hi: number) => Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
 
 for (const { dialect, available } of await probeDialects()) {
   describe.skipIf(!available)(`cleanup on ${dialect}`, () => {
@@ -677,6 +678,58 @@ for (const { dialect, available } of await probeDialects()) {
       expect(sample.note).toBe("row 42");
     });
 
+    // A trigger fails the batch holding row 7 with a deadlock's code, the first `failures` times it is
+    // tried (counted by a sequence, which a rollback does not undo).
+    async function deadlockOnce(table: string, failures: number) {
+      await eventsTable(table, [...Array.from({ length: 20 }, (_, i) => 40 * DAY - i * MINUTE), DAY]);
+      if (dialect === "mariadb") {
+        await db.raw(`create sequence ${table}_tries nocache`);
+        await db.raw(
+          `create trigger ${table}_deadlock before delete on ${table} for each row
+           begin if old.id = 7 then if nextval(${table}_tries) <= ${failures} then
+             signal sqlstate '40001' set message_text = 'injected deadlock'; end if; end if; end`,
+        );
+      } else {
+        await db.raw(`create sequence ${table}_tries`);
+        await db.raw(
+          `create or replace function ${table}_deadlock() returns trigger language plpgsql as
+           $$ begin if old.id = 7 then if nextval('${table}_tries') <= ${failures} then
+             raise exception 'injected deadlock' using errcode = '40P01'; end if; end if; return old; end $$`,
+        );
+        await db.raw(`create trigger ${table}_deadlock before delete on ${table} for each row execute function ${table}_deadlock()`);
+      }
+    }
+
+    it.runIf(dialect === "postgres" || dialect === "mariadb")(
+      "tries a batch a deadlock rolled back again, and fails the policy when it fails three times",
+      async () => {
+        const options = (table: string): CleanupOptions => ({
+          batchSize: 5,
+          batchTime: 0,
+          concurrency: 1,
+          policies: [{ table, column: "created_at", olderThan: "30d" }],
+        });
+        const retried = (lines: { level: string; msg: string }[]) =>
+          lines.filter((line) => line.level === "warn" && line.msg.includes("trying it again"));
+
+        await deadlockOnce("deadlock_once", 1);
+        const once = await runCleanup(options("deadlock_once"));
+        expect(once.run.status).toBe("succeeded");
+        expect(once.result.policies[0]).toMatchObject({ status: "done", deleted: 20, batches: 4 });
+        expect(await ids(db, "deadlock_once")).toEqual([21]);
+        expect(retried(once.lines)).toHaveLength(1);
+
+        await deadlockOnce("deadlock_always", 1000);
+        const always = await runCleanup(options("deadlock_always"));
+        expect(always.run.status).toBe("failed");
+        expect(always.result.policies[0]).toMatchObject({ status: "failed", deleted: 5, batches: 1 });
+        expect(always.result.policies[0]?.error).toContain("injected deadlock");
+        // Three tries of the batch holding row 7, each rolled back whole.
+        expect(retried(always.lines)).toHaveLength(2);
+        expect(await ids(db, "deadlock_always")).toEqual(range(6, 21));
+      },
+    );
+
     it("a sink that throws stops its policy with nothing deleted for that batch while the other policies run", async () => {
       await eventsTable(
         "sink_events",
@@ -684,6 +737,7 @@ for (const { dialect, available } of await probeDialects()) {
       );
       await eventsTable("other_events", [40 * DAY, DAY]);
       const received: number[] = [];
+      let calls = 0;
       const { run, result } = await runCleanup({
         batchSize: 4,
         policies: [
@@ -694,7 +748,9 @@ for (const { dialect, available } of await probeDialects()) {
             action: "archive",
             archive: {
               sink: async (rows) => {
-                if (received.length >= 4) throw new Error("warehouse unavailable");
+                calls++;
+                // Coded like a dropped connection: a database batch would be tried again, a sink's is not.
+                if (received.length >= 4) throw Object.assign(new Error("warehouse unavailable"), { code: "ECONNRESET" });
                 received.push(...rows.map((row) => Number(row.id)));
               },
             },
@@ -705,6 +761,7 @@ for (const { dialect, available } of await probeDialects()) {
       expect(run.status).toBe("failed");
       expect(run.errorMessage).toContain("sink_events: warehouse unavailable");
       expect(received).toEqual([1, 2, 3, 4]);
+      expect(calls).toBe(2);
       expect(await ids(db, "sink_events")).toEqual([5, 6, 7, 8, 9, 10]);
       expect(result.policies[0]).toMatchObject({ status: "failed", archived: 4, batches: 1, error: "warehouse unavailable" });
       expect(result.policies[1]).toMatchObject({ status: "done", deleted: 1 });
@@ -790,7 +847,6 @@ for (const { dialect, available } of await probeDialects()) {
     async function laneTable(name: string) {
       await eventsTable(name, [...Array.from({ length: 200 }, () => 40 * DAY), DAY]);
     }
-    const range = (lo: number, hi: number) => Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
 
     it.runIf(dialect === "mariadb")("deletes a MariaDB key span in two lanes that do not wait for each other", async () => {
       await laneTable("lane_events");

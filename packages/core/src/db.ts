@@ -43,3 +43,31 @@ export async function columnTypes(db: Knex, dialect: SqlDialect, table: string):
   const builder = schema ? db(name).withSchema(schema) : db(name);
   return (await builder.columnInfo()) as unknown as Record<string, { type: string } | undefined>;
 }
+
+const TRANSIENT = new Set([
+  "40001", // serialization_failure
+  "40P01", // deadlock_detected
+  "55P03", // lock_not_available
+  "57P01", // admin_shutdown
+  "ER_LOCK_DEADLOCK",
+  "ER_LOCK_WAIT_TIMEOUT",
+  "SQLITE_BUSY",
+  "SQLITE_BUSY_SNAPSHOT",
+  "SQLITE_LOCKED",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "PROTOCOL_CONNECTION_LOST",
+]);
+
+/**
+ * Whether a driver error is worth a retry: a deadlock or serialization failure (PostgreSQL's code,
+ * or MySQL's SQLSTATE 40001), a lock timeout, a lost or refused connection, a pool timeout. The
+ * failed statement's transaction was rolled back whole.
+ */
+export function isTransientDbError(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const { code, name, sqlState } = error as { code?: unknown; name?: unknown; sqlState?: unknown };
+  if (sqlState === "40001") return true;
+  return (typeof code === "string" && (TRANSIENT.has(code) || code.startsWith("08"))) || name === "KnexTimeoutError";
+}

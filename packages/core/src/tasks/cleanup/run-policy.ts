@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Knex } from "knex";
-import { dialectOf, type SqlDialect } from "../../db.ts";
+import { dialectOf, isTransientDbError, type SqlDialect } from "../../db.ts";
 import { errorMessage, TaskError } from "../../errors.ts";
 import type { TaskContext } from "../../task.ts";
 import { type ColumnCache, checkPolicy } from "./check.ts";
@@ -59,6 +59,14 @@ export function emptyResult(policy: ResolvedPolicy, status: PolicyResult["status
  * a slice about twice as dense as predicted), and the batch is found instead.
  */
 const PREDICTED_GUARD = 2;
+
+/**
+ * Tries of one batch that fails on a deadlock, a lock timeout or a lost connection
+ * (isTransientDbError). Such a batch was rolled back whole and a walk moves on only after a batch
+ * succeeds, so trying it again removes the same rows or, where they changed meanwhile, what still
+ * matches.
+ */
+const BATCH_TRIES = 3;
 
 /** Waits between batches; an abort ends the wait at once (the loop then sees the signal). */
 async function pause(ms: number, signal: AbortSignal): Promise<void> {
@@ -150,6 +158,23 @@ export async function runPolicy(ctx: TaskContext, policy: ResolvedPolicy, option
     let plan = await choosePlan(db, dialect, policy, now, options, check);
     /** Set when a lane fails: the other lanes stop after their current batch. */
     let failed = false;
+    // A sink's batch is not tried again: the sink has the rows already, and a sink that throws stops the policy.
+    const retry = !(policy.archive && "sink" in policy.archive);
+    const batch = async (walk: Walk, size: number) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await walk(size);
+        } catch (error) {
+          if (!retry || attempt >= BATCH_TRIES || ctx.signal.aborted || !isTransientDbError(error)) throw error;
+          const code = (error as { code?: unknown }).code;
+          log.warn(
+            { policy: policy.name, attempt, code },
+            "[upkeep] cleanup: a batch was rolled back by a transient database error; trying it again",
+          );
+          await pause(50 * attempt, ctx.signal);
+        }
+      }
+    };
     const lane = async (walk: Walk): Promise<void> => {
       let size = batchSize;
       while (!failed) {
@@ -159,7 +184,7 @@ export async function runPolicy(ctx: TaskContext, policy: ResolvedPolicy, option
           return;
         }
         const began = performance.now();
-        const step = await walk(size);
+        const step = await batch(walk, size);
         if (!step) return;
         size = nextSize(size, performance.now() - began, options);
         result.deleted += step.removed;

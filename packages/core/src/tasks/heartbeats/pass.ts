@@ -1,5 +1,5 @@
 import type { Knex } from "knex";
-import { dialectOf, type SqlDialect } from "../../db.ts";
+import { dialectOf, isTransientDbError, type SqlDialect } from "../../db.ts";
 import { TaskError } from "../../errors.ts";
 import type { HeartbeatsInput } from "./options.ts";
 import { HeartbeatStatements, type TimeKinds, type TokenRow } from "./statements.ts";
@@ -73,29 +73,6 @@ async function timeKinds(db: Knex, dialect: SqlDialect, input: HeartbeatsInput):
   return (await detectTimeKinds(db, dialect, input.table, named, input.sqliteTimeFormat)) as unknown as TimeKinds;
 }
 
-const TRANSIENT = new Set([
-  "40001", // serialization_failure
-  "40P01", // deadlock_detected
-  "55P03", // lock_not_available
-  "57P01", // admin_shutdown
-  "ER_LOCK_DEADLOCK",
-  "ER_LOCK_WAIT_TIMEOUT",
-  "SQLITE_BUSY",
-  "SQLITE_BUSY_SNAPSHOT",
-  "SQLITE_LOCKED",
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "PROTOCOL_CONNECTION_LOST",
-]);
-
-/** Whether a driver error is worth a retry: a deadlock, a lock timeout, a lost or refused connection. */
-export function isTransient(error: unknown): boolean {
-  if (typeof error !== "object" || error === null) return false;
-  const { code, name } = error as { code?: unknown; name?: unknown };
-  return (typeof code === "string" && (TRANSIENT.has(code) || code.startsWith("08"))) || name === "KnexTimeoutError";
-}
-
 async function batchReturning(db: Knex, statements: HeartbeatStatements, limit: number | undefined): Promise<TokenRow[]> {
   const { sql, bindings } = statements.updateReturning(limit);
   return rowsOf<TokenRow>(statements.dialect, await db.raw(sql, bindings as Knex.RawBinding[]));
@@ -164,6 +141,6 @@ export async function runHeartbeatPass(db: Knex, input: HeartbeatsInput, options
     }
   } catch (error) {
     if (error instanceof TaskError) throw error;
-    throw new TaskError("heartbeats: the pass failed", { cause: error, retryable: isTransient(error) });
+    throw new TaskError("heartbeats: the pass failed", { cause: error, retryable: isTransientDbError(error) });
   }
 }
