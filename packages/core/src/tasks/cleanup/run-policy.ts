@@ -172,6 +172,8 @@ export async function runPolicy(ctx: TaskContext, policy: ResolvedPolicy, option
             "[upkeep] cleanup: a batch was rolled back by a transient database error; trying it again",
           );
           await pause(50 * attempt, ctx.signal);
+          // Aborted while waiting: the batch stays undone, and the policy records why.
+          if (ctx.signal.aborted) throw error;
         }
       }
     };
