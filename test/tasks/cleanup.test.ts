@@ -9,6 +9,7 @@ import {
   manualAdapter,
   registerTasks,
   type TaskEntry,
+  type Upkeep,
 } from "@upkeep/core";
 import { createTestDatabase, probeDialects, type TestDatabase } from "@upkeep/testkit";
 import type { Knex } from "knex";
@@ -69,8 +70,11 @@ for (const { dialect, available } of await probeDialects()) {
       return { run, result: run.result as CleanupResult, lines };
     }
 
-    /** A cleanup on a knex of one connection, so checks after the run see the connection its batches used. */
-    async function onOneConnection(options: CleanupOptions) {
+    /**
+     * Runs `body` with a cleanup on a knex of one connection, so checks after the run see the
+     * connection its batches used; then stops the instance and closes the knex.
+     */
+    async function onOneConnection(options: CleanupOptions, body: (single: Knex, upkeep: Upkeep) => Promise<void>) {
       const single = (await import("knex")).default({ ...db.client.config, pool: { min: 1, max: 1 } });
       const upkeep = registerTasks(manualAdapter(), {
         db: single,
@@ -79,7 +83,12 @@ for (const { dialect, available } of await probeDialects()) {
         clock: () => NOW,
         tasks: [cleanupTask(options)],
       });
-      return { single, upkeep };
+      try {
+        await body(single, upkeep);
+      } finally {
+        await upkeep.stop();
+        await single.destroy();
+      }
     }
 
     /** Runs one cleanup and records the rows done after each batch, as `run:progress` reports them. */
@@ -389,14 +398,13 @@ for (const { dialect, available } of await probeDialects()) {
         await db.raw(`create or replace function trip_refuse() returns trigger language plpgsql as $$
           begin if old.id = 5 then raise exception 'row 5 is held'; end if; return old; end $$`);
         await db.raw("create trigger trip_refuse before delete on trip_events for each row execute function trip_refuse()");
-        const { single, upkeep } = await onOneConnection({
+        const options: CleanupOptions = {
           batchSize: 2,
           batchTime: 0,
           policies: [{ table: "trip_events", column: "created_at", olderThan: "30d" }],
-        });
-        try {
+        };
+        await onOneConnection(options, async (single, upkeep) => {
           const run = await upkeep.run("cleanup");
-          await upkeep.stop();
           const result = run.result as CleanupResult;
           expect(run.status).toBe("failed");
           expect(result.policies[0]).toMatchObject({ status: "failed", deleted: 4, batches: 2 });
@@ -408,9 +416,7 @@ for (const { dialect, available } of await probeDialects()) {
           expect(shown.rows[0].synchronous_commit).toBe("on");
           const open = await single.raw("select now() = statement_timestamp() as autocommit");
           expect(open.rows[0].autocommit).toBe(true);
-        } finally {
-          await single.destroy();
-        }
+        });
       },
     );
 
@@ -590,30 +596,30 @@ for (const { dialect, available } of await probeDialects()) {
         // deleted once the lock goes.
         const holder = await db.transaction();
         await holder.raw("select id from guard_events where id = 13 for update");
-        const { single, upkeep } = await onOneConnection({
+        const options: CleanupOptions = {
           batchSize: 5,
           maxBatchSize: 5,
           batchTime: "50ms",
           policies: [{ table: "guard_events", column: "created_at", olderThan: "30d" }],
-        });
+        };
         try {
-          const trace = sliceStatements(single);
-          const running = upkeep.run("cleanup");
-          await new Promise((resolve) => setTimeout(resolve, 600));
-          await holder.commit();
-          const run = await running;
-          await upkeep.stop();
-          trace.stop();
-          expect((run.result as CleanupResult).policies[0]).toMatchObject({ status: "done", matched: 30, deleted: 30 });
-          expect(await ids(single, "guard_events")).toEqual([]);
-          expect(trace.counts.timeouts).toBeGreaterThanOrEqual(1);
-          expect(trace.counts.predicted).toBeGreaterThan(1);
-          // The guard and the commit mode held for the predicted slice's transaction alone.
-          const shown = await single.raw("select current_setting('statement_timeout') as t, current_setting('synchronous_commit') as c");
-          expect(shown.rows[0]).toEqual({ t: "0", c: "on" });
+          await onOneConnection(options, async (single, upkeep) => {
+            const trace = sliceStatements(single);
+            const running = upkeep.run("cleanup");
+            await new Promise((resolve) => setTimeout(resolve, 600));
+            await holder.commit();
+            const run = await running;
+            trace.stop();
+            expect((run.result as CleanupResult).policies[0]).toMatchObject({ status: "done", matched: 30, deleted: 30 });
+            expect(await ids(single, "guard_events")).toEqual([]);
+            expect(trace.counts.timeouts).toBeGreaterThanOrEqual(1);
+            expect(trace.counts.predicted).toBeGreaterThan(1);
+            // The guard and the commit mode held for the predicted slice's transaction alone.
+            const shown = await single.raw("select current_setting('statement_timeout') as t, current_setting('synchronous_commit') as c");
+            expect(shown.rows[0]).toEqual({ t: "0", c: "on" });
+          });
         } finally {
           if (!holder.isCompleted()) await holder.rollback();
-          await single.destroy();
         }
       },
     );
@@ -878,20 +884,17 @@ for (const { dialect, available } of await probeDialects()) {
 
     it.runIf(dialect === "mariadb")("runs its two lanes on a pool of one connection, taking turns", async () => {
       await laneTable("pooled_lanes");
-      const { single, upkeep } = await onOneConnection({
+      const options: CleanupOptions = {
         batchSize: 10,
         batchTime: 0,
         policies: [{ table: "pooled_lanes", column: "created_at", olderThan: "30d" }],
-      });
-      try {
+      };
+      await onOneConnection(options, async (_single, upkeep) => {
         const run = await upkeep.run("cleanup");
-        await upkeep.stop();
         expect(run.status).toBe("succeeded");
         expect((run.result as CleanupResult).policies[0]).toMatchObject({ status: "done", deleted: 200, batches: 20 });
         expect(await ids(db, "pooled_lanes")).toEqual([201]);
-      } finally {
-        await single.destroy();
-      }
+      });
     });
 
     it.runIf(dialect === "mariadb")("stops every lane when one fails, before the policy's result is written", async () => {

@@ -68,6 +68,28 @@ const PREDICTED_GUARD = 2;
  */
 const BATCH_TRIES = 3;
 
+/**
+ * Runs one batch, trying it again (BATCH_TRIES in all, 50 ms, then 100 ms apart) when it fails on a
+ * transient database error; each retry is a warning naming the error's code only.
+ */
+async function withRetries(ctx: TaskContext, policy: ResolvedPolicy, batch: () => ReturnType<Walk>) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await batch();
+    } catch (error) {
+      if (attempt >= BATCH_TRIES || ctx.signal.aborted || !isTransientDbError(error)) throw error;
+      const code = (error as { code?: unknown }).code;
+      ctx.logger.warn(
+        { policy: policy.name, attempt, code },
+        "[upkeep] cleanup: a batch was rolled back by a transient database error; trying it again",
+      );
+      await pause(50 * attempt, ctx.signal);
+      // Aborted while waiting: the batch stays undone, and the policy records why.
+      if (ctx.signal.aborted) throw error;
+    }
+  }
+}
+
 /** Waits between batches; an abort ends the wait at once (the loop then sees the signal). */
 async function pause(ms: number, signal: AbortSignal): Promise<void> {
   if (ms <= 0) return;
@@ -116,8 +138,8 @@ async function choosePlan(
 ): Promise<Plan | undefined> {
   const { batchSize } = options;
   const archive = policy.archive;
-  const one = (walk: Walk): Plan => ({ lanes: [walk] });
-  if (archive && "sink" in archive) return one(sinkWalk(db, policy, now, archive.sink, batchSize));
+  const one = (walk: Walk): Plan => ({ lanes: [walk], retry: true });
+  if (archive && "sink" in archive) return { lanes: [sinkWalk(db, policy, now, archive.sink, batchSize)], retry: false };
   const remove: RemoveRange = (selection, after, bound) =>
     archive
       ? db.transaction(async (trx): Promise<number> => {
@@ -158,26 +180,7 @@ export async function runPolicy(ctx: TaskContext, policy: ResolvedPolicy, option
     let plan = await choosePlan(db, dialect, policy, now, options, check);
     /** Set when a lane fails: the other lanes stop after their current batch. */
     let failed = false;
-    // A sink's batch is not tried again: the sink has the rows already, and a sink that throws stops the policy.
-    const retry = !(policy.archive && "sink" in policy.archive);
-    const batch = async (walk: Walk, size: number) => {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await walk(size);
-        } catch (error) {
-          if (!retry || attempt >= BATCH_TRIES || ctx.signal.aborted || !isTransientDbError(error)) throw error;
-          const code = (error as { code?: unknown }).code;
-          log.warn(
-            { policy: policy.name, attempt, code },
-            "[upkeep] cleanup: a batch was rolled back by a transient database error; trying it again",
-          );
-          await pause(50 * attempt, ctx.signal);
-          // Aborted while waiting: the batch stays undone, and the policy records why.
-          if (ctx.signal.aborted) throw error;
-        }
-      }
-    };
-    const lane = async (walk: Walk): Promise<void> => {
+    const lane = async (walk: Walk, retry: boolean): Promise<void> => {
       let size = batchSize;
       while (!failed) {
         if (ctx.signal.aborted) {
@@ -186,7 +189,7 @@ export async function runPolicy(ctx: TaskContext, policy: ResolvedPolicy, option
           return;
         }
         const began = performance.now();
-        const step = await batch(walk, size);
+        const step = retry ? await withRetries(ctx, policy, () => walk(size)) : await walk(size);
         if (!step) return;
         size = nextSize(size, performance.now() - began, options);
         result.deleted += step.removed;
@@ -199,10 +202,11 @@ export async function runPolicy(ctx: TaskContext, policy: ResolvedPolicy, option
       }
     };
     while (plan) {
+      const { retry } = plan;
       // Every lane settles before the policy's result is written: none goes on deleting after it.
       const lanes = await Promise.allSettled(
         plan.lanes.map((walk) =>
-          lane(walk).catch((error: unknown) => {
+          lane(walk, retry).catch((error: unknown) => {
             failed = true;
             throw error;
           }),

@@ -84,6 +84,11 @@ export function spanWalk(
 export interface Plan {
   lanes: Walk[];
   next?: () => Promise<Plan | undefined>;
+  /**
+   * Whether a batch rolled back by a transient database error may be tried again: not a sink's,
+   * which already has the rows (a sink that throws stops the policy).
+   */
+  retry: boolean;
 }
 
 /**
@@ -126,13 +131,14 @@ export async function ageSpanPlan(
 ): Promise<Plan | undefined> {
   const guess = await endKeys(db, policy, now);
   if (guess === "none") return undefined;
-  if (guess === undefined) return { lanes: [keyWalk(db, dialect, policy, now, remove)] };
+  if (guess === undefined) return { lanes: [keyWalk(db, dialect, policy, now, remove)], retry: true };
   return {
     lanes: spanLanes(db, policy, now, guess, remove, lanes),
+    retry: true,
     next: async () => {
       const span = await keySpan(db, dialect, policy, now);
       if (span === "none") return undefined;
-      return { lanes: span ? spanLanes(db, policy, now, span, remove, lanes) : [keyWalk(db, dialect, policy, now, remove)] };
+      return { lanes: span ? spanLanes(db, policy, now, span, remove, lanes) : [keyWalk(db, dialect, policy, now, remove)], retry: true };
     },
   };
 }
