@@ -436,6 +436,91 @@ for (const { dialect, available } of await probeDialects()) {
       expect(await s.db(`${s.prefix}keys`).select("id", "kek_id")).toEqual(keysBefore);
     });
 
+    it("a rotation with a wrong KEK writes nothing and names the KEK; the app keeps working and the right KEK then rotates (issue 20)", async () => {
+      const s = await setup({ rows: 4 });
+      const app = createCrypto({ db: s.db, kek: s.kek, tablePrefix: s.prefix });
+      const aad = (id: number) => ({ aad: rowAad(s.table, "secret", id) });
+      const keysBefore = await s.db(`${s.prefix}keys`).select("*").orderBy("generation");
+      const rowsBefore = await rows(s.db, s.table);
+      const wrongKek = localKek(randomBytes(32));
+      const columns = [{ table: s.table, column: "secret" }];
+      const wrong = host(keyRotationTask({ columns }), { ...s, crypto: { kek: wrongKek } });
+      // Forced, then due (the seeded key is 40 days old): both refuse before writing anything.
+      for (const input of [{ force: true }, {}]) {
+        const run = await wrong.run("key-rotation", { input });
+        expect(run.status).toBe("failed");
+        expect(run.errorMessage).toContain(`"${s.kek.id}"`);
+        expect(run.errorMessage).toContain(`"${wrongKek.id}"`);
+        expect(run.errorMessage).not.toContain(s.kekHex);
+        expect(await s.db(`${s.prefix}keys`).select("*").orderBy("generation")).toEqual(keysBefore);
+        expect(await rows(s.db, s.table)).toEqual(rowsBefore);
+        await app.reload();
+        const fresh = await app.encrypt("still works", aad(99));
+        expect(keyIdOf(fresh)).toBe(s.oldKeyId);
+        expect(await app.decrypt(fresh, aad(99))).toBe("still works");
+        expect(await app.decrypt(rowsBefore[0]?.secret as string, aad(1))).toBe(s.plaintexts.get(1));
+      }
+      await expect(wrong.crypto.encrypt("x")).rejects.toMatchObject({ code: "KEK_FAILED" });
+      expect(await s.db(`${s.prefix}keys`).select("*").orderBy("generation")).toEqual(keysBefore);
+
+      const right = host(keyRotationTask({ columns }), { ...s, crypto: { kek: s.kek } });
+      const run = await right.run("key-rotation");
+      expect(run.status).toBe("succeeded");
+      expect(resultOf(run)).toMatchObject({ rotated: true, retired: [s.oldKeyId] });
+      await app.reload();
+      const active = await app.activeKey();
+      expect(active).toMatchObject({ id: resultOf(run).activeKeyId, kekId: s.kek.id, generation: 2 });
+      for (const row of await rows(s.db, s.table)) {
+        expect(keyIdOf(row.secret)).toBe(active?.id);
+        expect(await app.decrypt(row.secret as string, aad(row.id))).toBe(s.plaintexts.get(row.id));
+      }
+      expect(keyIdOf(await app.encrypt("after", aad(99)))).toBe(active?.id);
+    });
+
+    it("a new data key is stored only if the configured KEK unwraps what was stored; a provider that cannot is rolled back", async () => {
+      const s = await setup({ rows: 1 });
+      const other = localKek(randomBytes(32));
+      // Same id as the configured KEK, unwraps with it, but wraps with another key (a misconfigured KMS, say).
+      const lopsided = { id: s.kek.id, wrap: other.wrap, unwrap: s.kek.unwrap };
+      const keysBefore = await s.db(`${s.prefix}keys`).select("*").orderBy("generation");
+      const crypto = createCrypto({ db: s.db, kek: lopsided, tablePrefix: s.prefix });
+      await expect(crypto.rotate()).rejects.toMatchObject({ code: "KEK_FAILED" });
+      expect(await s.db(`${s.prefix}keys`).select("*").orderBy("generation")).toEqual(keysBefore);
+      expect((await crypto.activeKey())?.id).toBe(s.oldKeyId);
+    });
+
+    it("encrypt never uses a newer key whose KEK it lacks; the task refuses until that KEK is configured and rewrapped", async () => {
+      const s = await setup({ rows: 2 });
+      const nextKek = localKek(randomBytes(32));
+      // A process already on the new KEK (KEK rotation half deployed) adds a key wrapped by it.
+      const ahead = createCrypto({ db: s.db, kek: nextKek, previousKeks: [s.kek], tablePrefix: s.prefix });
+      const newer = await ahead.rotate();
+      expect(newer.kekId).toBe(nextKek.id);
+      const behind = createCrypto({ db: s.db, kek: s.kek, tablePrefix: s.prefix });
+      const text = await behind.encrypt("from a process on the old KEK");
+      expect(keyIdOf(text)).toBe(s.oldKeyId);
+      expect(await ahead.decrypt(text)).toBe("from a process on the old KEK");
+      expect((await behind.activeKey())?.id).toBe(s.oldKeyId);
+
+      const columns = [{ table: s.table, column: "secret" }];
+      const keysBefore = await s.db(`${s.prefix}keys`).select("*").orderBy("generation");
+      const stale = host(keyRotationTask({ columns }), { ...s, crypto: { kek: s.kek } });
+      const refused = await stale.run("key-rotation", { input: { force: true } });
+      expect(refused.status).toBe("failed");
+      expect(refused.errorMessage).toContain(`"${nextKek.id}"`);
+      expect(await s.db(`${s.prefix}keys`).select("*").orderBy("generation")).toEqual(keysBefore);
+
+      const current = host(keyRotationTask({ columns }), { ...s, crypto: { kek: nextKek, previousKeks: [s.kek] } });
+      const run = await current.run("key-rotation");
+      expect(run.status).toBe("succeeded");
+      expect(resultOf(run)).toMatchObject({ rotated: false, activeKeyId: newer.id, retired: [s.oldKeyId] });
+      await rewrapKeys({ db: s.db, kek: nextKek, previousKeks: [s.kek], tablePrefix: s.prefix });
+      const done = createCrypto({ db: s.db, kek: nextKek, tablePrefix: s.prefix });
+      for (const row of await rows(s.db, s.table)) {
+        expect(await done.decrypt(row.secret as string, { aad: rowAad(s.table, "secret", row.id) })).toBe(s.plaintexts.get(row.id));
+      }
+    });
+
     it("keeps key material, plaintext and ciphertext out of logs, events, errors and run results", async () => {
       const s = await setup({ rows: 5 });
       const lines: string[] = [];

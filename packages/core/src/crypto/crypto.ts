@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { Knex } from "knex";
 import { type Duration, parseDuration } from "../duration.ts";
 import { ConfigError, UpkeepError } from "../errors.ts";
@@ -35,9 +35,23 @@ export interface UpkeepCrypto {
   keyIdOf(ciphertext: unknown): string | undefined;
   /** The keyring, newest first, without key material. */
   keys(): Promise<KeyInfo[]>;
-  /** The active key, if the keyring has one. */
+  /**
+   * The key `encrypt` uses: the newest unretired key wrapped by a KEK this process has (`kek` or
+   * `previousKeks`). It is the keyring's active key except while another process, already on a newer
+   * KEK, has added a key this one cannot unwrap.
+   */
   activeKey(): Promise<KeyInfo | undefined>;
-  /** Adds a new data key and makes it active; returns it. Rows move to it when the key-rotation task runs. */
+  /**
+   * Checks that the configured KEKs unwrap the keyring's active key; returns it (undefined for an
+   * empty keyring). The key-rotation task calls this before it writes anything.
+   * @throws {UpkeepError} `KEK_FAILED` naming the KEK ids (never key material).
+   */
+  verifyKek(): Promise<KeyInfo | undefined>;
+  /**
+   * Adds a new data key and makes it active; returns it. Rows move to it when the key-rotation task
+   * runs. Refuses (`KEK_FAILED`, writing nothing) unless the configured KEKs unwrap the active key,
+   * and the new key is committed only once `kek` has unwrapped what was stored.
+   */
   rotate(): Promise<KeyInfo>;
   /**
    * Marks a key retired: no longer listed as in use; it still decrypts. The key-rotation task calls
@@ -90,8 +104,14 @@ export function kekFor(kekId: string, keks: readonly KekProvider[], keyId: strin
 interface Loaded {
   at: number;
   keys: Map<string, StoredKey>;
+  /** The keyring's active key: the highest unretired generation. */
+  newest: StoredKey | undefined;
+  /** The key `encrypt` uses: the newest unretired key whose KEK is configured. */
   active: StoredKey | undefined;
 }
+
+/** Thrown inside the add-key transaction to roll it back. */
+const RACED = Symbol("raced");
 
 /**
  * Envelope encryption for host code: AES-256-GCM under data keys kept in `<prefix>keys`, each
@@ -101,8 +121,10 @@ export function createCrypto(options: CryptoOptions): UpkeepCrypto {
   if (typeof options?.kek?.wrap !== "function" || typeof options.kek.unwrap !== "function" || typeof options.kek.id !== "string") {
     throw new ConfigError("invalid crypto options", [{ path: "crypto.kek", message: "expected a KEK provider such as envKek()" }]);
   }
-  const table: KeyringTable = keyringTable(options.db, options.tablePrefix ?? "upkeep_");
+  const prefix = options.tablePrefix ?? "upkeep_";
+  const table: KeyringTable = keyringTable(options.db, prefix);
   const keks = [options.kek, ...(options.previousKeks ?? [])];
+  const kekIds = new Set(keks.map((kek) => kek.id));
   const clock = options.clock ?? (() => new Date());
   const cacheMs = parseDuration(options.cacheFor ?? "1m");
   if (cacheMs === undefined) throw new ConfigError("invalid crypto options", [{ path: "crypto.cacheFor", message: "expected a duration" }]);
@@ -113,7 +135,8 @@ export function createCrypto(options: CryptoOptions): UpkeepCrypto {
     const reading = table.load().then((rows) => ({
       at: Date.now(),
       keys: new Map(rows.map((row) => [row.id, row])),
-      active: rows.find((row) => row.status === "active"),
+      newest: rows.find((row) => row.status === "active"),
+      active: rows.find((row) => row.retiredAt === null && kekIds.has(row.kekId)),
     }));
     loaded = reading;
     reading.catch(() => {
@@ -137,25 +160,62 @@ export function createCrypto(options: CryptoOptions): UpkeepCrypto {
     return pending;
   };
 
-  const addKey = async (): Promise<StoredKey> => {
+  /** Unwraps a key with the configured KEK its row names, refusing with the KEK ids (no cause: a provider's error may quote its input). */
+  const unwrapOrRefuse = async (key: StoredKey, what: string): Promise<Uint8Array> => {
+    const kek = keks.find((candidate) => candidate.id === key.kekId);
+    if (!kek) {
+      throw new UpkeepError(
+        "KEK_FAILED",
+        `${what} ${key.id} is wrapped by KEK "${key.kekId}", which is not configured (configured: ${[...kekIds].map((id) => `"${id}"`).join(", ")}): deploy the KEK that wraps the keyring or, during a KEK rotation, add it to previousKeks; nothing was written`,
+      );
+    }
+    try {
+      return await kek.unwrap(key.wrapped, { keyId: key.id });
+    } catch {
+      throw new UpkeepError(
+        "KEK_FAILED",
+        `KEK "${kek.id}" could not unwrap ${what} ${key.id} (a different key under the same KEK id, an altered row, or the provider failed); nothing was written`,
+      );
+    }
+  };
+
+  /**
+   * Adds the next generation in one transaction that first unwraps the active key with the
+   * configured KEKs, then inserts the new key, reads the stored row back and unwraps it with `kek`:
+   * the key becomes visible to other processes only once it is proven readable. A KEK that wraps
+   * what it cannot unwrap, or one that is not the keyring's, leaves the keyring as it was. With
+   * `firstOnly`, a keyring that has an active key is left alone (another process made the first key).
+   */
+  const addKey = async (firstOnly: boolean): Promise<StoredKey | undefined> => {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const state = await load();
-      const generation = Math.max(0, ...[...state.keys.values()].map((key) => key.generation)) + 1;
       const id = randomBytes(8).toString("hex");
       const material = randomBytes(32);
-      const key = {
-        id,
-        generation,
-        algorithm: DEK_ALGORITHM,
-        kekId: options.kek.id,
-        wrapped: await options.kek.wrap(material, { keyId: id }),
-        createdAt: clock(),
-      };
-      if (await table.insert(key)) {
-        unwrapped.set(`${id}\u0000${key.kekId}\u0000${key.wrapped}`, Promise.resolve(material));
-        const next = await load();
-        const stored = next.keys.get(id);
-        if (stored) return stored;
+      const wrapped = await options.kek.wrap(material, { keyId: id });
+      try {
+        const stored = await options.db.transaction(async (trx) => {
+          const ring = keyringTable(trx, prefix);
+          const rows = await ring.load();
+          const newest = rows.find((row) => row.status === "active");
+          if (firstOnly && newest) return undefined;
+          if (newest) await unwrapOrRefuse(newest, "the active data key");
+          const generation = Math.max(0, ...rows.map((row) => row.generation)) + 1;
+          const key = { id, generation, algorithm: DEK_ALGORITHM, kekId: options.kek.id, wrapped, createdAt: clock() };
+          if (!(await ring.insert(key))) throw RACED;
+          const written = (await ring.load()).find((row) => row.id === id);
+          const back = written && (await unwrapOrRefuse(written, "the new data key"));
+          if (!back || back.length !== material.length || !timingSafeEqual(back, material)) {
+            throw new UpkeepError(
+              "KEK_FAILED",
+              `KEK "${options.kek.id}" did not unwrap the new data key ${id} to what it wrapped; nothing was written`,
+            );
+          }
+          return written;
+        });
+        if (stored) unwrapped.set(`${id}\u0000${stored.kekId}\u0000${stored.wrapped}`, Promise.resolve(material));
+        await load();
+        return stored;
+      } catch (error) {
+        if (error !== RACED) throw error;
       }
     }
     throw new UpkeepError("KEY_NOT_FOUND", "could not add a data key: other processes kept adding keys at the same time");
@@ -164,9 +224,16 @@ export function createCrypto(options: CryptoOptions): UpkeepCrypto {
   const activeForEncrypt = async (): Promise<StoredKey> => {
     const state = await current();
     if (state.active) return state.active;
-    // Empty keyring: make the first key. A process racing us loses on the unique generation and reads ours.
-    const fresh = await load();
-    return fresh.active ?? (await addKey());
+    // Empty keyring: make the first key. A process racing us makes it first, and we use theirs.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const fresh = await load();
+      if (fresh.active) return fresh.active;
+      // Keys, but none under a configured KEK: name the one it needs (kekFor throws), never make a key beside them.
+      if (fresh.newest) kekFor(fresh.newest.kekId, keks, fresh.newest.id);
+      const made = await addKey(true);
+      if (made) return made;
+    }
+    throw new UpkeepError("KEY_NOT_FOUND", "could not read the first data key another process made");
   };
 
   const keyFor = async (envelope: Envelope): Promise<StoredKey> => {
@@ -200,8 +267,13 @@ export function createCrypto(options: CryptoOptions): UpkeepCrypto {
       const active = (await load()).active;
       return active && keyInfo(active);
     },
+    async verifyKek() {
+      const newest = (await load()).newest;
+      if (newest) await unwrapOrRefuse(newest, "the keyring's active data key");
+      return newest && keyInfo(newest);
+    },
     async rotate() {
-      return keyInfo(await addKey());
+      return keyInfo((await addKey(false)) as StoredKey);
     },
     async retire(id) {
       if ((await load()).active?.id === id) return false;

@@ -154,6 +154,11 @@ async function run(ctx: TaskContext, input: KeyRotationInput): Promise<KeyRotati
       })
     : (ctx.crypto as UpkeepCrypto); // kekIssue made sure the configuration has one
   const log = ctx.logger;
+  // Before anything is written or counted: the configured KEKs must unwrap the keyring's active key.
+  await crypto.verifyKek().catch((error: unknown) => {
+    if (!(error instanceof UpkeepError && error.code === "KEK_FAILED")) throw error;
+    throw new TaskError(error.message, { reason: "WRONG_KEK" });
+  });
   const before = await crypto.activeKey();
   const ageMs = before ? ctx.now().getTime() - before.createdAt.getTime() : Number.POSITIVE_INFINITY;
   const rotationDue = input.force || ageMs >= input.maxAgeDays * DAY_MS;
