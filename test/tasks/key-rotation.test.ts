@@ -316,6 +316,46 @@ for (const { dialect, available } of await probeDialects()) {
       expect(fernet(newKey).verifies(after[0]?.totp_secret as string)).toBe(true);
     });
 
+    it("rotates Fernet tokens and keys in the forms Python services write: standard alphabet, whitespace, newlines (issue 18)", async () => {
+      const n = fresh();
+      const table = `totp_${n}`;
+      const [oldKey, newKey] = [generateFernetKey(), generateFernetKey()];
+      const standard = (text: string) => text.replace(/-/g, "+").replace(/_/g, "/");
+      await createTotpTable(database.knex, table);
+      const made = new Date("2025-06-01T12:00:00Z");
+      const oldToken = fernet(oldKey).encrypt("JBSWY3DPEHPK3PXP", made);
+      const newToken = fernet(newKey).encrypt("ALREADYNEW", made);
+      await database.knex(table).insert([
+        { id: 1, totp_secret: `${standard(oldToken)}\n` },
+        { id: 2, totp_secret: ` ${newToken}\r\n` },
+      ]);
+      const entry = keyRotationTask({
+        kek: localKek(randomBytes(32)),
+        tablePrefix: `f${n}_`,
+        // A key list as a Python service's settings may hold it: standard alphabet, a trailing newline.
+        fernet: [{ table, column: "totp_secret", keys: [`${standard(newKey)}\n`, ` ${oldKey}`] }],
+      });
+      const upkeep = host(entry, { prefix: `f${n}_` });
+      await upkeep.migrate();
+      const run = await upkeep.run("key-rotation");
+      expect(run.status).toBe("succeeded");
+      expect(resultOf(run).columns[0]).toMatchObject({ reencrypted: 1, undecryptable: 0, rowsByKey: { 0: 2 }, unrecognised: 0 });
+      const after = (await database.knex(table).orderBy("id")) as Array<{ id: number; totp_secret: string }>;
+      expect(after[0]?.totp_secret).toMatch(/^[A-Za-z0-9_-]+={0,2}$/);
+      expect(
+        fernet(newKey)
+          .decrypt(after[0]?.totp_secret as string)
+          .toString(),
+      ).toBe("JBSWY3DPEHPK3PXP");
+      expect(
+        fernet(newKey)
+          .timestamp(after[0]?.totp_secret as string)
+          .toISOString(),
+      ).toBe(made.toISOString());
+      // On the primary key already: kept as the Python service wrote it.
+      expect(after[1]?.totp_secret).toBe(` ${newToken}\r\n`);
+    });
+
     it("re-wraps data keys under a new KEK without touching a data row", async () => {
       const s = await setup({ rows: 3 });
       const nextKek = localKek(randomBytes(32));

@@ -64,6 +64,64 @@ describe("Fernet codec", () => {
   });
 });
 
+describe("Fernet input as Python's cryptography accepts it (issue 18)", () => {
+  const key = generateFernetKey();
+  const standardKey = (text: string) => text.replace(/-/g, "+").replace(/_/g, "/");
+  // Keys and tokens with both "-" and "_" (or "+" and "/") in them, so each form changes the text.
+  const keyWith = (): string => {
+    for (;;) {
+      const candidate = generateFernetKey();
+      if (/[-_]/.test(candidate)) return candidate;
+    }
+  };
+  const tokenWith = (codec: ReturnType<typeof fernet>): string => {
+    for (;;) {
+      const candidate = codec.encrypt("JBSWY3DPEHPK3PXP");
+      if (/-/.test(candidate) && /_/.test(candidate)) return candidate;
+    }
+  };
+
+  it("reads a token with surrounding whitespace, a trailing newline, line breaks or the standard alphabet", () => {
+    const codec = fernet(key);
+    const token = tokenWith(codec);
+    const forms = [
+      ` ${token} `,
+      `${token}\n`,
+      `\t${token}\r\n`,
+      `${token.slice(0, 40)}\n${token.slice(40)}`,
+      standardKey(token),
+      `${standardKey(token)}\n`,
+    ];
+    for (const form of forms) {
+      expect(codec.decrypt(form).toString()).toBe("JBSWY3DPEHPK3PXP");
+      expect(codec.verifies(form)).toBe(true);
+      expect(multiFernet([generateFernetKey(), key]).keyIndexOf(form)).toBe(1);
+    }
+    const rotated = multiFernet([generateFernetKey(), key]).rotate(`${standardKey(token)}\n`);
+    expect(rotated).toMatch(/^[A-Za-z0-9_-]+={0,2}$/);
+    expect(rotated.length % 4).toBe(0);
+  });
+
+  it("reads a key in the standard alphabet or with whitespace around it, as the same key", () => {
+    const original = keyWith();
+    const token = fernet(original).encrypt("same key");
+    for (const form of [standardKey(original), ` ${original}\n`, `${standardKey(original)}\r\n`]) {
+      expect(fernet(form).decrypt(token).toString()).toBe("same key");
+      expect(multiFernet([form]).decrypt(token).toString()).toBe("same key");
+    }
+  });
+
+  it("refuses what Python refuses: missing padding, non-ASCII text, a key of another length", () => {
+    const codec = fernet(key);
+    const token = codec.encrypt("x");
+    const unpadded = token.replace(/=+$/, "");
+    if (unpadded !== token) expect(() => codec.decrypt(unpadded)).toThrow(/malformed/);
+    expect(() => codec.decrypt(`${token}é`)).toThrow(/malformed/);
+    expect(() => fernet(key.replace(/=$/, ""))).toThrow(/32 bytes, padded/);
+    expect(() => fernet(`${key.slice(0, 36)}AAA=`)).toThrow(/32 bytes/);
+  });
+});
+
 describe("MultiFernet", () => {
   it("encrypts with the first key and decrypts tokens of any key", () => {
     const [newKey, oldKey] = [generateFernetKey(), generateFernetKey()];

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { ConfigError, UpkeepError } from "../errors.ts";
 import { toBytes } from "./gcm.ts";
+import { pythonUrlsafeB64decode, urlsafeB64encode } from "./python-base64.ts";
 
 // The Fernet spec (github.com/fernet/spec): base64url( 0x80 | timestamp u64 BE seconds | IV 16 |
 // AES-128-CBC PKCS#7 ciphertext | HMAC-SHA256 of everything before ). The key is 32 bytes in
@@ -35,38 +36,41 @@ export interface Fernet {
 
 const invalid = (why: string) => new UpkeepError("DECRYPT_FAILED", `cannot decrypt Fernet token: ${why}`);
 
-/** Decodes a Fernet key (url-safe base64 of 32 bytes); undefined when it is not one. */
+/**
+ * Decodes a Fernet key: 32 bytes of padded base64, read as Python's `cryptography` reads it
+ * (either alphabet, whitespace and other non-alphabet characters ignored); undefined when Python
+ * would refuse it.
+ */
 export function decodeFernetKey(key: string): Buffer | undefined {
-  if (typeof key !== "string" || !/^[A-Za-z0-9_-]{43}=?$/.test(key.trim())) return undefined;
-  const bytes = Buffer.from(key.trim(), "base64url");
-  return bytes.length === 32 ? bytes : undefined;
+  const bytes = typeof key === "string" ? pythonUrlsafeB64decode(key) : undefined;
+  return bytes?.length === 32 ? bytes : undefined;
 }
 
 /** A new random Fernet key, in the text form Python's `Fernet.generate_key()` gives. */
 export function generateFernetKey(): string {
-  return randomBytes(32).toString("base64").replace(/\+/g, "-").replace(/\//g, "_");
+  return urlsafeB64encode(randomBytes(32));
 }
 
+/** A token's bytes, decoded as Python's `cryptography` decodes it (see python-base64.ts). */
 function decodeToken(token: string): Buffer | undefined {
-  if (typeof token !== "string" || !/^[A-Za-z0-9_-]+={0,2}$/.test(token)) return undefined;
-  const bytes = Buffer.from(token.replace(/=+$/, ""), "base64url");
-  if (bytes.length < HEADER + 16 + MAC || (bytes.length - HEADER - MAC) % 16 !== 0 || bytes[0] !== VERSION) return undefined;
+  const bytes = typeof token === "string" ? pythonUrlsafeB64decode(token) : undefined;
+  if (!bytes || bytes.length < HEADER + 16 + MAC || (bytes.length - HEADER - MAC) % 16 !== 0 || bytes[0] !== VERSION) return undefined;
   return bytes;
 }
 
-function encodeToken(bytes: Buffer): string {
-  // Python emits padded url-safe base64 and requires the padding back.
-  return bytes.toString("base64").replace(/\+/g, "-").replace(/\//g, "_");
-}
-
 /**
- * A spec-compatible Fernet codec (interoperable with Python's `cryptography.fernet.Fernet`).
+ * A spec-compatible Fernet codec (interoperable with Python's `cryptography.fernet.Fernet`). It
+ * reads keys and tokens in every form Python's `cryptography` accepts (either base64 alphabet,
+ * surrounding or embedded whitespace) and writes only canonical padded url-safe tokens.
  *
- * @throws {ConfigError} when the key is not url-safe base64 of 32 bytes; the value is never shown.
+ * @throws {ConfigError} when the key is not base64 of 32 bytes; the value is never shown.
  */
 export function fernet(key: string): Fernet {
   const bytes = decodeFernetKey(key);
-  if (!bytes) throw new ConfigError("invalid Fernet key", [{ path: "key", message: "expected url-safe base64 of 32 bytes" }]);
+  if (!bytes)
+    throw new ConfigError("invalid Fernet key", [
+      { path: "key", message: "expected url-safe base64 of 32 bytes, padded (as Fernet.generate_key() writes it)" },
+    ]);
   const signing = bytes.subarray(0, 16);
   const encryption = bytes.subarray(16);
   const mac = (data: Buffer) => createHmac("sha256", signing).update(data).digest();
@@ -83,7 +87,7 @@ export function fernet(key: string): Fernet {
     header[0] = VERSION;
     header.writeBigUInt64BE(seconds, 1);
     const body = Buffer.concat([header, iv, cipher.update(plaintext), cipher.final()]);
-    return encodeToken(Buffer.concat([body, mac(body)]));
+    return urlsafeB64encode(Buffer.concat([body, mac(body)]));
   };
   return {
     encryptAt,
@@ -142,7 +146,9 @@ export function multiFernet(keys: readonly string[]): MultiFernet {
   }
   const codecs = keys.map((key, index) => {
     if (!decodeFernetKey(key)) {
-      throw new ConfigError("invalid Fernet keys", [{ path: `keys.${index}`, message: "expected url-safe base64 of 32 bytes" }]);
+      throw new ConfigError("invalid Fernet keys", [
+        { path: `keys.${index}`, message: "expected url-safe base64 of 32 bytes, padded (as Fernet.generate_key() writes it)" },
+      ]);
     }
     return fernet(key);
   });
@@ -165,7 +171,7 @@ export function multiFernet(keys: readonly string[]): MultiFernet {
       if (index < 0) throw invalid("no key signed it, or it was altered");
       const codec = codecs[index] as Fernet;
       const plaintext = codec.decrypt(token);
-      const raw = Buffer.from(token.replace(/=+$/, ""), "base64url");
+      const raw = decodeToken(token) as Buffer; // a key verified it, so it decodes
       return primary.encryptAt(plaintext, raw.readBigUInt64BE(1));
     },
   };
