@@ -1,9 +1,10 @@
 import { bullmqAdapter } from "@upkeep/bullmq";
-import { AdapterError, defineTask, registerTasks, silentLogger } from "@upkeep/core";
-import { createTestDatabase, runOracle, testAdapter } from "@upkeep/testkit";
+import { AdapterError, defineTask, registerTasks, SECOND_TICKS, silentLogger } from "@upkeep/core";
+import { createTestDatabase, type RunOracle, runOracle, testAdapter } from "@upkeep/testkit";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
+import { type FixtureProcess, killHard, startFixture, untilOutput } from "../fixtures/child.ts";
 
 const REDIS_URL = process.env.UPKEEP_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
@@ -114,5 +115,141 @@ describe("bullmqAdapter", () => {
       await dropPrefix(prefix);
       await database.destroy();
     }
+  });
+
+  describe("when Redis loses its data", () => {
+    const poll = { timeout: 20_000, interval: 200 };
+    const succeeded = async (oracle: RunOracle, id: string, after = 0) =>
+      (await oracle.runs(id)).filter((run) => run.status === "succeeded" && run.scheduledFor > after);
+
+    /**
+     * Runs `body` with a fresh BullMQ prefix, PostgreSQL database and queue, and a way to start
+     * worker processes (tasks every second, a periodic check every second); cleans up after.
+     */
+    async function withWorkers(
+      body: (scene: { prefix: string; oracle: RunOracle; queue: Queue; worker(ids: string[]): Promise<void> }) => Promise<void>,
+    ): Promise<void> {
+      const prefix = freshPrefix();
+      const database = await createTestDatabase("postgres");
+      const queue = new Queue("upkeep", { connection, prefix });
+      const children: FixtureProcess[] = [];
+      // Started one after the other by the tests: the first start migrates the schema.
+      const worker = async (ids: string[]) => {
+        const child = startFixture("bullmq-worker", [database.dialect, database.target, "lost_", prefix, "1000", ids.join(",")]);
+        children.push(child);
+        await untilOutput(child, (output) => output.includes("ready"));
+      };
+      try {
+        await body({ prefix, oracle: runOracle(database.knex, "lost_"), queue, worker });
+      } finally {
+        for (const child of children) await killHard(child);
+        await queue.close();
+        await dropPrefix(prefix);
+        await database.destroy();
+      }
+    }
+
+    /** Drops one client of ours and waits until it is back, as a Redis restart drops every client. */
+    async function dropClient(own: Redis): Promise<void> {
+      const reconnected = new Promise((resolve) => own.once("ready", resolve));
+      await connection.client("KILL", "ID", String(await own.client("ID")));
+      await reconnected;
+    }
+
+    it(
+      "re-creates the schedulers on the periodic check after the keys are deleted; two workers resume, each tick once",
+      () =>
+        withWorkers(async ({ prefix, oracle, queue, worker }) => {
+          await worker(["beat"]);
+          await worker(["beat"]);
+          await expect.poll(async () => (await succeeded(oracle, "beat")).length, poll).toBeGreaterThanOrEqual(2);
+
+          // What a Redis restart without persistence (or a FLUSHDB) does to this queue, and only to it.
+          await dropPrefix(prefix);
+          const lostAt = Date.now();
+          expect(await queue.getJobSchedulersCount()).toBe(0);
+
+          await expect.poll(async () => (await succeeded(oracle, "beat", lostAt + 1000)).length, poll).toBeGreaterThanOrEqual(3);
+          expect(await oracle.duplicateTicks()).toEqual([]);
+          // Both workers re-asserted at most one scheduler, with one pending iteration: nothing accumulates.
+          expect((await queue.getJobSchedulers(0, -1)).map((scheduler) => scheduler.key)).toEqual(["beat"]);
+          expect(await queue.getJobCountByTypes("delayed", "wait", "prioritized")).toBeLessThanOrEqual(1);
+        }),
+      60_000,
+    );
+
+    it(
+      "never re-creates the scheduler of a task a newer deploy removed, though an older process still runs it",
+      () =>
+        withWorkers(async ({ prefix, oracle, queue, worker }) => {
+          await worker(["kept", "dropped"]);
+          await expect.poll(async () => (await succeeded(oracle, "dropped")).length, poll).toBeGreaterThanOrEqual(1);
+
+          // The newer deploy's scheduler process no longer has "dropped"; "kept" is unchanged.
+          const newer = registerTasks(
+            bullmqAdapter({ connection, prefix, worker: false }),
+            Object.assign({ tasks: [{ task: task("kept"), schedule: "* * * * * *" }], logger: silentLogger }, { [SECOND_TICKS]: true }),
+          );
+          await newer.start();
+          await newer.stop();
+          const removedAt = Date.now();
+          expect((await queue.getJobSchedulers(0, -1)).map((scheduler) => scheduler.key)).toEqual(["kept"]);
+
+          // Several periodic checks of the older process go by (one a second)...
+          await expect.poll(async () => (await succeeded(oracle, "kept", removedAt + 1000)).length, poll).toBeGreaterThanOrEqual(4);
+          // ...and none brings "dropped" back.
+          expect((await queue.getJobSchedulers(0, -1)).map((scheduler) => scheduler.key)).toEqual(["kept"]);
+          expect(await succeeded(oracle, "dropped", removedAt + 1000)).toEqual([]);
+        }),
+      60_000,
+    );
+
+    it("re-creates the schedulers when its connection comes back to an emptied Redis", async () => {
+      const prefix = freshPrefix();
+      const own = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+      const queue = new Queue("upkeep", { connection, prefix });
+      // No periodic check within the test: only the reconnect can bring the scheduler back.
+      const upkeep = registerTasks(bullmqAdapter({ connection: own, prefix, worker: false, reconcileEvery: "1h" }), {
+        tasks: [task("nightly")],
+        logger: silentLogger,
+      });
+      try {
+        await upkeep.start();
+        await dropPrefix(prefix);
+        await dropClient(own);
+        await expect
+          .poll(async () => (await queue.getJobSchedulers(0, -1)).map((scheduler) => scheduler.key), { timeout: 10_000 })
+          .toEqual(["nightly"]);
+      } finally {
+        await upkeep.stop();
+        await queue.close();
+        await dropPrefix(prefix);
+        own.disconnect();
+      }
+    });
+
+    it("stops checking at stop(): a stopped process re-creates nothing", async () => {
+      const prefix = freshPrefix();
+      const own = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+      const queue = new Queue("upkeep", { connection, prefix });
+      const upkeep = registerTasks(bullmqAdapter({ connection: own, prefix, reconcileEvery: 100 }), {
+        tasks: [task("nightly")],
+        logger: silentLogger,
+      });
+      try {
+        await upkeep.start();
+        expect(await queue.getJobSchedulersCount()).toBe(1);
+        await upkeep.stop();
+        await dropPrefix(prefix);
+        await dropClient(own);
+        // Ten periods of the stopped timer, and a reconnect, go by.
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        expect(await queue.getJobSchedulersCount()).toBe(0);
+      } finally {
+        await queue.close();
+        await dropPrefix(prefix);
+        own.disconnect();
+      }
+    });
   });
 });

@@ -1,4 +1,12 @@
-import { type Adapter, AdapterError, type AdapterFactory, type Logger, type ScheduledJob } from "@upkeep/core";
+import {
+  type Adapter,
+  AdapterError,
+  type AdapterFactory,
+  type Duration,
+  type Logger,
+  parseDuration,
+  type ScheduledJob,
+} from "@upkeep/core";
 import { type Job, Queue, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 
@@ -31,6 +39,14 @@ export interface BullmqAdapterOptions {
    * @default true
    */
   scheduler?: boolean;
+  /**
+   * How often a scheduler-keeping process (`scheduler: true`) checks that Redis still holds the
+   * schedulers, and re-creates them if Redis lost its data (a restart without persistence, a
+   * failover to an empty replica, a `FLUSHDB`). The check also runs whenever the connection
+   * becomes ready again. It reads one marker key; `false` turns the periodic check off.
+   * @default "1m"
+   */
+  reconcileEvery?: Duration | false;
   /**
    * Jobs one worker runs at once. Keep it above one: a tick that arrives while the previous run of
    * the same task goes on must reach the runner to be recorded `skipped`.
@@ -87,10 +103,20 @@ export function bullmqAdapter(options: BullmqAdapterOptions): BullmqAdapter {
   const prefix = options.prefix ?? "bull";
   const removeOnComplete = options.keep?.completed ?? 100;
   const removeOnFail = options.keep?.failed ?? 500;
+  const reconcileMs = options.reconcileEvery === false ? undefined : parseDuration(options.reconcileEvery ?? "1m");
+  if (options.reconcileEvery !== false && (reconcileMs === undefined || reconcileMs <= 0)) {
+    throw new AdapterError(ADAPTER, 'reconcileEvery: expected a positive duration such as 60_000 or "1m", or false');
+  }
+  // Set at each full reconcile, before it writes, so a loss after that point deletes it too.
+  const markerKey = `${prefix}:${queueName}:upkeep-schedulers`;
   const jobs = new Map<string, ScheduledJob>();
   let logger: Logger | undefined;
   let queue: Queue | undefined;
   let worker: Worker | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let checking: Promise<void> | undefined;
+  /** Whether this process's last reconcile completed; a failed one is retried at the next check. */
+  let reconciled = false;
 
   async function upsert(job: ScheduledJob): Promise<void> {
     await queue?.upsertJobScheduler(
@@ -121,6 +147,42 @@ export function bullmqAdapter(options: BullmqAdapterOptions): BullmqAdapter {
         logger?.info({ taskId: id }, "[upkeep] [bullmq] removed the scheduler of a task no longer registered");
       }
     }
+  }
+
+  /** Marks the schedule as kept, then upserts what changed and removes what is gone. */
+  async function reassert(current: Queue): Promise<void> {
+    reconciled = false;
+    await options.connection.set(markerKey, new Date().toISOString());
+    await reconcile(current);
+    reconciled = true;
+  }
+
+  /**
+   * Re-creates the schedulers if Redis lost them. The marker is gone only when Redis lost data
+   * (schedulers a newer deploy removed on purpose leave it in place, so they stay removed); one
+   * `SET NX` both tests it and claims the re-creation, so of several processes one re-creates.
+   * Concurrent upserts of one scheduler still leave one scheduler and one pending iteration.
+   */
+  async function check(): Promise<void> {
+    const current = queue;
+    if (!current) return;
+    const lost = (await options.connection.set(markerKey, new Date().toISOString(), "NX")) === "OK";
+    if (!lost && reconciled) return;
+    if (lost)
+      logger?.warn({ queueName, prefix }, "[upkeep] [bullmq] the schedulers are gone from Redis (data lost or flushed); re-creating them");
+    await reassert(current);
+  }
+
+  /** Runs one check at a time; a failure is logged and retried at the next one. */
+  function checkSoon(): void {
+    checking ??= check()
+      .catch((error: unknown) => {
+        reconciled = false;
+        logger?.error({ err: error }, "[upkeep] [bullmq] checking the schedulers in Redis failed; trying again at the next check");
+      })
+      .finally(() => {
+        checking = undefined;
+      });
   }
 
   async function handle(bullJob: Job): Promise<{ runId: string; status: string } | null> {
@@ -168,23 +230,35 @@ export function bullmqAdapter(options: BullmqAdapterOptions): BullmqAdapter {
     async start() {
       queue = new Queue(queueName, { connection: options.connection, prefix });
       queue.on("error", (error) => logger?.error({ err: error }, "[upkeep] [bullmq] queue error"));
-      if (keepsSchedule) await reconcile(queue);
+      if (keepsSchedule) {
+        await reassert(queue);
+        // ioredis emits "ready" after every reconnect, such as to a Redis that restarted empty.
+        options.connection.on("ready", checkSoon);
+        if (reconcileMs !== undefined) timer = setInterval(checkSoon, reconcileMs).unref();
+      }
       if (runsWorker) {
         worker = new Worker(queueName, handle, { connection: options.connection, prefix, concurrency: options.concurrency ?? 8 });
         worker.on("error", (error) => logger?.error({ err: error }, "[upkeep] [bullmq] worker error"));
       }
     },
     async stop({ timeoutMs }) {
+      clearInterval(timer);
+      timer = undefined;
+      options.connection.off("ready", checkSoon);
       const current = worker;
       worker = undefined;
-      if (current) {
+      const closeWorker = async () => {
+        if (!current) return;
         // worker.close() waits for active jobs without limit; the runner is aborting them now.
         const closed = await closeWithin(current.close(), timeoutMs);
         if (!closed) {
           logger?.warn({ timeoutMs }, "[upkeep] [bullmq] worker did not close within the stop timeout; forcing it");
           await closeWithin(current.close(true), 1000);
         }
-      }
+      };
+      // A check in flight waits on Redis (for ever while it is down): bounded by the same timeout.
+      await Promise.all([closeWorker(), closeWithin(checking ?? Promise.resolve(), timeoutMs)]);
+      reconciled = false;
       await queue?.close();
       queue = undefined;
     },
