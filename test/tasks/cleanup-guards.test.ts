@@ -183,6 +183,17 @@ for (const { dialect, available } of await probeDialects()) {
         'column "otp_codes.attempts" holds values other than 0 and 1',
       );
 
+      if (dialect === "sqlite") {
+        // SQLite keeps whatever is written: a bool column holding 'true' text is refused, not read as unset.
+        await db("otp_codes").where("id", 3).update({ is_used: "true" });
+        await refused(
+          { otpCodes: { usedColumn: "is_used" } },
+          "otpCodes.usedColumn",
+          'column "otp_codes.is_used" holds values other than 0 and 1',
+        );
+        await db("otp_codes").where("id", 3).update({ is_used: 0 });
+      }
+
       const upkeep = host({ auth: only({ timeFormat, otpCodes: { usedColumn: "created_at" } }) });
       const run = await upkeep.run("cleanup");
       await upkeep.stop();

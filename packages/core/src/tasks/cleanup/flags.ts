@@ -95,7 +95,8 @@ function classify(dialect: SqlDialect, type: string): TypeClass {
  * - a boolean is `= true` (`= 1` where booleans are integers); a NULL is "not set";
  * - a nullable timestamp is `is not null`; a NOT NULL one holds a value in every row, so it is refused;
  * - an integer column only with `kind: "flag"`, and only while every row holds 0, 1 or NULL
- *   (checked with one query that stops at the first other value);
+ *   (checked with one query that stops at the first other value), as is a SQLite boolean, whose
+ *   declared type SQLite does not enforce;
  * - anything else is refused.
  */
 export async function decideFlag(
@@ -109,15 +110,21 @@ export async function decideFlag(
   if (!facts) return { problem: `${name} does not exist` };
   const type = classify(dialect, facts.type);
   const stated = use.kind;
-  if (type === "boolean" && stated !== "timestamp") return { set: dialect === "postgres" && facts.type === "boolean" ? "true" : "1" };
+  const onlyZeroOne = async () =>
+    !(await db(table).select(db.raw("1 as found")).whereNotNull(use.column).whereNotIn(use.column, [0, 1]).first());
+  const otherValues = `${name} holds values other than 0 and 1: it cannot be read as a flag`;
+  if (type === "boolean" && stated !== "timestamp") {
+    if (dialect === "postgres") return { set: "true" };
+    // SQLite does not enforce a declared type: a bool column may hold 'true' text, which = 1 would never match.
+    if (dialect === "sqlite" && !(await onlyZeroOne())) return { problem: otherValues };
+    return { set: "1" };
+  }
   if (type === "time" && stated !== "flag") {
     if (facts.nullable) return { set: "not null" };
     return { problem: `${name} is a NOT NULL ${facts.type}: every row has a value, so it cannot say which rows are set` };
   }
   if (type === "integer" && stated === "flag") {
-    const other = await db(table).select(db.raw("1 as found")).whereNotNull(use.column).whereNotIn(use.column, [0, 1]).first();
-    if (other) return { problem: `${name} holds values other than 0 and 1: it cannot be read as a flag` };
-    return { set: "1" };
+    return (await onlyZeroOne()) ? { set: "1" } : { problem: otherValues };
   }
   if (type === "integer") {
     return { problem: `${name} is ${facts.type}: if it holds only 0 and 1, say { column: "${use.column}", kind: "flag" }` };
