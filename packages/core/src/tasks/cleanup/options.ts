@@ -66,7 +66,11 @@ export interface CleanupPolicy {
    * @default "date"
    */
   timeFormat?: TimeFormat;
-  /** An extra condition ANDed to the selection: raw SQL text, or a function adding knex where clauses. */
+  /**
+   * An extra condition ANDed to the selection: raw SQL text, or a function adding knex where clauses.
+   * Raw SQL must be one closed expression (balanced parentheses and quotes; no `;`, comment,
+   * backslash or `$`), or registration refuses it.
+   */
   where?: string | CleanupWhere;
   /**
    * What happens to matching rows.
@@ -212,11 +216,17 @@ export interface CleanupOptions {
   auth?: boolean | AuthPresetOptions;
   /** Turns on the platform preset (true for its defaults). @default false */
   platform?: boolean | PlatformPresetOptions;
-  /** Tables no policy may touch; a policy naming one is refused at registration. @default [] */
+  /**
+   * Tables no policy may touch; a policy naming one is refused at registration. Names match
+   * without case, and a run's input can add tables here but never remove one.
+   * @default []
+   */
   protectedTables?: string[];
   /**
    * Minimum retention per table (compliance): a policy on the table must keep rows at least this
-   * long, e.g. `{ audit_logs: "90d" }`. @default {}
+   * long, e.g. `{ audit_logs: "90d" }`. Names match without case; a run's input can raise a floor,
+   * never lower it.
+   * @default {}
    */
   floors?: Record<string, Duration>;
   /**
