@@ -127,6 +127,24 @@ for (const { dialect, available } of await probeDialects()) {
       expect(JSON.parse(String(rows[0].result))).toMatchObject({ greeted: "ada" });
     });
 
+    it("run --input cannot unprotect a table of the configuration, by emptying the list or by case: exits 2 naming the field", async () => {
+      const { env } = fresh();
+      const db = database.knex;
+      await db.schema.dropTableIfExists("cli_accounts");
+      await db.schema.createTable("cli_accounts", (table) => {
+        table.increments("id");
+      });
+      await db("cli_accounts").insert([{ id: 1 }, { id: 2 }]);
+      const args = ["run", "cleanup", "--config", "cleanup-guards.config.ts", "--input"];
+      const unprotect = await upkeep([...args, '{"protectedTables":[],"policies":[{"table":"cli_accounts","where":"1 = 1"}]}'], { env });
+      expect(unprotect.code).toBe(2);
+      expect(unprotect.stderr).toContain('input.policies.0.table: table "cli_accounts" is protected');
+      const renamed = await upkeep([...args, '{"policies":[{"table":"CLI_ACCOUNTS","where":"1 = 1"}]}'], { env });
+      expect(renamed.code).toBe(2);
+      expect(renamed.stderr).toContain('table "CLI_ACCOUNTS" is protected (as "cli_accounts")');
+      expect((await db("cli_accounts").select("id")).length).toBe(2);
+    });
+
     it("run exits 1 when the task fails, with the error and its reason", async () => {
       const { prefix, env } = fresh();
       const out = await upkeep(["run", "explode"], { env });

@@ -28,7 +28,10 @@ export interface TaskInfo {
 
 /** Options of a manual run. */
 export interface RunOptions {
-  /** Overrides fields of the registered input (shallow merge), validated by the task's schema. */
+  /**
+   * Overrides fields of the registered input (a shallow merge, or the task's `mergeInput`: cleanup's
+   * guards only tighten), validated by the task's schema.
+   */
   input?: Record<string, unknown>;
   /** Report what would change and change nothing. @default false */
   dryRun?: boolean;
@@ -271,7 +274,9 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
       if (runner.stopping) throw new UpkeepError("NOT_STARTED", "this instance is stopping; no new runs");
       let input = task.input;
       if (runOptions.input !== undefined) {
-        const merged = { ...(task.input as Record<string, unknown>), ...runOptions.input };
+        const merged = task.definition.mergeInput
+          ? task.definition.mergeInput(task.input, runOptions.input)
+          : { ...(task.input as Record<string, unknown>), ...runOptions.input };
         input = parseOrThrow(task.definition.input, merged, `input for task ${id}`, "input");
       }
       await ensureMigrated();

@@ -109,6 +109,13 @@ export interface TaskOptions<Input, Result> {
   /** The input used when the configuration gives none. Built-in task factories put their options here. */
   defaultInput?: unknown;
   /**
+   * How a run's input (`upkeep.run(id, { input })`, the CLI's `--input`) combines with the
+   * registered input before the schema validates it; a task uses it to keep fields that a run may
+   * tighten but not loosen.
+   * @default a shallow merge, the run's fields replacing the registered ones
+   */
+  mergeInput?: (registered: Input, override: Record<string, unknown>) => unknown;
+  /**
    * Longest one attempt may run; then `signal` aborts with reason `timeout` and the run is
    * `timed_out`.
    * @default "1h"
@@ -155,6 +162,7 @@ export interface TaskDefinition<Input = unknown, Result = unknown> {
   readonly timezone: string | undefined;
   readonly input: z.ZodType<Input>;
   readonly defaultInput: unknown;
+  readonly mergeInput: TaskOptions<Input, Result>["mergeInput"];
   readonly timeoutMs: number;
   readonly retry: Required<Pick<RetryPolicy, "retries" | "backoff">> & { delayMs: number; maxDelayMs: number };
   readonly overlap: OverlapPolicy;
@@ -193,6 +201,7 @@ const optionsSchema = z.object({
   enabled: z.boolean().optional(),
   run: z.custom<(...args: unknown[]) => unknown>((value) => typeof value === "function", "expected a function"),
   verify: z.custom<(...args: unknown[]) => unknown>((value) => typeof value === "function", "expected a function").optional(),
+  mergeInput: z.custom<(...args: unknown[]) => unknown>((value) => typeof value === "function", "expected a function").optional(),
 });
 
 const ms = (value: number | string | undefined, fallback: number): number =>
@@ -224,6 +233,7 @@ export function defineTask<Input = Record<string, never>, Result = unknown>(
     timezone: options.timezone,
     input: options.input ?? (z.object({}).strict() as unknown as z.ZodType<Input>),
     defaultInput: options.defaultInput,
+    mergeInput: options.mergeInput,
     timeoutMs: ms(options.timeout, 3_600_000),
     retry: {
       retries: retry.retries ?? 0,

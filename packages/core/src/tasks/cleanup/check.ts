@@ -1,6 +1,7 @@
 import type { Knex } from "knex";
 import { columnTypes, dialectOf } from "../../db.ts";
 import type { ConfigIssue } from "../../errors.ts";
+import { decideFlag, type FlagUse } from "./flags.ts";
 import type { CleanupInput } from "./options.ts";
 import { type PolicyIssue, policyIssues, type ResolvedPolicy, resolvePolicies } from "./policies.ts";
 import { hasLeadingIndex } from "./sql.ts";
@@ -41,6 +42,8 @@ export async function checkPolicy(
   indexed: Set<string>;
   /** The declared type of the age column, as the catalog writes it (`timestamp with time zone`). */
   ageType: string | undefined;
+  /** The policy's flag columns with "set" decided from the catalog: what the run's SQL uses. */
+  flags: FlagUse[];
 }> {
   const issues: PolicyIssue[] = [];
   const warnings: string[] = [];
@@ -52,7 +55,7 @@ export async function checkPolicy(
   const ageType = policy.age ? types[policy.age.column]?.type : undefined;
   if (columns.length === 0) {
     issues.push({ path: at("table"), message: `table "${policy.table}" does not exist` });
-    return { issues, warnings, columns, indexed, ageType };
+    return { issues, warnings, columns, indexed, ageType, flags: [] };
   }
   const has = new Set(columns);
   const need = (column: string, path: (string | number)[]) => {
@@ -61,6 +64,12 @@ export async function checkPolicy(
   need(policy.primaryKey, at("primaryKey"));
   if (policy.age) need(policy.age.column, at("column"));
   for (const column of policy.extraColumns) need(column, at());
+  const flags: FlagUse[] = [];
+  for (const flag of policy.flags) {
+    const decided = await decideFlag(db, dialectOf(db), policy.table, flag);
+    if ("problem" in decided) issues.push({ path: flag.path, message: decided.problem });
+    else flags.push({ ...flag, set: decided.set });
+  }
   if (policy.dedupe) {
     for (const [index, column] of policy.dedupe.key.entries()) need(column, at("dedupe", "key", index));
     need(policy.dedupe.orderBy, at("dedupe", "orderBy"));
@@ -85,7 +94,7 @@ export async function checkPolicy(
       }
     }
   }
-  return { issues, warnings, columns, indexed, ageType };
+  return { issues, warnings, columns, indexed, ageType, flags };
 }
 
 const joinPath = (path: (string | number)[]) => path.map(String).join(".");

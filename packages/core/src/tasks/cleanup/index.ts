@@ -1,4 +1,5 @@
 export { type CleanupCheck, checkCleanupPolicies } from "./check.ts";
+export type { FlagColumn, FlagKind } from "./flags.ts";
 export type {
   AgedTable,
   AuthPresetOptions,

@@ -1,6 +1,7 @@
 import type { Knex } from "knex";
 import * as z from "zod";
 import { type Duration, parseDuration } from "../../duration.ts";
+import type { FlagColumn, FlagConditions } from "./flags.ts";
 
 /** How a policy's timestamp column stores time, so the cutoff is bound in the same form. */
 export type TimeFormat = "date" | "epoch_ms" | "epoch_s" | "iso";
@@ -18,6 +19,9 @@ export interface WhereContext {
  * inside): `(q, { now, time }) => q.where("expires_at", "<", time(now)).orWhereNotNull("used_at")`.
  */
 export type CleanupWhere = (query: Knex.QueryBuilder, at: WhereContext) => void;
+
+/** A `where` function as the selection calls it: a policy's own, or a preset's, which also gets its flag conditions. */
+export type SelectionWhere = (query: Knex.QueryBuilder, at: WhereContext & FlagConditions) => void;
 
 /** What an archive sink is told about the batch it receives. */
 export interface SinkBatch {
@@ -62,7 +66,11 @@ export interface CleanupPolicy {
    * @default "date"
    */
   timeFormat?: TimeFormat;
-  /** An extra condition ANDed to the selection: raw SQL text, or a function adding knex where clauses. */
+  /**
+   * An extra condition ANDed to the selection: raw SQL text, or a function adding knex where clauses.
+   * Raw SQL must be one closed expression (balanced parentheses and quotes; no `;`, comment,
+   * backslash or `$`), or registration refuses it.
+   */
   where?: string | CleanupWhere;
   /**
    * What happens to matching rows.
@@ -119,10 +127,34 @@ export interface AuthPresetOptions {
   blacklistedTokens?: false | ExpiringTable;
   /** Expired magic links. Table @default "magic_links" */
   magicLinks?: false | ExpiringTable;
-  /** OTP codes that are expired or used. Table @default "otp_codes" */
-  otpCodes?: false | (ExpiringTable & { /** @default "used_at" */ usedColumn?: string });
+  /** OTP codes that are expired or used (or expired only, see `delete`). Table @default "otp_codes" */
+  otpCodes?:
+    | false
+    | (ExpiringTable & {
+        /**
+         * Marks a used code: a nullable timestamp (used = not null) or a boolean such as Tenxyte's
+         * `is_used` (used = true), read from the catalog; `{ column, kind }` states the kind.
+         * @default "used_at"
+         */
+        usedColumn?: FlagColumn;
+        /**
+         * Which codes go: `"expired-or-used"`, or `"expired"` only (Tenxyte's own command), which
+         * keeps used codes until they expire and does not read `usedColumn`.
+         * @default "expired-or-used"
+         */
+        delete?: "expired-or-used" | "expired";
+      });
   /** Refresh tokens that are expired or revoked. Table @default "refresh_tokens" */
-  refreshTokens?: false | (ExpiringTable & { /** @default "revoked_at" */ revokedColumn?: string });
+  refreshTokens?:
+    | false
+    | (ExpiringTable & {
+        /**
+         * Marks a revoked token: a nullable timestamp or a boolean such as Tenxyte's `is_revoked`,
+         * like `otpCodes.usedColumn`.
+         * @default "revoked_at"
+         */
+        revokedColumn?: FlagColumn;
+      });
   /** Login attempts. Table @default "login_attempts", olderThan @default "90d" */
   loginAttempts?: false | AgedTable;
   /** Audit logs. Table @default "audit_logs", olderThan @default "365d" */
@@ -151,8 +183,11 @@ export interface PlatformPresetOptions {
   outboxDeadLetters?:
     | false
     | (AgedTable & {
-        /** @default "published_at" */
-        publishedColumn?: string;
+        /**
+         * Marks a published event: a nullable timestamp or a boolean, like the auth preset's `usedColumn`.
+         * @default "published_at"
+         */
+        publishedColumn?: FlagColumn;
         /** @default "attempts" */
         attemptsColumn?: string;
         /** @default 10 */
@@ -181,11 +216,17 @@ export interface CleanupOptions {
   auth?: boolean | AuthPresetOptions;
   /** Turns on the platform preset (true for its defaults). @default false */
   platform?: boolean | PlatformPresetOptions;
-  /** Tables no policy may touch; a policy naming one is refused at registration. @default [] */
+  /**
+   * Tables no policy may touch; a policy naming one is refused at registration. Names match
+   * without case, and a run's input can add tables here but never remove one.
+   * @default []
+   */
   protectedTables?: string[];
   /**
    * Minimum retention per table (compliance): a policy on the table must keep rows at least this
-   * long, e.g. `{ audit_logs: "90d" }`. @default {}
+   * long, e.g. `{ audit_logs: "90d" }`. Names match without case; a run's input can raise a floor,
+   * never lower it.
+   * @default {}
    */
   floors?: Record<string, Duration>;
   /**
@@ -262,6 +303,7 @@ export const policySchema = z
 const presetTable = { table: identifier.optional(), primaryKey: identifier.optional(), batchSize: batchSize.optional() };
 const expiring = z.object({ ...presetTable, expiresColumn: identifier.optional() }).strict();
 const aged = { ...presetTable, column: identifier.optional(), olderThan: duration.nullable().optional() };
+const flagColumn = z.union([identifier, z.object({ column: identifier, kind: z.enum(["flag", "timestamp"]) }).strict()]);
 const toggle = <T extends z.ZodType>(schema: T) => z.union([z.literal(false), schema]).optional();
 
 const authSchema = z
@@ -269,8 +311,8 @@ const authSchema = z
     timeFormat: timeFormat.optional(),
     blacklistedTokens: toggle(expiring),
     magicLinks: toggle(expiring),
-    otpCodes: toggle(expiring.extend({ usedColumn: identifier.optional() })),
-    refreshTokens: toggle(expiring.extend({ revokedColumn: identifier.optional() })),
+    otpCodes: toggle(expiring.extend({ usedColumn: flagColumn.optional(), delete: z.enum(["expired-or-used", "expired"]).optional() })),
+    refreshTokens: toggle(expiring.extend({ revokedColumn: flagColumn.optional() })),
     loginAttempts: toggle(z.object(aged).strict()),
     auditLogs: toggle(z.object(aged).strict()),
   })
@@ -287,7 +329,7 @@ const platformSchema = z
       z
         .object({
           ...aged,
-          publishedColumn: identifier.optional(),
+          publishedColumn: flagColumn.optional(),
           attemptsColumn: identifier.optional(),
           maxAttempts: z.number().int().min(1).optional(),
         })

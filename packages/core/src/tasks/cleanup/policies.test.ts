@@ -78,7 +78,8 @@ describe("cleanup options", () => {
     ]);
     const otp = policies[1];
     expect(otp?.table).toBe("one_time_codes");
-    expect(otp?.extraColumns).toEqual(["expires_at", "consumed_at"]);
+    expect(otp?.extraColumns).toEqual(["expires_at"]);
+    expect(otp?.flags).toEqual([{ path: ["auth", "otpCodes", "usedColumn"], column: "consumed_at", kind: undefined }]);
     expect(policies[3]?.age).toEqual({ column: "created_at", olderThanMs: 90 * 86_400_000 });
     expect(policies[4]?.age).toEqual({ column: "created_at", olderThanMs: 400 * 86_400_000 });
   });

@@ -1,8 +1,10 @@
 import type * as z from "zod";
 import { parseDuration } from "../../duration.ts";
-import type { CleanupInput, CleanupSink, CleanupWhere, TimeFormat } from "./options.ts";
+import type { FlagUse } from "./flags.ts";
+import type { CleanupInput, CleanupSink, SelectionWhere, TimeFormat } from "./options.ts";
 import { inputShape } from "./options.ts";
 import { authPresetPolicies, PLATFORM_PROTECTED_TABLES, type PresetPolicy, platformPresetPolicies } from "./presets.ts";
+import { rawSqlProblem, sameTable } from "./protections.ts";
 
 /** A policy with every default applied, ready to run. */
 export interface ResolvedPolicy {
@@ -17,7 +19,9 @@ export interface ResolvedPolicy {
   /** `olderThan` is 0 or null: nothing is removed, the policy is skipped. */
   keepForever: boolean;
   timeFormat: TimeFormat;
-  where: (string | CleanupWhere)[];
+  where: (string | SelectionWhere)[];
+  /** Flag columns the selection reads (a preset's used/revoked/published); decided by checkPolicy before a run. */
+  flags: FlagUse[];
   archive: { table: string } | { sink: CleanupSink } | undefined;
   dedupe: { key: string[]; keep: "oldest" | "newest"; orderBy: string } | undefined;
   batchSize: number | undefined;
@@ -34,9 +38,9 @@ export function resolvePolicies(input: CleanupInput): ResolvedPolicy[] {
   const entries: PresetPolicy[] = [
     ...authPresetPolicies(input.auth),
     ...platformPresetPolicies(input.platform),
-    ...(input.policies ?? []).map((policy, index) => ({ path: ["policies", index], policy, columns: [], timeColumns: [] })),
+    ...(input.policies ?? []).map((policy, index) => ({ path: ["policies", index], policy, flags: [], columns: [], timeColumns: [] })),
   ];
-  return entries.map(({ path, policy, columns, timeColumns }) => {
+  return entries.map(({ path, policy, flags, columns, timeColumns }) => {
     const olderThanMs = policy.olderThan == null ? undefined : parseDuration(policy.olderThan);
     const keepForever = policy.olderThan === null || olderThanMs === 0;
     const age = policy.column && olderThanMs ? { column: policy.column, olderThanMs } : undefined;
@@ -51,6 +55,7 @@ export function resolvePolicies(input: CleanupInput): ResolvedPolicy[] {
       keepForever,
       timeFormat: policy.timeFormat ?? "date",
       where: policy.where === undefined ? [] : [policy.where],
+      flags,
       archive: policy.archive,
       dedupe: policy.dedupe
         ? { key: policy.dedupe.key, keep: policy.dedupe.keep ?? "oldest", orderBy: policy.dedupe.orderBy ?? primaryKey }
@@ -67,7 +72,7 @@ export function batchSizeOf(policy: ResolvedPolicy, input: CleanupInput): number
   return policy.batchSize ?? input.batchSize ?? DEFAULT_BATCH;
 }
 
-/** The tables no policy may name: the input's own plus the platform preset's. */
+/** The tables no policy may name: the input's own plus the platform preset's (compared with sameTable). */
 export function protectedTables(input: CleanupInput): Set<string> {
   const tables = new Set(input.protectedTables ?? []);
   if (input.platform) {
@@ -96,8 +101,14 @@ export function policyIssues(input: CleanupInput): PolicyIssue[] {
     const own = policy.path[0] === "policies" ? raw[policy.path[1] as number] : undefined;
     if (names.has(policy.name)) issues.push({ path: at("name"), message: `duplicate policy name "${policy.name}": name each policy` });
     names.add(policy.name);
-    if (guarded.has(policy.table)) {
-      issues.push({ path: at("table"), message: `table "${policy.table}" is protected: no cleanup policy may touch it` });
+    const guard = [...guarded].find((table) => sameTable(table, policy.table));
+    if (guard !== undefined) {
+      const as = guard === policy.table ? "" : ` (as "${guard}")`;
+      issues.push({ path: at("table"), message: `table "${policy.table}" is protected${as}: no cleanup policy may touch it` });
+    }
+    for (const where of policy.where) {
+      const problem = typeof where === "string" ? rawSqlProblem(where) : undefined;
+      if (problem) issues.push({ path: at("where"), message: problem });
     }
     if (own) {
       if (own.olderThan != null && !own.column) issues.push({ path: at("column"), message: "required with olderThan" });
@@ -116,7 +127,7 @@ export function policyIssues(input: CleanupInput): PolicyIssue[] {
       issues.push({ path: at(), message: "give column + olderThan, or where: a policy matching every row is refused" });
     }
     for (const [table, floorMs, floor] of floors) {
-      if (table !== policy.table || policy.keepForever) continue;
+      if (!sameTable(table, policy.table) || policy.keepForever) continue;
       if (!policy.age) {
         issues.push({
           path: at("olderThan"),

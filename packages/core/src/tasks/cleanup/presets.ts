@@ -1,10 +1,14 @@
 import type { Duration } from "../../duration.ts";
-import type { AuthPresetOptions, CleanupPolicy, PlatformPresetOptions, TimeFormat } from "./options.ts";
+import { type FlagColumn, type FlagUse, flagUse } from "./flags.ts";
+import type { AuthPresetOptions, CleanupPolicy, PlatformPresetOptions, SelectionWhere, TimeFormat } from "./options.ts";
 
 /** A policy a preset contributes, with where it came from and the columns its `where` uses. */
 export interface PresetPolicy {
   path: (string | number)[];
-  policy: CleanupPolicy;
+  /** A preset's `where` also gets the conditions on its flag columns. */
+  policy: Omit<CleanupPolicy, "where"> & { where?: string | SelectionWhere };
+  /** Flag columns the `where` reads, their kind decided from the catalog before a run. */
+  flags: FlagUse[];
   /** Columns used inside the preset's `where` function, checked to exist like `column`. */
   columns: string[];
   /** Timestamp columns the selection filters on, warned about when unindexed. */
@@ -36,9 +40,9 @@ function presetPolicy(
   key: string,
   settings: Settings,
   defaults: { table: string; column?: string; olderThan?: Duration; timeFormat?: TimeFormat },
-  extra: Partial<CleanupPolicy> & { columns?: string[]; timeColumns?: string[] } = {},
+  extra: Partial<PresetPolicy["policy"]> & { columns?: string[]; timeColumns?: string[]; flags?: FlagUse[] } = {},
 ): PresetPolicy {
-  const { columns = [], timeColumns = [], ...policy } = extra;
+  const { columns = [], timeColumns = [], flags = [], ...policy } = extra;
   const aged = defaults.column
     ? { column: settings.column ?? defaults.column, olderThan: settings.olderThan === undefined ? defaults.olderThan : settings.olderThan }
     : {};
@@ -53,6 +57,7 @@ function presetPolicy(
       ...aged,
       ...policy,
     },
+    flags,
     columns,
     timeColumns,
   };
@@ -69,10 +74,11 @@ export function authPresetPolicies(options: boolean | AuthPresetOptions | undefi
     key: keyof AuthPresetOptions,
     table: string,
     settings: { table?: string; primaryKey?: string; batchSize?: number; expiresColumn?: string } | undefined,
-    orNotNull?: string,
+    orSet?: { field: string; column: FlagColumn },
   ) => {
     if (!settings) return;
     const expires = settings.expiresColumn ?? "expires_at";
+    const flag = orSet && flagUse(["auth", key, orSet.field], orSet.column);
     out.push(
       presetPolicy(
         "auth",
@@ -80,12 +86,13 @@ export function authPresetPolicies(options: boolean | AuthPresetOptions | undefi
         settings,
         { table, timeFormat },
         {
-          where: (q, { now, time }) => {
+          where: (q, { now, time, isSet }) => {
             q.where(expires, "<", time(now));
-            if (orNotNull) q.orWhereNotNull(orNotNull);
+            if (flag) q.orWhere((set) => isSet(set, flag.column));
           },
-          columns: orNotNull ? [expires, orNotNull] : [expires],
+          columns: [expires],
           timeColumns: [expires],
+          flags: flag ? [flag] : [],
         },
       ),
     );
@@ -93,9 +100,15 @@ export function authPresetPolicies(options: boolean | AuthPresetOptions | undefi
   expiring("blacklistedTokens", "blacklisted_tokens", on(preset.blacklistedTokens));
   expiring("magicLinks", "magic_links", on(preset.magicLinks));
   const otp = on(preset.otpCodes);
-  expiring("otpCodes", "otp_codes", otp, otp ? (otp.usedColumn ?? "used_at") : undefined);
+  const otpUsed = otp && otp.delete !== "expired" ? { field: "usedColumn", column: otp.usedColumn ?? "used_at" } : undefined;
+  expiring("otpCodes", "otp_codes", otp, otpUsed);
   const refresh = on(preset.refreshTokens);
-  expiring("refreshTokens", "refresh_tokens", refresh, refresh ? (refresh.revokedColumn ?? "revoked_at") : undefined);
+  expiring(
+    "refreshTokens",
+    "refresh_tokens",
+    refresh,
+    refresh && { field: "revokedColumn", column: refresh.revokedColumn ?? "revoked_at" },
+  );
 
   const aged = (key: "loginAttempts" | "auditLogs", table: string, olderThan: Duration) => {
     const settings = on(preset[key]);
@@ -131,16 +144,17 @@ export function platformPresetPolicies(options: boolean | PlatformPresetOptions 
 
   const dead = on(preset.outboxDeadLetters);
   if (dead) {
-    const publishedColumn = dead.publishedColumn ?? "published_at";
+    const publishedFlag = flagUse(["platform", "outboxDeadLetters", "publishedColumn"], dead.publishedColumn ?? "published_at");
     const attemptsColumn = dead.attemptsColumn ?? "attempts";
     const maxAttempts = dead.maxAttempts ?? 10;
     const defaults = { table: "outbox_events", column: "created_at", olderThan: "7d", timeFormat } as const;
     out.push(
       presetPolicy("platform", "outboxDeadLetters", dead, defaults, {
-        where: (q) => {
-          q.whereNull(publishedColumn).andWhere(attemptsColumn, ">=", maxAttempts);
+        where: (q, { isUnset }) => {
+          isUnset(q, publishedFlag.column).andWhere(attemptsColumn, ">=", maxAttempts);
         },
-        columns: [publishedColumn, attemptsColumn],
+        columns: [attemptsColumn],
+        flags: [publishedFlag],
       }),
     );
   }

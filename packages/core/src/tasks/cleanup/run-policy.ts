@@ -169,15 +169,17 @@ export async function runPolicy(ctx: TaskContext, policy: ResolvedPolicy, option
     const check = await checkPolicy(db, policy, options.cache);
     if (check.issues.length > 0) throw new TaskError(check.issues.map((issue) => issue.message).join("; "));
     for (const warning of check.warnings) log.warn({ policy: policy.name }, `[upkeep] cleanup: ${warning}`);
+    // The statements read the flag columns as this check decided them, never by a guess of their own.
+    const checked: ResolvedPolicy = { ...policy, flags: check.flags };
 
     if (ctx.dryRun) {
-      result.matched = await countMatching(db, policy, now);
+      result.matched = await countMatching(db, checked, now);
       result.reason = "dry run: nothing was changed";
       return result;
     }
 
     const dialect = dialectOf(db);
-    let plan = await choosePlan(db, dialect, policy, now, options, check);
+    let plan = await choosePlan(db, dialect, checked, now, options, check);
     /** Set when a lane fails: the other lanes stop after their current batch. */
     let failed = false;
     const lane = async (walk: Walk, retry: boolean): Promise<void> => {

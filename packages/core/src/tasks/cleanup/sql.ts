@@ -4,6 +4,7 @@
 // PostgreSQL tuples, InnoDB delete-marked records), no rows in memory.
 import type { Knex } from "knex";
 import { dialectOf, doubleQuote, type SqlDialect, utcWallTime } from "../../db.ts";
+import { flagConditions } from "./flags.ts";
 import type { TimeFormat } from "./options.ts";
 import type { ResolvedPolicy } from "./policies.ts";
 
@@ -43,9 +44,10 @@ export function applySelection(db: Knex, query: Knex.QueryBuilder, policy: Resol
   const { table, age, timeFormat } = policy;
   const time = (date: Date) => timeValue(date, timeFormat, dialectOf(db));
   if (age) query.where(`${table}.${age.column}`, "<", time(new Date(now.getTime() - age.olderThanMs)));
+  const flags = flagConditions(policy.flags);
   for (const where of policy.where) {
     if (typeof where === "string") query.whereRaw(`(${where})`);
-    else query.where((inner) => where(inner, { now, time }));
+    else query.where((inner) => where(inner, { now, time, ...flags }));
   }
   const dedupe = policy.dedupe;
   if (dedupe) {

@@ -4,6 +4,7 @@ import { defineTask, type TaskDefinition } from "../../task.ts";
 import { type ColumnCache, checkCleanupPolicies } from "./check.ts";
 import type { CleanupInput, CleanupOptions } from "./options.ts";
 import { batchSizeOf, cleanupInputSchema, resolvePolicies } from "./policies.ts";
+import { mergeRunInput } from "./run-input.ts";
 import { emptyResult, type PolicyResult, runPolicy } from "./run-policy.ts";
 
 /** The stored result of a cleanup run. */
@@ -28,6 +29,8 @@ export function cleanupTask(options: CleanupOptions = {}): TaskDefinition<Cleanu
     timezone,
     input: cleanupInputSchema,
     defaultInput: input,
+    // A run's input may add protected tables and raise floors, never drop or lower them.
+    mergeInput: mergeRunInput,
     verify: async ({ db, input: checked, logger }) => {
       if (!db) return [{ path: "", message: "the cleanup task needs the host's database: set db in the configuration" }];
       const { issues, warnings } = await checkCleanupPolicies(db, checked);
