@@ -1,9 +1,11 @@
 import type { Knex } from "knex";
 import { columnTypes, dialectOf } from "../../db.ts";
 import type { ConfigIssue } from "../../errors.ts";
+import type { SqliteTimeForm } from "../../sqlite-time.ts";
 import type { CleanupInput } from "./options.ts";
 import { type PolicyIssue, policyIssues, type ResolvedPolicy, resolvePolicies } from "./policies.ts";
 import { hasLeadingIndex } from "./sql.ts";
+import { sqliteTimeForm } from "./time-form.ts";
 
 /** What checking policies against a database found. */
 export interface CleanupCheck {
@@ -41,6 +43,8 @@ export async function checkPolicy(
   indexed: Set<string>;
   /** The declared type of the age column, as the catalog writes it (`timestamp with time zone`). */
   ageType: string | undefined;
+  /** SQLite: the form the time columns hold, to bind cutoffs in (see time-form.ts). */
+  sqliteTime?: SqliteTimeForm;
 }> {
   const issues: PolicyIssue[] = [];
   const warnings: string[] = [];
@@ -83,6 +87,11 @@ export async function checkPolicy(
       else {
         warnings.push(`policy "${policy.name}": column "${policy.table}.${column}" has no index; the cleanup will scan the table`);
       }
+    }
+    if (dialect === "sqlite") {
+      const time = await sqliteTimeForm(db, policy, indexed);
+      issues.push(...time.issues);
+      return { issues, warnings, columns, indexed, ageType, sqliteTime: time.form };
     }
   }
   return { issues, warnings, columns, indexed, ageType };

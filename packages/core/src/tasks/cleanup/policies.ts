@@ -1,5 +1,6 @@
 import type * as z from "zod";
 import { parseDuration } from "../../duration.ts";
+import type { SqliteTimeForm } from "../../sqlite-time.ts";
 import type { CleanupInput, CleanupSink, CleanupWhere, TimeFormat } from "./options.ts";
 import { inputShape } from "./options.ts";
 import { authPresetPolicies, PLATFORM_PROTECTED_TABLES, type PresetPolicy, platformPresetPolicies } from "./presets.ts";
@@ -17,6 +18,8 @@ export interface ResolvedPolicy {
   /** `olderThan` is 0 or null: nothing is removed, the policy is skipped. */
   keepForever: boolean;
   timeFormat: TimeFormat;
+  /** SQLite: the form the time columns hold, read from their rows at the run's start (see time-form.ts). */
+  sqliteTime?: SqliteTimeForm;
   where: (string | CleanupWhere)[];
   archive: { table: string } | { sink: CleanupSink } | undefined;
   dedupe: { key: string[]; keep: "oldest" | "newest"; orderBy: string } | undefined;

@@ -168,6 +168,7 @@ export async function runPolicy(ctx: TaskContext, policy: ResolvedPolicy, option
   try {
     const check = await checkPolicy(db, policy, options.cache);
     if (check.issues.length > 0) throw new TaskError(check.issues.map((issue) => issue.message).join("; "));
+    policy.sqliteTime = check.sqliteTime;
     for (const warning of check.warnings) log.warn({ policy: policy.name }, `[upkeep] cleanup: ${warning}`);
 
     if (ctx.dryRun) {
