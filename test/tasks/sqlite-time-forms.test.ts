@@ -2,7 +2,16 @@
 // cleanup compares each form exactly and through the age index, heartbeats reads and writes each.
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { ConfigError, cleanupTask, heartbeatsTask, manualAdapter, registerTasks, silentLogger, type TaskEntry } from "@upkeep/core";
+import {
+  ConfigError,
+  cleanupTask,
+  heartbeatsTask,
+  manualAdapter,
+  recordHeartbeat,
+  registerTasks,
+  silentLogger,
+  type TaskEntry,
+} from "@upkeep/core";
 import { createTestDatabase, type TestDatabase } from "@upkeep/testkit";
 import type { Knex } from "knex";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -162,6 +171,13 @@ describe("SQLite time forms", () => {
       { id: 1, status: "SUSPENDED", suspended_at: "2026-03-08 12:00:00.000000" },
       { id: 2, status: "ACTIVE", suspended_at: null },
     ]);
+  });
+
+  it("recordHeartbeat writes the first heartbeat of a Django table in the form of its created_at", async () => {
+    const table = await djangoTokens();
+    await db(table).insert({ status: "ACTIVE", heartbeat_required_every: 60, created_at: "2026-03-01 09:00:00.250000" });
+    expect(await recordHeartbeat(db, 1, { table, now: new Date("2026-03-08T11:59:30.5Z") })).toBe(true);
+    expect(await db(table).select("last_heartbeat_at")).toEqual([{ last_heartbeat_at: "2026-03-08 11:59:30.500000" }]);
   });
 
   it("heartbeats reads integer epoch seconds as seconds, and writes them", async () => {
