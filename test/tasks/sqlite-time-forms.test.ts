@@ -120,7 +120,7 @@ describe("SQLite time forms", () => {
     const error = await upkeep.start().catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toContain(
-      `tasks.cleanup.input.policies.0.column: column "${table}.created_at" holds times in several forms (epoch milliseconds, YYYY-MM-DD HH:MM:SS.ffffff)`,
+      `tasks.cleanup.input.policies.0.column: column "${table}.created_at" holds times in several forms (YYYY-MM-DD HH:MM:SS.ffffff, epoch milliseconds)`,
     );
     expect(await db(table).count({ n: "*" })).toEqual([{ n: 2 }]);
   });

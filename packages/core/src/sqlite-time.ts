@@ -69,16 +69,18 @@ export function formOfValues(values: readonly unknown[]): SqliteTimeForm | "empt
       seen.add(describeForm(found));
     }
   }
-  if (seen.size > 0) return { problem: `holds times in several forms (${[...seen].join(", ")}): store one form` };
+  if (seen.size > 0) return { problem: `holds times in several forms (${[...seen].sort().join(", ")}): store one form` };
   return form ?? "empty";
 }
 
 /** Rows read from each end of a column for its form. */
 const SAMPLE = 50;
+/** Rows looked at from each end to find them: a column that is mostly null (`suspended_at`) is not scanned whole. */
+const LOOK = 10_000;
 
 /**
  * Reads a sample of a column's non-null values: the first and last `SAMPLE` rows as stored (the
- * oldest and newest inserts), and, when `ordered` (the column leads an index, so these are two
+ * oldest and newest inserts) among the first and last `LOOK`, and, when `ordered` (the column leads an index, so these are two
  * seeks), its lowest and highest values. SQLite orders every number before any text, so those two
  * catch a column holding both.
  */
@@ -86,9 +88,10 @@ export async function sampleValues(db: Knex, table: string, column: string, orde
   const t = doubleQuote(table);
   const c = doubleQuote(column);
   const read = async (sql: string): Promise<unknown[]> => ((await db.raw(sql)) as Array<{ v: unknown }>).map((row) => row.v);
-  const values = await read(`select ${c} as v from ${t} where ${c} is not null limit ${SAMPLE}`);
+  const end = (order: string) => `select v from (select ${c} as v from ${t}${order} limit ${LOOK}) where v is not null limit ${SAMPLE}`;
+  const values = await read(end(""));
   try {
-    values.push(...(await read(`select ${c} as v from ${t} where ${c} is not null order by rowid desc limit ${SAMPLE}`)));
+    values.push(...(await read(end(" order by rowid desc"))));
   } catch {
     // A WITHOUT ROWID table has no insertion order to read from the end.
   }
