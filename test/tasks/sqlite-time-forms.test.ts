@@ -201,12 +201,19 @@ describe("SQLite time forms", () => {
     ]);
   });
 
-  it("heartbeats fails naming a column that holds both epoch seconds and milliseconds", async () => {
+  it("heartbeats start() and runs fail naming a column that holds both epoch seconds and milliseconds", async () => {
     const table = await djangoTokens();
     await db(table).insert([
       { status: "ACTIVE", heartbeat_required_every: 60, created_at: NOW.getTime() },
       { status: "ACTIVE", heartbeat_required_every: 60, created_at: Math.floor(NOW.getTime() / 1000) },
     ]);
+    const start = await host(heartbeatsTask({ table }))
+      .start()
+      .catch((caught: unknown) => caught);
+    expect(start).toBeInstanceOf(ConfigError);
+    expect((start as Error).message).toContain(
+      `tasks.heartbeats.input.columns.createdAt: column ${table}.created_at holds times in several forms (epoch milliseconds, epoch seconds)`,
+    );
     const run = await host(heartbeatsTask({ table })).run("heartbeats");
     expect(run.status).toBe("failed");
     expect(run.reason).toBe("HEARTBEAT_TABLE_INVALID");

@@ -62,10 +62,24 @@ function kindOf(dialect: SqlDialect, type: string): TimeKind | undefined {
   return undefined;
 }
 
-const invalid = (message: string) => new TaskError(`heartbeats: ${message}`, { reason: "HEARTBEAT_TABLE_INVALID" });
+/** A host time column the task cannot read: missing, of another type, or (SQLite) holding unreadable or mixed times. */
+export class TimeColumnError extends TaskError {
+  /** The option naming the column (`columns.createdAt`). */
+  readonly field: string;
+
+  constructor(message: string, field: string) {
+    super(`heartbeats: ${message}`, { reason: "HEARTBEAT_TABLE_INVALID" });
+    this.field = field;
+  }
+}
 
 /** A SQLite column's rows split by storage class, each class in one form (undefined: no such rows). */
-async function sqliteClasses(db: Knex, table: string, column: string): Promise<{ numbers?: SqliteTimeForm; texts?: SqliteTimeForm }> {
+async function sqliteClasses(
+  db: Knex,
+  table: string,
+  column: string,
+  field: string,
+): Promise<{ numbers?: SqliteTimeForm; texts?: SqliteTimeForm }> {
   const values = await sampleValues(db, table, column, false);
   const classes: { numbers?: SqliteTimeForm; texts?: SqliteTimeForm } = {};
   for (const [key, part] of [
@@ -73,7 +87,7 @@ async function sqliteClasses(db: Knex, table: string, column: string): Promise<{
     ["texts", values.filter((value) => typeof value === "string")],
   ] as const) {
     const form = formOfValues(part);
-    if (typeof form === "object" && "problem" in form) throw invalid(`column ${table}.${column} ${form.problem}`);
+    if (typeof form === "object" && "problem" in form) throw new TimeColumnError(`column ${table}.${column} ${form.problem}`, field);
     if (form !== "empty") classes[key] = form;
   }
   return classes;
@@ -95,7 +109,7 @@ async function sqliteKinds<K extends string>(
 ): Promise<Record<K, SqliteTimeKind>> {
   const entries = Object.entries(columns) as Array<[K, string]>;
   const classes = new Map<K, { numbers?: SqliteTimeForm; texts?: SqliteTimeForm }>();
-  for (const [key, column] of entries) classes.set(key, await sqliteClasses(db, table, column));
+  for (const [key, column] of entries) classes.set(key, await sqliteClasses(db, table, column, `columns.${key}`));
   const own = (key: K): SqliteTimeForm | undefined => {
     const { numbers, texts } = classes.get(key) ?? {};
     return numbers && texts ? undefined : (numbers ?? texts);
@@ -125,7 +139,7 @@ async function sqliteKinds<K extends string>(
  * Reads how each named time column of the host table is typed (on SQLite, what a sample of its rows
  * holds). Names, types and forms are schema metadata, never row values, so they may appear in the error.
  *
- * @throws {TaskError} when a column is missing, of a type the task cannot compare, or (SQLite) holds
+ * @throws {TimeColumnError} when a column is missing, of a type the task cannot compare, or (SQLite) holds
  *   times it cannot read or in several forms.
  */
 export async function detectTimeKinds<K extends string>(
@@ -142,12 +156,17 @@ export async function detectTimeKinds<K extends string>(
   for (const [key, column] of Object.entries(columns) as Array<[K, string]>) {
     const match = info[column] ? column : Object.keys(info).find((candidate) => candidate.toLowerCase() === column.toLowerCase());
     const found = match === undefined ? undefined : info[match];
-    if (!found || match === undefined) throw invalid(`column ${table}.${column} not found`);
+    if (!found || match === undefined) throw new TimeColumnError(`column ${table}.${column} not found`, `columns.${key}`);
     types[key] = found.type;
     named[key] = match;
     if (dialect === "sqlite") continue;
     const kind = kindOf(dialect, found.type);
-    if (!kind) throw invalid(`column ${table}.${column} has type ${found.type}; expected a timestamp type or epoch milliseconds`);
+    if (!kind) {
+      throw new TimeColumnError(
+        `column ${table}.${column} has type ${found.type}; expected a timestamp type or epoch milliseconds`,
+        `columns.${key}`,
+      );
+    }
     kinds[key] = kind;
   }
   return dialect === "sqlite" ? sqliteKinds(db, table, named, types, sqliteTimeFormat) : kinds;
