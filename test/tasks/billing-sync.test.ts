@@ -481,6 +481,33 @@ for (const { dialect, available } of await probeDialects()) {
       ]);
       expect(result).toMatchObject({ upgraded: 1, downgraded: 1, skippedConcurrent: 1, skippedConcurrentIds: ["c"] });
     });
+
+    // Regression: on SQLite the cutoff was bound as epoch ms, which no text sorts before, so a Django
+    // table's accounts were all "changed concurrently"; and a write stored ms Django cannot read.
+    it.skipIf(dialect !== "sqlite")("on SQLite compares and writes a Django datetime column in Django's own text", async () => {
+      const table = `billing_${++tables}`;
+      await database.knex.raw(
+        `create table "${table}" (id integer primary key, customer varchar(64) null, plan varchar(32) not null, updated_at datetime null)`,
+      );
+      await database.knex(table).insert([
+        { id: 1, customer: "cus_a", plan: "free", updated_at: "2026-03-01 01:59:50.123456" },
+        { id: 2, customer: "cus_b", plan: "pro", updated_at: null },
+        { id: 3, customer: "cus_c", plan: "pro", updated_at: "2026-03-01 02:00:10" },
+      ]);
+      server.setSubscriptions([
+        sub("sub_a", "cus_a", "active"),
+        sub("sub_b", "cus_b", "active", ["price_starter"]),
+        sub("sub_c", "cus_c", "canceled"),
+      ]);
+      const accounts = { table, customerId: "customer", subscriptionId: null, status: null, currentPeriodEnd: null };
+      const { result } = await host(table, { accounts }).run();
+      expect(await database.knex(table).select("id", "plan", "updated_at").orderBy("id")).toEqual([
+        { id: 1, plan: "pro", updated_at: "2026-03-01 02:00:00.000000" },
+        { id: 2, plan: "starter", updated_at: "2026-03-01 02:00:00.000000" },
+        { id: 3, plan: "pro", updated_at: "2026-03-01 02:00:10" },
+      ]);
+      expect(result).toMatchObject({ upgraded: 1, downgraded: 1, skippedConcurrent: 1, skippedConcurrentIds: [3] });
+    });
   });
 }
 

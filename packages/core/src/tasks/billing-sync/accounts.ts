@@ -1,4 +1,7 @@
 import type { Knex } from "knex";
+import { dialectOf } from "../../db.ts";
+import { TaskError } from "../../errors.ts";
+import { detectSqliteTimeForm, lexicalProblem, type SqliteTimeForm, sqliteCutoff, sqliteStoredTime } from "../../sqlite-time.ts";
 import type { TargetState } from "./entitlement.ts";
 import type { BillingSyncInput } from "./options.ts";
 
@@ -38,7 +41,9 @@ export function toMs(value: unknown): number | null {
   if (typeof value === "bigint") return Number(value);
   if (typeof value === "string") {
     if (/^-?\d+(\.\d+)?$/.test(value)) return Number(value);
-    const parsed = Date.parse(value);
+    // Text without a zone (Django, Rails, CURRENT_TIMESTAMP on SQLite) is UTC, never the process's zone.
+    const naive = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(value);
+    const parsed = Date.parse(naive ? `${value.replace(" ", "T")}Z` : value);
     return Number.isNaN(parsed) ? null : parsed;
   }
   return null;
@@ -47,6 +52,29 @@ export function toMs(value: unknown): number | null {
 /** A time in the column's format, for a write or a comparison. */
 export function timeValue(ms: number, columns: AccountColumns): Date | number {
   return columns.timeFormat === "epoch-ms" ? ms : new Date(ms);
+}
+
+type TimeForms = Partial<Record<"updatedAt" | "currentPeriodEnd", SqliteTimeForm>>;
+
+/**
+ * SQLite: the form the written time columns hold, read from their rows (sqlite-time.ts), so a
+ * Django or Rails table gets its own text back; a column with no rows yet gets `timeFormat`'s.
+ *
+ * @throws {TaskError} when a column's rows hold several forms, or a form that does not sort in time order.
+ */
+async function sqliteTimeForms(db: Knex, columns: AccountColumns): Promise<TimeForms> {
+  const forms: TimeForms = {};
+  if (dialectOf(db) !== "sqlite") return forms;
+  for (const key of ["updatedAt", "currentPeriodEnd"] as const) {
+    const column = columns[key];
+    if (!column) continue;
+    const found = await detectSqliteTimeForm(db, columns.table, column, false);
+    if (found === "empty") continue;
+    const problem = "problem" in found ? found.problem : key === "updatedAt" ? lexicalProblem(found) : undefined;
+    if (problem) throw new TaskError(`billing-sync: column ${columns.table}.${column} ${problem}`, { reason: "ACCOUNTS_TABLE_INVALID" });
+    forms[key] = found as SqliteTimeForm;
+  }
+  return forms;
 }
 
 const text = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
@@ -116,8 +144,12 @@ export async function applyChanges(
   cutoffMs: number,
   nowMs: number,
 ): Promise<AccountChange[]> {
-  const cutoff = timeValue(cutoffMs, columns);
-  const now = timeValue(nowMs, columns);
+  const forms = await sqliteTimeForms(db, columns);
+  const updated = forms.updatedAt;
+  const cutoff = updated ? sqliteCutoff(new Date(cutoffMs), updated) : timeValue(cutoffMs, columns);
+  const now = updated ? sqliteStoredTime(new Date(nowMs), updated) : timeValue(nowMs, columns);
+  const periodEnd = (ms: number) =>
+    forms.currentPeriodEnd ? sqliteStoredTime(new Date(ms), forms.currentPeriodEnd) : timeValue(ms, columns);
   return db.transaction(async (trx) => {
     const applied: AccountChange[] = [];
     for (const change of changes) {
@@ -125,7 +157,7 @@ export async function applyChanges(
       if (columns.subscriptionId) values[columns.subscriptionId] = change.to.subscriptionId;
       if (columns.status) values[columns.status] = change.to.status;
       if (columns.currentPeriodEnd) {
-        values[columns.currentPeriodEnd] = change.to.periodEnd === null ? null : timeValue(change.to.periodEnd, columns);
+        values[columns.currentPeriodEnd] = change.to.periodEnd === null ? null : periodEnd(change.to.periodEnd);
       }
       const query = trx(columns.table)
         .where(columns.id, change.accountId)

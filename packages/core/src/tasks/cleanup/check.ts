@@ -1,10 +1,12 @@
 import type { Knex } from "knex";
 import { columnTypes, dialectOf } from "../../db.ts";
 import type { ConfigIssue } from "../../errors.ts";
+import type { SqliteTimeForm } from "../../sqlite-time.ts";
 import { decideFlag, type FlagUse } from "./flags.ts";
 import type { CleanupInput } from "./options.ts";
 import { type PolicyIssue, policyIssues, type ResolvedPolicy, resolvePolicies } from "./policies.ts";
 import { hasLeadingIndex } from "./sql.ts";
+import { sqliteTimeForm } from "./time-form.ts";
 
 /** What checking policies against a database found. */
 export interface CleanupCheck {
@@ -44,6 +46,8 @@ export async function checkPolicy(
   ageType: string | undefined;
   /** The policy's flag columns with "set" decided from the catalog: what the run's SQL uses. */
   flags: FlagUse[];
+  /** SQLite: the form the time columns hold, to bind cutoffs in (see time-form.ts). */
+  sqliteTime?: SqliteTimeForm;
 }> {
   const issues: PolicyIssue[] = [];
   const warnings: string[] = [];
@@ -92,6 +96,11 @@ export async function checkPolicy(
       else {
         warnings.push(`policy "${policy.name}": column "${policy.table}.${column}" has no index; the cleanup will scan the table`);
       }
+    }
+    if (dialect === "sqlite") {
+      const time = await sqliteTimeForm(db, policy, indexed);
+      issues.push(...time.issues);
+      return { issues, warnings, columns, indexed, ageType, flags, sqliteTime: time.form };
     }
   }
   return { issues, warnings, columns, indexed, ageType, flags };

@@ -10,7 +10,10 @@ export type TimeFormat = "date" | "epoch_ms" | "epoch_s" | "iso";
 export interface WhereContext {
   /** The run's `ctx.now()`. */
   now: Date;
-  /** Converts a date into the policy's `timeFormat`, ready to bind. */
+  /**
+   * Converts a date into the policy's `timeFormat` (on SQLite, the form its time columns' rows
+   * hold), ready to bind; exact with `<` and `>=`.
+   */
   time(date: Date): Date | number | string;
 }
 
@@ -62,7 +65,9 @@ export interface CleanupPolicy {
   /** Rows whose `column` is older than this go; 0 or null keeps them forever (the policy is skipped). */
   olderThan?: Duration | null;
   /**
-   * How `column` stores time.
+   * How `column` stores time. On SQLite the column's rows decide (Django/Rails text, ISO-8601,
+   * epoch ms or seconds); an explicit `epoch_ms`, `epoch_s` or `iso` is checked against them and
+   * says what a column with no rows yet holds.
    * @default "date"
    */
   timeFormat?: TimeFormat;

@@ -1,5 +1,6 @@
 import type * as z from "zod";
 import { parseDuration } from "../../duration.ts";
+import type { SqliteTimeForm } from "../../sqlite-time.ts";
 import type { FlagUse } from "./flags.ts";
 import type { CleanupInput, CleanupSink, SelectionWhere, TimeFormat } from "./options.ts";
 import { inputShape } from "./options.ts";
@@ -19,6 +20,8 @@ export interface ResolvedPolicy {
   /** `olderThan` is 0 or null: nothing is removed, the policy is skipped. */
   keepForever: boolean;
   timeFormat: TimeFormat;
+  /** SQLite: the form the time columns hold, read from their rows at the run's start (see time-form.ts). */
+  sqliteTime?: SqliteTimeForm;
   where: (string | SelectionWhere)[];
   /** Flag columns the selection reads (a preset's used/revoked/published); decided by checkPolicy before a run. */
   flags: FlagUse[];

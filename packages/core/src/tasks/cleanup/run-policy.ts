@@ -169,8 +169,8 @@ export async function runPolicy(ctx: TaskContext, policy: ResolvedPolicy, option
     const check = await checkPolicy(db, policy, options.cache);
     if (check.issues.length > 0) throw new TaskError(check.issues.map((issue) => issue.message).join("; "));
     for (const warning of check.warnings) log.warn({ policy: policy.name }, `[upkeep] cleanup: ${warning}`);
-    // The statements read the flag columns as this check decided them, never by a guess of their own.
-    const checked: ResolvedPolicy = { ...policy, flags: check.flags };
+    // The statements read the flag columns and SQLite's time form as this check decided them, never by a guess of their own.
+    const checked: ResolvedPolicy = { ...policy, flags: check.flags, sqliteTime: check.sqliteTime };
 
     if (ctx.dryRun) {
       result.matched = await countMatching(db, checked, now);

@@ -4,6 +4,7 @@
 // PostgreSQL tuples, InnoDB delete-marked records), no rows in memory.
 import type { Knex } from "knex";
 import { dialectOf, doubleQuote, type SqlDialect, utcWallTime } from "../../db.ts";
+import { sqliteCutoff } from "../../sqlite-time.ts";
 import { flagConditions } from "./flags.ts";
 import type { TimeFormat } from "./options.ts";
 import type { ResolvedPolicy } from "./policies.ts";
@@ -41,9 +42,15 @@ export function timeValue(date: Date, format: TimeFormat, dialect: SqlDialect): 
 
 /** Adds the policy's selection (age, where, duplicate) to a query on its table. */
 export function applySelection(db: Knex, query: Knex.QueryBuilder, policy: ResolvedPolicy, now: Date): Knex.QueryBuilder {
-  const { table, age, timeFormat } = policy;
-  const time = (date: Date) => timeValue(date, timeFormat, dialectOf(db));
-  if (age) query.where(`${table}.${age.column}`, "<", time(new Date(now.getTime() - age.olderThanMs)));
+  const { table, age, timeFormat, sqliteTime } = policy;
+  const time = (date: Date) => (sqliteTime ? sqliteCutoff(date, sqliteTime) : timeValue(date, timeFormat, dialectOf(db)));
+  if (age) {
+    const cutoff = time(new Date(now.getTime() - age.olderThanMs));
+    query.where(`${table}.${age.column}`, "<", cutoff);
+    // SQLite orders every number before any text: a number written into a text column after the
+    // run's start would be "before" any text cutoff. `>= ''` keeps the range to text, still one index range.
+    if (sqliteTime && typeof cutoff === "string") query.where(`${table}.${age.column}`, ">=", "");
+  }
   const flags = flagConditions(policy.flags);
   for (const where of policy.where) {
     if (typeof where === "string") query.whereRaw(`(${where})`);

@@ -67,9 +67,10 @@ export interface HeartbeatTableOptions {
   grace?: Duration;
   /**
    * How the task writes `suspended_at` (and `recordHeartbeat` writes `last_heartbeat_at`) on SQLite,
-   * where a column's declared type does not fix what it holds. `auto` writes ISO-8601 text into
-   * text-typed columns and epoch milliseconds (what knex stores for a `Date`) into the rest. Reading
-   * accepts both on every row.
+   * where a column's declared type does not fix what it holds. `auto` writes the form the column's
+   * rows hold (Django's `YYYY-MM-DD HH:MM:SS.ffffff`, ISO-8601 `…Z`, epoch ms or seconds); a column
+   * with no rows gets its table's other time columns' form, else ISO-8601 text in a text-typed column
+   * and epoch milliseconds (what knex stores for a `Date`) in the rest. Reading always goes by the rows.
    * @default "auto"
    */
   sqliteTimeFormat?: "auto" | "epoch-ms" | "iso";

@@ -62,7 +62,8 @@ function rowsOf<T>(dialect: SqlDialect, result: unknown): T[] {
   return result as T[];
 }
 
-async function timeKinds(db: Knex, dialect: SqlDialect, input: HeartbeatsInput): Promise<TimeKinds> {
+/** How each time column of the token table holds time (see detectTimeKinds). */
+export async function timeKinds(db: Knex, dialect: SqlDialect, input: HeartbeatsInput): Promise<TimeKinds> {
   const { columns } = input;
   const named: Record<string, string> = {
     lastHeartbeatAt: columns.lastHeartbeatAt,

@@ -15,16 +15,23 @@ export interface RecordHeartbeatOptions extends HeartbeatTableOptions {
 
 const kindCache = new WeakMap<Knex, Map<string, TimeKind>>();
 
-async function heartbeatKind(db: Knex, table: string, column: string, format: "auto" | "epoch-ms" | "iso"): Promise<TimeKind> {
+async function heartbeatKind(
+  db: Knex,
+  table: string,
+  column: string,
+  createdAt: string,
+  format: "auto" | "epoch-ms" | "iso",
+): Promise<TimeKind> {
   let cache = kindCache.get(db);
   if (!cache) {
     cache = new Map();
     kindCache.set(db, cache);
   }
-  const key = `${table}\u0000${column}\u0000${format}`;
+  const key = `${table}\u0000${column}\u0000${createdAt}\u0000${format}`;
   let kind = cache.get(key);
   if (!kind) {
-    kind = (await detectTimeKinds(db, dialectOf(db), table, { column }, format)).column;
+    // The creation column tells the form to write while no heartbeat has been recorded yet (SQLite).
+    kind = (await detectTimeKinds(db, dialectOf(db), table, { column, createdAt }, format)).column;
     cache.set(key, kind);
   }
   return kind;
@@ -41,7 +48,7 @@ async function heartbeatKind(db: Knex, table: string, column: string, format: "a
 export async function recordHeartbeat(db: Knex, tokenId: string | number, options: RecordHeartbeatOptions = {}): Promise<boolean> {
   const { now = new Date(), ...rest } = options;
   const { table, columns, statuses, sqliteTimeFormat } = parseOrThrow(tableSchema, rest, "recordHeartbeat options");
-  const kind = await heartbeatKind(db, table, columns.lastHeartbeatAt, sqliteTimeFormat);
+  const kind = await heartbeatKind(db, table, columns.lastHeartbeatAt, columns.createdAt, sqliteTimeFormat);
   const value = TIME_SQL[dialectOf(db)].write(kind, now);
   const changed = await db(table)
     .where(columns.id, tokenId)

@@ -94,12 +94,18 @@ export class HeartbeatStatements {
    * of them, are compared as stored, as a human would write it: `stored < cutoff - period`. SQLite
    * orders every number before any text or blob, so that test is false for text, and only rows whose
    * stored value is text or blob (`>= ''`) take the converting comparison. Same verdict for every row.
+   * Integers in epoch seconds compare with the bound in seconds; when the two columns' integers are
+   * in different units, every row takes the converting comparison.
    */
   #sqliteLate(due: string, cutoff: Fragment): Fragment {
     const q = this.#q;
+    const { lastHeartbeatAt: last, createdAt: created } = this.#kinds;
+    const unit = typeof last === "object" && typeof created === "object" && last.integers === created.integers ? last.integers : undefined;
+    if (!unit) return { sql: `${due} < ${cutoff.sql}`, bindings: cutoff.bindings };
     const stored = `coalesce(${q.lastHeartbeatAt}, ${q.createdAt})`;
+    const bound = `${cutoff.sql} - ${q.heartbeatRequiredEvery} * 1000`;
     return {
-      sql: `(${stored} < ${cutoff.sql} - ${q.heartbeatRequiredEvery} * 1000 OR (${stored} >= '' AND ${due} < ${cutoff.sql}))`,
+      sql: `(${stored} < ${unit === "epoch_s" ? `(${bound}) / 1000.0` : bound} OR (${stored} >= '' AND ${due} < ${cutoff.sql}))`,
       bindings: [...cutoff.bindings, ...cutoff.bindings],
     };
   }

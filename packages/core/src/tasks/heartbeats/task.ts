@@ -1,8 +1,10 @@
+import { dialectOf } from "../../db.ts";
 import { TaskError } from "../../errors.ts";
 import { defineTask, type TaskContext, type TaskDefinition } from "../../task.ts";
 import { isoTime } from "./iso-time.ts";
 import { type HeartbeatsInput, type HeartbeatsOptions, inputSchema } from "./options.ts";
-import { type OverdueToken, runHeartbeatPass } from "./pass.ts";
+import { type OverdueToken, runHeartbeatPass, timeKinds } from "./pass.ts";
+import { TimeColumnError } from "./time-sql.ts";
 
 /** What a heartbeats run stores as its result: counts and ids, nothing secret. */
 export interface HeartbeatsResult {
@@ -57,6 +59,19 @@ export function heartbeatsTask(options: HeartbeatsOptions = {}): TaskDefinition<
     defaultInput: input,
     timeout: "5m",
     retry: { retries: 2, delay: "2s" },
+    // At start(): a time column the pass could not read (missing, mistyped, or on SQLite holding
+    // times in several forms) is reported naming its option; each pass checks again.
+    verify: async ({ db, input }) => {
+      if (!db) return [];
+      try {
+        await timeKinds(db, dialectOf(db), input);
+        return [];
+      } catch (error) {
+        if (error instanceof TimeColumnError)
+          return [{ path: error.field, message: error.message.replace(/^\[upkeep\] heartbeats: /, "") }];
+        throw error;
+      }
+    },
     run: async (ctx, input) => {
       const db = ctx.db;
       if (!db) throw new TaskError("heartbeats needs the host's database: set `db` in the configuration");
