@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import {
   type CleanupOptions,
   type CleanupResult,
+  checkCleanupPolicies,
   cleanupTask,
   type HeartbeatsOptions,
   type HeartbeatsResult,
@@ -304,6 +305,21 @@ for (const dialect of ["sqlite", "postgres", "mariadb"] as const) {
       );
     }
 
+    it("the docs' Tenxyte mappings pass the start-up check; the preset's own names are refused naming each field", async () => {
+      expect((await checkCleanupPolicies(db, tenxyteCleanup)).issues).toEqual([]);
+      expect((await checkCleanupPolicies(db, tenxytePlatformCleanup)).issues).toEqual([]);
+      // Each issue names its entry and the missing table or column (not a value).
+      const issues = (await checkCleanupPolicies(db, { auth: true })).issues;
+      const named = (entry: string, name: string) =>
+        issues.some((i) => i.path.startsWith(`auth.${entry}`) && i.message.includes(`"${name}"`));
+      expect(issues).toHaveLength(3);
+      expect([named("magicLinks", "magic_links"), named("otpCodes", "used_at"), named("refreshTokens", "revoked_at")]).toEqual([
+        true,
+        true,
+        true,
+      ]);
+    });
+
     /**
      * A column of wall time (MySQL/MariaDB DATETIME) with the process west of UTC: the cutoff is
      * written in the earlier of UTC and local wall time (docs/tasks/cleanup.md, Safety), so a row
@@ -388,6 +404,10 @@ describe("Rails (devise-jwt, Doorkeeper) tables on sqlite", () => {
     await database?.destroy();
   });
 
+  it("the docs' mapping passes the start-up check", async () => {
+    expect((await checkCleanupPolicies(db, railsCleanup)).issues).toEqual([]);
+  });
+
   for (const zone of ZONES) {
     it(`the docs' Rails mapping removes expired denylist entries and what doorkeeper:db:cleanup removes (TZ=${zone})`, async () => {
       await db("jwt_denylist").del();
@@ -452,6 +472,10 @@ describe.skipIf(!available("mariadb"))("Laravel (Passport, Sanctum) tables on ma
   });
   afterAll(async () => {
     await database?.destroy();
+  });
+
+  it("the docs' mapping passes the start-up check", async () => {
+    expect((await checkCleanupPolicies(db, laravelCleanup)).issues).toEqual([]);
   });
 
   for (const zone of ZONES) {
@@ -539,6 +563,10 @@ for (const { dialect, form, label } of PRISMA_CASES) {
     });
     afterAll(async () => {
       await database?.destroy();
+    });
+
+    it("the docs' mapping passes the start-up check", async () => {
+      expect((await checkCleanupPolicies(db, prismaCleanup)).issues).toEqual([]);
     });
 
     for (const zone of ZONES) {
