@@ -175,7 +175,7 @@ for (const { dialect, available } of await probeDialects()) {
         "otpCodes.usedColumn",
         'column "otp_codes.is_used" is',
       );
-      await refused({ otpCodes: { usedColumn: "no_such" } }, "otpCodes.usedColumn", 'column "otp_codes.no_such" does not exist');
+      await refused({ otpCodes: { usedColumn: "no_such" } }, "otpCodes.usedColumn", 'column "no_such" does not exist in table "otp_codes"');
       await db("otp_codes").where("id", 3).update({ attempts: 2 });
       await refused(
         { otpCodes: { usedColumn: { column: "attempts", kind: "flag" } } },

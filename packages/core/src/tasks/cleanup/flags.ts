@@ -107,7 +107,7 @@ export async function decideFlag(
 ): Promise<{ set: NonNullable<FlagUse["set"]> } | { problem: string }> {
   const facts = await columnFacts(db, dialect, table, use.column);
   const name = `column "${table}.${use.column}"`;
-  if (!facts) return { problem: `${name} does not exist` };
+  if (!facts) return { problem: `column "${use.column}" does not exist in table "${table}"` };
   const type = classify(dialect, facts.type);
   const stated = use.kind;
   const onlyZeroOne = async () =>
