@@ -98,6 +98,7 @@ for (const { dialect, available } of await probeDialects()) {
 
     it("list shows each task's next run in its own timezone, as a table and as JSON", async () => {
       const { env } = fresh();
+      expect((await upkeep(["migrate"], { env })).code).toBe(0);
       const text = await upkeep(["list"], { env });
       expect(text.code).toBe(0);
       const lines = text.stdout.trimEnd().split("\n");
@@ -292,6 +293,50 @@ describe("upkeep CLI usage and configuration errors", { timeout: 60_000 }, () =>
     const out = await upkeep(["list", "--colour"], { env });
     expect(out.code).toBe(2);
     expect(out.stderr).toContain("unknown option --colour for upkeep list");
+  });
+});
+
+// Every --json command prints exactly one JSON document on stdout, whether the database answers
+// or not; driver and library noise (knex logs "Acquire connection error" with console.log) goes to
+// stderr. Regression: `list` exited 0 showing every task "never run" on an unreachable database,
+// and `list --json` printed knex's warning on stdout before the JSON.
+describe("upkeep CLI --json output and an unreachable database", { timeout: 120_000 }, () => {
+  // In this order: the good database is migrated first.
+  const JSON_COMMANDS = [["migrate"], ["list"], ["status"], ["run", "greet"], ["tick"]];
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase("sqlite");
+  });
+  afterAll(async () => {
+    await database?.destroy();
+  });
+  // Nothing listens on port 1: the connection is refused at once.
+  const down = { UPKEEP_CLI_DIALECT: "postgres", UPKEEP_CLI_TARGET: "postgres://postgres@127.0.0.1:1/test" };
+
+  it("list exits 1 with the cause when the database is unreachable", async () => {
+    const out = await upkeep(["list"], { env: down });
+    expect(out.code).toBe(1);
+    expect(out.stderr).toContain("ECONNREFUSED");
+    expect(out.stdout).not.toContain("never run");
+  });
+
+  it("each --json command on an unreachable database exits non-zero with one JSON error document on stdout", async () => {
+    for (const args of JSON_COMMANDS) {
+      const out = await upkeep([...args, "--json"], { env: down });
+      expect(out.code, args.join(" ")).not.toBe(0);
+      const document = JSON.parse(out.stdout) as { error?: { kind: string; message: string; cause?: string } };
+      expect(document.error?.kind, args.join(" ")).toBe("runtime");
+      expect(`${document.error?.message} ${document.error?.cause}`, args.join(" ")).toContain("ECONNREFUSED");
+    }
+  });
+
+  it("each --json command on a good database prints one JSON document on stdout", async () => {
+    const env = { UPKEEP_CLI_DIALECT: "sqlite", UPKEEP_CLI_TARGET: database.target };
+    for (const args of JSON_COMMANDS) {
+      const out = await upkeep([...args, "--json"], { env });
+      expect(out.code, `${args.join(" ")}: ${out.stderr}`).toBe(0);
+      expect(JSON.parse(out.stdout), args.join(" ")).not.toHaveProperty("error");
+    }
   });
 });
 

@@ -291,7 +291,8 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
       return record;
     },
     async list() {
-      const latest = await store.latestPerTask().catch(() => new Map<string, RunRecord>());
+      // A store that cannot answer (database down, not migrated) is an error, not "never run".
+      const latest = await store.latestPerTask();
       const now = clock();
       return [...tasks.values()].map((task) => ({
         id: task.definition.id,
