@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -337,6 +338,50 @@ describe("upkeep CLI --json output and an unreachable database", { timeout: 120_
       expect(out.code, `${args.join(" ")}: ${out.stderr}`).toBe(0);
       expect(JSON.parse(out.stdout), args.join(" ")).not.toHaveProperty("error");
     }
+  });
+});
+
+// Regression: envKek() threw while the config loaded, so every command failed without the KEK,
+// though `keys status` needs none. Now only what uses the KEK fails, naming the variable.
+describe("upkeep CLI with the config's KEK variable unset", { timeout: 120_000 }, () => {
+  let database: TestDatabase;
+  let env: Record<string, string>;
+  const kek = randomBytes(32).toString("base64");
+  const withKek = () => ({ env: { ...env, UPKEEP_CLI_KEK: kek } });
+  beforeAll(async () => {
+    database = await createTestDatabase("sqlite");
+    env = { UPKEEP_CLI_TARGET: database.target };
+    delete process.env.UPKEEP_CLI_KEK;
+  });
+  afterAll(async () => {
+    await database?.destroy();
+  });
+  const cli = (args: string[], options: { env: Record<string, string> } = { env }) =>
+    upkeep(["--config", "kek.config.ts", ...args], options);
+
+  it("migrate, list, status, keys status and a run of a task that needs no KEK work without it", async () => {
+    for (const args of [["migrate"], ["list"], ["status"], ["keys", "status"], ["run", "greet"]]) {
+      const out = await cli(args);
+      expect(out.code, `${args.join(" ")}: ${out.stderr}`).toBe(0);
+    }
+    const keys = JSON.parse((await cli(["keys", "status", "--json"])).stdout) as { keys: unknown[] };
+    expect(keys.keys).toEqual([]);
+  });
+
+  it("a key rotation fails naming the variable, and succeeds once it is set, never printing the value", async () => {
+    const rotate = await cli(["keys", "rotate"]);
+    expect(rotate.code).toBe(1);
+    expect(rotate.stderr).toContain("UPKEEP_CLI_KEK: is not set");
+    const run = await cli(["run", "key-rotation"]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("UPKEEP_CLI_KEK: is not set");
+    const rewrap = await cli(["keys", "rewrap"]);
+    expect(rewrap.code).toBe(2);
+    expect(rewrap.stderr).toContain("UPKEEP_CLI_KEK: is not set");
+    const fixed = await cli(["keys", "rotate"], withKek());
+    expect(fixed.code, fixed.stderr).toBe(0);
+    expect(fixed.stdout).toMatch(/new active key [0-9a-f]{16}/);
+    expect(`${fixed.stdout}${fixed.stderr}`).not.toContain(kek);
   });
 });
 
