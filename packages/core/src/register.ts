@@ -66,7 +66,10 @@ export interface Upkeep {
   stopOnSignals(options?: StopOnSignalsOptions): () => void;
   /** Runs a task now, through the same pipeline as a scheduled run. */
   run(id: string, options?: RunOptions): Promise<RunRecord>;
-  /** The registered tasks with their next run and last outcome. */
+  /**
+   * The registered tasks with their next run and last outcome.
+   * @throws {UpkeepError} `STORE_FAILED` when the run store cannot be read (database down, not migrated).
+   */
   list(): Promise<TaskInfo[]>;
   /** Recent runs, newest first. */
   runs(query?: RunQuery): Promise<RunRecord[]>;
