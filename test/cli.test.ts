@@ -279,6 +279,7 @@ describe("upkeep CLI usage and configuration errors", { timeout: 60_000 }, () =>
   });
 
   it("finds upkeep.config.ts in a parent directory", async () => {
+    expect((await upkeep(["migrate"], { cwd: join(FIXTURES, "nested"), env })).code).toBe(0);
     const out = await upkeep(["list", "--json"], { cwd: join(FIXTURES, "nested"), env });
     expect(out.code).toBe(0);
     expect((JSON.parse(out.stdout) as { tasks: unknown[] }).tasks).toHaveLength(5);
