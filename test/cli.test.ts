@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -98,6 +99,7 @@ for (const { dialect, available } of await probeDialects()) {
 
     it("list shows each task's next run in its own timezone, as a table and as JSON", async () => {
       const { env } = fresh();
+      expect((await upkeep(["migrate"], { env })).code).toBe(0);
       const text = await upkeep(["list"], { env });
       expect(text.code).toBe(0);
       const lines = text.stdout.trimEnd().split("\n");
@@ -295,6 +297,7 @@ describe("upkeep CLI usage and configuration errors", { timeout: 60_000 }, () =>
   });
 
   it("finds upkeep.config.ts in a parent directory", async () => {
+    expect((await upkeep(["migrate"], { cwd: join(FIXTURES, "nested"), env })).code).toBe(0);
     const out = await upkeep(["list", "--json"], { cwd: join(FIXTURES, "nested"), env });
     expect(out.code).toBe(0);
     expect((JSON.parse(out.stdout) as { tasks: unknown[] }).tasks).toHaveLength(5);
@@ -310,6 +313,94 @@ describe("upkeep CLI usage and configuration errors", { timeout: 60_000 }, () =>
     const out = await upkeep(["list", "--colour"], { env });
     expect(out.code).toBe(2);
     expect(out.stderr).toContain("unknown option --colour for upkeep list");
+  });
+});
+
+// Every --json command prints exactly one JSON document on stdout, whether the database answers
+// or not; driver and library noise (knex logs "Acquire connection error" with console.log) goes to
+// stderr. Regression: `list` exited 0 showing every task "never run" on an unreachable database,
+// and `list --json` printed knex's warning on stdout before the JSON.
+describe("upkeep CLI --json output and an unreachable database", { timeout: 120_000 }, () => {
+  // In this order: the good database is migrated first.
+  const JSON_COMMANDS = [["migrate"], ["list"], ["status"], ["run", "greet"], ["tick"]];
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase("sqlite");
+  });
+  afterAll(async () => {
+    await database?.destroy();
+  });
+  // Nothing listens on port 1: the connection is refused at once.
+  const down = { UPKEEP_CLI_DIALECT: "postgres", UPKEEP_CLI_TARGET: "postgres://postgres@127.0.0.1:1/test" };
+
+  it("list exits 1 with the cause when the database is unreachable", async () => {
+    const out = await upkeep(["list"], { env: down });
+    expect(out.code).toBe(1);
+    expect(out.stderr).toContain("ECONNREFUSED");
+    expect(out.stdout).not.toContain("never run");
+  });
+
+  it("each --json command on an unreachable database exits non-zero with one JSON error document on stdout", async () => {
+    for (const args of JSON_COMMANDS) {
+      const out = await upkeep([...args, "--json"], { env: down });
+      expect(out.code, args.join(" ")).not.toBe(0);
+      const document = JSON.parse(out.stdout) as { error?: { kind: string; message: string; cause?: string } };
+      expect(document.error?.kind, args.join(" ")).toBe("runtime");
+      expect(`${document.error?.message} ${document.error?.cause}`, args.join(" ")).toContain("ECONNREFUSED");
+    }
+  });
+
+  it("each --json command on a good database prints one JSON document on stdout", async () => {
+    const env = { UPKEEP_CLI_DIALECT: "sqlite", UPKEEP_CLI_TARGET: database.target };
+    for (const args of JSON_COMMANDS) {
+      const out = await upkeep([...args, "--json"], { env });
+      expect(out.code, `${args.join(" ")}: ${out.stderr}`).toBe(0);
+      expect(JSON.parse(out.stdout), args.join(" ")).not.toHaveProperty("error");
+    }
+  });
+});
+
+// Regression: envKek() threw while the config loaded, so every command failed without the KEK,
+// though `keys status` needs none. Now only what uses the KEK fails, naming the variable.
+describe("upkeep CLI with the config's KEK variable unset", { timeout: 120_000 }, () => {
+  let database: TestDatabase;
+  let env: Record<string, string>;
+  const kek = randomBytes(32).toString("base64");
+  const withKek = () => ({ env: { ...env, UPKEEP_CLI_KEK: kek } });
+  beforeAll(async () => {
+    database = await createTestDatabase("sqlite");
+    env = { UPKEEP_CLI_TARGET: database.target };
+    delete process.env.UPKEEP_CLI_KEK;
+  });
+  afterAll(async () => {
+    await database?.destroy();
+  });
+  const cli = (args: string[], options: { env: Record<string, string> } = { env }) =>
+    upkeep(["--config", "kek.config.ts", ...args], options);
+
+  it("migrate, list, status, keys status and a run of a task that needs no KEK work without it", async () => {
+    for (const args of [["migrate"], ["list"], ["status"], ["keys", "status"], ["run", "greet"]]) {
+      const out = await cli(args);
+      expect(out.code, `${args.join(" ")}: ${out.stderr}`).toBe(0);
+    }
+    const keys = JSON.parse((await cli(["keys", "status", "--json"])).stdout) as { keys: unknown[] };
+    expect(keys.keys).toEqual([]);
+  });
+
+  it("a key rotation fails naming the variable, and succeeds once it is set, never printing the value", async () => {
+    const rotate = await cli(["keys", "rotate"]);
+    expect(rotate.code).toBe(1);
+    expect(rotate.stderr).toContain("UPKEEP_CLI_KEK: is not set");
+    const run = await cli(["run", "key-rotation"]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("UPKEEP_CLI_KEK: is not set");
+    const rewrap = await cli(["keys", "rewrap"]);
+    expect(rewrap.code).toBe(2);
+    expect(rewrap.stderr).toContain("UPKEEP_CLI_KEK: is not set");
+    const fixed = await cli(["keys", "rotate"], withKek());
+    expect(fixed.code, fixed.stderr).toBe(0);
+    expect(fixed.stdout).toMatch(/new active key [0-9a-f]{16}/);
+    expect(`${fixed.stdout}${fixed.stderr}`).not.toContain(kek);
   });
 });
 

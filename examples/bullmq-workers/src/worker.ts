@@ -4,9 +4,15 @@ import { bullmqAdapter } from "@upkeep/bullmq";
 import { registerTasks } from "@upkeep/core";
 import { config, db, prefix } from "./config.ts";
 import { connection } from "./connection.ts";
-import { stopOnSignals } from "./shutdown.ts";
 
 const upkeep = registerTasks(bullmqAdapter({ connection, prefix, scheduler: false }), config);
 await upkeep.start();
 console.log(`worker ${process.pid} ready`);
-stopOnSignals(upkeep, db, connection, `worker ${process.pid}`);
+// SIGTERM or Ctrl-C: stop upkeep (closing BullMQ's worker within the timeout), then our own connections.
+upkeep.stopOnSignals({
+  timeout: 10_000,
+  close: async () => {
+    await db.destroy();
+    await connection.quit();
+  },
+});

@@ -20,19 +20,12 @@ const server = app.listen(Number(process.env.PORT ?? 3000), () => {
   console.log(`listening on http://localhost:${typeof address === "object" && address ? address.port : ""}`);
 });
 
-process.once("SIGTERM", () => {
-  server.close();
-  upkeep
-    .stop({ timeout: 10_000 })
-    .then(() => db.destroy())
-    .then(
-      () => {
-        console.log("stopped");
-        process.exit(0);
-      },
-      (error: unknown) => {
-        console.error(error);
-        process.exit(1);
-      },
-    );
+// SIGTERM or Ctrl-C: stop upkeep (a run in flight is recorded interrupted), close the server and
+// the database, exit.
+upkeep.stopOnSignals({
+  timeout: 10_000,
+  close: async () => {
+    server.close();
+    await db.destroy();
+  },
 });

@@ -188,13 +188,36 @@ async function dispatch(argv: readonly string[], io: CliIo, streams: Streams): P
  * run did not succeed (or the command failed at run time), 2 usage or configuration error.
  */
 export async function main(argv: readonly string[], io: CliIo = {}): Promise<number> {
+  const json = argv.includes("--json");
+  const restore = json && !io.stdout ? stdoutToStderr() : undefined;
   const streams: Streams = {
-    stdout: io.stdout ?? ((text) => void process.stdout.write(text)),
+    stdout: io.stdout ?? restore?.stdout ?? ((text) => void process.stdout.write(text)),
     stderr: io.stderr ?? ((text) => void process.stderr.write(text)),
   };
   try {
     return await dispatch(argv, io, streams);
   } catch (error) {
-    return fail(error, streams, { json: argv.includes("--json"), command: splitCommand(argv).name });
+    return fail(error, streams, { json, command: splitCommand(argv).name });
+  } finally {
+    restore?.();
   }
+}
+
+/**
+ * With `--json` on the process's own stdout, stdout must hold the one JSON document: whatever else
+ * writes to it while the command runs (a library's console.log, such as knex's "Acquire connection
+ * error" warnings, or a task's own output) goes to stderr. Returns the restore function, carrying
+ * the original writer the command's output uses.
+ */
+function stdoutToStderr(): (() => void) & { stdout: (text: string) => void } {
+  const write = process.stdout.write;
+  const original = write.bind(process.stdout);
+  process.stdout.write = ((...args: Parameters<typeof process.stderr.write>) =>
+    process.stderr.write(...args)) as typeof process.stdout.write;
+  return Object.assign(
+    () => {
+      process.stdout.write = write;
+    },
+    { stdout: (text: string) => void original(text) },
+  );
 }

@@ -47,6 +47,7 @@ export {
 export { type ManualAdapter, manualAdapter } from "./manual-adapter.ts";
 export { type DueTick, type RunOptions, registerTasks, type TaskInfo, type Upkeep } from "./register.ts";
 export { createSchedule, isValidTimezone, type Schedule, type ScheduleOptions, SECOND_TICKS, scheduleProblem } from "./schedule.ts";
+export type { StopOnSignalsOptions } from "./stop-on-signals.ts";
 export { isUniqueViolation, type KnexStoreOptions, knexStore } from "./store/knex-store.ts";
 export { memoryStore } from "./store/memory-store.ts";
 export { MIGRATIONS, migrate, type UpkeepMigration } from "./store/migrations.ts";

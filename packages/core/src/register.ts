@@ -7,6 +7,7 @@ import { Emitter, type UpkeepEventHandler, type UpkeepEventName } from "./events
 import { childLogger, createJsonLogger, type Logger } from "./logger.ts";
 import { type RegisteredTask, Runner } from "./runner.ts";
 import { createSchedule, type ScheduleOptions, SECOND_TICKS, scheduleProblem } from "./schedule.ts";
+import { installStopOnSignals, type StopOnSignalsOptions } from "./stop-on-signals.ts";
 import { knexStore } from "./store/knex-store.ts";
 import { memoryStore } from "./store/memory-store.ts";
 import type { RunQuery, RunRecord, RunStore } from "./store/types.ts";
@@ -58,9 +59,20 @@ export interface Upkeep {
   start(): Promise<void>;
   /** Stops new runs, aborts those in flight, waits up to `timeout`, records the rest `interrupted`. */
   stop(options?: { timeout?: number }): Promise<void>;
+  /**
+   * Stops this process on SIGTERM or SIGINT: `stop({ timeout })`, then the host's `close` (its knex
+   * pool, its Redis client), then `process.exit` with 0, or 1 when either failed. A second signal
+   * exits at once with 128 + its number (143 for SIGTERM, 130 for SIGINT). A bare
+   * `process.on("SIGTERM", () => upkeep.stop())` never exits: the listener replaces Node's default
+   * exit and the host's pool keeps the process alive. Returns the function that removes the listeners.
+   */
+  stopOnSignals(options?: StopOnSignalsOptions): () => void;
   /** Runs a task now, through the same pipeline as a scheduled run. */
   run(id: string, options?: RunOptions): Promise<RunRecord>;
-  /** The registered tasks with their next run and last outcome. */
+  /**
+   * The registered tasks with their next run and last outcome.
+   * @throws {UpkeepError} `STORE_FAILED` when the run store cannot be read (database down, not migrated).
+   */
   list(): Promise<TaskInfo[]>;
   /** Recent runs, newest first. */
   runs(query?: RunQuery): Promise<RunRecord[]>;
@@ -267,6 +279,7 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
       if (failure !== undefined) throw failure;
       logger.info({}, "[upkeep] stopped");
     },
+    stopOnSignals: (signalOptions) => installStopOnSignals((stopOptions) => upkeep.stop(stopOptions), logger, signalOptions),
     async run(id, runOptions = {}) {
       const task = tasks.get(id);
       if (!task)
@@ -286,7 +299,8 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
       return record;
     },
     async list() {
-      const latest = await store.latestPerTask().catch(() => new Map<string, RunRecord>());
+      // A store that cannot answer (database down, not migrated) is an error, not "never run".
+      const latest = await store.latestPerTask();
       const now = clock();
       return [...tasks.values()].map((task) => ({
         id: task.definition.id,

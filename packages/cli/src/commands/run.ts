@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import type { RunRecord } from "@upkeep/core";
+import { isTaskDefinition, type RunRecord } from "@upkeep/core";
 import type { Command, CommandContext } from "../command.ts";
 import { EXIT, runFailed, UsageError } from "../command.ts";
 import { formatDuration, json } from "../format.ts";
@@ -25,7 +25,8 @@ export function parseInput(raw: string | boolean | undefined): Record<string, un
 /** Checks the task id against the registered ones; the error lists them. */
 export async function requireTaskId(ctx: CommandContext, usage: string): Promise<string> {
   const id = ctx.positionals[0];
-  const known = (await ctx.upkeep.list()).map((task) => task.id);
+  // From the config, not upkeep.list(): a run on a fresh database migrates before it reads the store.
+  const known = ctx.config.tasks.map((item) => (isTaskDefinition(item) ? item.id : item.task.id));
   const list = known.length > 0 ? known.join(", ") : `none: ${ctx.configPath} has no tasks`;
   if (id === undefined) throw new UsageError(`missing task id: ${usage} (known tasks: ${list})`);
   if (ctx.positionals.length > 1) throw new UsageError(`expected one task id, got ${ctx.positionals.length}: ${usage}`);

@@ -3,7 +3,7 @@ import type { Knex } from "knex";
 import { type Duration, parseDuration } from "../duration.ts";
 import { ConfigError, UpkeepError } from "../errors.ts";
 import { type Envelope, keyIdOf, openEnvelope, parseEnvelope, sealEnvelope } from "./envelope.ts";
-import type { KekProvider } from "./kek.ts";
+import { isKekProvider, type KekProvider } from "./kek.ts";
 import { type KeyInfo, type KeyringTable, keyInfo, keyringTable, type StoredKey } from "./keyring.ts";
 
 export const DEK_ALGORITHM = "aes-256-gcm";
@@ -118,7 +118,7 @@ const RACED = Symbol("raced");
  * wrapped by the KEK. Ciphertexts are text (`upk1:<key id>:<base64url>`), so they fit a text column.
  */
 export function createCrypto(options: CryptoOptions): UpkeepCrypto {
-  if (typeof options?.kek?.wrap !== "function" || typeof options.kek.unwrap !== "function" || typeof options.kek.id !== "string") {
+  if (!isKekProvider(options?.kek)) {
     throw new ConfigError("invalid crypto options", [{ path: "crypto.kek", message: "expected a KEK provider such as envKek()" }]);
   }
   const prefix = options.tablePrefix ?? "upkeep_";
@@ -250,7 +250,10 @@ export function createCrypto(options: CryptoOptions): UpkeepCrypto {
   };
 
   return {
-    kekId: options.kek.id,
+    // Read when asked: an envKek() whose variable is unset throws here, naming it.
+    get kekId() {
+      return options.kek.id;
+    },
     async encrypt(plaintext, call = {}) {
       const key = await activeForEncrypt();
       return sealEnvelope(await dataKey(key), key.id, plaintext, call.aad);

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ConfigError, UpkeepError } from "../errors.ts";
-import { envKek, localKek } from "./kek.ts";
+import { envKek, isKekProvider, kekSchema, localKek } from "./kek.ts";
 
 const material = randomBytes(32);
 
@@ -49,7 +49,13 @@ describe("local KEK provider", () => {
     }
   });
 
-  it("says when the variable is not set", () => {
-    expect(() => envKek("MISSING_KEK", { env: {} })).toThrow(/MISSING_KEK: is not set/);
+  it("an unset variable fails where the KEK is used, naming the variable, so a config naming it still loads", async () => {
+    const kek = envKek("MISSING_KEK", { env: {} });
+    expect(isKekProvider(kek)).toBe(true);
+    expect(kekSchema.safeParse(kek).success).toBe(true);
+    expect(() => kek.id).toThrow(ConfigError);
+    expect(() => kek.id).toThrow(/MISSING_KEK: is not set/);
+    await expect(kek.wrap(material, { keyId: "k1" })).rejects.toThrow(/MISSING_KEK: is not set/);
+    await expect(kek.unwrap("v1.x", { keyId: "k1" })).rejects.toThrow(/MISSING_KEK: is not set/);
   });
 });

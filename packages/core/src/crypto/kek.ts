@@ -26,16 +26,22 @@ export interface KekProvider {
   unwrap(wrapped: string, context: KekContext): Promise<Uint8Array>;
 }
 
+/** Marks the provider `envKek()` returns when its variable is unset; the value is the variable's name. */
+const MISSING_KEK = Symbol.for("@upkeep/core.missing-kek");
+
+/**
+ * Whether a value is a KEK provider: a string `id`, `wrap` and `unwrap`. The provider of an
+ * `envKek()` whose variable is unset counts too, without reading its `id` (which throws).
+ */
+export function isKekProvider(value: unknown): value is KekProvider {
+  if (typeof value !== "object" || value === null) return false;
+  const kek = value as KekProvider;
+  if (typeof kek.wrap !== "function" || typeof kek.unwrap !== "function") return false;
+  return MISSING_KEK in kek || typeof kek.id === "string";
+}
+
 /** Accepts a KEK provider: a string `id`, `wrap` and `unwrap` (the configuration's and the key-rotation task's). */
-export const kekSchema = z.custom<KekProvider>(
-  (value) =>
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as KekProvider).id === "string" &&
-    typeof (value as KekProvider).wrap === "function" &&
-    typeof (value as KekProvider).unwrap === "function",
-  "expected a KEK provider such as envKek()",
-);
+export const kekSchema = z.custom<KekProvider>(isKekProvider, "expected a KEK provider such as envKek()");
 
 const KEY_BYTES = 32;
 
@@ -109,12 +115,30 @@ export function localKek(key: string | Uint8Array, options: LocalKekOptions = {}
  * The local KEK read from an environment variable: 32 bytes as 64 hex characters or base64
  * (`openssl rand -base64 32`). Read once, when called.
  *
- * @throws {ConfigError} naming the variable when it is unset or not 32 bytes; never its value.
+ * An unset (or empty) variable fails where the KEK is first needed, not here, so a configuration
+ * that names it still loads where nothing is encrypted (`upkeep list`, `status`, `migrate`,
+ * `keys status`, a run of a task that needs no KEK): reading the provider's `id`, `wrap` and
+ * `unwrap` throw the ConfigError naming the variable, and so do `start()` with a key-rotation task,
+ * a rotation, `encrypt` and `decrypt`.
+ *
+ * @throws {ConfigError} naming the variable when it is set but not 32 bytes; never its value.
  */
 export function envKek(variable = "UPKEEP_KEK", options: Omit<LocalKekOptions, "name"> & { env?: NodeJS.ProcessEnv } = {}): KekProvider {
   const value = (options.env ?? process.env)[variable];
-  if (value === undefined || value === "") {
-    throw new ConfigError("invalid key-encryption key", [{ path: variable, message: "is not set (expected 32 bytes as hex or base64)" }]);
-  }
+  if (value === undefined || value === "") return missingKek(variable);
   return localKek(value, { id: options.id, name: variable });
+}
+
+/** The stand-in for an unset KEK variable: every use throws the ConfigError naming it. */
+function missingKek(variable: string): KekProvider {
+  const missing = () =>
+    new ConfigError("invalid key-encryption key", [{ path: variable, message: "is not set (expected 32 bytes as hex or base64)" }]);
+  return {
+    [MISSING_KEK]: variable,
+    get id(): string {
+      throw missing();
+    },
+    wrap: () => Promise.reject(missing()),
+    unwrap: () => Promise.reject(missing()),
+  } as KekProvider;
 }

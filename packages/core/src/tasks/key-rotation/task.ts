@@ -119,8 +119,12 @@ function rotateFernetColumn(ctx: TaskContext, input: KeyRotationInput, codec: Mu
  * named: only whether they match.
  */
 function kekIssue(crypto: UpkeepCrypto | undefined, tablePrefix: string, input: KeyRotationInput): ConfigIssue | undefined {
+  // Read first: an envKek() whose variable is unset throws here, naming it, so a missing KEK stops
+  // start() and the run before anything is written.
+  const configKekId = crypto?.kekId;
+  const taskKekId = input.kek?.id;
   if (input.kek) {
-    if (!crypto || crypto.kekId === input.kek.id) return undefined;
+    if (configKekId === undefined || configKekId === taskKekId) return undefined;
     return {
       path: "kek",
       message:
