@@ -124,7 +124,8 @@ export function createCrypto(options: CryptoOptions): UpkeepCrypto {
   const prefix = options.tablePrefix ?? "upkeep_";
   const table: KeyringTable = keyringTable(options.db, prefix);
   const keks = [options.kek, ...(options.previousKeks ?? [])];
-  const kekIds = new Set(keks.map((kek) => kek.id));
+  // Read when used, not here: an unset envKek() variable fails where the KEK is needed, naming it.
+  const kekIds = () => new Set(keks.map((kek) => kek.id));
   const clock = options.clock ?? (() => new Date());
   const cacheMs = parseDuration(options.cacheFor ?? "1m");
   if (cacheMs === undefined) throw new ConfigError("invalid crypto options", [{ path: "crypto.cacheFor", message: "expected a duration" }]);
@@ -136,7 +137,7 @@ export function createCrypto(options: CryptoOptions): UpkeepCrypto {
       at: Date.now(),
       keys: new Map(rows.map((row) => [row.id, row])),
       newest: rows.find((row) => row.status === "active"),
-      active: rows.find((row) => row.retiredAt === null && kekIds.has(row.kekId)),
+      active: rows.find((row) => row.retiredAt === null && kekIds().has(row.kekId)),
     }));
     loaded = reading;
     reading.catch(() => {
@@ -166,7 +167,7 @@ export function createCrypto(options: CryptoOptions): UpkeepCrypto {
     if (!kek) {
       throw new UpkeepError(
         "KEK_FAILED",
-        `${what} ${key.id} is wrapped by KEK "${key.kekId}", which is not configured (configured: ${[...kekIds].map((id) => `"${id}"`).join(", ")}): deploy the KEK that wraps the keyring or, during a KEK rotation, add it to previousKeks; nothing was written`,
+        `${what} ${key.id} is wrapped by KEK "${key.kekId}", which is not configured (configured: ${[...kekIds()].map((id) => `"${id}"`).join(", ")}): deploy the KEK that wraps the keyring or, during a KEK rotation, add it to previousKeks; nothing was written`,
       );
     }
     try {
