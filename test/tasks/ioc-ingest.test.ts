@@ -127,6 +127,23 @@ describe("ioc-ingest options", () => {
     expect(message).not.toContain("hunter2");
   });
 
+  it("refuses a header value with CR or LF at registration, naming the header, never the value (issue 21)", () => {
+    const task = iocIngestTask({
+      feeds: [{ name: "a", url: "https://feeds.example/list", format: "plain", headers: { "X-Api-Key": "hunter2\r\nx-evil: 1" } }],
+    });
+    let error: unknown;
+    try {
+      registerTasks(manualAdapter(), { tasks: [task] });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    expect(message).toContain("tasks.ioc-ingest.input.feeds.0.headers.X-Api-Key");
+    expect(message).not.toContain("hunter2");
+    expect(JSON.stringify((error as Error).cause ?? null)).not.toContain("hunter2");
+  });
+
   it("refuses duplicate feed names and a bad allowlist entry", () => {
     const task = iocIngestTask({
       feeds: [feed("a", "https://x.example/a"), feed("a", "https://x.example/b")],

@@ -130,7 +130,7 @@ function translate(error: unknown, limits: FetchLimits, timeout: AbortSignal): u
   if (error instanceof FeedFetchError) return error;
   if (limits.signal.aborted) return error;
   if (timeout.aborted) return new FeedFetchError(`timed out after ${limits.timeoutMs} ms`, true);
-  const code = (error as { code?: unknown })?.code;
+  const code = (error as { code?: unknown })?.code ?? (error as { cause?: { code?: unknown } })?.cause?.code;
   if (code === "Z_DATA_ERROR" || code === "Z_BUF_ERROR") return new FeedFetchError("body is not valid gzip", false);
   return new FeedFetchError(`download failed (${(error as { cause?: { code?: string } })?.cause?.code ?? "network error"})`, true);
 }
