@@ -106,6 +106,18 @@ const feed = (name: string, url: string, extra: Partial<FeedOptions> = {}): Feed
   ...extra,
 });
 
+/** The ConfigError registering `task` throws. */
+function registrationError(task: ReturnType<typeof iocIngestTask>): Error {
+  let error: unknown;
+  try {
+    registerTasks(manualAdapter(), { tasks: [task] });
+  } catch (caught) {
+    error = caught;
+  }
+  expect(error).toBeInstanceOf(ConfigError);
+  return error as Error;
+}
+
 describe("ioc-ingest options", () => {
   it("names the field path of a plain http URL and of a csv feed without a mapping, never the value", () => {
     const task = iocIngestTask({
@@ -114,17 +126,22 @@ describe("ioc-ingest options", () => {
         { name: "b", url: "https://feeds.example/x.csv", format: "csv" },
       ],
     });
-    let error: unknown;
-    try {
-      registerTasks(manualAdapter(), { tasks: [task] });
-    } catch (caught) {
-      error = caught;
-    }
-    expect(error).toBeInstanceOf(ConfigError);
-    const message = (error as Error).message;
+    const error = registrationError(task);
+    const message = error.message;
     expect(message).toContain("tasks.ioc-ingest.input.feeds.0.url");
     expect(message).toContain("tasks.ioc-ingest.input.feeds.1.csv");
     expect(message).not.toContain("hunter2");
+  });
+
+  it("refuses a header value with CR or LF at registration, naming the header, never the value (issue 21)", () => {
+    const task = iocIngestTask({
+      feeds: [{ name: "a", url: "https://feeds.example/list", format: "plain", headers: { "X-Api-Key": "hunter2\r\nx-evil: 1" } }],
+    });
+    const error = registrationError(task);
+    const message = error.message;
+    expect(message).toContain("tasks.ioc-ingest.input.feeds.0.headers.X-Api-Key");
+    expect(message).not.toContain("hunter2");
+    expect(JSON.stringify(error.cause ?? null)).not.toContain("hunter2");
   });
 
   it("refuses duplicate feed names and a bad allowlist entry", () => {

@@ -1,8 +1,8 @@
 import * as z from "zod";
 import { type Duration, parseDuration } from "../../duration.ts";
-import { urlProblem } from "./fetch.ts";
+import { isSendableHeaderValue, urlProblem } from "./fetch.ts";
 import { type KindHint, normalise } from "./normalise.ts";
-import { type CsvMapping, FEED_FORMATS, type FeedFormat } from "./parsers.ts";
+import { type CsvMapping, DEFAULT_MAX_LINE_LENGTH, FEED_FORMATS, type FeedFormat } from "./parsers.ts";
 
 /** A header value: literal, or read from an environment variable at fetch time (never logged). */
 export type HeaderValue =
@@ -39,6 +39,8 @@ export interface FeedOptions {
   maxBytes?: number;
   /** Longest one download may take. @default the task's `timeout` */
   timeout?: Duration;
+  /** Longest line of a line format, in characters. @default the task's `maxLineLength` */
+  maxLineLength?: number;
   /** Column mapping; required for `csv`. */
   csv?: CsvMapping;
   /** TAXII paging. */
@@ -86,6 +88,12 @@ export interface IocIngestOptions {
   maxBytes?: number;
   /** Longest one download may take. @default "2m" */
   timeout?: Duration;
+  /**
+   * Longest line of a line format, in characters; a longer line is counted invalid and skipped
+   * (read past without being held in memory).
+   * @default 65536
+   */
+  maxLineLength?: number;
   /** Invalid lines kept as examples per feed in the result. @default 3 */
   invalidExamples?: number;
 }
@@ -99,7 +107,7 @@ const FEED_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const kindHint = z.enum(["ip", "domain", "url", "hash"] satisfies KindHint[]);
 
 const headerValue = z.union([
-  z.string(),
+  z.string().refine(isSendableHeaderValue, { message: "expected a header value without CR, LF or other control characters" }),
   z.object({ env: z.string().min(1, "expected an environment variable name"), optional: z.boolean().default(false) }).strict(),
 ]);
 
@@ -124,6 +132,7 @@ const feedSchema = z
     allowHttp: z.boolean().default(false),
     maxBytes: z.number().int().positive().optional(),
     timeout: durationMs.optional(),
+    maxLineLength: z.number().int().min(256).optional(),
     csv: csvSchema.optional(),
     taxii: z
       .object({ limit: z.number().int().min(1).max(10_000).default(1000), maxPages: z.number().int().min(1).default(100) })
@@ -163,6 +172,7 @@ export const iocIngestSchema = z
     batchSize: z.number().int().min(1).max(10_000).default(1000),
     maxBytes: z.number().int().positive().default(104_857_600),
     timeout: durationMs.prefault("2m"),
+    maxLineLength: z.number().int().min(256).default(DEFAULT_MAX_LINE_LENGTH),
     invalidExamples: z.number().int().min(0).max(50).default(3),
   })
   .strict()

@@ -1,5 +1,5 @@
 import { splitCsvLine } from "./csv.ts";
-import { type KindHint, normalise, refang } from "./normalise.ts";
+import { type KindHint, MAX_URL_LENGTH, normalise, refang } from "./normalise.ts";
 
 /** Where parsers put what they find. The sink normalises, filters and counts. */
 export interface ParseSink {
@@ -48,9 +48,18 @@ export interface CsvMapping {
   comment?: string;
 }
 
-/** A stateful parser fed one line at a time. */
+/**
+ * A stateful parser fed one line at a time. A line whose work grows with its number of tokens
+ * returns an iterator of steps, each a bounded slice of that work: a caller runs it to the end,
+ * free to give the event loop a turn between steps.
+ */
 export interface LineParser {
-  line(line: string): void;
+  line(line: string): Iterator<unknown> | undefined;
+}
+
+/** Runs a line's steps, if any, to the end. */
+function runSteps(steps: Iterator<unknown> | undefined): void {
+  if (steps) while (!steps.next().done);
 }
 
 function stripComment(line: string): string {
@@ -75,6 +84,7 @@ function plainParser(sink: ParseSink): LineParser {
     line(line) {
       const token = firstToken(stripComment(line));
       if (token) sink.add(token, undefined, { sample: line });
+      return undefined;
     },
   };
 }
@@ -94,6 +104,7 @@ function spamhausJsonParser(sink: ParseSink): LineParser {
       const { cidr, type } = (record ?? {}) as { cidr?: unknown; type?: unknown };
       if (typeof cidr === "string") sink.add(cidr, "ip");
       else if (type !== "metadata") sink.invalid(text);
+      return undefined;
     },
   };
 }
@@ -104,7 +115,11 @@ function csvParser(sink: ParseSink, mapping: CsvMapping): LineParser {
   const headerFrom = mapping.header ?? "comment";
   let index = typeof mapping.column === "number" ? mapping.column : -1;
   let lastComment: string | undefined;
+  let resolvedFrom: string | undefined;
   const resolve = (header: string) => {
+    // Each header is split once, whatever the number of data lines that follow it.
+    if (header === resolvedFrom) return;
+    resolvedFrom = header;
     const names = splitCsvLine(header, delimiter).map((name) => name.toLowerCase());
     index = names.indexOf(String(mapping.column).toLowerCase());
   };
@@ -130,27 +145,63 @@ function csvParser(sink: ParseSink, mapping: CsvMapping): LineParser {
       const value = splitCsvLine(line, delimiter)[index];
       if (value) sink.add(value, mapping.kind);
       else sink.invalid(line);
+      return undefined;
     },
   };
 }
 
-const FREETEXT_SPLIT = /[\s,;|"'<>]+/;
-const TRIM_PUNCTUATION = /^[([{]+|[)\]}.:!?]+$/g;
+/** Characters that separate free-text tokens: whitespace, `,;|"'<>`. */
+function isSeparator(code: number): boolean {
+  return code <= 32 || code === 44 || code === 59 || code === 124 || code === 34 || code === 39 || code === 60 || code === 62;
+}
+
+/** `(`, `[`, `{` before a token and `)]}.:!?` after it are punctuation, not part of it. */
+function isOpening(code: number): boolean {
+  return code === 40 || code === 91 || code === 123;
+}
+
+function isClosing(code: number): boolean {
+  return code === 41 || code === 93 || code === 125 || code === 46 || code === 58 || code === 33 || code === 63;
+}
+
+/** The longest free-text token tried as an indicator (twice the URL cap); longer ones are skipped. */
+export const MAX_TOKEN_LENGTH = MAX_URL_LENGTH * 2;
+
+/** Tokens read between two steps of a free-text line. */
+const TOKENS_PER_STEP = 64;
+
+function* freetextTokens(sink: ParseSink, text: string): Generator<void> {
+  const refanged = refang(text);
+  let found = false;
+  let tokens = 0;
+  let at = 0;
+  while (at < refanged.length) {
+    while (at < refanged.length && isSeparator(refanged.charCodeAt(at))) at++;
+    let end = at;
+    while (end < refanged.length && !isSeparator(refanged.charCodeAt(end))) end++;
+    let from = at;
+    let to = end;
+    at = end;
+    if (to - from > MAX_TOKEN_LENGTH) continue;
+    while (from < to && isOpening(refanged.charCodeAt(from))) from++;
+    while (to > from && isClosing(refanged.charCodeAt(to - 1))) to--;
+    if (from === to) continue;
+    const token = refanged.slice(from, to);
+    if (normalise(token)) {
+      sink.add(token);
+      found = true;
+    }
+    if (++tokens % TOKENS_PER_STEP === 0) yield;
+  }
+  if (!found) sink.invalid(text);
+}
 
 function freetextParser(sink: ParseSink): LineParser {
   return {
     line(line) {
       const text = line.trim();
-      if (!text || text.startsWith("#")) return;
-      let found = false;
-      for (const part of refang(text).split(FREETEXT_SPLIT)) {
-        const token = part.replace(TRIM_PUNCTUATION, "");
-        if (token && normalise(token)) {
-          sink.add(token);
-          found = true;
-        }
-      }
-      if (!found) sink.invalid(text);
+      if (!text || text.startsWith("#")) return undefined;
+      return freetextTokens(sink, text);
     },
   };
 }
@@ -209,6 +260,7 @@ function mispCsvParser(sink: ParseSink): LineParser {
       }
       const toIds = columns.toIds < 0 ? "1" : fields[columns.toIds];
       addMispAttribute(sink, fields[columns.type], fields[columns.value], toIds);
+      return undefined;
     },
   };
 }
@@ -231,32 +283,143 @@ export function createLineParser(format: LineFormat, sink: ParseSink, csv?: CsvM
   }
 }
 
-/** Splits decoded text chunks into lines (`\n` or `\r\n`), carrying a partial line between chunks. */
+/** The longest line read, in characters; longer lines are counted invalid and skipped. */
+export const DEFAULT_MAX_LINE_LENGTH = 65_536;
+/** Characters of a line an invalid example keeps. */
+const SAMPLE_LENGTH = 120;
+
+/**
+ * Splits decoded text chunks into lines (`\n` or `\r\n`), carrying a partial line between chunks.
+ * Linear in the text: a partial line is kept as a list of pieces, joined once, and a line longer
+ * than `maxLength` is dropped as soon as it passes the cap (only its start is kept, as the sample
+ * handed to `onOverlong`), so memory stays bounded by the cap whatever the line's length.
+ */
 export class LineSplitter {
-  #rest = "";
-  constructor(readonly onLine: (line: string) => void) {}
+  #pieces: string[] = [];
+  #length = 0;
+  #overlong: string | undefined;
+  constructor(
+    readonly onLine: (line: string) => void,
+    readonly maxLength = DEFAULT_MAX_LINE_LENGTH,
+    readonly onOverlong: (sample: string) => void = () => {},
+  ) {}
 
   push(chunk: string): void {
-    const text = this.#rest + chunk;
     let start = 0;
-    for (let end = text.indexOf("\n"); end >= 0; end = text.indexOf("\n", start)) {
-      const stop = end > start && text.charCodeAt(end - 1) === 13 ? end - 1 : end;
-      this.onLine(text.slice(start, stop));
+    for (let end = chunk.indexOf("\n"); end >= 0; end = chunk.indexOf("\n", start)) {
+      this.#take(chunk, start, end);
+      this.#finish();
       start = end + 1;
     }
-    this.#rest = text.slice(start);
+    if (start < chunk.length) this.#take(chunk, start, chunk.length);
   }
 
   end(): void {
-    if (this.#rest) this.onLine(this.#rest.endsWith("\r") ? this.#rest.slice(0, -1) : this.#rest);
-    this.#rest = "";
+    if (this.#length > 0 || this.#overlong !== undefined) this.#finish();
   }
+
+  #take(chunk: string, from: number, to: number): void {
+    if (this.#overlong !== undefined || to === from) return;
+    // One more than the cap leaves room for the `\r` of a `\r\n` line.
+    if (this.#length + (to - from) > this.maxLength + 1) {
+      const head = this.#pieces.join("");
+      this.#overlong = (head + chunk.slice(from, Math.min(to, from + SAMPLE_LENGTH))).slice(0, SAMPLE_LENGTH);
+      this.#pieces = [];
+      this.#length = 0;
+      return;
+    }
+    this.#pieces.push(chunk.slice(from, to));
+    this.#length += to - from;
+  }
+
+  #finish(): void {
+    const overlong = this.#overlong;
+    let line = this.#pieces.length === 1 ? (this.#pieces[0] as string) : this.#pieces.join("");
+    this.#pieces = [];
+    this.#length = 0;
+    this.#overlong = undefined;
+    if (overlong !== undefined) {
+      this.onOverlong(overlong);
+      return;
+    }
+    if (line.endsWith("\r")) line = line.slice(0, -1);
+    if (line.length > this.maxLength) this.onOverlong(line.slice(0, SAMPLE_LENGTH));
+    else this.onLine(line);
+  }
+}
+
+/** How a line feed is read. */
+export interface LineReadOptions {
+  csv?: CsvMapping;
+  /** @default DEFAULT_MAX_LINE_LENGTH */
+  maxLineLength?: number;
+  /** Awaited after each chunk of the source, for backpressure. */
+  drain?: () => Promise<void>;
+}
+
+/** Text handed to the splitter at once; the event loop is given a turn between slices when due. */
+const SLICE_CHARS = 8192;
+/** Longest stretch of parsing between two turns of the event loop. */
+const YIELD_AFTER_MS = 10;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Parses a line feed from a stream of bytes (UTF-8) or decoded text. Never holds more than one
+ * line (bounded by `maxLineLength`) and one chunk, and yields to the event loop every few
+ * milliseconds, so no input blocks the host for long.
+ */
+export async function parseLineStream(
+  format: LineFormat,
+  source: AsyncIterable<Uint8Array | string>,
+  sink: ParseSink,
+  options: LineReadOptions = {},
+): Promise<void> {
+  const parser = createLineParser(format, sink, options.csv);
+  const lines: string[] = [];
+  const splitter = new LineSplitter(
+    (line) => lines.push(line),
+    options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH,
+    (sample) => sink.invalid(sample),
+  );
+  const decoder = new TextDecoder();
+  let turn = performance.now();
+  const pause = async () => {
+    if (performance.now() - turn < YIELD_AFTER_MS) return;
+    await nextTurn();
+    turn = performance.now();
+  };
+  const parse = async () => {
+    for (const line of lines) {
+      const steps = parser.line(line);
+      if (steps) while (!steps.next().done) await pause();
+      await pause();
+    }
+    lines.length = 0;
+  };
+  const feed = async (text: string) => {
+    for (let at = 0; at < text.length; at += SLICE_CHARS) {
+      splitter.push(at === 0 && text.length <= SLICE_CHARS ? text : text.slice(at, at + SLICE_CHARS));
+      await parse();
+    }
+  };
+  for await (const chunk of source) {
+    await feed(typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true }));
+    await options.drain?.();
+  }
+  await feed(decoder.decode());
+  splitter.end();
+  await parse();
 }
 
 /** Parses a whole text of a line format, for tests and tools. */
 export function parseLinesText(format: LineFormat, text: string, sink: ParseSink, csv?: CsvMapping): void {
   const parser = createLineParser(format, sink, csv);
-  const splitter = new LineSplitter((line) => parser.line(line));
+  const splitter = new LineSplitter(
+    (line) => runSteps(parser.line(line)),
+    DEFAULT_MAX_LINE_LENGTH,
+    (sample) => sink.invalid(sample),
+  );
   splitter.push(text);
   splitter.end();
 }

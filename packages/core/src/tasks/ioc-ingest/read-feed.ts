@@ -1,6 +1,6 @@
-import { FeedFetchError, type FetchLimits, fetchFeed, readText } from "./fetch.ts";
+import { FeedFetchError, type FetchLimits, fetchFeed, isSendableHeaderValue, readText } from "./fetch.ts";
 import type { FeedInput } from "./options.ts";
-import { createLineParser, LINE_FORMATS, type LineFormat, LineSplitter, type ParseSink } from "./parsers.ts";
+import { LINE_FORMATS, type LineFormat, type ParseSink, parseLineStream } from "./parsers.ts";
 import { addMispEvent, addStixBundle, addStixObjects } from "./stix.ts";
 import type { FeedState } from "./store.ts";
 
@@ -14,6 +14,8 @@ export interface ReadContext {
   state: FeedState | undefined;
   limits: FetchLimits;
   sink: ParseSink;
+  /** Longest line of a line format, in characters. */
+  maxLineLength: number;
   /** Writes what the sink holds when a batch is full; awaited between chunks for backpressure. */
   drain(): Promise<void>;
   now: number;
@@ -33,6 +35,9 @@ export function resolveHeaders(headers: FeedInput["headers"], env: NodeJS.Proces
       if (value.optional) continue;
       throw new FeedFetchError(`header ${name}: environment variable ${value.env} is not set`, false);
     }
+    if (!isSendableHeaderValue(resolved)) {
+      throw new FeedFetchError(`header ${name}: environment variable ${value.env} holds CR, LF or other control characters`, false);
+    }
     out[name] = resolved;
   }
   return out;
@@ -42,15 +47,11 @@ async function readLines(context: ReadContext, headers: Record<string, string>):
   const { feed, state, limits, sink } = context;
   const result = await fetchFeed({ url: feed.url, headers, etag: state?.etag, lastModified: state?.lastModified }, limits);
   if (result.status === "not_modified") return { notModified: true };
-  const parser = createLineParser(feed.format as LineFormat, sink, feed.csv);
-  const splitter = new LineSplitter((line) => parser.line(line));
-  const decoder = new TextDecoder();
-  for await (const chunk of result.body) {
-    splitter.push(decoder.decode(chunk, { stream: true }));
-    await context.drain();
-  }
-  splitter.push(decoder.decode());
-  splitter.end();
+  await parseLineStream(feed.format as LineFormat, result.body, sink, {
+    csv: feed.csv,
+    maxLineLength: context.maxLineLength,
+    drain: context.drain,
+  });
   return { notModified: false, etag: result.etag, lastModified: result.lastModified, cursor: null };
 }
 

@@ -114,6 +114,7 @@ async function ingestFeed(
       state: previous,
       limits,
       sink: collector,
+      maxLineLength: feed.maxLineLength ?? input.maxLineLength,
       drain: () => collector.drain(),
       now,
       env: process.env,
