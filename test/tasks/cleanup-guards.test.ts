@@ -14,7 +14,8 @@ import {
 import { createTestDatabase, probeDialects, type TestDatabase } from "@upkeep/testkit";
 import type { Knex } from "knex";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTenxyteAuthTables, djangoBool, djangoTime } from "../fixtures/tenxyte-auth.ts";
+import { runDdl } from "../fixtures/schemas/ddl.ts";
+import { djangoBool, djangoTime, tenxyteDdl } from "../fixtures/schemas/django-tenxyte.ts";
 
 const NOW = new Date("2026-03-01T12:00:00.000Z");
 const DAY = 86_400_000;
@@ -41,8 +42,8 @@ for (const { dialect, available } of await probeDialects()) {
     let db: Knex;
     // Django keeps SQLite times as text; every time below is days from the cutoff.
     const timeFormat = dialect === "sqlite" ? "iso" : "date";
-    const time = (ms: number) => djangoTime(at(ms), dialect);
-    const bool = (value: boolean) => djangoBool(value, dialect);
+    const time = (ms: number) => djangoTime(dialect, at(ms));
+    const bool = (value: boolean) => djangoBool(dialect, value);
 
     beforeAll(async () => {
       database = await createTestDatabase(dialect);
@@ -83,7 +84,9 @@ for (const { dialect, available } of await probeDialects()) {
     }
 
     async function tenxyteRows() {
-      await createTenxyteAuthTables(db, dialect);
+      const tables = ["otp_codes", "refresh_tokens", "magic_link_tokens"];
+      for (const table of tables) await db.schema.dropTableIfExists(table);
+      await runDdl(db, tenxyteDdl(dialect, tables));
       const otp = (expires: number, used: boolean, attempts = 0) => ({
         code: "hash",
         otp_type: "login_2fa",

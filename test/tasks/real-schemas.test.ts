@@ -20,6 +20,7 @@ import {
 import { createTestDatabase, type Dialect, probeDialects, type TestDatabase } from "@upkeep/testkit";
 import type { Knex } from "knex";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runDdl } from "../fixtures/schemas/ddl.ts";
 import { DJANGO_SQLITE_TIME, djangoBool, djangoTime, tenxyteDdl } from "../fixtures/schemas/django-tenxyte.ts";
 import { laravelCleanup } from "../fixtures/schemas/laravel.cleanup.ts";
 import { laravelHeartbeats } from "../fixtures/schemas/laravel.heartbeats.ts";
@@ -192,10 +193,6 @@ async function heartbeatCase(db: Knex, dialect: Dialect, agents: AgentTable, opt
   return storedTime(db, dialect, agents.table, agents.columns.suspendedAt, { column: "id", value: 2 });
 }
 
-async function ddl(db: Knex, statements: string[]) {
-  for (const statement of statements) await db.raw(statement);
-}
-
 const statuses = await probeDialects();
 const available = (dialect: Dialect) => statuses.some((s) => s.dialect === dialect && s.available);
 
@@ -213,7 +210,7 @@ for (const dialect of ["sqlite", "postgres", "mariadb"] as const) {
     beforeAll(async () => {
       database = await createTestDatabase(dialect);
       db = database.knex;
-      await ddl(db, tenxyteDdl(dialect));
+      await runDdl(db, tenxyteDdl(dialect));
     });
     afterAll(async () => {
       await database?.destroy();
@@ -320,19 +317,11 @@ for (const dialect of ["sqlite", "postgres", "mariadb"] as const) {
       ]);
     });
 
-    /**
-     * A column of wall time (MySQL/MariaDB DATETIME) with the process west of UTC: the cutoff is
-     * written in the earlier of UTC and local wall time (docs/tasks/cleanup.md, Safety), so a row
-     * goes only once old enough under both readings, here kept up to the zone's offset longer. The
-     * rows a millisecond past their boundary wait for a later run; nothing goes early.
-     */
-    const lateWest = (zone: Zone) => dialect === "mariadb" && zone === "America/Los_Angeles";
-
     for (const zone of ZONES) {
       it(`auth preset with the docs' Tenxyte mapping removes what Tenxyte's cleanup removes, and used OTP codes (TZ=${zone})`, async () => {
         await seedAuth();
         await inZone(zone, () => runCleanup(db, tenxyteCleanup));
-        const west = lateWest(zone);
+        // timeFormat "utc": exact on Django's UTC columns (PostgreSQL timestamptz, MySQL DATETIME) in any process zone.
         expect({
           blacklisted_tokens: await left(db, "blacklisted_tokens"),
           magic_link_tokens: await left(db, "magic_link_tokens"),
@@ -341,19 +330,19 @@ for (const dialect of ["sqlite", "postgres", "mariadb"] as const) {
           login_attempts: await left(db, "login_attempts"),
           audit_logs: await left(db, "audit_logs"),
         }).toEqual({
-          blacklisted_tokens: west ? [1, 2, 3] : [2, 3],
-          magic_link_tokens: west ? [1, 2, 3] : [2, 3],
-          otp_codes: west ? [1, 2, 3] : [2, 3],
-          refresh_tokens: west ? [1, 2, 3] : [2, 3],
-          login_attempts: west ? [1, 2, 3] : [2, 3],
-          audit_logs: west ? [1, 2, 3, 4, 5] : [2, 3, 4, 5],
+          blacklisted_tokens: [2, 3],
+          magic_link_tokens: [2, 3],
+          otp_codes: [2, 3],
+          refresh_tokens: [2, 3],
+          login_attempts: [2, 3],
+          audit_logs: [2, 3, 4, 5],
         });
       });
 
       it(`platform preset keeps Tenxyte's audit logs 30 days to the millisecond (TZ=${zone})`, async () => {
         await seedAuth();
         await inZone(zone, () => runCleanup(db, tenxytePlatformCleanup));
-        expect(await left(db, "audit_logs")).toEqual(lateWest(zone) ? [3, 4, 5] : [4, 5]);
+        expect(await left(db, "audit_logs")).toEqual([4, 5]);
       });
 
       it(`heartbeats with the docs' Tenxyte mapping suspends exactly the overdue agent tokens and writes suspended_at as Django does (TZ=${zone})`, async () => {
@@ -398,7 +387,7 @@ describe("Rails (devise-jwt, Doorkeeper) tables on sqlite", () => {
   beforeAll(async () => {
     database = await createTestDatabase("sqlite");
     db = database.knex;
-    await ddl(db, railsDdl("sqlite"));
+    await runDdl(db, railsDdl("sqlite"));
   });
   afterAll(async () => {
     await database?.destroy();
@@ -468,7 +457,7 @@ describe.skipIf(!available("mariadb"))("Laravel (Passport, Sanctum) tables on ma
   beforeAll(async () => {
     database = await createTestDatabase("mariadb");
     db = database.knex;
-    await ddl(db, laravelDdl());
+    await runDdl(db, laravelDdl());
   });
   afterAll(async () => {
     await database?.destroy();
@@ -514,16 +503,13 @@ describe.skipIf(!available("mariadb"))("Laravel (Passport, Sanctum) tables on ma
         pat(5, at(-30 * DAY)),
       ]);
       await inZone(zone, () => runCleanup(db, laravelCleanup));
-      // West of UTC the cutoff is written in local wall time, the earlier reading, for DATETIME
-      // (Passport) and for TIMESTAMP read in the session's zone (UTC here, Sanctum): rows up to the
-      // zone's offset past their boundary wait for a later run (docs/tasks/cleanup.md, Safety).
-      const west = zone === "America/Los_Angeles";
+      // timeFormat "utc": exact on Laravel's UTC wall times, DATETIME (Passport) and TIMESTAMP (Sanctum), in any process zone.
       expect({
         oauth_refresh_tokens: await left(db, "oauth_refresh_tokens"),
         personal_access_tokens: await left(db, "personal_access_tokens"),
       }).toEqual({
-        oauth_refresh_tokens: west ? ["a", "b", "c", "e"] : ["b", "c", "e"],
-        personal_access_tokens: west ? [1, 2, 3, 4] : [2, 3, 4],
+        oauth_refresh_tokens: ["b", "c", "e"],
+        personal_access_tokens: [2, 3, 4],
       });
     });
 
@@ -559,7 +545,7 @@ for (const { dialect, form, label } of PRISMA_CASES) {
     beforeAll(async () => {
       database = await createTestDatabase(dialect);
       db = database.knex;
-      await ddl(db, prismaDdl(dialect));
+      await runDdl(db, prismaDdl(dialect));
     });
     afterAll(async () => {
       await database?.destroy();
@@ -581,11 +567,10 @@ for (const { dialect, form, label } of PRISMA_CASES) {
           expiries.map((expires, i) => ({ identifier: "user@example.com", token: `v${i + 1}`, expires: t(expires) })),
         );
         await inZone(zone, () => runCleanup(db, prismaCleanup));
-        // TIMESTAMP(3) is wall time: west of UTC it is cut at local wall time (docs/tasks/cleanup.md, Safety).
-        const west = dialect === "postgres" && zone === "America/Los_Angeles";
+        // timeFormat "utc": exact on TIMESTAMP(3) holding UTC in any process zone.
         expect({ Session: await left(db, "Session"), VerificationToken: await left(db, "VerificationToken", "token") }).toEqual({
-          Session: west ? ["s1", "s2", "s3"] : ["s2", "s3"],
-          VerificationToken: west ? ["v1", "v2", "v3"] : ["v2", "v3"],
+          Session: ["s2", "s3"],
+          VerificationToken: ["v2", "v3"],
         });
       });
 

@@ -3,8 +3,16 @@ import * as z from "zod";
 import { type Duration, parseDuration } from "../../duration.ts";
 import type { FlagColumn, FlagConditions } from "./flags.ts";
 
-/** How a policy's timestamp column stores time, so the cutoff is bound in the same form. */
-export type TimeFormat = "date" | "epoch_ms" | "epoch_s" | "iso";
+/**
+ * How a policy's timestamp column stores time, so the cutoff is bound in the same form:
+ * - `"date"`: a native timestamp column whose wall-time reading is not known (UTC or the
+ *   process's zone); the cutoff is the earlier of both readings, so nothing goes early.
+ * - `"utc"`: a native timestamp column that holds UTC (Django with `USE_TZ`, Rails, Prisma,
+ *   Laravel with its default `UTC` timezone); the cutoff is exact in any process time zone.
+ * - `"epoch_ms"`, `"epoch_s"`: integer epochs.
+ * - `"iso"`: ISO 8601 text.
+ */
+export type TimeFormat = "date" | "utc" | "epoch_ms" | "epoch_s" | "iso";
 
 /** What a `where` function receives besides the query. */
 export interface WhereContext {
@@ -65,9 +73,12 @@ export interface CleanupPolicy {
   /** Rows whose `column` is older than this go; 0 or null keeps them forever (the policy is skipped). */
   olderThan?: Duration | null;
   /**
-   * How `column` stores time. On SQLite the column's rows decide (Django/Rails text, ISO-8601,
-   * epoch ms or seconds); an explicit `epoch_ms`, `epoch_s` or `iso` is checked against them and
-   * says what a column with no rows yet holds.
+   * How `column` stores time. `"utc"` for a timestamp column that holds UTC (what Django, Rails,
+   * Prisma and Laravel write): exact whatever the process's zone. `"date"` when the column may hold
+   * the process's local time: never early, but west of UTC a row may stay up to the zone's offset
+   * longer. On SQLite the column's rows decide (Django/Rails text, ISO-8601, epoch ms or seconds);
+   * an explicit `epoch_ms`, `epoch_s` or `iso` is checked against them and says what a column with
+   * no rows yet holds.
    * @default "date"
    */
   timeFormat?: TimeFormat;
@@ -279,7 +290,7 @@ const duration = z.union([z.number(), z.string()]).refine((value) => parseDurati
   message: "expected milliseconds or a duration such as '30d'",
 });
 const fn = <T>() => z.custom<T>((value) => typeof value === "function", "expected a function");
-const timeFormat = z.enum(["date", "epoch_ms", "epoch_s", "iso"]);
+const timeFormat = z.enum(["date", "utc", "epoch_ms", "epoch_s", "iso"]);
 const batchSize = z.number().int().min(1).max(10_000);
 const archiveTarget = z.union([z.object({ table: identifier }).strict(), z.object({ sink: fn<CleanupSink>() }).strict()]);
 

@@ -26,11 +26,18 @@ export function earlierWallTime(date: Date, dialect: SqlDialect): string {
   return `${wall}-${pad(Math.floor(west / 60))}:${pad(west % 60)}`;
 }
 
-/** Binds a date in the form a column stores it (native timestamps: see earlierWallTime; SQLite keeps knex's number). */
+/**
+ * Binds a date in the form a column stores it. Native timestamps: `"date"` see earlierWallTime;
+ * `"utc"` the UTC wall time, with `+00:00` on PostgreSQL (exact on `timestamptz`; on `timestamp`
+ * the zone is ignored and the UTC wall time compared). SQLite keeps knex's number.
+ */
 export function timeValue(date: Date, format: TimeFormat, dialect: SqlDialect): Date | number | string {
   switch (format) {
     case "date":
       return dialect === "sqlite" ? date : earlierWallTime(date, dialect);
+    case "utc":
+      if (dialect === "sqlite") return date;
+      return dialect === "postgres" ? `${utcWallTime(date)}+00:00` : utcWallTime(date);
     case "epoch_ms":
       return date.getTime();
     case "epoch_s":
@@ -254,7 +261,7 @@ export type SliceArithmetic = "timestamp" | "number";
  */
 export function sliceArithmetic(policy: ResolvedPolicy, declaredType: string | undefined): SliceArithmetic | undefined {
   if (!declaredType) return undefined;
-  if (policy.timeFormat === "date" && /^timestamp\b/.test(declaredType)) return "timestamp";
+  if ((policy.timeFormat === "date" || policy.timeFormat === "utc") && /^timestamp\b/.test(declaredType)) return "timestamp";
   if ((policy.timeFormat === "epoch_ms" || policy.timeFormat === "epoch_s") && /^(bigint|integer|smallint|numeric)\b/.test(declaredType)) {
     return "number";
   }

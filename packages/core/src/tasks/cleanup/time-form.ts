@@ -8,6 +8,7 @@ import type { PolicyIssue, ResolvedPolicy } from "./policies.ts";
 /** What a column must hold for an explicit `timeFormat`, and what an empty column is taken to hold. */
 const EXPECTED: Record<TimeFormat, { kind: SqliteTimeForm["kind"] | undefined; empty: SqliteTimeForm }> = {
   date: { kind: undefined, empty: { kind: "epoch_ms" } },
+  utc: { kind: undefined, empty: { kind: "epoch_ms" } },
   epoch_ms: { kind: "epoch_ms", empty: { kind: "epoch_ms" } },
   epoch_s: { kind: "epoch_s", empty: { kind: "epoch_s" } },
   iso: { kind: "text", empty: { kind: "text", separator: "T", zone: "Z", digits: 3 } },
