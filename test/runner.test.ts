@@ -1,5 +1,6 @@
 import {
   ConfigError,
+  defineConfig,
   defineTask,
   manualAdapter,
   type RunRecord,
@@ -366,5 +367,26 @@ describe("registration", () => {
     expect(() => registerTasks(manualAdapter(), { tasks: [task, task] })).toThrow(/tasks\.1\.id: duplicate task id/);
     expect(() => registerTasks(manualAdapter(), { tasks: [task], tablePrefx: "x" } as never)).toThrow(/Unrecognized key/);
     expect(() => defineTask({ id: "Bad Id", schedule: "* * * * *", run: () => {} })).toThrow(/id: expected lower-case/);
+    // defineTask names the task as the config does (it said only "schedule").
+    expect(() => defineTask({ id: "nightly", schedule: "61 * * * *", run: () => {} })).toThrow(/tasks\.nightly\.schedule: /);
+    expect(() => defineTask({ id: "nightly", schedule: "0 3 * * *", timezone: "Mars/Olympus", run: () => {} })).toThrow(
+      /tasks\.nightly\.timezone: /,
+    );
+    expect(() => defineTask({ id: "nightly", schedule: "0 3 * * *", timeout: "soon" as never, run: () => {} })).toThrow(
+      /tasks\.nightly\.timeout: /,
+    );
+  });
+});
+
+// A misspelled key is a type error in defineConfig (the const generic skipped excess-property
+// checks): the @ts-expect-error lines fail `pnpm typecheck` if defineConfig accepts them.
+describe("defineConfig's types", () => {
+  it("refuses a key the configuration does not have, at the type level and at registration", () => {
+    const task = defineTask({ id: "typed", schedule: "* * * * *", run: () => {} });
+    // @ts-expect-error tablePrefx is not a configuration key
+    const misspelled = defineConfig({ tasks: [task], tablePrefx: "x_", logger: silentLogger });
+    expect(() => registerTasks(manualAdapter(), misspelled)).toThrow(/Unrecognized key/);
+    const right = defineConfig({ tasks: [task], tablePrefix: "x_", logger: silentLogger });
+    expect(right.tablePrefix).toBe("x_");
   });
 });

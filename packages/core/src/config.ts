@@ -88,8 +88,14 @@ export interface UpkeepConfig {
   crypto?: CryptoConfig;
 }
 
-/** Returns the config unchanged, typed: `export default defineConfig({ ... })`. */
-export function defineConfig<const C extends UpkeepConfig>(config: C): C {
+/** Each key of `C` that `UpkeepConfig` does not have, typed `never`: a misspelled key is a type error. */
+export type NoExtraKeys<C> = { [K in Exclude<keyof C, keyof UpkeepConfig>]: never };
+
+/**
+ * Returns the config unchanged, typed: `export default defineConfig({ ... })`. A key the config
+ * does not have (`tablePrefx`) is a type error here, and a `ConfigError` at registration.
+ */
+export function defineConfig<const C extends UpkeepConfig>(config: C & NoExtraKeys<C>): C {
   return config;
 }
 

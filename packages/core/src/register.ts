@@ -118,6 +118,9 @@ function resolveTasks(config: UpkeepConfig, defaultTimezone: string, scheduleOpt
       issues.push({ path: `tasks.${index}.id`, message: `duplicate task id "${definition.id}"` });
       return;
     }
+    if (definition.needsDb && !config.db) {
+      issues.push({ path: where, message: `the ${definition.id} task needs the host's database: set db in the configuration` });
+    }
     const pattern = entry.schedule ?? definition.schedule;
     const timezone = entry.timezone ?? definition.timezone ?? defaultTimezone;
     const problem = scheduleProblem(pattern, timezone, scheduleOptions);

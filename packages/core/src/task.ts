@@ -131,6 +131,12 @@ export interface TaskOptions<Input, Result> {
   catchUp?: boolean;
   /** Whether this task is scheduled. A disabled task can still be run by hand. @default true */
   enabled?: boolean;
+  /**
+   * The task works on the host's database (`ctx.db`): registering it in a configuration without
+   * `db` is a `ConfigError` naming the task, not a failed run later.
+   * @default false
+   */
+  needsDb?: boolean;
   run: (ctx: TaskContext, input: Input) => Promise<Result> | Result;
   /**
    * Checks the input against the database once `upkeep.start()` has migrated, before anything is
@@ -168,6 +174,7 @@ export interface TaskDefinition<Input = unknown, Result = unknown> {
   readonly overlap: OverlapPolicy;
   readonly catchUp: boolean;
   readonly enabled: boolean;
+  readonly needsDb: boolean;
   readonly run: (ctx: TaskContext, input: Input) => Promise<Result> | Result;
   readonly verify: TaskOptions<Input, Result>["verify"];
 }
@@ -199,6 +206,7 @@ const optionsSchema = z.object({
   overlap: z.enum(["skip", "allow"]).optional(),
   catchUp: z.boolean().optional(),
   enabled: z.boolean().optional(),
+  needsDb: z.boolean().optional(),
   run: z.custom<(...args: unknown[]) => unknown>((value) => typeof value === "function", "expected a function"),
   verify: z.custom<(...args: unknown[]) => unknown>((value) => typeof value === "function", "expected a function").optional(),
   mergeInput: z.custom<(...args: unknown[]) => unknown>((value) => typeof value === "function", "expected a function").optional(),
@@ -217,13 +225,16 @@ export function defineTask<Input = Record<string, never>, Result = unknown>(
   options: TaskOptions<Input, Result>,
 ): TaskDefinition<Input, Result> {
   const parsed = optionsSchema.safeParse(options);
-  const where = typeof options?.id === "string" ? `task ${options.id}` : "task";
-  if (!parsed.success) throw new ConfigError(`invalid ${where}`, toIssues(parsed.error, ""));
+  const named = typeof options?.id === "string" && TASK_ID.test(options.id);
+  const where = named ? `task ${options.id}` : "task";
+  // Paths as the config names them (`tasks.<id>.schedule`), once the id itself is valid.
+  const prefix = named ? `tasks.${options.id}` : "";
+  if (!parsed.success) throw new ConfigError(`invalid ${where}`, toIssues(parsed.error, prefix));
   const problem = scheduleProblem(options.schedule, options.timezone ?? "UTC");
-  if (problem)
-    throw new ConfigError(`invalid ${where}`, [
-      { path: options.timezone && problem.includes("timezone") ? "timezone" : "schedule", message: problem },
-    ]);
+  if (problem) {
+    const field = options.timezone && problem.includes("timezone") ? "timezone" : "schedule";
+    throw new ConfigError(`invalid ${where}`, [{ path: prefix ? `${prefix}.${field}` : field, message: problem }]);
+  }
   const retry = options.retry ?? {};
   return {
     kind: "upkeep.task",
@@ -244,6 +255,7 @@ export function defineTask<Input = Record<string, never>, Result = unknown>(
     overlap: options.overlap ?? "skip",
     catchUp: options.catchUp ?? false,
     enabled: options.enabled ?? true,
+    needsDb: options.needsDb ?? false,
     run: options.run,
     verify: options.verify,
   };

@@ -266,6 +266,7 @@ async function sync(ctx: TaskContext, input: BillingSyncInput): Promise<BillingS
 export function billingSyncTask(options: BillingSyncOptions): TaskDefinition<BillingSyncInput, BillingSyncResult> {
   const { id, schedule, timezone, ...input } = options;
   return defineTask<BillingSyncInput, BillingSyncResult>({
+    needsDb: true,
     id: id ?? "billing-sync",
     description: "Reconciles local plans with Stripe subscriptions: downgrades lapsed paid accounts, upgrades entitled ones",
     schedule: schedule ?? "0 2 * * *",

@@ -23,6 +23,7 @@ export interface CleanupResult {
 export function cleanupTask(options: CleanupOptions = {}): TaskDefinition<CleanupInput, CleanupResult> {
   const { id, schedule, timezone, ...input } = options;
   return defineTask<CleanupInput, CleanupResult>({
+    needsDb: true,
     id: id ?? "cleanup",
     description: "Applies retention policies: deletes, archives or de-duplicates old rows in batches",
     schedule: schedule ?? "0 3 * * *",

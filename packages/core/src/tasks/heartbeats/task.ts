@@ -51,6 +51,7 @@ function emitFor(ctx: TaskContext, token: OverdueToken, graceMs: number): void {
 export function heartbeatsTask(options: HeartbeatsOptions = {}): TaskDefinition<HeartbeatsInput, HeartbeatsResult> {
   const { id, schedule, timezone, ...input } = options;
   return defineTask<HeartbeatsInput, HeartbeatsResult>({
+    needsDb: true,
     id: id ?? "heartbeats",
     description: "Suspends agent tokens whose heartbeat is overdue",
     schedule: schedule ?? "* * * * *",

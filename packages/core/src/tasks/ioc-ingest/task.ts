@@ -261,6 +261,7 @@ async function execute(ctx: TaskContext, input: IocIngestInput): Promise<IocInge
 export function iocIngestTask(options: IocIngestOptions): TaskDefinition<IocIngestInput, IocIngestResult> {
   const { id, schedule, timezone, ...input } = options;
   return defineTask<IocIngestInput, IocIngestResult>({
+    needsDb: true,
     id: id ?? "ioc-ingest",
     description: "Fetches threat-intelligence feeds into the indicator tables and expires stale indicators",
     schedule: schedule ?? "10 * * * *",

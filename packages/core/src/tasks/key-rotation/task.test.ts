@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import knex from "knex";
 import { describe, expect, it } from "vitest";
 import { localKek } from "../../crypto/kek.ts";
 import { ConfigError } from "../../errors.ts";
@@ -9,6 +10,8 @@ import { defineTask } from "../../task.ts";
 import { keyRotationTask } from "./task.ts";
 
 const kek = localKek(randomBytes(32));
+// The task needs a database to register; these cases never query it (knex connects on first use).
+const db = knex({ client: "pg" });
 
 function configError(work: () => unknown): ConfigError {
   try {
@@ -25,7 +28,7 @@ describe("keyRotationTask", () => {
     const task = keyRotationTask({ kek });
     expect(task.id).toBe("key-rotation");
     expect(task.schedule).toBe("20 0 * * *");
-    const upkeep = registerTasks(manualAdapter(), { tasks: [task], logger: silentLogger });
+    const upkeep = registerTasks(manualAdapter(), { db, tasks: [task], logger: silentLogger });
     expect(upkeep.jobs[0]?.pattern).toBe("20 0 * * *");
     expect(keyRotationTask({ kek, id: "rotate-keys", schedule: "0 4 * * 0", timezone: "Europe/Paris" })).toMatchObject({
       id: "rotate-keys",
@@ -63,12 +66,12 @@ describe("keyRotationTask", () => {
 
   it("refuses former KEKs without the task's own kek, pointing at the configuration's crypto", () => {
     const error = configError(() =>
-      registerTasks(manualAdapter(), { logger: silentLogger, crypto: { kek }, tasks: [keyRotationTask({ previousKeks: [kek] })] }),
+      registerTasks(manualAdapter(), { db, logger: silentLogger, crypto: { kek }, tasks: [keyRotationTask({ previousKeks: [kek] })] }),
     );
     expect(error.issues).toEqual([
       { path: "tasks.key-rotation.input.previousKeks", message: expect.stringMatching(/crypto\.previousKeks/) },
     ]);
-    expect(() => registerTasks(manualAdapter(), { logger: silentLogger, crypto: { kek }, tasks: [keyRotationTask({})] })).not.toThrow();
+    expect(() => registerTasks(manualAdapter(), { db, logger: silentLogger, crypto: { kek }, tasks: [keyRotationTask({})] })).not.toThrow();
   });
 
   it("refuses upkeep.crypto when the configuration has a KEK but no database", () => {

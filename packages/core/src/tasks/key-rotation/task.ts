@@ -270,6 +270,7 @@ async function run(ctx: TaskContext, input: KeyRotationInput): Promise<KeyRotati
 export function keyRotationTask(options: KeyRotationOptions): TaskDefinition<KeyRotationInput, KeyRotationResult> {
   const { id, schedule, timezone, ...input } = options ?? ({} as KeyRotationOptions);
   return defineTask({
+    needsDb: true,
     id: id ?? "key-rotation",
     description: "Rotates the data-encryption key past its lifetime and re-encrypts registered columns",
     schedule: schedule ?? "20 0 * * *",

@@ -67,6 +67,7 @@ export function promotionDecision(
 export function trainingTask(options: TrainingOptions = {}): TaskDefinition<TrainingInput, TrainingResult> {
   const { id, schedule, timezone, ...input } = options;
   return defineTask<TrainingInput, TrainingResult>({
+    needsDb: true,
     id: id ?? "training",
     description: "Retrains the SLA forecaster and the threat classifier on anonymised telemetry; promotes only better models",
     schedule: schedule ?? "0 1 * * *",
