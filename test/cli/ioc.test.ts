@@ -81,5 +81,9 @@ describe("upkeep ioc", () => {
   it("refuses an unknown verb or a missing value with usage", async () => {
     await expect(ioc(["nope"])).rejects.toBeInstanceOf(UsageError);
     await expect(ioc(["check"])).rejects.toThrow(/expected one value/);
+    // It printed "... is not an IP address ..." and exited 0.
+    await expect(ioc(["check", "not a thing"])).rejects.toThrow(
+      new UsageError('"not a thing" is not an IP address, network, domain, URL or hash'),
+    );
   });
 });

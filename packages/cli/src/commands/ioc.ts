@@ -7,7 +7,6 @@ const USAGE = "upkeep ioc check <value> | upkeep ioc stats [--json]";
 
 /** The text of `upkeep ioc check`: whether the value is listed, by what, by which feeds since when. */
 export function renderCheck(value: string, result: IocCheckResult, timezone: string, now: Date): string {
-  if (!result.normalised && !result.listed) return `${value} is not an IP address, network, domain, URL or hash.\n`;
   if (!result.listed || !result.match) return `${result.normalised?.value ?? value} is not listed.\n`;
   const { match } = result;
   const via = match.value === result.normalised?.value ? "" : ` (covered by ${match.kind} ${match.value})`;
@@ -59,6 +58,9 @@ export const iocCommand: Command = {
     if (verb === "check") {
       if (value === undefined || rest.length > 0) throw new UsageError(`expected one value: ${USAGE}`);
       const result = await iocCheck(db, value, { tablePrefix });
+      // A value that is no indicator at all is a usage error (exit 2), not "not listed".
+      if (!result.normalised && !result.listed)
+        throw new UsageError(`${JSON.stringify(value)} is not an IP address, network, domain, URL or hash`);
       ctx.stdout(ctx.json ? json(result) : renderCheck(value, result, timezone, ctx.now()));
       return EXIT.ok;
     }
