@@ -3,6 +3,7 @@ import { AdapterError, defineTask, registerTasks, SECOND_TICKS, silentLogger } f
 import { createTestDatabase, type RunOracle, runOracle, testAdapter } from "@upkeep/testkit";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
+import { Redis as Redis6 } from "ioredis6";
 import { afterAll, describe, expect, it } from "vitest";
 import { type FixtureProcess, killHard, startFixture, untilOutput } from "../fixtures/child.ts";
 
@@ -27,6 +28,26 @@ testAdapter({
   dialects: ["postgres", "mariadb"],
   createAdapter: ({ namespace }) => bullmqAdapter({ connection, prefix: namespace }),
   cleanup: ({ namespace }) => dropPrefix(namespace),
+});
+
+// The same contract with the host's connection from ioredis 6 (installed as the `ioredis6` alias):
+// BullMQ accepts ioredis >= 5, and `npm i bullmq ioredis` installs 6.
+const connection6 = new Redis6(REDIS_URL, { maxRetriesPerRequest: null });
+afterAll(async () => {
+  await connection6.quit();
+});
+testAdapter({
+  name: "bullmq on ioredis 6",
+  dialects: ["postgres"],
+  createAdapter: ({ namespace }) => bullmqAdapter({ connection: connection6, prefix: namespace }),
+  cleanup: ({ namespace }) => dropPrefix(namespace),
+});
+
+describe("ioredis 6", () => {
+  it("is the major the second contract run uses", async () => {
+    const pkg = (await import("ioredis6/package.json", { with: { type: "json" } })).default as { version: string };
+    expect(pkg.version.split(".")[0]).toBe("6");
+  });
 });
 
 describe("bullmqAdapter", () => {

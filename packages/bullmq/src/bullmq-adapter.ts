@@ -7,8 +7,20 @@ import {
   parseDuration,
   type ScheduledJob,
 } from "@upkeep/core";
-import { type Job, Queue, Worker } from "bullmq";
-import type { Redis } from "ioredis";
+import { type ConnectionOptions, type Job, Queue, Worker } from "bullmq";
+
+/**
+ * The part of an ioredis connection (`Redis` of ioredis 5 or 6) the adapter uses itself; BullMQ gets
+ * the same object. Typed by shape, so either major's `Redis` fits.
+ */
+export interface RedisConnection {
+  readonly options: { readonly maxRetriesPerRequest?: number | null };
+  duplicate(...args: never[]): unknown;
+  set(key: string, value: string): Promise<unknown>;
+  set(key: string, value: string, nx: "NX"): Promise<unknown>;
+  on(event: "ready", listener: () => void): unknown;
+  off(event: "ready", listener: () => void): unknown;
+}
 
 /** Options of `bullmqAdapter`. */
 export interface BullmqAdapterOptions {
@@ -16,7 +28,7 @@ export interface BullmqAdapterOptions {
    * The host's ioredis connection. A process that runs a worker needs `maxRetriesPerRequest: null`
    * on it (BullMQ workers hold blocking commands). upkeep never closes it.
    */
-  connection: Redis;
+  connection: RedisConnection;
   /**
    * The BullMQ queue the schedulers and workers share.
    * @default "upkeep"
@@ -77,7 +89,7 @@ const ADAPTER = "bullmq";
  * Why a connection cannot serve a worker, or undefined. ioredis retries a command 20 times by
  * default and then rejects it, which breaks the blocking commands a BullMQ worker waits on.
  */
-function connectionProblem(connection: Redis): string | undefined {
+function connectionProblem(connection: RedisConnection): string | undefined {
   if (typeof connection !== "object" || connection === null || typeof connection.duplicate !== "function") {
     return "connection: expected an ioredis instance, such as new Redis(url, { maxRetriesPerRequest: null })";
   }
@@ -228,7 +240,7 @@ export function bullmqAdapter(options: BullmqAdapterOptions): BullmqAdapter {
       if (queue && keepsSchedule) await queue.removeJobScheduler(id);
     },
     async start() {
-      queue = new Queue(queueName, { connection: options.connection, prefix });
+      queue = new Queue(queueName, { connection: options.connection as ConnectionOptions, prefix });
       queue.on("error", (error) => logger?.error({ err: error }, "[upkeep] [bullmq] queue error"));
       if (keepsSchedule) {
         await reassert(queue);
@@ -237,7 +249,11 @@ export function bullmqAdapter(options: BullmqAdapterOptions): BullmqAdapter {
         if (reconcileMs !== undefined) timer = setInterval(checkSoon, reconcileMs).unref();
       }
       if (runsWorker) {
-        worker = new Worker(queueName, handle, { connection: options.connection, prefix, concurrency: options.concurrency ?? 8 });
+        worker = new Worker(queueName, handle, {
+          connection: options.connection as ConnectionOptions,
+          prefix,
+          concurrency: options.concurrency ?? 8,
+        });
         worker.on("error", (error) => logger?.error({ err: error }, "[upkeep] [bullmq] worker error"));
       }
     },

@@ -1,1 +1,1 @@
-export { type BullmqAdapter, type BullmqAdapterOptions, bullmqAdapter } from "./bullmq-adapter.ts";
+export { type BullmqAdapter, type BullmqAdapterOptions, bullmqAdapter, type RedisConnection } from "./bullmq-adapter.ts";
