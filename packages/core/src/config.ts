@@ -75,7 +75,9 @@ export interface UpkeepConfig {
    */
   historyRetention?: Duration;
   /**
-   * Apply upkeep's migrations on `start()` and before the first manual run.
+   * Apply upkeep's migrations on `start()` and before the first manual run. With `false`, run
+   * `upkeep migrate` in the release step: `start()` then checks that the schema is current and
+   * fails (`NOT_MIGRATED`) when it is not.
    * @default true
    */
   autoMigrate?: boolean;

@@ -71,3 +71,75 @@ export function isTransientDbError(error: unknown): boolean {
   if (sqlState === "40001") return true;
   return (typeof code === "string" && (TRANSIENT.has(code) || code.startsWith("08"))) || name === "KnexTimeoutError";
 }
+
+/** What a failed database call says about its cause, for a message that names the fix. */
+export type DbFailureKind = "missing-schema" | "missing-database" | "connection" | "other";
+
+/** A missing table or column: PostgreSQL's SQLSTATE, MySQL/MariaDB's error names and numbers. */
+const MISSING_SCHEMA = new Set<unknown>(["42P01", "42703", "ER_NO_SUCH_TABLE", "ER_BAD_FIELD_ERROR", 1146, 1054]);
+const SQLITE_MISSING_SCHEMA = /no such (table|column)|has no column named/i;
+const MISSING_DATABASE = new Set<unknown>(["3D000", "ER_BAD_DB_ERROR", 1049, "SQLITE_CANTOPEN"]);
+const CONNECTION = new Set<unknown>([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "PROTOCOL_CONNECTION_LOST",
+  "28P01", // invalid_password
+  "28000", // invalid_authorization_specification
+  "57P01", // admin_shutdown
+  "57P03", // cannot_connect_now
+  "ER_ACCESS_DENIED_ERROR",
+  "ER_DBACCESS_DENIED_ERROR",
+  "ER_CON_COUNT_ERROR",
+]);
+
+/** The error and what it wraps (`cause`, an AggregateError's `errors`), a few levels deep. */
+function* errorChain(error: unknown, depth = 0): Generator<Record<string, unknown>> {
+  if (typeof error !== "object" || error === null || depth > 4) return;
+  const record = error as Record<string, unknown>;
+  yield record;
+  if (Array.isArray(record.errors)) for (const inner of record.errors) yield* errorChain(inner, depth + 1);
+  yield* errorChain(record.cause, depth + 1);
+}
+
+/**
+ * Classifies a driver error by its code: a missing table or column (the schema is not migrated),
+ * a missing database, a connection that could not be made or was lost (refused, timed out,
+ * rejected credentials, knex's pool timeout), or anything else.
+ */
+export function dbFailureKind(error: unknown): DbFailureKind {
+  for (const link of errorChain(error)) {
+    const { code, errno, message, name } = link;
+    if (MISSING_SCHEMA.has(code) || MISSING_SCHEMA.has(errno)) return "missing-schema";
+    if (typeof code === "string" && code.startsWith("SQLITE_") && typeof message === "string" && SQLITE_MISSING_SCHEMA.test(message)) {
+      return "missing-schema";
+    }
+    if (MISSING_DATABASE.has(code) || MISSING_DATABASE.has(errno)) return "missing-database";
+    if (CONNECTION.has(code) || (typeof code === "string" && code.startsWith("08")) || name === "KnexTimeoutError") return "connection";
+  }
+  return "other";
+}
+
+/**
+ * The end of a message about a failed database call, naming what to do: run `upkeep migrate` only
+ * when a table or column is missing; the database or the connection otherwise. Only error codes
+ * are quoted, never a connection string.
+ */
+export function dbFailureHint(error: unknown): string {
+  switch (dbFailureKind(error)) {
+    case "missing-schema":
+      return " (is the database migrated? run `upkeep migrate`)";
+    case "missing-database":
+      return ": the database does not exist (create it, or fix the connection settings of `db`)";
+    case "connection": {
+      const code = [...errorChain(error)].map((link) => link.code).find((value) => typeof value === "string");
+      return `: cannot connect to the database${code ? ` (${String(code)})` : ""}`;
+    }
+    case "other":
+      return "";
+  }
+}

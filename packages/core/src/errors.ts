@@ -6,6 +6,7 @@ export type UpkeepErrorCode =
   | "TASK_TIMEOUT"
   | "ADAPTER_FAILED"
   | "STORE_FAILED"
+  | "NOT_MIGRATED"
   | "NOT_STARTED"
   | "ALREADY_STARTED"
   | "ABORTED"

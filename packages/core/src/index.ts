@@ -50,7 +50,8 @@ export { createSchedule, isValidTimezone, type Schedule, type ScheduleOptions, S
 export type { StopOnSignalsOptions } from "./stop-on-signals.ts";
 export { isUniqueViolation, type KnexStoreOptions, knexStore } from "./store/knex-store.ts";
 export { memoryStore } from "./store/memory-store.ts";
-export { MIGRATIONS, migrate, type UpkeepMigration } from "./store/migrations.ts";
+export { type MigrateOptions, migrate, pendingMigrations } from "./store/migrate.ts";
+export { MIGRATIONS, type UpkeepMigration } from "./store/migrations.ts";
 export {
   type ClaimResult,
   claimKey,

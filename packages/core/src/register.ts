@@ -55,7 +55,11 @@ export interface DueTick {
 
 /** The handle `registerTasks` returns. */
 export interface Upkeep {
-  /** Migrates (unless `autoMigrate: false`), schedules every enabled task, starts the adapter, runs catch-up. */
+  /**
+   * Migrates (unless `autoMigrate: false`), schedules every enabled task, starts the adapter, runs catch-up.
+   * @throws {UpkeepError} `NOT_MIGRATED` with `autoMigrate: false` when the schema is not current
+   * (the message names the pending migrations and `upkeep migrate`); nothing is scheduled then.
+   */
   start(): Promise<void>;
   /** Stops new runs, aborts those in flight, waits up to `timeout`, records the rest `interrupted`. */
   stop(options?: { timeout?: number }): Promise<void>;
@@ -254,7 +258,12 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
     async start() {
       if (state !== "idle") throw new UpkeepError("ALREADY_STARTED", "start() was already called on this instance");
       state = "started";
-      await ensureMigrated();
+      try {
+        await (autoMigrate ? ensureMigrated() : refuseStaleSchema());
+      } catch (error) {
+        state = "idle";
+        throw error;
+      }
       await verifyTasks();
       await adapterCall(adapter, "init", () => adapter.init?.({ logger }));
       for (const job of jobs) await adapterCall(adapter, `schedule(${job.id})`, () => adapter.schedule(job));
@@ -332,6 +341,17 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
     },
     on: (event, handler) => emitter.on(event, handler),
   };
+
+  /** With `autoMigrate: false`, `start()` on a schema that is not current would fail every tick. */
+  async function refuseStaleSchema() {
+    const pending = (await store.pendingMigrations?.()) ?? [];
+    if (pending.length === 0) return;
+    throw new UpkeepError(
+      "NOT_MIGRATED",
+      `upkeep's tables (prefix ${tablePrefix}) are not migrated: ${pending.length} pending (${pending.join(", ")}). ` +
+        "Run `upkeep migrate` (or `upkeep.migrate()`) before start(), or leave autoMigrate on",
+    );
+  }
 
   async function verifyTasks() {
     const issues: ConfigIssue[] = [];

@@ -1,6 +1,7 @@
 import type { Knex } from "knex";
+import { dbFailureHint } from "../db.ts";
 import { UpkeepError } from "../errors.ts";
-import { migrate } from "./migrations.ts";
+import { migrate, pendingMigrations } from "./migrate.ts";
 import {
   type ClaimResult,
   claimKey,
@@ -76,9 +77,7 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
       return await work();
     } catch (error) {
       if (error instanceof UpkeepError) throw error;
-      throw new UpkeepError("STORE_FAILED", `run store: ${what} failed (is the database migrated? run \`upkeep migrate\`)`, {
-        cause: error,
-      });
+      throw new UpkeepError("STORE_FAILED", `run store: ${what} failed${dbFailureHint(error)}`, { cause: error });
     }
   };
 
@@ -92,6 +91,7 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
     async migrate() {
       await wrap("migrate", () => migrate(db, prefix));
     },
+    pendingMigrations: () => wrap("migration check", () => pendingMigrations(db, prefix)),
     claim: (run: NewRun) =>
       wrap("claim", async (): Promise<ClaimResult> => {
         try {

@@ -1,7 +1,12 @@
 import type { Knex } from "knex";
 import { dialectOf } from "../db.ts";
+import { addIndexIfMissing, createTableIfMissing, dropIndexIfPresent, hasRows, setPrimaryKey, tableExists } from "./schema-steps.ts";
 
-/** One schema step of upkeep's own tables. `prefix` is the configured table prefix. */
+/**
+ * One schema step of upkeep's own tables. `prefix` is the configured table prefix. `up` must be
+ * safe to run again after it stopped part-way (MySQL/MariaDB commit each DDL statement): build it
+ * from the checking steps in `schema-steps.ts` (`createTableIfMissing`, `addIndexIfMissing`, ...).
+ */
 export interface UpkeepMigration {
   name: string;
   up(db: Knex, prefix: string): Promise<void>;
@@ -21,7 +26,8 @@ export function longText(table: Knex.CreateTableBuilder, name: string): Knex.Col
 const runs: UpkeepMigration = {
   name: "0001_runs",
   async up(db, prefix) {
-    await db.schema.createTable(`${prefix}runs`, (table) => {
+    const name = `${prefix}runs`;
+    await createTableIfMissing(db, name, (table) => {
       table.string("id", 36).primary();
       table.string("task_id", 128).notNullable();
       table.string("claim_key", 64).notNullable();
@@ -40,10 +46,10 @@ const runs: UpkeepMigration = {
       longText(table, "error_stack");
       table.string("host", 255).notNullable();
       table.integer("pid").notNullable();
-      table.unique(["task_id", "claim_key"], { indexName: `${prefix}runs_claim_unique` });
-      table.index(["task_id", "status"], `${prefix}runs_task_status`);
-      table.index(["claimed_at"], `${prefix}runs_claimed_at`);
     });
+    await addIndexIfMissing(db, name, ["task_id", "claim_key"], `${prefix}runs_claim_unique`, { unique: true });
+    await addIndexIfMissing(db, name, ["task_id", "status"], `${prefix}runs_task_status`);
+    await addIndexIfMissing(db, name, ["claimed_at"], `${prefix}runs_claimed_at`);
   },
   async down(db, prefix) {
     await db.schema.dropTableIfExists(`${prefix}runs`);
@@ -54,7 +60,8 @@ const runs: UpkeepMigration = {
 const keys: UpkeepMigration = {
   name: "0002_keys",
   async up(db, prefix) {
-    await db.schema.createTable(`${prefix}keys`, (table) => {
+    const name = `${prefix}keys`;
+    await createTableIfMissing(db, name, (table) => {
       table.string("id", 32).primary();
       table.integer("generation").notNullable();
       table.string("algorithm", 32).notNullable();
@@ -62,8 +69,8 @@ const keys: UpkeepMigration = {
       table.string("kek_id", 255).notNullable();
       timeColumn(table, "created_at").notNullable();
       timeColumn(table, "retired_at");
-      table.unique(["generation"], { indexName: `${prefix}keys_generation_unique` });
     });
+    await addIndexIfMissing(db, name, ["generation"], `${prefix}keys_generation_unique`, { unique: true });
   },
   async down(db, prefix) {
     await db.schema.dropTableIfExists(`${prefix}keys`);
@@ -74,7 +81,8 @@ const keys: UpkeepMigration = {
 const models: UpkeepMigration = {
   name: "0003_models",
   async up(db, prefix) {
-    await db.schema.createTable(`${prefix}models`, (table) => {
+    const name = `${prefix}models`;
+    await createTableIfMissing(db, name, (table) => {
       table.string("id", 36).primary();
       table.string("name", 100).notNullable();
       table.integer("version").notNullable();
@@ -88,9 +96,9 @@ const models: UpkeepMigration = {
       table.string("artifact_format", 16).notNullable();
       table.string("artifact_sha256", 64).notNullable();
       longText(table, "artifact").notNullable();
-      table.unique(["name", "version"], { indexName: `${prefix}models_version_unique` });
-      table.index(["name", "champion"], `${prefix}models_champion`);
     });
+    await addIndexIfMissing(db, name, ["name", "version"], `${prefix}models_version_unique`, { unique: true });
+    await addIndexIfMissing(db, name, ["name", "champion"], `${prefix}models_champion`);
   },
   async down(db, prefix) {
     await db.schema.dropTableIfExists(`${prefix}models`);
@@ -110,15 +118,19 @@ const LISTING_KEYS = {
 } as const;
 type ListingShape = keyof typeof LISTING_KEYS;
 
+/** The listing table's expiry index, in every shape. */
+const listingExpiry = (prefix: string) => ({ columns: ["feed", "last_seen"], name: `${prefix}indicator_feeds_feed_seen` });
+
 /**
- * Creates the ioc listing table (`<prefix>indicator_feeds`) in one of its shapes: keyed by the
- * indicator's (kind, value) up to 0005, by its integer id from 0006. The other columns are the
- * same in every shape. From 0006 SQLite stores it `WITHOUT ROWID`: its rows are narrow (two
- * integers, a feed name, three times), so the primary key's B-tree holds the rows themselves
- * instead of a key index beside a rowid table.
+ * Creates the ioc listing table (`<prefix>indicator_feeds`) in one of its shapes, unless it
+ * exists: keyed by the indicator's (kind, value) up to 0005, by its integer id from 0006. The other
+ * columns are the same in every shape; indexes are separate steps. From 0006 SQLite stores it
+ * `WITHOUT ROWID`: its rows are narrow (two integers, a feed name, three times), so the primary
+ * key's B-tree holds the rows themselves instead of a key index beside a rowid table.
  */
-async function createListingTable(db: Knex, prefix: string, shape: ListingShape, indexes: boolean): Promise<void> {
+async function createListingTable(db: Knex, prefix: string, shape: ListingShape): Promise<void> {
   const name = `${prefix}indicator_feeds`;
+  if (await tableExists(db, name)) return;
   const ascii = asciiColumn(db);
   const byId = shape === "0006_ioc_listing_by_id";
   const builder = db.schema.createTable(name, (table) => {
@@ -133,8 +145,6 @@ async function createListingTable(db: Knex, prefix: string, shape: ListingShape,
     timeColumn(table, "last_seen").notNullable();
     timeColumn(table, "valid_until");
     table.primary([...LISTING_KEYS[shape]]);
-    if (indexes && shape === "0004_ioc") table.index(["kind", "value"], `${prefix}indicator_feeds_kind_value`);
-    if (indexes) table.index(["feed", "last_seen"], `${prefix}indicator_feeds_feed_seen`);
   });
   if (!(byId && dialectOf(db) === "sqlite")) {
     await builder;
@@ -151,18 +161,28 @@ async function createListingTable(db: Knex, prefix: string, shape: ListingShape,
  * `insert … select` from the old table, named by its argument, into the new). The old table is
  * renamed aside first, its primary key constraint (named after the table on PostgreSQL) and its
  * expiry index (index names are per schema on PostgreSQL and SQLite) out of the new one's way; the
- * expiry index is built after the copy.
+ * expiry index is built after the copy. Each step checks where an interrupted run stopped: the
+ * aside table exists from the rename until the end, the new table is empty until the copy (one
+ * statement) is done, and the new table's own key column tells a finished rebuild.
  */
 async function rebuildListingTable(db: Knex, prefix: string, shape: ListingShape, copy: (from: string) => Knex.Raw): Promise<void> {
   const name = `${prefix}indicator_feeds`;
   const aside = `${prefix}indicator_feeds_rebuild`;
-  await db.schema.renameTable(name, aside);
-  if (dialectOf(db) === "postgres") await db.raw("alter table ?? rename constraint ?? to ??", [aside, `${name}_pkey`, `${aside}_pkey`]);
-  await db.schema.alterTable(aside, (table) => table.dropIndex(["feed", "last_seen"], `${prefix}indicator_feeds_feed_seen`));
-  await createListingTable(db, prefix, shape, false);
-  await copy(aside);
+  const expiry = listingExpiry(prefix);
+  if (!(await tableExists(db, aside))) {
+    const marker = shape === "0006_ioc_listing_by_id" ? "indicator_id" : "value";
+    if (await db.schema.hasColumn(name, marker)) {
+      await addIndexIfMissing(db, name, expiry.columns, expiry.name);
+      return;
+    }
+    await db.schema.renameTable(name, aside);
+    if (dialectOf(db) === "postgres") await db.raw("alter table ?? rename constraint ?? to ??", [aside, `${name}_pkey`, `${aside}_pkey`]);
+  }
+  await dropIndexIfPresent(db, aside, expiry.columns, expiry.name);
+  await createListingTable(db, prefix, shape);
+  if (!(await hasRows(db, name))) await copy(aside);
   await db.schema.dropTable(aside);
-  await db.schema.alterTable(name, (table) => table.index(["feed", "last_seen"], `${prefix}indicator_feeds_feed_seen`));
+  await addIndexIfMissing(db, name, expiry.columns, expiry.name);
 }
 
 /** The ioc-ingest task's tables: feed state, indicators, and which feed lists which indicator since when. */
@@ -170,7 +190,7 @@ const iocFeedsAndIndicators: UpkeepMigration = {
   name: "0004_ioc",
   async up(db, prefix) {
     const ascii = asciiColumn(db);
-    await db.schema.createTable(`${prefix}feeds`, (table) => {
+    await createTableIfMissing(db, `${prefix}feeds`, (table) => {
       ascii(table.string("name", 64)).primary();
       table.string("format", 32).notNullable();
       table.string("status", 16).notNullable();
@@ -186,7 +206,8 @@ const iocFeedsAndIndicators: UpkeepMigration = {
       timeColumn(table, "changed_at");
       table.string("error", 512);
     });
-    await db.schema.createTable(`${prefix}indicators`, (table) => {
+    const indicators = `${prefix}indicators`;
+    await createTableIfMissing(db, indicators, (table) => {
       table.bigIncrements("id").primary();
       table.string("kind", 8).notNullable();
       ascii(table.string("value", 1024)).notNullable();
@@ -194,9 +215,13 @@ const iocFeedsAndIndicators: UpkeepMigration = {
       table.integer("confidence").notNullable();
       timeColumn(table, "first_seen").notNullable();
       timeColumn(table, "last_seen").notNullable();
-      table.unique(["kind", "value"], { indexName: `${prefix}indicators_kind_value` });
     });
-    await createListingTable(db, prefix, "0004_ioc", true);
+    await addIndexIfMissing(db, indicators, ["kind", "value"], `${prefix}indicators_kind_value`, { unique: true });
+    await createListingTable(db, prefix, "0004_ioc");
+    const listing = `${prefix}indicator_feeds`;
+    await addIndexIfMissing(db, listing, ["kind", "value"], `${prefix}indicator_feeds_kind_value`);
+    const expiry = listingExpiry(prefix);
+    await addIndexIfMissing(db, listing, expiry.columns, expiry.name);
   },
   async down(db, prefix) {
     await db.schema.dropTableIfExists(`${prefix}indicator_feeds`);
@@ -213,22 +238,14 @@ const iocFeedsAndIndicators: UpkeepMigration = {
 const iocListingKey: UpkeepMigration = {
   name: "0005_ioc_listing_key",
   async up(db, prefix) {
-    await db.schema.alterTable(`${prefix}indicator_feeds`, (table) => {
-      table.dropIndex(["kind", "value"], `${prefix}indicator_feeds_kind_value`);
-      table.dropPrimary();
-    });
-    await db.schema.alterTable(`${prefix}indicator_feeds`, (table) => {
-      table.primary([...LISTING_KEYS["0005_ioc_listing_key"]]);
-    });
+    const listing = `${prefix}indicator_feeds`;
+    await dropIndexIfPresent(db, listing, ["kind", "value"], `${prefix}indicator_feeds_kind_value`);
+    await setPrimaryKey(db, listing, LISTING_KEYS["0005_ioc_listing_key"]);
   },
   async down(db, prefix) {
-    await db.schema.alterTable(`${prefix}indicator_feeds`, (table) => {
-      table.dropPrimary();
-    });
-    await db.schema.alterTable(`${prefix}indicator_feeds`, (table) => {
-      table.primary([...LISTING_KEYS["0004_ioc"]]);
-      table.index(["kind", "value"], `${prefix}indicator_feeds_kind_value`);
-    });
+    const listing = `${prefix}indicator_feeds`;
+    await setPrimaryKey(db, listing, LISTING_KEYS["0004_ioc"]);
+    await addIndexIfMissing(db, listing, ["kind", "value"], `${prefix}indicator_feeds_kind_value`);
   },
 };
 
@@ -268,19 +285,5 @@ const iocListingById: UpkeepMigration = {
   },
 };
 
-/** Every migration, in order. Tasks that own tables add theirs here. */
+/** Every migration, in order. Tasks that own tables add theirs here (one entry each). */
 export const MIGRATIONS: readonly UpkeepMigration[] = [runs, keys, models, iocFeedsAndIndicators, iocListingKey, iocListingById];
-
-/** Applies every pending migration, recorded in upkeep's own `<prefix>migrations` table. */
-export async function migrate(db: Knex, prefix: string, migrations: readonly UpkeepMigration[] = MIGRATIONS): Promise<string[]> {
-  const source: Knex.MigrationSource<UpkeepMigration> = {
-    getMigrations: async () => [...migrations],
-    getMigrationName: (migration) => migration.name,
-    getMigration: async (migration) => ({
-      up: (knex: Knex) => migration.up(knex, prefix),
-      down: (knex: Knex) => migration.down(knex, prefix),
-    }),
-  };
-  const [, applied] = (await db.migrate.latest({ migrationSource: source, tableName: `${prefix}migrations` })) as [number, string[]];
-  return applied;
-}

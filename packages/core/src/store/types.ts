@@ -96,6 +96,11 @@ export interface RunStore {
   readonly name: string;
   /** Creates or upgrades the store's tables. Safe to call from several processes at once. */
   migrate(): Promise<void>;
+  /**
+   * The names of the migrations `migrate()` would apply; empty when the schema is current. A store
+   * without it is taken as current by `start()` with `autoMigrate: false`.
+   */
+  pendingMigrations?(): Promise<string[]>;
   claim(run: NewRun): Promise<ClaimResult>;
   /**
    * Whether another run of the task holds a live lease and was claimed before `run` (earlier

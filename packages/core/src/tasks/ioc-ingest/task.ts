@@ -1,4 +1,5 @@
 import type { Knex } from "knex";
+import { dbFailureHint } from "../../db.ts";
 import { TaskError } from "../../errors.ts";
 import { defineTask, type TaskContext, type TaskDefinition } from "../../task.ts";
 import { Allowlist, BUILTIN_ALLOWLIST } from "./allowlist.ts";
@@ -183,7 +184,7 @@ async function execute(ctx: TaskContext, input: IocIngestInput): Promise<IocInge
   try {
     states = await loadFeedStates(db, run.tables);
   } catch (error) {
-    throw new TaskError("ioc-ingest: cannot read the feeds table (is the database migrated? run `upkeep migrate`)", {
+    throw new TaskError(`ioc-ingest: cannot read the feeds table${dbFailureHint(error)}`, {
       retryable: true,
       cause: error,
     });
