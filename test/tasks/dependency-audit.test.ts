@@ -170,6 +170,16 @@ describe("dependency-audit without a database (dry run)", () => {
     for (const text of [JSON.stringify(run), h.logs.join("\n"), JSON.stringify(h.events)]) expect(text).not.toContain(TOKEN);
   });
 
+  it("a packument that never answers fails the run after the request timeout, naming the package", async () => {
+    registry.inject({ on: "packument", kind: "hang", name: "debug-lite" });
+    const h = host({ lockfiles: [project("package-lock.v3.json", "package-lock.json")], requestTimeout: "300ms" });
+    const { run } = await h.run(true);
+    expect(run.status).toBe("failed");
+    expect(run.reason).toBe("AUDIT_REGISTRY_FAILED");
+    expect(run.errorMessage).toContain("packument of debug-lite: no answer within 300 ms after 1 attempt(s)");
+    expect(run.result).toBeNull();
+  });
+
   it("names the path of a missing lockfile and of an unsupported version", async () => {
     const missing = join(mkdtempSync(join(tmpdir(), "upkeep-audit-")), "package-lock.json");
     const { run } = await host({ lockfiles: [missing] }).run(true);
