@@ -180,6 +180,54 @@ describe("dependency-audit without a database (dry run)", () => {
     expect(run.result).toBeNull();
   });
 
+  it("adds an OSV source's advisories, once when the registry publishes the same one, without sending it the token", async () => {
+    registry.setAdvisories([
+      { ...(ADVISORIES[0] as AdvisoryFixture), fixed: "6.0.1" },
+      {
+        id: 2001,
+        package: "debug-lite",
+        severity: "critical",
+        vulnerableVersions: ">=2.0.0 <2.6.9",
+        fixed: "2.6.9",
+        source: "osv",
+        title: "ReDoS in debug-lite",
+      },
+    ]);
+    const h = host({
+      lockfiles: [project("pnpm-lock.v9.yaml", "pnpm-lock.yaml")],
+      osv: { url: registry.url, allowHttp: true },
+      failOn: "none",
+    });
+    const { run, result } = await h.run(true);
+    expect(run.status).toBe("succeeded");
+    expect(
+      result.open.map(({ package: pkg, advisory, severity, vulnerableRange, fixedIn }) => ({
+        pkg,
+        advisory,
+        severity,
+        vulnerableRange,
+        fixedIn,
+      })),
+    ).toEqual([
+      { pkg: "debug-lite", advisory: "GHSA-fixture-2001", severity: "critical", vulnerableRange: "<2.6.9", fixedIn: "2.6.9" },
+      { pkg: "qs-lite", advisory: "1001", severity: "high", vulnerableRange: "<6.0.1", fixedIn: "6.0.1" },
+    ]);
+    expect(result.open[0]?.url).toBe(`${registry.url}/v1/vulns/GHSA-fixture-2001`);
+    // One query batch and one vulnerability fetch (2001; 1001 is also the registry's).
+    expect(result.requests.osv).toBe(3);
+    expect(registry.stats.authorizations.length).toBe(registry.stats.requests - registry.stats.osvRequests);
+  });
+
+  it("an OSV source failing fails the run, naming its batch", async () => {
+    const h = host({
+      lockfiles: [project("pnpm-lock.v9.yaml", "pnpm-lock.yaml")],
+      osv: { url: `${registry.url}/v1/elsewhere/`, allowHttp: true },
+    });
+    const { run } = await h.run(true);
+    expect(run.status).toBe("failed");
+    expect(run.errorMessage).toContain("OSV batch 1 of 1 (5 packages): HTTP 405");
+  });
+
   it("names the path of a missing lockfile and of an unsupported version", async () => {
     const missing = join(mkdtempSync(join(tmpdir(), "upkeep-audit-")), "package-lock.json");
     const { run } = await host({ lockfiles: [missing] }).run(true);

@@ -33,6 +33,10 @@ export interface AdvisoryFixture {
   title?: string;
   /** @default `https://github.com/advisories/GHSA-fixture-<id>` */
   url?: string;
+  /** The first fixed version, given to OSV answers as a `fixed` event. */
+  fixed?: string;
+  /** Which endpoints publish it: npm's bulk endpoint, the OSV API (as `GHSA-fixture-<id>`), or both. @default "both" */
+  source?: "npm" | "osv" | "both";
 }
 
 /**
@@ -63,6 +67,8 @@ export interface RegistryServerStats {
   notModified: number;
   /** Tarball GETs. */
   tarballRequests: number;
+  /** OSV requests (`POST /v1/querybatch`, `GET /v1/vulns/:id`). */
+  osvRequests: number;
   /** Every `Authorization` header value received, in order. */
   authorizations: string[];
 }
@@ -72,7 +78,7 @@ export interface RegistryServerOptions {
   packages?: RegistryPackageFixture[];
   advisories?: AdvisoryFixture[];
   faults?: RegistryFault[];
-  /** Answer only requests carrying `Authorization: Bearer <token>`; others get 401. */
+  /** Answer only registry requests carrying `Authorization: Bearer <token>`; others get 401 (the OSV paths need none). */
   token?: string;
 }
 
@@ -132,22 +138,24 @@ const basename = (name: string) => name.slice(name.indexOf("/") + 1);
  * Starts a local registry: abbreviated packuments (`Accept: application/vnd.npm.install-v1+json`)
  * and full ones with ETags and 304s, tarballs, and npm's bulk advisory endpoint
  * (`POST /-/npm/v1/security/advisories/bulk`, gzip or plain JSON `{ name: [versions] }`, answered
- * `{ name: [advisory] }` for the advisories whose range takes one of the versions), with faults on
- * demand. Listens on 127.0.0.1 on a free port.
+ * `{ name: [advisory] }` for the advisories whose range takes one of the versions), OSV's
+ * `POST /v1/querybatch` and `GET /v1/vulns/:id` for the same advisories, with faults on demand.
+ * Listens on 127.0.0.1 on a free port.
  */
 export async function startRegistryServer(options: RegistryServerOptions = {}): Promise<RegistryServer> {
   const packages = new Map<string, Published>();
   let advisories = [...(options.advisories ?? [])];
   let faults = (options.faults ?? []).map((fault) => ({ ...fault, seen: 0, used: 0 }));
-  const stats: RegistryServerStats = {
+  const zero = () => ({
     requests: 0,
     bulkRequests: 0,
     bulkNames: 0,
     packumentRequests: 0,
     notModified: 0,
     tarballRequests: 0,
-    authorizations: [],
-  };
+    osvRequests: 0,
+  });
+  const stats: RegistryServerStats = { ...zero(), authorizations: [] };
   let url = "";
   let clock = Date.parse("2026-01-01T00:00:00Z");
 
@@ -243,6 +251,7 @@ export async function startRegistryServer(options: RegistryServerOptions = {}): 
       const matching = advisories.filter(
         (advisory) =>
           advisory.package === name &&
+          advisory.source !== "osv" &&
           versions.some((version) => semver.valid(version) && semver.satisfies(version, advisory.vulnerableVersions)),
       );
       if (matching.length === 0) continue;
@@ -260,7 +269,62 @@ export async function startRegistryServer(options: RegistryServerOptions = {}): 
     res.end(JSON.stringify(answer));
   }
 
+  const osvId = (advisory: AdvisoryFixture) => `GHSA-fixture-${advisory.id}`;
+  const osvPublished = () => advisories.filter((advisory) => advisory.source !== "npm");
+
+  async function osvQuery(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    stats.osvRequests++;
+    const asked = JSON.parse((await body(req)).toString("utf8")) as {
+      queries: Array<{ package: { name: string; ecosystem: string }; version: string }>;
+    };
+    const results = asked.queries.map((query) => {
+      const vulns = osvPublished()
+        .filter(
+          (advisory) =>
+            query.package.ecosystem === "npm" &&
+            advisory.package === query.package.name &&
+            semver.valid(query.version) &&
+            semver.satisfies(query.version, advisory.vulnerableVersions),
+        )
+        .map((advisory) => ({ id: osvId(advisory), modified: "2026-01-01T00:00:00Z" }));
+      return vulns.length > 0 ? { vulns } : {};
+    });
+    res.setHeader("content-type", "application/json");
+    res.end(JSON.stringify({ results }));
+  }
+
+  function osvVuln(res: ServerResponse, id: string): void {
+    stats.osvRequests++;
+    const advisory = osvPublished().find((candidate) => osvId(candidate) === id);
+    res.setHeader("content-type", "application/json");
+    if (!advisory) {
+      res.statusCode = 404;
+      res.end(JSON.stringify({ code: 5, message: "Bug not found." }));
+      return;
+    }
+    res.end(
+      JSON.stringify({
+        id,
+        summary: advisory.title ?? `Fixture advisory ${advisory.id} in ${advisory.package}`,
+        aliases: [`CVE-2026-${advisory.id}`],
+        modified: "2026-01-01T00:00:00Z",
+        affected: [
+          {
+            package: { ecosystem: "npm", name: advisory.package },
+            ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, ...(advisory.fixed ? [{ fixed: advisory.fixed }] : [])] }],
+          },
+        ],
+        database_specific: { severity: advisory.severity.toUpperCase() },
+      }),
+    );
+  }
+
   function get(req: IncomingMessage, res: ServerResponse, path: string): void {
+    const vuln = /^\/v1\/vulns\/([^/]+)$/.exec(path);
+    if (vuln) {
+      osvVuln(res, decodeURIComponent(vuln[1] as string));
+      return;
+    }
     const tarballMatch = /^\/((?:@[^/]+\/)?[^/@]+)\/-\/[^/]+-(\d[^/]*)\.tgz$/.exec(path);
     if (tarballMatch) {
       stats.tarballRequests++;
@@ -302,18 +366,23 @@ export async function startRegistryServer(options: RegistryServerOptions = {}): 
     stats.requests++;
     const authorization = req.headers.authorization;
     if (authorization) stats.authorizations.push(authorization);
-    if (options.token !== undefined && authorization !== `Bearer ${options.token}`) {
+    const path = new URL(req.url ?? "/", "http://localhost").pathname;
+    // The OSV API stands for another service: the registry's token is neither needed nor expected there.
+    if (options.token !== undefined && !path.startsWith("/v1/") && authorization !== `Bearer ${options.token}`) {
       res.statusCode = 401;
       res.end(JSON.stringify({ error: "unauthorized" }));
       return;
     }
-    const path = new URL(req.url ?? "/", "http://localhost").pathname;
     const fail = (error: unknown) => {
       res.statusCode = 400;
       res.end(JSON.stringify({ error: error instanceof Error ? error.message : "bad request" }));
     };
     if (req.method === "POST" && path === "/-/npm/v1/security/advisories/bulk") {
       bulk(req, res).catch(fail);
+      return;
+    }
+    if (req.method === "POST" && path === "/v1/querybatch") {
+      osvQuery(req, res).catch(fail);
       return;
     }
     if (req.method === "GET" || req.method === "HEAD") {
@@ -344,7 +413,7 @@ export async function startRegistryServer(options: RegistryServerOptions = {}): 
     },
     reset() {
       faults = [];
-      Object.assign(stats, { requests: 0, bulkRequests: 0, bulkNames: 0, packumentRequests: 0, notModified: 0, tarballRequests: 0 });
+      Object.assign(stats, zero());
       stats.authorizations.length = 0;
     },
     async close() {

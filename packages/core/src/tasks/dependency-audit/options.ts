@@ -50,6 +50,13 @@ export interface DependencyAuditOptions {
   /** Lockfile paths, instead of looking in `root`. @default the lockfiles found in `root` */
   lockfiles?: string[];
   registry: AuditRegistryOptions;
+  /**
+   * An OSV-format source besides the registry's advisories: the base URL of a service answering
+   * OSV's `POST /v1/querybatch` and `GET /v1/vulns/:id` (a mirror of OSV's npm ecosystem). No token
+   * is sent to it.
+   * @default none
+   */
+  osv?: { url: string; allowHttp?: boolean };
   /** Hosts besides the registry's that a lockfile's `resolved` URL may name. @default [] */
   allowedHosts?: string[];
   /** Compare lockfile integrity and hosts with the registry's packuments. @default true */
@@ -86,6 +93,24 @@ export interface DependencyAuditOptions {
 
 const severity = z.enum(SEVERITIES);
 
+/** An http(s) base URL without credentials, http only when allowed. */
+function checkBaseUrl(value: { url: string; allowHttp: boolean }, ctx: z.RefinementCtx, field: string): void {
+  let url: URL;
+  try {
+    url = new URL(value.url);
+  } catch {
+    ctx.addIssue({ code: "custom", path: ["url"], message: "expected an absolute URL" });
+    return;
+  }
+  if (url.protocol === "http:" && !value.allowHttp) {
+    ctx.addIssue({ code: "custom", path: ["url"], message: `plain http is refused unless ${field}.allowHttp is true` });
+  } else if (url.protocol !== "https:" && url.protocol !== "http:") {
+    ctx.addIssue({ code: "custom", path: ["url"], message: "expected an https: URL" });
+  }
+  if (url.username || url.password)
+    ctx.addIssue({ code: "custom", path: ["url"], message: "put credentials in registry.token, not in the URL" });
+}
+
 const registrySchema = z
   .object({
     url: z.string().min(1),
@@ -93,22 +118,12 @@ const registrySchema = z
     allowHttp: z.boolean().default(false),
   })
   .strict()
-  .superRefine((registry, ctx) => {
-    let url: URL;
-    try {
-      url = new URL(registry.url);
-    } catch {
-      ctx.addIssue({ code: "custom", path: ["url"], message: "expected an absolute URL" });
-      return;
-    }
-    if (url.protocol === "http:" && !registry.allowHttp) {
-      ctx.addIssue({ code: "custom", path: ["url"], message: "plain http is refused unless registry.allowHttp is true" });
-    } else if (url.protocol !== "https:" && url.protocol !== "http:") {
-      ctx.addIssue({ code: "custom", path: ["url"], message: "expected an https: URL" });
-    }
-    if (url.username || url.password)
-      ctx.addIssue({ code: "custom", path: ["url"], message: "put credentials in registry.token, not in the URL" });
-  });
+  .superRefine((registry, ctx) => checkBaseUrl(registry, ctx, "registry"));
+
+const osvSchema = z
+  .object({ url: z.string().min(1), allowHttp: z.boolean().default(false) })
+  .strict()
+  .superRefine((osv, ctx) => checkBaseUrl(osv, ctx, "osv"));
 
 const ignoreSchema = z
   .object({
@@ -125,6 +140,7 @@ export const dependencyAuditSchema = z
     root: z.string().min(1).optional(),
     lockfiles: z.array(z.string().min(1)).min(1, "expected at least one path").optional(),
     registry: registrySchema,
+    osv: osvSchema.optional(),
     allowedHosts: z.array(z.string().regex(/^[a-z0-9.-]+(:\d+)?$/i, "expected a host name, optionally with :port")).default([]),
     integrity: z.boolean().default(true),
     dev: z.boolean().default(true),

@@ -5,6 +5,9 @@ export class RegistryRequestError extends Error {
   override readonly name = "RegistryRequestError";
 }
 
+/** What a request is for, as the run counts them. */
+export type RequestKind = "advisories" | "packuments" | "osv";
+
 /** How the task talks to the registry. */
 export interface RegistryClient {
   /** The registry's base URL, ending with `/`. */
@@ -17,7 +20,7 @@ export interface RegistryClient {
   maxResponseBytes: number;
   signal: AbortSignal;
   /** Counts requests sent, retries included. */
-  count: (kind: "advisories" | "packuments") => void;
+  count: (kind: RequestKind) => void;
 }
 
 /** An advisory as the bulk endpoint answers it. */
@@ -74,13 +77,7 @@ async function readCapped(response: Response, maxBytes: number, what: string): P
  * `Retry-After` asks when it asks (up to `maxRetryAfterMs`, else failing) or 2^attempt × 250 ms.
  * Returns the response of the last attempt with a status below 500 other than 429.
  */
-async function send(
-  client: RegistryClient,
-  kind: "advisories" | "packuments",
-  url: URL,
-  init: RequestInit,
-  what: string,
-): Promise<Response> {
+async function send(client: RegistryClient, kind: RequestKind, url: URL, init: RequestInit, what: string): Promise<Response> {
   for (let attempt = 0; ; attempt++) {
     client.count(kind);
     const timeout = AbortSignal.timeout(client.timeoutMs);
@@ -110,6 +107,20 @@ async function send(
   }
 }
 
+/** Reads a JSON answer: a non-2xx status or a body that is not JSON throws, naming `what`. */
+async function jsonAnswer(client: RegistryClient, response: Response, what: string): Promise<unknown> {
+  if (!response.ok) {
+    await response.body?.cancel().catch(() => {});
+    throw new RegistryRequestError(`${what}: HTTP ${response.status}`);
+  }
+  try {
+    return JSON.parse(await readCapped(response, client.maxResponseBytes, what));
+  } catch (error) {
+    if (error instanceof RegistryRequestError) throw error;
+    throw new RegistryRequestError(`${what}: the answer is not JSON`);
+  }
+}
+
 /**
  * Asks npm's bulk advisory endpoint (`POST /-/npm/v1/security/advisories/bulk`, gzipped JSON
  * `{ name: [versions] }`) about one batch; answers `{ name: [advisory] }`. A non-2xx answer or a
@@ -132,17 +143,7 @@ export async function bulkAdvisories(
     },
     what,
   );
-  if (!response.ok) {
-    await response.body?.cancel().catch(() => {});
-    throw new RegistryRequestError(`${what}: HTTP ${response.status}`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(await readCapped(response, client.maxResponseBytes, what));
-  } catch (error) {
-    if (error instanceof RegistryRequestError) throw error;
-    throw new RegistryRequestError(`${what}: the answer is not JSON`);
-  }
+  const parsed = await jsonAnswer(client, response, what);
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
     throw new RegistryRequestError(`${what}: the answer is not an object`);
   for (const [name, list] of Object.entries(parsed)) {
@@ -191,17 +192,9 @@ export async function fetchPackument(
     await response.body?.cancel().catch(() => {});
     return { status: "missing" };
   }
-  if (!response.ok) {
-    await response.body?.cancel().catch(() => {});
-    throw new RegistryRequestError(`${what}: HTTP ${response.status}`);
-  }
-  let body: { versions?: Record<string, { dist?: { integrity?: unknown; shasum?: unknown; tarball?: unknown } }> };
-  try {
-    body = JSON.parse(await readCapped(response, client.maxResponseBytes, what));
-  } catch (error) {
-    if (error instanceof RegistryRequestError) throw error;
-    throw new RegistryRequestError(`${what}: the answer is not JSON`);
-  }
+  const body = (await jsonAnswer(client, response, what)) as {
+    versions?: Record<string, { dist?: { integrity?: unknown; shasum?: unknown; tarball?: unknown } }>;
+  };
   if (typeof body?.versions !== "object" || body.versions === null) throw new RegistryRequestError(`${what}: the answer has no versions`);
   const dist: PackumentSummary["dist"] = {};
   for (const version of wanted) {
@@ -218,4 +211,60 @@ export async function fetchPackument(
     ];
   }
   return { status: "ok", summary: { etag: response.headers.get("etag"), versions: Object.keys(body.versions), dist } };
+}
+
+/** An OSV vulnerability, as much of it as the audit reads. */
+export interface OsvVulnerability {
+  id: string;
+  summary?: string;
+  aliases?: string[];
+  affected?: Array<{
+    package?: { name?: string; ecosystem?: string };
+    ranges?: Array<{ type?: string; events?: Array<{ introduced?: string; fixed?: string; last_affected?: string }> }>;
+  }>;
+  database_specific?: { severity?: string };
+}
+
+/**
+ * Asks an OSV API (`POST /v1/querybatch`) which vulnerabilities affect each `name@version`; answers
+ * the ids per query, in order. A paged answer (`next_page_token`) is refused rather than cut short.
+ */
+export async function osvQueryBatch(
+  client: RegistryClient,
+  queries: Array<{ name: string; version: string }>,
+  what: string,
+): Promise<string[][]> {
+  const body = JSON.stringify({ queries: queries.map(({ name, version }) => ({ package: { name, ecosystem: "npm" }, version })) });
+  const response = await send(
+    client,
+    "osv",
+    new URL("v1/querybatch", client.base),
+    { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body },
+    what,
+  );
+  const parsed = (await jsonAnswer(client, response, what)) as {
+    results?: Array<{ vulns?: Array<{ id?: unknown }>; next_page_token?: unknown }>;
+  };
+  if (!Array.isArray(parsed?.results) || parsed.results.length !== queries.length) {
+    throw new RegistryRequestError(`${what}: the answer does not have one result per query`);
+  }
+  return parsed.results.map((result) => {
+    if (result?.next_page_token) throw new RegistryRequestError(`${what}: a paged answer (next_page_token) is not supported`);
+    return (result?.vulns ?? []).flatMap((vuln) => (typeof vuln?.id === "string" ? [vuln.id] : []));
+  });
+}
+
+/** Fetches one OSV vulnerability (`GET /v1/vulns/:id`). */
+export async function osvVulnerability(client: RegistryClient, id: string): Promise<OsvVulnerability> {
+  const what = `OSV vulnerability ${id}`;
+  const response = await send(
+    client,
+    "osv",
+    new URL(`v1/vulns/${encodeURIComponent(id)}`, client.base),
+    { headers: { accept: "application/json" } },
+    what,
+  );
+  const parsed = (await jsonAnswer(client, response, what)) as OsvVulnerability;
+  if (typeof parsed?.id !== "string") throw new RegistryRequestError(`${what}: the answer is not a vulnerability`);
+  return parsed;
 }

@@ -18,6 +18,9 @@ import {
   type BulkAdvisory,
   bulkAdvisories,
   fetchPackument,
+  type OsvVulnerability,
+  osvQueryBatch,
+  osvVulnerability,
   type PackumentSummary,
   type RegistryClient,
   RegistryRequestError,
@@ -35,9 +38,9 @@ export interface DependencyAuditResult {
   packages: number;
   /**
    * Requests sent (retries included): bulk advisory batches, packument requests and how many of
-   * those were answered 304; `naive` is what asking once per package would have sent.
+   * those were answered 304, OSV requests; `naive` is what asking once per package would have sent.
    */
-  requests: { advisories: number; packuments: number; notModified: number; naive: number };
+  requests: { advisories: number; packuments: number; notModified: number; osv: number; naive: number };
   /** Every open finding; `new` marks those not open before this run. */
   open: Array<AuditFinding & { new: boolean }>;
   /** Findings open before this run and not found now. */
@@ -88,6 +91,67 @@ async function pool<T>(items: T[], size: number, signal: AbortSignal, work: (ite
   await Promise.all(Array.from({ length: Math.min(size, items.length) }, worker));
 }
 
+const baseUrl = (url: string) => new URL(url.endsWith("/") ? url : `${url}/`);
+
+/** An OSV entry's SEMVER ranges for `name` as a semver range, and its fixed versions. */
+function osvRange(vuln: OsvVulnerability, name: string): { range: string; fixed: string[] } {
+  const parts: string[] = [];
+  const fixed: string[] = [];
+  for (const affected of vuln.affected ?? []) {
+    if (affected.package?.ecosystem !== "npm" || affected.package.name !== name) continue;
+    for (const range of affected.ranges ?? []) {
+      if (range.type !== "SEMVER") continue;
+      let from: string | undefined;
+      for (const event of range.events ?? []) {
+        if (event.introduced !== undefined) from = event.introduced;
+        const end = event.fixed ?? event.last_affected;
+        if (end === undefined) continue;
+        if (event.fixed) fixed.push(event.fixed);
+        parts.push(`${from && from !== "0" ? `>=${from} ` : ""}${event.fixed ? "<" : "<="}${end}`);
+        from = undefined;
+      }
+      if (from !== undefined) parts.push(from === "0" ? "*" : `>=${from}`);
+    }
+  }
+  return { range: parts.join(" || ") || "*", fixed };
+}
+
+/**
+ * Asks the OSV source about every locked `name@version`, `batchSize` per query batch, then fetches
+ * each vulnerability found once; a failure fails the run the way a registry failure does.
+ */
+async function queryOsv(
+  ctx: TaskContext,
+  input: DependencyAuditInput,
+  client: RegistryClient,
+  versionsByName: Map<string, Set<string>>,
+): Promise<Map<string, OsvVulnerability[]>> {
+  const queries = [...versionsByName].flatMap(([name, versions]) => [...versions].map((version) => ({ name, version })));
+  const batches = Math.ceil(queries.length / input.batchSize);
+  const idsByPackage = new Map<string, string[]>();
+  const vulns = new Map<string, OsvVulnerability>();
+  try {
+    for (let b = 0; b < batches; b++) {
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      const slice = queries.slice(b * input.batchSize, (b + 1) * input.batchSize);
+      const answer = await osvQueryBatch(client, slice, `OSV batch ${b + 1} of ${batches} (${slice.length} packages)`);
+      slice.forEach((query, i) => {
+        const ids = answer[i] ?? [];
+        if (ids.length === 0) return;
+        idsByPackage.set(`${query.name}@${query.version}`, ids);
+        for (const id of ids) vulns.set(id, { id });
+      });
+    }
+    await pool([...vulns.keys()], input.concurrency, ctx.signal, async (id) => {
+      vulns.set(id, await osvVulnerability(client, id));
+    });
+  } catch (error) {
+    if (ctx.signal.aborted) throw error;
+    throw registryFailure(error instanceof RegistryRequestError ? error.message : "an OSV request failed", error);
+  }
+  return new Map([...idsByPackage].map(([key, ids]) => [key, ids.map((id) => vulns.get(id) as OsvVulnerability)]));
+}
+
 const eventSeverity = (severity: Severity): TaskEvent["severity"] =>
   atLeast(severity, "high") ? "critical" : severity === "moderate" ? "warning" : "info";
 
@@ -115,8 +179,8 @@ async function execute(ctx: TaskContext, input: DependencyAuditInput): Promise<D
   const names = [...versionsByName.keys()].sort();
   const distinct = [...versionsByName.values()].reduce((sum, set) => sum + set.size, 0);
 
-  const requests = { advisories: 0, packuments: 0, notModified: 0, naive: distinct * (input.integrity ? 2 : 1) };
-  const registryUrl = new URL(input.registry.url.endsWith("/") ? input.registry.url : `${input.registry.url}/`);
+  const requests = { advisories: 0, packuments: 0, notModified: 0, osv: 0, naive: distinct * (input.integrity ? 2 : 1) };
+  const registryUrl = baseUrl(input.registry.url);
   const client: RegistryClient = {
     base: registryUrl,
     token: resolveToken(input),
@@ -147,6 +211,10 @@ async function execute(ctx: TaskContext, input: DependencyAuditInput): Promise<D
     }
     for (const [name, list] of Object.entries(answer)) if (versionsByName.has(name) && list.length > 0) advisories.set(name, list);
   }
+
+  const osv = input.osv
+    ? await queryOsv(ctx, input, { ...client, base: baseUrl(input.osv.url), token: undefined }, versionsByName)
+    : new Map();
 
   const needPackument = input.integrity ? names : names.filter((name) => advisories.has(name));
   const cached = db ? await loadPackuments(db, tables, registryUrl.href, needPackument) : new Map<string, PackumentSummary>();
@@ -196,6 +264,22 @@ async function execute(ctx: TaskContext, input: DependencyAuditInput): Promise<D
         url: typeof advisory.url === "string" ? advisory.url : undefined,
         vulnerableRange: range,
         fixedIn: firstFixed(summary?.versions, pkg.version, range),
+      });
+    }
+    const npmIds = (advisories.get(pkg.name) ?? []).map((advisory) => String(advisory.url ?? advisory.id));
+    for (const vuln of osv.get(`${pkg.name}@${pkg.version}`) ?? []) {
+      // The same advisory through both sources is reported once, as the registry's.
+      if ([vuln.id, ...(vuln.aliases ?? [])].some((id) => npmIds.some((known) => known === id || known.endsWith(`/${id}`)))) continue;
+      const { range, fixed } = osvRange(vuln, pkg.name);
+      findings.push({
+        ...base,
+        kind: "advisory",
+        advisory: vuln.id,
+        severity: severityOf(vuln.database_specific?.severity?.toLowerCase()),
+        title: vuln.summary,
+        url: new URL(`v1/vulns/${encodeURIComponent(vuln.id)}`, baseUrl(input.osv?.url as string)).href,
+        vulnerableRange: range,
+        fixedIn: fixed.filter((version) => semver.valid(version) && semver.gt(version, pkg.version)).sort(semver.compare)[0],
       });
     }
     if (!input.integrity) continue;
