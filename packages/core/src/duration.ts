@@ -1,3 +1,5 @@
+import * as z from "zod";
+
 const UNITS: Record<string, number> = {
   ms: 1,
   s: 1000,
@@ -20,3 +22,9 @@ export function parseDuration(value: number | string): number | undefined {
   const [, amount, unit] = match;
   return Number(amount) * (UNITS[unit as string] as number);
 }
+
+/** A zod field taking a `Duration` and giving its milliseconds; the message names no value. */
+export const durationMs = z
+  .union([z.number(), z.string()])
+  .refine((value) => parseDuration(value) !== undefined, { message: "expected milliseconds or a duration such as '30s', '1h', '7d'" })
+  .transform((value) => parseDuration(value) as number);

@@ -82,6 +82,18 @@ export type { BillingAccountsOptions, BillingGuardOptions, BillingSyncOptions } 
 export type { StripeClient, StripeSubscriptionLike, SubscriptionListParams } from "./tasks/billing-sync/stripe-client.ts";
 export { type BillingChangeReport, type BillingSyncResult, billingSyncTask } from "./tasks/billing-sync/task.ts";
 export * from "./tasks/cleanup/index.ts";
+export type { LockedPackage, Lockfile } from "./tasks/dependency-audit/lock-graph.ts";
+export { LOCKFILE_NAMES, readLockfile } from "./tasks/dependency-audit/lockfile.ts";
+export type {
+  AuditIgnore,
+  AuditRegistryOptions,
+  DependencyAuditInput,
+  DependencyAuditOptions,
+  FindingKind,
+  Severity,
+} from "./tasks/dependency-audit/options.ts";
+export type { AuditFinding } from "./tasks/dependency-audit/store.ts";
+export { type DependencyAuditResult, dependencyAuditTask, type FixedFinding } from "./tasks/dependency-audit/task.ts";
 export { type HeartbeatHealth, heartbeatStatus } from "./tasks/heartbeats/heartbeat-status.ts";
 export type {
   HeartbeatColumns,

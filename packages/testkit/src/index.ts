@@ -11,6 +11,16 @@ export {
   serviceKnex,
   type TestDatabase,
 } from "./databases.ts";
+export {
+  type AdvisoryFixture,
+  type RegistryFault,
+  type RegistryPackageFixture,
+  type RegistryServer,
+  type RegistryServerOptions,
+  type RegistryServerStats,
+  type RegistryVersionFixture,
+  startRegistryServer,
+} from "./registry-server.ts";
 export { type OracleRun, type RunOracle, runOracle } from "./run-oracle.ts";
 export {
   type StripeFault,

@@ -285,5 +285,60 @@ const iocListingById: UpkeepMigration = {
   },
 };
 
+/**
+ * The dependency-audit task's tables: its findings (open and fixed, one row per finding of one
+ * task, keyed by a digest of task, lockfile, kind, package, version and advisory) and its cache of
+ * abbreviated packuments (validator and the few fields the audit reads, keyed by a digest of
+ * registry and name).
+ */
+const auditFindings: UpkeepMigration = {
+  name: "0009_audit_findings",
+  async up(db, prefix) {
+    const findings = `${prefix}audit_findings`;
+    await createTableIfMissing(db, findings, (table) => {
+      table.string("id", 64).primary();
+      table.string("task_id", 64).notNullable();
+      table.string("lockfile", 1024).notNullable();
+      table.string("kind", 32).notNullable();
+      table.string("package", 214).notNullable();
+      table.string("version", 256).notNullable();
+      table.string("advisory", 128).notNullable();
+      table.string("severity", 16).notNullable();
+      table.string("title", 512);
+      table.string("url", 1024);
+      table.string("vulnerable_range", 512);
+      table.string("fixed_in", 256);
+      table.boolean("dev").notNullable().defaultTo(false);
+      longText(table, "paths").notNullable();
+      table.string("detail", 512);
+      table.string("status", 8).notNullable();
+      timeColumn(table, "first_seen").notNullable();
+      timeColumn(table, "last_seen").notNullable();
+      timeColumn(table, "fixed_at");
+      timeColumn(table, "alerted_at");
+    });
+    await addIndexIfMissing(db, findings, ["task_id", "status"], `${prefix}audit_findings_task_status`);
+    await createTableIfMissing(db, `${prefix}audit_packuments`, (table) => {
+      table.string("id", 64).primary();
+      table.string("name", 214).notNullable();
+      table.string("etag", 512);
+      longText(table, "data").notNullable();
+      timeColumn(table, "fetched_at").notNullable();
+    });
+  },
+  async down(db, prefix) {
+    await db.schema.dropTableIfExists(`${prefix}audit_packuments`);
+    await db.schema.dropTableIfExists(`${prefix}audit_findings`);
+  },
+};
+
 /** Every migration, in order. Tasks that own tables add theirs here (one entry each). */
-export const MIGRATIONS: readonly UpkeepMigration[] = [runs, keys, models, iocFeedsAndIndicators, iocListingKey, iocListingById];
+export const MIGRATIONS: readonly UpkeepMigration[] = [
+  runs,
+  keys,
+  models,
+  iocFeedsAndIndicators,
+  iocListingKey,
+  iocListingById,
+  auditFindings,
+];

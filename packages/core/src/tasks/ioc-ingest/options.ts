@@ -1,5 +1,5 @@
 import * as z from "zod";
-import { type Duration, parseDuration } from "../../duration.ts";
+import { type Duration, durationMs } from "../../duration.ts";
 import { isSendableHeaderValue, urlProblem } from "./fetch.ts";
 import { type KindHint, normalise } from "./normalise.ts";
 import { type CsvMapping, DEFAULT_MAX_LINE_LENGTH, FEED_FORMATS, type FeedFormat } from "./parsers.ts";
@@ -97,11 +97,6 @@ export interface IocIngestOptions {
   /** Invalid lines kept as examples per feed in the result. @default 3 */
   invalidExamples?: number;
 }
-
-const durationMs = z
-  .union([z.number(), z.string()])
-  .refine((value) => parseDuration(value) !== undefined, { message: "expected milliseconds or a duration such as '30s', '1h', '7d'" })
-  .transform((value) => parseDuration(value) as number);
 
 const FEED_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const kindHint = z.enum(["ip", "domain", "url", "hash"] satisfies KindHint[]);
