@@ -38,7 +38,7 @@ function sub(
   id: string,
   customer: string,
   status: string,
-  prices: string[] = ["price_pro"],
+  prices: SubscriptionFixture["prices"] = ["price_pro"],
   periodStart = T0s - 10 * DAY,
 ): SubscriptionFixture {
   return { id, customer, status, prices, created: periodStart, currentPeriodStart: periodStart, currentPeriodEnd: periodStart + 30 * DAY };
@@ -111,10 +111,11 @@ for (const { dialect, available } of await probeDialects()) {
       const lines: string[] = [];
       const events: TaskEvent[] = [];
       let minute = 0;
+      let offsetMs = 0;
       const upkeep = registerTasks(manualAdapter(), {
         db: database.knex,
         tablePrefix: `bs${++prefixes}_`,
-        clock: () => new Date(T0.getTime() + minute * 60_000),
+        clock: () => new Date(T0.getTime() + offsetMs + minute * 60_000),
         logger: createJsonLogger({ level: "debug", write: (line) => lines.push(line) }),
         tasks: [billingSyncTask({ stripe: client(), mode: "test", plans: PLANS, ranks: RANKS, accounts: { table }, ...options })],
       });
@@ -124,6 +125,14 @@ for (const { dialect, available } of await probeDialects()) {
       return {
         lines,
         events,
+        /** Moves the run clock forward (a later nightly run). */
+        advance(ms: number) {
+          offsetMs += ms;
+        },
+        /** The next run happens at exactly this time (epoch ms). */
+        setTime(ms: number) {
+          offsetMs = ms - T0.getTime() - minute * 60_000;
+        },
         async run(runOptions: { dryRun?: boolean; input?: Record<string, unknown> } = {}) {
           const record = await upkeep.run("billing-sync", runOptions);
           minute++;
@@ -179,20 +188,15 @@ for (const { dialect, available } of await probeDialects()) {
     });
 
     it("keeps a past_due account through the grace period, inclusive, and downgrades it one second later", async () => {
-      const table = await accounts([
-        { customer: "cus_inside", plan: "pro" },
-        { customer: "cus_edge", plan: "pro" },
-        { customer: "cus_after", plan: "pro" },
-      ]);
-      server.setSubscriptions([
-        sub("sub_in", "cus_inside", "past_due", ["price_pro"], T0s - 2 * DAY),
-        sub("sub_edge", "cus_edge", "past_due", ["price_pro"], T0s - 3 * DAY),
-        sub("sub_after", "cus_after", "past_due", ["price_pro"], T0s - 3 * DAY - 1),
-      ]);
-      const { result } = await host(table, { pastDueGrace: "3d" }).run();
-      expect(await plans(table)).toEqual({ cus_inside: "pro", cus_edge: "pro", cus_after: "free" });
-      expect(result.downgraded).toBe(1);
-      expect(result.updated).toBe(2);
+      const table = await accounts([{ customer: "cus_late", plan: "pro" }]);
+      server.setSubscriptions([sub("sub_late", "cus_late", "past_due", ["price_pro"], T0s - 20 * DAY)]);
+      const sync = host(table, { pastDueGrace: "3d" });
+      expect((await sync.run()).result).toMatchObject({ downgraded: 0, updated: 1 });
+      sync.setTime(T0.getTime() + 3 * DAY * 1000);
+      expect((await sync.run()).result).toMatchObject({ downgraded: 0, unchanged: 1 });
+      sync.setTime(T0.getTime() + 3 * DAY * 1000 + 1000);
+      expect((await sync.run()).result).toMatchObject({ downgraded: 1 });
+      expect(await plans(table)).toEqual({ cus_late: "free" });
     });
 
     it("gives a customer with several subscriptions the highest-ranked entitled plan", async () => {
@@ -235,6 +239,36 @@ for (const { dialect, available } of await probeDialects()) {
       expect(Number((await database.knex(table).count({ n: "*" }).first())?.n)).toBe(2);
       expect(result).toMatchObject({ comped: 1, upgraded: 1, unknownCustomers: 2 });
       expect(result.unknownCustomerIds.sort()).toEqual(["cus_ghost", "cus_gone"]);
+    });
+
+    // Regression (issue 19, bug 1): grace was counted from current_period_start, so an invoiced
+    // customer (net 14) one day late had been "past due" for 15 days and was downgraded at once.
+    it("counts past_due grace from when the subscription became past due, not from its period start", async () => {
+      const table = await accounts([{ customer: "cus_net14", plan: "pro" }]);
+      server.setSubscriptions([sub("sub_net14", "cus_net14", "past_due", ["price_pro"], T0s - 15 * DAY)]);
+      const { result } = await host(table, { pastDueGrace: "7d" }).run();
+      expect(await plans(table)).toEqual({ cus_net14: "pro" });
+      expect(result.downgraded).toBe(0);
+    });
+
+    // Regression (issue 19, bug 1): a subscription Stripe leaves past_due across a renewal got a new
+    // grace from the new period's start, so it was re-upgraded (billing.upgraded) at every renewal.
+    it("never re-entitles a past_due subscription at a renewal while it stays unpaid", async () => {
+      const table = await accounts([{ customer: "cus_late", plan: "pro" }]);
+      server.setSubscriptions([sub("sub_late", "cus_late", "past_due", ["price_pro"], T0s - DAY)]);
+      const sync = host(table, { pastDueGrace: "7d" });
+      expect((await sync.run()).result.downgraded).toBe(0);
+      expect(await plans(table)).toEqual({ cus_late: "pro" });
+      sync.advance(9 * DAY * 1000);
+      expect((await sync.run()).result.downgraded).toBe(1);
+      expect(await plans(table)).toEqual({ cus_late: "free" });
+      // The renewal: a new period starts, Stripe keeps the subscription past_due.
+      server.updateSubscription("sub_late", { currentPeriodStart: T0s + 29 * DAY, currentPeriodEnd: T0s + 59 * DAY });
+      sync.advance(21 * DAY * 1000);
+      const renewed = await sync.run();
+      expect(renewed.result.upgraded).toBe(0);
+      expect(await plans(table)).toEqual({ cus_late: "free" });
+      expect(sync.events.filter((event) => event.type === "billing.upgraded")).toHaveLength(0);
     });
 
     it("keeps an account whose entitled subscription has an unmapped price, and reports the price", async () => {

@@ -1,14 +1,23 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
+/** A price as the local server stores it. */
+export interface PriceFixture {
+  id: string;
+  /** @default null */
+  lookupKey?: string | null;
+  /** The product id. @default `prod_` and the price id's tail */
+  product?: string;
+}
+
 /** A subscription as the local server stores it; the server fills in the rest of Stripe's shape. */
 export interface SubscriptionFixture {
   id: string;
   customer: string;
   /** Stripe's status: `active`, `trialing`, `past_due`, `canceled`, `unpaid`, `incomplete`, `incomplete_expired`, `paused`. */
   status: string;
-  /** Price ids, one subscription item each. */
-  prices: string[];
+  /** One subscription item each: a price id, or a price with its lookup key and product. */
+  prices: Array<string | PriceFixture>;
   /** Epoch seconds. @default 1_700_000_000 */
   created?: number;
   /** Epoch seconds of the current period's start, on every item. @default created */
@@ -100,6 +109,17 @@ function stripeError(res: ServerResponse, status: number, type: string, message:
   send(res, status, { error: { type, message, ...extra } });
 }
 
+function priceObject(price: string | PriceFixture, livemode: boolean) {
+  const fixture = typeof price === "string" ? { id: price } : price;
+  return {
+    id: fixture.id,
+    object: "price",
+    livemode,
+    lookup_key: fixture.lookupKey ?? null,
+    product: fixture.product ?? `prod_${fixture.id.replace(/^price_/, "")}`,
+  };
+}
+
 function toStripe(sub: SubscriptionFixture, livemode: boolean) {
   const created = sub.created ?? 1_700_000_000;
   const start = sub.currentPeriodStart ?? created;
@@ -118,7 +138,7 @@ function toStripe(sub: SubscriptionFixture, livemode: boolean) {
       data: sub.prices.map((price, index) => ({
         id: `si_${sub.id}_${index}`,
         object: "subscription_item",
-        price: { id: price, object: "price", livemode },
+        price: priceObject(price, livemode),
         current_period_start: start,
         current_period_end: end,
       })),
@@ -148,7 +168,7 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
   let requestIds = 0;
 
   const setSubscriptions = (list: SubscriptionFixture[]) => {
-    subscriptions = list.map((sub) => ({ ...sub, prices: [...sub.prices] }));
+    subscriptions = list.map((sub) => ({ ...sub, prices: sub.prices.map((price) => (typeof price === "string" ? price : { ...price })) }));
     index = new Map(subscriptions.map((sub, position) => [sub.id, position]));
     byCustomer = new Map();
     subscriptions.forEach((sub, position) => {

@@ -268,8 +268,34 @@ const iocListingById: UpkeepMigration = {
   },
 };
 
+/**
+ * billing-sync: since when each subscription has been `past_due`, as upkeep first saw it (or as its
+ * latest invoice dates it, when earlier). Stripe keeps no such moment, and the grace counts from it.
+ */
+const billingPastDue: UpkeepMigration = {
+  name: "0007_billing_past_due",
+  async up(db, prefix) {
+    await db.schema.createTable(`${prefix}billing_past_due`, (table) => {
+      table.string("subscription_id", 255).primary();
+      timeColumn(table, "since").notNullable();
+      timeColumn(table, "seen_at").notNullable();
+    });
+  },
+  async down(db, prefix) {
+    await db.schema.dropTableIfExists(`${prefix}billing_past_due`);
+  },
+};
+
 /** Every migration, in order. Tasks that own tables add theirs here. */
-export const MIGRATIONS: readonly UpkeepMigration[] = [runs, keys, models, iocFeedsAndIndicators, iocListingKey, iocListingById];
+export const MIGRATIONS: readonly UpkeepMigration[] = [
+  runs,
+  keys,
+  models,
+  iocFeedsAndIndicators,
+  iocListingKey,
+  iocListingById,
+  billingPastDue,
+];
 
 /** Applies every pending migration, recorded in upkeep's own `<prefix>migrations` table. */
 export async function migrate(db: Knex, prefix: string, migrations: readonly UpkeepMigration[] = MIGRATIONS): Promise<string[]> {

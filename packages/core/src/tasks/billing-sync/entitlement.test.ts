@@ -42,15 +42,16 @@ describe("entitlementOf", () => {
     expect(entitlementOf(sub("s", status, ["p_p"]), NOW, rules.pastDueGraceMs)).toBe(expected);
   });
 
-  it("entitles past_due up to the grace boundary inclusive, and not a millisecond past it", () => {
-    expect(entitlementOf(sub("s", "past_due", ["p_p"], NOW - 3 * DAY_MS), NOW, rules.pastDueGraceMs)).toBe("entitled");
-    expect(entitlementOf(sub("s", "past_due", ["p_p"], NOW - 3 * DAY_MS), NOW + 1, rules.pastDueGraceMs)).toBe("lapsed");
+  it("entitles past_due up to the grace boundary from when it became past due, inclusive, and not a millisecond past it", () => {
+    const late = sub("s", "past_due", ["p_p"], NOW - 30 * DAY_MS);
+    expect(entitlementOf(late, NOW, rules.pastDueGraceMs, NOW - 3 * DAY_MS)).toBe("entitled");
+    expect(entitlementOf(late, NOW + 1, rules.pastDueGraceMs, NOW - 3 * DAY_MS)).toBe("lapsed");
+    expect(entitlementOf(late, NOW, rules.pastDueGraceMs)).toBe("entitled");
   });
 
   it("reads the period from the subscription itself on older API versions", () => {
     const old = { ...sub("s", "past_due", []), current_period_start: (NOW - DAY_MS) / 1000, current_period_end: NOW / 1000 };
     expect(periodOf(old)).toEqual({ start: (NOW - DAY_MS) / 1000, end: NOW / 1000 });
-    expect(entitlementOf(old, NOW, rules.pastDueGraceMs)).toBe("entitled");
   });
 });
 

@@ -58,16 +58,14 @@ export function periodOf(sub: StripeSubscriptionLike): { start: number | undefin
 
 /**
  * Whether a subscription grants its plan at `now`: `active` and `trialing` do; `past_due` does for
- * `pastDueGraceMs` from its current period's start (when the renewal invoice fell due), inclusive;
- * `canceled`, `unpaid`, `incomplete`, `incomplete_expired` and `paused` do not.
+ * `pastDueGraceMs` from the moment it became past due (`pastDueSinceMs`, see past-due.ts; now when
+ * not given), inclusive; `canceled`, `unpaid`, `incomplete`, `incomplete_expired` and `paused` do not.
  */
-export function entitlementOf(sub: StripeSubscriptionLike, now: number, pastDueGraceMs: number): Entitlement {
+export function entitlementOf(sub: StripeSubscriptionLike, now: number, pastDueGraceMs: number, pastDueSinceMs?: number): Entitlement {
   if (ENTITLED.has(sub.status)) return "entitled";
   if (LAPSED.has(sub.status)) return "lapsed";
   if (sub.status !== "past_due") return "unknown";
-  const since = periodOf(sub).start;
-  if (since === undefined) return "entitled";
-  return now - since * 1000 <= pastDueGraceMs ? "entitled" : "lapsed";
+  return now - (pastDueSinceMs ?? now) <= pastDueGraceMs ? "entitled" : "lapsed";
 }
 
 /** The highest-ranked plan among a subscription's prices; unmapped prices go to `unmapped`. */
@@ -95,6 +93,7 @@ export function foldSubscription(
   rules: PlanRules,
   now: number,
   unmapped?: Set<string>,
+  pastDueSinceMs?: number,
 ): CustomerSummary {
   const end = periodOf(sub).end;
   const facts: SubscriptionFacts = {
@@ -104,7 +103,7 @@ export function foldSubscription(
     created: sub.created ?? 0,
     periodEnd: end === undefined ? null : end * 1000,
   };
-  const entitlement = entitlementOf(sub, now, rules.pastDueGraceMs);
+  const entitlement = entitlementOf(sub, now, rules.pastDueGraceMs, pastDueSinceMs);
   const next: CustomerSummary = summary ?? { best: undefined, latest: facts, entitledUnmapped: false, unknownStatus: false };
   if (summary && newer(facts, summary.latest)) next.latest = facts;
   if (entitlement === "unknown") next.unknownStatus = true;

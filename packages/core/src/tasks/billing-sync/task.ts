@@ -5,6 +5,7 @@ import { type CustomerSummary, foldSubscription, type PlanRules, rankOf, targetO
 import { type GuardVerdict, judgeDowngrades } from "./guard.ts";
 import { customerOf, listAllSubscriptions } from "./listing.ts";
 import { type BillingSyncInput, type BillingSyncOptions, billingSyncInput } from "./options.ts";
+import { loadPastDue, pastDueSince, pastDueTable, savePastDue } from "./past-due.ts";
 import { keyModeOf } from "./stripe-client.ts";
 
 /** A change as a dry run reports it. */
@@ -92,6 +93,10 @@ async function sync(ctx: TaskContext, input: BillingSyncInput): Promise<BillingS
   const cutoffMs = Math.floor(startedMs / SECOND) * SECOND;
   const summaries = new Map<string, CustomerSummary>();
   const unmappedPrices = new Set<string>();
+  const ledger = pastDueTable(ctx.tablePrefix);
+  const recordedPastDue = await loadPastDue(db, ledger);
+  const pastDue = new Map<string, number>();
+  const noLongerPastDue: string[] = [];
   const subscriptions = await listAllSubscriptions(input.stripe, {
     mode: input.mode,
     signal: ctx.signal,
@@ -100,11 +105,17 @@ async function sync(ctx: TaskContext, input: BillingSyncInput): Promise<BillingS
     maxRateLimitWaitMs: input.maxRateLimitWait,
     onSubscription(sub) {
       const customer = customerOf(sub);
-      summaries.set(customer, foldSubscription(summaries.get(customer), sub, rules, startedMs, unmappedPrices));
+      let since: number | undefined;
+      if (sub.status === "past_due") {
+        since = pastDueSince(sub, recordedPastDue.get(sub.id), startedMs);
+        pastDue.set(sub.id, since);
+      } else if (recordedPastDue.has(sub.id)) noLongerPastDue.push(sub.id);
+      summaries.set(customer, foldSubscription(summaries.get(customer), sub, rules, startedMs, unmappedPrices, since));
     },
     onProgress: (listed) => ctx.progress({ done: listed, unit: "subscriptions", label: "listing" }),
   });
   log.info({ subscriptions, customers: summaries.size }, "[upkeep] billing-sync listed every subscription");
+  if (!ctx.dryRun) await savePastDue(db, ledger, pastDue, noLongerPastDue, startedMs);
 
   const changes: AccountChange[] = [];
   const seenCustomers = new Set<string>();
