@@ -271,6 +271,33 @@ for (const { dialect, available } of await probeDialects()) {
       expect(sync.events.filter((event) => event.type === "billing.upgraded")).toHaveLength(0);
     });
 
+    // Regression (issue 19, bug 2): an entitled subscription with one mapped and one unmapped price,
+    // or a second entitled subscription on an unmapped price, downgraded a payer to the mapped plan.
+    it("keeps the plan of an account with any entitled subscription carrying an unmapped price, and warns", async () => {
+      const table = await accounts([
+        { customer: "cus_items", plan: "business" },
+        { customer: "cus_two", plan: "pro" },
+      ]);
+      server.setSubscriptions([
+        sub("sub_items", "cus_items", "active", ["price_starter", "price_business_2027"]),
+        sub("sub_two_a", "cus_two", "active", ["price_starter"]),
+        sub("sub_two_b", "cus_two", "active", ["price_pro_2027"]),
+      ]);
+      const sync = host(table, { guard: { maxDowngradeShare: 1 } });
+      const { result } = await sync.run();
+      expect(await plans(table)).toEqual({ cus_items: "business", cus_two: "pro" });
+      expect(result).toMatchObject({ unmapped: 2, downgraded: 0 });
+      expect([...result.unmappedPriceIds].sort()).toEqual(["price_business_2027", "price_pro_2027"]);
+      const unmapped = sync.events.filter((event) => event.type === "billing.unmapped");
+      expect(unmapped.map((event) => event.data?.customerId).sort()).toEqual(["cus_items", "cus_two"]);
+      expect(unmapped.find((event) => event.data?.customerId === "cus_two")?.data).toMatchObject({
+        plan: "pro",
+        priceIds: ["price_pro_2027"],
+        subscriptionIds: ["sub_two_b"],
+      });
+      expect(sync.lines.filter((line) => line.includes('"level":"warn"') && line.includes("unmapped price"))).toHaveLength(2);
+    });
+
     it("keeps an account whose entitled subscription has an unmapped price, and reports the price", async () => {
       const table = await accounts([{ customer: "cus_typo", plan: "pro" }]);
       server.setSubscriptions([sub("sub_x", "cus_typo", "active", ["price_pro_v2"])]);

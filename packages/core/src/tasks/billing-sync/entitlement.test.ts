@@ -83,6 +83,14 @@ describe("foldSubscription and targetOf", () => {
     expect([...unmapped]).toEqual(["p_typo"]);
   });
 
+  it("keeps a customer with a mapped plan when any entitled subscription also carries an unmapped price", () => {
+    expect(targetOf(fold([sub("m", "active", ["p_s", "p_new"])]), rules, false)).toEqual({ keep: "unmapped" });
+    expect(targetOf(fold([sub("a", "active", ["p_p"]), sub("b", "trialing", ["p_new"])]), rules, false)).toEqual({ keep: "unmapped" });
+    expect(targetOf(fold([sub("a", "active", ["p_p"]), sub("b", "canceled", ["p_new"])]), rules, false)).toMatchObject({
+      target: { plan: "pro" },
+    });
+  });
+
   it("keeps a customer with no subscription unless told to downgrade it", () => {
     expect(targetOf(undefined, rules, false)).toEqual({ keep: "missing" });
     expect(targetOf(undefined, rules, true)).toMatchObject({ target: { plan: "free" } });

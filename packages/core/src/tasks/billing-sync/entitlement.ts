@@ -17,14 +17,20 @@ export interface SubscriptionFacts {
   periodEnd: number | null;
 }
 
+/** An entitled subscription with prices the plan map does not know. */
+export interface PlanMapGap {
+  subscriptionId: string;
+  priceIds: string[];
+}
+
 /** Everything billing-sync keeps of one customer's subscriptions, folded one at a time. */
 export interface CustomerSummary {
   /** The entitled subscription with a mapped plan that wins (highest rank, then newest). */
   best: SubscriptionFacts | undefined;
   /** The newest subscription of any status, written to a lapsed account. */
   latest: SubscriptionFacts;
-  /** An entitled subscription whose prices map to no plan (a plan map gap): the account is kept. */
-  entitledUnmapped: boolean;
+  /** Entitled subscriptions carrying a price the plan map does not know (a map gap): the account is kept. */
+  gaps: PlanMapGap[];
   /** A status billing-sync does not know: the account is kept. */
   unknownStatus: boolean;
 }
@@ -68,20 +74,21 @@ export function entitlementOf(sub: StripeSubscriptionLike, now: number, pastDueG
   return now - (pastDueSinceMs ?? now) <= pastDueGraceMs ? "entitled" : "lapsed";
 }
 
-/** The highest-ranked plan among a subscription's prices; unmapped prices go to `unmapped`. */
-export function planOf(sub: StripeSubscriptionLike, rules: PlanRules, unmapped?: Set<string>): string | undefined {
+/** The highest-ranked plan among a subscription's prices, and the price ids that map to no plan. */
+export function planOf(sub: StripeSubscriptionLike, rules: PlanRules): { plan: string | undefined; unmapped: string[] } {
   let plan: string | undefined;
+  const unmapped: string[] = [];
   for (const item of sub.items.data) {
     const priceId = item.price?.id;
     if (!priceId) continue;
     const mapped = rules.plans[priceId];
     if (mapped === undefined) {
-      unmapped?.add(priceId);
+      unmapped.push(priceId);
       continue;
     }
     if (plan === undefined || rankOf(mapped, rules) > rankOf(plan, rules)) plan = mapped;
   }
-  return plan;
+  return { plan, unmapped };
 }
 
 const newer = (a: SubscriptionFacts, b: SubscriptionFacts) => a.created > b.created || (a.created === b.created && a.id > b.id);
@@ -96,20 +103,23 @@ export function foldSubscription(
   pastDueSinceMs?: number,
 ): CustomerSummary {
   const end = periodOf(sub).end;
+  const prices = planOf(sub, rules);
+  for (const priceId of prices.unmapped) unmapped?.add(priceId);
   const facts: SubscriptionFacts = {
     id: sub.id,
     status: sub.status,
-    plan: planOf(sub, rules, unmapped),
+    plan: prices.plan,
     created: sub.created ?? 0,
     periodEnd: end === undefined ? null : end * 1000,
   };
   const entitlement = entitlementOf(sub, now, rules.pastDueGraceMs, pastDueSinceMs);
-  const next: CustomerSummary = summary ?? { best: undefined, latest: facts, entitledUnmapped: false, unknownStatus: false };
+  const next: CustomerSummary = summary ?? { best: undefined, latest: facts, gaps: [], unknownStatus: false };
   if (summary && newer(facts, summary.latest)) next.latest = facts;
   if (entitlement === "unknown") next.unknownStatus = true;
   if (entitlement === "entitled") {
-    if (facts.plan === undefined) next.entitledUnmapped = true;
-    else if (
+    if (prices.unmapped.length > 0) next.gaps.push({ subscriptionId: sub.id, priceIds: prices.unmapped });
+    if (facts.plan === undefined) return next;
+    if (
       next.best === undefined ||
       rankOf(facts.plan, rules) > rankOf(next.best.plan, rules) ||
       (rankOf(facts.plan, rules) === rankOf(next.best.plan, rules) && newer(facts, next.best))
@@ -133,8 +143,9 @@ export type KeepReason = "missing" | "unmapped";
 
 /**
  * The state an account should have from its customer's summary, or why it is kept: a customer with
- * no subscription at all (`missing`, unless `downgradeMissing`), or one whose entitled subscription
- * has no mapped price or whose status is unknown (`unmapped`).
+ * no subscription at all (`missing`, unless `downgradeMissing`), or one with any entitled
+ * subscription carrying a price the plan map does not know, or only subscriptions of statuses
+ * billing-sync does not know (`unmapped`). A map gap never moves a payer to a lower plan.
  */
 export function targetOf(
   summary: CustomerSummary | undefined,
@@ -145,9 +156,10 @@ export function targetOf(
     if (!downgradeMissing) return { keep: "missing" };
     return { target: { plan: rules.freePlan, subscriptionId: null, status: null, periodEnd: null } };
   }
+  if (summary.gaps.length > 0) return { keep: "unmapped" };
   const best = summary.best;
   if (best) return { target: { plan: best.plan as string, subscriptionId: best.id, status: best.status, periodEnd: best.periodEnd } };
-  if (summary.entitledUnmapped || summary.unknownStatus) return { keep: "unmapped" };
+  if (summary.unknownStatus) return { keep: "unmapped" };
   const latest = summary.latest;
   return { target: { plan: rules.freePlan, subscriptionId: latest.id, status: latest.status, periodEnd: latest.periodEnd } };
 }

@@ -1,7 +1,7 @@
 import { TaskError } from "../../errors.ts";
 import { defineTask, type TaskContext, type TaskDefinition } from "../../task.ts";
-import { type AccountChange, type AccountId, applyChanges, countComped, differs, readAccounts } from "./accounts.ts";
-import { type CustomerSummary, foldSubscription, type PlanRules, rankOf, targetOf } from "./entitlement.ts";
+import { type AccountChange, type AccountId, type AccountRow, applyChanges, countComped, differs, readAccounts } from "./accounts.ts";
+import { type CustomerSummary, foldSubscription, type PlanMapGap, type PlanRules, rankOf, targetOf } from "./entitlement.ts";
 import { type GuardVerdict, judgeDowngrades } from "./guard.ts";
 import { customerOf, listAllSubscriptions } from "./listing.ts";
 import { type BillingSyncInput, type BillingSyncOptions, billingSyncInput } from "./options.ts";
@@ -40,7 +40,11 @@ export interface BillingSyncResult {
   skippedConcurrent: number;
   /** Accounts kept because their customer has no subscription in the listing. */
   missing: number;
-  /** Accounts kept because an entitled subscription's prices map to no plan, or its status is unknown. */
+  /**
+   * Accounts kept as they are because an entitled subscription carries a price the plan map does not
+   * know (each also gets a warning line and a `billing.unmapped` event), or every subscription has a
+   * status billing-sync does not know.
+   */
   unmapped: number;
   /** Stripe customers with subscriptions but no local account: reported, never created. */
   unknownCustomers: number;
@@ -70,6 +74,22 @@ function capped<T>(values: Iterable<T>, limit: number, note: () => void): T[] {
     out.push(value);
   }
   return out;
+}
+
+/**
+ * A plan map gap: the account keeps its plan, and the host hears of it (a warning line and a
+ * `billing.unmapped` event, none in a dry run) so that it can map the price.
+ */
+function reportGap(ctx: TaskContext, account: AccountRow, gaps: readonly PlanMapGap[]): void {
+  const data = {
+    accountId: account.id,
+    customerId: account.customerId,
+    plan: account.plan,
+    subscriptionIds: gaps.map((gap) => gap.subscriptionId),
+    priceIds: [...new Set(gaps.flatMap((gap) => gap.priceIds))],
+  };
+  ctx.logger.warn(data, "[upkeep] billing-sync kept an account's plan: an entitled subscription has an unmapped price");
+  if (!ctx.dryRun) ctx.emit({ type: "billing.unmapped", severity: "warning", data });
 }
 
 async function sync(ctx: TaskContext, input: BillingSyncInput): Promise<BillingSyncResult> {
@@ -135,6 +155,7 @@ async function sync(ctx: TaskContext, input: BillingSyncInput): Promise<BillingS
       if ("keep" in decision) {
         if (decision.keep === "missing") missing++;
         else unmapped++;
+        if (summary && summary.gaps.length > 0) reportGap(ctx, account, summary.gaps);
         continue;
       }
       const target = decision.target;
