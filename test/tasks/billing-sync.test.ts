@@ -298,6 +298,26 @@ for (const { dialect, available } of await probeDialects()) {
       expect(sync.lines.filter((line) => line.includes('"level":"warn"') && line.includes("unmapped price"))).toHaveLength(2);
     });
 
+    // Regression (issue 19, bug 3): plans were matched by price id only, so a new price behind a
+    // known lookup key, or of a known product, left its subscribers on the free plan.
+    it("maps plans by price id, then price lookup key, then product id", async () => {
+      const table = await accounts([
+        { customer: "cus_lookup", plan: "free" },
+        { customer: "cus_product", plan: "free" },
+        { customer: "cus_both", plan: "free" },
+      ]);
+      server.setSubscriptions([
+        sub("sub_lookup", "cus_lookup", "active", [{ id: "price_1NewPro", lookupKey: "pro_monthly" }]),
+        sub("sub_product", "cus_product", "active", [{ id: "price_1NewBiz", product: "prod_business" }]),
+        sub("sub_both", "cus_both", "active", [{ id: "price_starter", lookupKey: "pro_monthly", product: "prod_business" }]),
+      ]);
+      const { result } = await host(table, {
+        plans: { ...PLANS, pro_monthly: "pro", prod_business: "business" },
+      }).run();
+      expect(await plans(table)).toEqual({ cus_lookup: "pro", cus_product: "business", cus_both: "starter" });
+      expect(result).toMatchObject({ upgraded: 3, unmapped: 0, unmappedPriceIds: [] });
+    });
+
     it("keeps an account whose entitled subscription has an unmapped price, and reports the price", async () => {
       const table = await accounts([{ customer: "cus_typo", plan: "pro" }]);
       server.setSubscriptions([sub("sub_x", "cus_typo", "active", ["price_pro_v2"])]);

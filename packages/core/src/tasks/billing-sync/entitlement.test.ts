@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { entitlementOf, foldSubscription, type PlanRules, periodOf, targetOf } from "./entitlement.ts";
+import { entitlementOf, foldSubscription, type PlanRules, periodOf, planOfPrice, targetOf } from "./entitlement.ts";
 import { judgeDowngrades } from "./guard.ts";
 import { describeStripeError, keyModeOf, type StripeClient, type StripeSubscriptionLike } from "./stripe-client.ts";
 
@@ -94,6 +94,16 @@ describe("foldSubscription and targetOf", () => {
   it("keeps a customer with no subscription unless told to downgrade it", () => {
     expect(targetOf(undefined, rules, false)).toEqual({ keep: "missing" });
     expect(targetOf(undefined, rules, true)).toMatchObject({ target: { plan: "free" } });
+  });
+});
+
+describe("planOfPrice", () => {
+  const plans = { price_a: "starter", pro_monthly: "pro", prod_biz: "business" };
+  it("maps by price id, then lookup key, then product id, and never by an inherited key", () => {
+    expect(planOfPrice({ id: "price_a", lookup_key: "pro_monthly", product: "prod_biz" }, plans)).toBe("starter");
+    expect(planOfPrice({ id: "price_b", lookup_key: "pro_monthly", product: "prod_biz" }, plans)).toBe("pro");
+    expect(planOfPrice({ id: "price_c", lookup_key: null, product: { id: "prod_biz" } }, plans)).toBe("business");
+    expect(planOfPrice({ id: "price_d", lookup_key: "constructor", product: "toString" }, plans)).toBeUndefined();
   });
 });
 

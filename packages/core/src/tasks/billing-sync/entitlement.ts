@@ -1,4 +1,4 @@
-import type { StripeSubscriptionLike } from "./stripe-client.ts";
+import type { StripePriceLike, StripeSubscriptionLike } from "./stripe-client.ts";
 
 /** What a subscription grants: the plan, or nothing (lapsed), or an answer billing-sync cannot give. */
 export type Entitlement = "entitled" | "lapsed" | "unknown";
@@ -36,6 +36,7 @@ export interface CustomerSummary {
 }
 
 export interface PlanRules {
+  /** Price ids, price lookup keys and product ids, each mapped to a plan name. */
   plans: Record<string, string>;
   ranks: Record<string, number>;
   freePlan: string;
@@ -74,16 +75,28 @@ export function entitlementOf(sub: StripeSubscriptionLike, now: number, pastDueG
   return now - (pastDueSinceMs ?? now) <= pastDueGraceMs ? "entitled" : "lapsed";
 }
 
+const own = (plans: Record<string, string>, key: string | null | undefined) => (key && Object.hasOwn(plans, key) ? plans[key] : undefined);
+
+/**
+ * The plan of one price: mapped by its id first, then by its lookup key, then by its product's id
+ * (so one entry for a product covers each of its prices, and a lookup key follows a price that
+ * Stripe replaced by a new id).
+ */
+export function planOfPrice(price: StripePriceLike, plans: Record<string, string>): string | undefined {
+  const product = typeof price.product === "string" ? price.product : price.product?.id;
+  return own(plans, price.id) ?? own(plans, price.lookup_key) ?? own(plans, product);
+}
+
 /** The highest-ranked plan among a subscription's prices, and the price ids that map to no plan. */
 export function planOf(sub: StripeSubscriptionLike, rules: PlanRules): { plan: string | undefined; unmapped: string[] } {
   let plan: string | undefined;
   const unmapped: string[] = [];
   for (const item of sub.items.data) {
-    const priceId = item.price?.id;
-    if (!priceId) continue;
-    const mapped = rules.plans[priceId];
+    const price = item.price;
+    if (!price?.id) continue;
+    const mapped = planOfPrice(price, rules.plans);
     if (mapped === undefined) {
-      unmapped.push(priceId);
+      unmapped.push(price.id);
       continue;
     }
     if (plan === undefined || rankOf(mapped, rules) > rankOf(plan, rules)) plan = mapped;

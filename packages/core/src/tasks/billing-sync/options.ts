@@ -54,7 +54,11 @@ export interface BillingSyncOptions {
    * @default "live"
    */
   mode?: "live" | "test";
-  /** Maps each Stripe price id to a local plan name. */
+  /**
+   * Maps Stripe prices to local plan names. Each key is a price id (`price_…`), a price lookup key
+   * (`pro_monthly`) or a product id (`prod_…`). For each subscription item the price id wins, then
+   * the price's lookup key, then its product's id.
+   */
   plans: Record<string, string>;
   /**
    * Rank of each plan; when a customer has several entitled subscriptions the highest-ranked plan
@@ -111,7 +115,7 @@ export const billingSyncInput = z
     mode: z.enum(["live", "test"]).default("live"),
     plans: z
       .record(z.string().min(1), z.string().min(1))
-      .refine((plans) => Object.keys(plans).length > 0, "expected at least one price id mapped to a plan"),
+      .refine((plans) => Object.keys(plans).length > 0, "expected at least one price id, lookup key or product id mapped to a plan"),
     ranks: z.record(z.string().min(1), z.number().finite()).default({}),
     freePlan: z.string().min(1).default("free"),
     pastDueGrace: duration.default("7d").transform((value) => parseDuration(value) as number),
