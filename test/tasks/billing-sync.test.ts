@@ -36,7 +36,7 @@ const RANKS = { starter: 1, pro: 2, business: 3 };
 
 function sub(
   id: string,
-  customer: string,
+  customer: string | null,
   status: string,
   prices: SubscriptionFixture["prices"] = ["price_pro"],
   periodStart = T0s - 10 * DAY,
@@ -46,8 +46,10 @@ function sub(
 
 interface Seed {
   customer: string | null;
-  plan: string;
+  plan: string | null;
   updatedAt?: Date;
+  /** The `staff_granted` column, for `neverDowngrade.column`. */
+  staffGranted?: boolean;
 }
 
 for (const { dialect, available } of await probeDialects()) {
@@ -79,11 +81,12 @@ for (const { dialect, available } of await probeDialects()) {
       await database.knex.schema.createTable(table, (t) => {
         t.increments("id");
         t.string("stripe_customer_id", 64).nullable();
-        t.string("plan", 32).notNullable();
+        t.string("plan", 32).nullable();
         t.string("stripe_subscription_id", 64).nullable();
         t.string("subscription_status", 32).nullable();
         t.datetime("current_period_end", { precision: 3 }).nullable();
         t.datetime("updated_at", { precision: 3 }).nullable();
+        t.boolean("staff_granted").notNullable().defaultTo(false);
       });
       if (rows.length > 0) {
         await database.knex.batchInsert(
@@ -91,6 +94,7 @@ for (const { dialect, available } of await probeDialects()) {
           rows.map((row) => ({
             stripe_customer_id: row.customer,
             plan: row.plan,
+            staff_granted: row.staffGranted ?? false,
             updated_at: row.updatedAt ?? new Date(T0.getTime() - DAY * 1000),
           })),
           500,
@@ -99,8 +103,8 @@ for (const { dialect, available } of await probeDialects()) {
       return table;
     }
 
-    async function plans(table: string): Promise<Record<string, string>> {
-      const rows: Array<{ stripe_customer_id: string | null; plan: string; id: number }> = await database
+    async function plans(table: string): Promise<Record<string, string | null>> {
+      const rows: Array<{ stripe_customer_id: string | null; plan: string | null; id: number }> = await database
         .knex(table)
         .select("id", "stripe_customer_id", "plan")
         .orderBy("id");
@@ -316,6 +320,67 @@ for (const { dialect, available } of await probeDialects()) {
       }).run();
       expect(await plans(table)).toEqual({ cus_lookup: "pro", cus_product: "business", cus_both: "starter" });
       expect(result).toMatchObject({ upgraded: 3, unmapped: 0, unmappedPriceIds: [] });
+    });
+
+    // Issue 19: a hand-granted plan (enterprise, set by staff on an account with a Stripe customer)
+    // was downgraded when an old subscription was cancelled.
+    it("never downgrades an account on a neverDowngrade plan or marked by the neverDowngrade column", async () => {
+      const table = await accounts([
+        { customer: "cus_ent", plan: "enterprise" },
+        { customer: "cus_staff", plan: "business", staffGranted: true },
+        { customer: "cus_plain", plan: "pro" },
+        { customer: "cus_up", plan: "starter", staffGranted: true },
+      ]);
+      server.setSubscriptions([
+        sub("sub_ent", "cus_ent", "canceled"),
+        sub("sub_staff", "cus_staff", "active", ["price_starter"]),
+        sub("sub_plain", "cus_plain", "canceled"),
+        sub("sub_up", "cus_up", "active", ["price_business"]),
+      ]);
+      const { result } = await host(table, {
+        ranks: { ...RANKS, enterprise: 9 },
+        neverDowngrade: { plans: ["enterprise"], column: "staff_granted" },
+        guard: { maxDowngradeShare: 1 },
+      }).run();
+      expect(await plans(table)).toEqual({ cus_ent: "enterprise", cus_staff: "business", cus_plain: "free", cus_up: "business" });
+      expect(result).toMatchObject({ downgraded: 1, upgraded: 1, neverDowngraded: 2 });
+      expect([...result.neverDowngradedIds].sort()).toEqual([1, 2]);
+    });
+
+    // Issue 19: a subscription with `customer: null` failed the whole run with a TypeError.
+    it("skips and reports a subscription with no customer", async () => {
+      const table = await accounts([{ customer: "cus_1", plan: "free" }]);
+      server.setSubscriptions([sub("sub_orphan", null, "active"), sub("sub_1", "cus_1", "active")]);
+      const { record, result } = await host(table).run();
+      expect(record.status).toBe("succeeded");
+      expect(result).toMatchObject({ upgraded: 1, withoutCustomer: 1, withoutCustomerIds: ["sub_orphan"] });
+    });
+
+    // Issue 19: a key to another Stripe account in the same mode "succeeded" with every account
+    // missing, logged at info only.
+    it("warns loudly when most accounts' customers are missing from the Stripe account", async () => {
+      const table = await accounts(Array.from({ length: 5 }, (_, i) => ({ customer: `cus_ours_${i}`, plan: "pro" })));
+      server.setSubscriptions([sub("sub_t1", "cus_theirs_1", "active"), sub("sub_t2", "cus_ours_0", "active")]);
+      const sync = host(table);
+      const { result } = await sync.run();
+      expect(result).toMatchObject({ missing: 4, accounts: 5, downgraded: 0 });
+      const warning = sync.lines.find((line) => line.includes('"level":"warn"') && line.includes("another Stripe account"));
+      expect(warning).toBeDefined();
+      expect(sync.events.find((event) => event.type === "billing.customers_missing")?.data).toMatchObject({ missing: 4, accounts: 5 });
+    });
+
+    // Issue 19: a NULL local plan was counted as paid, and NULL to free emitted billing.upgraded.
+    it("treats a NULL local plan as the free plan", async () => {
+      const table = await accounts([
+        { customer: "cus_none", plan: null },
+        { customer: "cus_new", plan: null },
+      ]);
+      server.setSubscriptions([sub("sub_none", "cus_none", "canceled"), sub("sub_new", "cus_new", "active")]);
+      const sync = host(table);
+      const { result } = await sync.run();
+      expect(await plans(table)).toEqual({ cus_none: "free", cus_new: "pro" });
+      expect(result).toMatchObject({ paidAccounts: 0, upgraded: 1, downgraded: 0, updated: 1 });
+      expect(sync.events.map((event) => [event.type, event.data?.customerId])).toEqual([["billing.upgraded", "cus_new"]]);
     });
 
     it("keeps an account whose entitled subscription has an unmapped price, and reports the price", async () => {

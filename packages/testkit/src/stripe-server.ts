@@ -13,7 +13,8 @@ export interface PriceFixture {
 /** A subscription as the local server stores it; the server fills in the rest of Stripe's shape. */
 export interface SubscriptionFixture {
   id: string;
-  customer: string;
+  /** The customer id; null plays malformed data. */
+  customer: string | null;
   /** Stripe's status: `active`, `trialing`, `past_due`, `canceled`, `unpaid`, `incomplete`, `incomplete_expired`, `paused`. */
   status: string;
   /** One subscription item each: a price id, or a price with its lookup key and product. */
@@ -172,6 +173,7 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
     index = new Map(subscriptions.map((sub, position) => [sub.id, position]));
     byCustomer = new Map();
     subscriptions.forEach((sub, position) => {
+      if (sub.customer === null) return;
       const own = byCustomer.get(sub.customer);
       if (own) own.push(position);
       else byCustomer.set(sub.customer, [position]);

@@ -25,9 +25,10 @@ export interface ListingOptions {
   onProgress(listed: number): void;
 }
 
-/** The customer id of a subscription, expanded or not. */
-export function customerOf(sub: StripeSubscriptionLike): string {
-  return typeof sub.customer === "string" ? sub.customer : sub.customer.id;
+/** The customer id of a subscription, expanded or not; undefined when it has none. */
+export function customerOf(sub: StripeSubscriptionLike): string | undefined {
+  const id = typeof sub.customer === "string" ? sub.customer : sub.customer?.id;
+  return typeof id === "string" && id !== "" ? id : undefined;
 }
 
 /** Thrown when the run's signal fired while listing: nothing has been changed. */

@@ -44,6 +44,18 @@ export interface BillingGuardOptions {
   maxDowngrades?: number;
 }
 
+/** Accounts the sweep never moves to a lower plan: hand-granted plans, staff-marked accounts. */
+export interface BillingNeverDowngradeOptions {
+  /** Accounts on one of these plans are never downgraded (such as `["enterprise"]`). @default [] */
+  plans?: string[];
+  /**
+   * A column of the accounts table; an account whose value is true (or 1) is never downgraded.
+   * `null` for no such column.
+   * @default null
+   */
+  column?: string | null;
+}
+
 /** Options of `billingSyncTask`. */
 export interface BillingSyncOptions {
   /** The host's own Stripe client (`new Stripe(key, { maxNetworkRetries: 2 })`); its retry setting is used. */
@@ -81,6 +93,12 @@ export interface BillingSyncOptions {
   missing?: "keep" | "downgrade";
   /** @default { maxDowngradeShare: 0.2 } */
   guard?: BillingGuardOptions;
+  /**
+   * Accounts never downgraded by the sweep (they may still be upgraded); off by default. Each one
+   * the sweep would have downgraded is counted in `neverDowngraded`.
+   * @default { plans: [], column: null }
+   */
+  neverDowngrade?: BillingNeverDowngradeOptions;
   /** Apply changes even when the guard refuses them (for a one-off manual run). @default false */
   force?: boolean;
   /** Accounts updated per transaction. @default 100 */
@@ -138,6 +156,13 @@ export const billingSyncInput = z
       .object({
         maxDowngradeShare: z.number().min(0).max(1).default(0.2),
         maxDowngrades: z.number().int().min(0).optional(),
+      })
+      .strict()
+      .prefault({}),
+    neverDowngrade: z
+      .object({
+        plans: z.array(z.string().min(1)).default([]),
+        column: column.nullable().default(null),
       })
       .strict()
       .prefault({}),

@@ -25,7 +25,8 @@ export interface StripeInvoiceLike {
  */
 export interface StripeSubscriptionLike {
   id: string;
-  customer: string | { id: string };
+  /** The customer id, or the customer when expanded; null only in malformed data, which is skipped. */
+  customer: string | { id: string } | null;
   status: string;
   created?: number;
   livemode?: boolean;

@@ -48,6 +48,12 @@ export interface BillingSyncResult {
   unmapped: number;
   /** Stripe customers with subscriptions but no local account: reported, never created. */
   unknownCustomers: number;
+  /** Downgrades not made because the account is on a `neverDowngrade` plan or marked by its column. */
+  neverDowngraded: number;
+  neverDowngradedIds: AccountId[];
+  /** Subscriptions skipped because they have no customer (malformed data). */
+  withoutCustomer: number;
+  withoutCustomerIds: string[];
   unknownCustomerIds: string[];
   /** Price ids seen in Stripe that `plans` does not map. */
   unmappedPriceIds: string[];
@@ -92,6 +98,20 @@ function reportGap(ctx: TaskContext, account: AccountRow, gaps: readonly PlanMap
   if (!ctx.dryRun) ctx.emit({ type: "billing.unmapped", severity: "warning", data });
 }
 
+/**
+ * Most accounts' customers have no subscription at all in the listed Stripe account: with a key of
+ * the right mode, that is a key to another Stripe account (or customer ids from one). The accounts
+ * are kept (`missing`); this says why loudly, as a warning line and a `billing.customers_missing` event.
+ */
+function reportMostMissing(ctx: TaskContext, missing: number, accounts: number, customers: number): void {
+  const data = { missing, accounts, customersInStripe: customers };
+  ctx.logger.warn(
+    data,
+    "[upkeep] billing-sync: most accounts' Stripe customers have no subscription in this Stripe account; the key most likely belongs to another Stripe account of the same mode, or the accounts' customer ids come from another account. They were kept, not downgraded",
+  );
+  if (!ctx.dryRun) ctx.emit({ type: "billing.customers_missing", severity: "warning", data });
+}
+
 async function sync(ctx: TaskContext, input: BillingSyncInput): Promise<BillingSyncResult> {
   const db = ctx.db;
   if (!db) throw new TaskError("billing-sync needs the host's database: set `db` in the upkeep config", { reason: "NO_DATABASE" });
@@ -117,6 +137,7 @@ async function sync(ctx: TaskContext, input: BillingSyncInput): Promise<BillingS
   const recordedPastDue = await loadPastDue(db, ledger);
   const pastDue = new Map<string, number>();
   const noLongerPastDue: string[] = [];
+  const withoutCustomer: string[] = [];
   const subscriptions = await listAllSubscriptions(input.stripe, {
     mode: input.mode,
     signal: ctx.signal,
@@ -125,6 +146,10 @@ async function sync(ctx: TaskContext, input: BillingSyncInput): Promise<BillingS
     maxRateLimitWaitMs: input.maxRateLimitWait,
     onSubscription(sub) {
       const customer = customerOf(sub);
+      if (customer === undefined) {
+        withoutCustomer.push(sub.id);
+        return;
+      }
       let since: number | undefined;
       if (sub.status === "past_due") {
         since = pastDueSince(sub, recordedPastDue.get(sub.id), startedMs);
@@ -145,10 +170,14 @@ async function sync(ctx: TaskContext, input: BillingSyncInput): Promise<BillingS
   let missing = 0;
   let unmapped = 0;
   let unchanged = 0;
-  for await (const page of readAccounts(db, columns)) {
+  const neverDowngradePlans = new Set(input.neverDowngrade.plans);
+  const neverDowngradedIds: AccountId[] = [];
+  for await (const page of readAccounts(db, columns, input.neverDowngrade.column)) {
     for (const account of page) {
       accounts++;
-      if (account.plan !== input.freePlan) paidAccounts++;
+      // A NULL plan is the free plan: not paid, and NULL to free is an update, not an upgrade.
+      const current = account.plan ?? input.freePlan;
+      if (current !== input.freePlan) paidAccounts++;
       const summary = summaries.get(account.customerId);
       if (summary) seenCustomers.add(account.customerId);
       const decision = targetOf(summary, rules, input.missing === "downgrade");
@@ -167,8 +196,11 @@ async function sync(ctx: TaskContext, input: BillingSyncInput): Promise<BillingS
         skippedConcurrentIds.push(account.id);
         continue;
       }
-      const kind =
-        account.plan === target.plan ? "update" : rankOf(target.plan, rules) < rankOf(account.plan, rules) ? "downgrade" : "upgrade";
+      const kind = current === target.plan ? "update" : rankOf(target.plan, rules) < rankOf(current, rules) ? "downgrade" : "upgrade";
+      if (kind === "downgrade" && (account.neverDowngrade || neverDowngradePlans.has(current))) {
+        neverDowngradedIds.push(account.id);
+        continue;
+      }
       changes.push({
         accountId: account.id,
         customerId: account.customerId,
@@ -180,6 +212,10 @@ async function sync(ctx: TaskContext, input: BillingSyncInput): Promise<BillingS
     if (ctx.signal.aborted)
       throw new TaskError("billing-sync stopped while comparing accounts; nothing was changed", { reason: "ABORTED" });
   }
+
+  if (missing > 0 && missing * 2 > accounts) reportMostMissing(ctx, missing, accounts, summaries.size);
+  if (withoutCustomer.length > 0)
+    log.warn({ subscriptions: withoutCustomer.length }, "[upkeep] billing-sync skipped subscriptions that have no customer");
 
   const downgrades = changes.filter((change) => change.kind === "downgrade").length;
   const guard = judgeDowngrades(downgrades, paidAccounts, input.guard, input.force);
@@ -252,6 +288,10 @@ async function sync(ctx: TaskContext, input: BillingSyncInput): Promise<BillingS
     unchanged,
     comped: await countComped(db, columns),
     skippedConcurrent: skippedConcurrentIds.length,
+    neverDowngraded: neverDowngradedIds.length,
+    neverDowngradedIds: capped(neverDowngradedIds, input.reportLimit, note),
+    withoutCustomer: withoutCustomer.length,
+    withoutCustomerIds: capped(withoutCustomer, input.reportLimit, note),
     missing,
     unmapped,
     unknownCustomers: unknown.length,
