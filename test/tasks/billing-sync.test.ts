@@ -16,6 +16,7 @@ import {
   type StripeServer,
   type SubscriptionFixture,
   startStripeServer,
+  stripeScenarios,
   type TestDatabase,
 } from "@upkeep/testkit";
 import Stripe from "stripe";
@@ -193,12 +194,12 @@ for (const { dialect, available } of await probeDialects()) {
 
     it("keeps a past_due account through the grace period, inclusive, and downgrades it one second later", async () => {
       const table = await accounts([{ customer: "cus_late", plan: "pro" }]);
-      server.setSubscriptions([sub("sub_late", "cus_late", "past_due", ["price_pro"], T0s - 20 * DAY)]);
+      // The card's first charge failed exactly three days before T0.
+      server.setSubscriptions([stripeScenarios(T0).pastDue({ id: "sub_late", customer: "cus_late", daysLate: 3 })]);
       const sync = host(table, { pastDueGrace: "3d" });
+      sync.setTime(T0.getTime());
       expect((await sync.run()).result).toMatchObject({ downgraded: 0, updated: 1 });
-      sync.setTime(T0.getTime() + 3 * DAY * 1000);
-      expect((await sync.run()).result).toMatchObject({ downgraded: 0, unchanged: 1 });
-      sync.setTime(T0.getTime() + 3 * DAY * 1000 + 1000);
+      sync.setTime(T0.getTime() + 1000);
       expect((await sync.run()).result).toMatchObject({ downgraded: 1 });
       expect(await plans(table)).toEqual({ cus_late: "free" });
     });
@@ -248,11 +249,21 @@ for (const { dialect, available } of await probeDialects()) {
     // Regression (issue 19, bug 1): grace was counted from current_period_start, so an invoiced
     // customer (net 14) one day late had been "past due" for 15 days and was downgraded at once.
     it("counts past_due grace from when the subscription became past due, not from its period start", async () => {
-      const table = await accounts([{ customer: "cus_net14", plan: "pro" }]);
-      server.setSubscriptions([sub("sub_net14", "cus_net14", "past_due", ["price_pro"], T0s - 15 * DAY)]);
+      const table = await accounts([
+        { customer: "cus_net14", plan: "pro" },
+        { customer: "cus_renewed", plan: "pro" },
+      ]);
+      const at = stripeScenarios(T0);
+      server.setSubscriptions([
+        at.pastDue({ id: "sub_net14", customer: "cus_net14", collection: "send_invoice", netDays: 14, daysLate: 1 }),
+        // 20 days past due across a renewal: the latest invoice is the renewal's, not due yet.
+        at.pastDue({ id: "sub_renewed", customer: "cus_renewed", collection: "send_invoice", netDays: 14, daysLate: 20 }),
+      ]);
       const { result } = await host(table, { pastDueGrace: "7d" }).run();
-      expect(await plans(table)).toEqual({ cus_net14: "pro" });
-      expect(result.downgraded).toBe(0);
+      expect(await plans(table)).toEqual({ cus_net14: "pro", cus_renewed: "free" });
+      expect(result.downgraded).toBe(1);
+      expect(server.stats.listRequests).toBe(1);
+      expect(decodeURIComponent(server.stats.lastListQuery ?? "")).toContain("expand[0]=data.latest_invoice");
     });
 
     // Regression (issue 19, bug 1): a subscription Stripe leaves past_due across a renewal got a new

@@ -38,9 +38,12 @@ describe("pastDueFromStripe", () => {
     expect(pastDueFromStripe(pastDue("charge_automatically", invoice), NOW)).toBe((nowS - 4 * DAY + 3600) * 1000);
   });
 
-  it("bounds it by the current period's start when the renewal's invoice is not overdue yet", () => {
+  it("dates it from the previous period's invoice when the renewal's invoice is not overdue yet", () => {
     const invoice = { id: "in_2", status: "open", due_date: nowS + 9 * DAY, created: nowS - 5 * DAY };
-    expect(pastDueFromStripe(pastDue("send_invoice", invoice, nowS - 5 * DAY), NOW)).toBe(NOW - 5 * DAY * 1000);
+    const invoiced = { ...pastDue("send_invoice", invoice, nowS - 5 * DAY), days_until_due: 14 };
+    expect(pastDueFromStripe(invoiced, NOW)).toBe(NOW - 21 * DAY * 1000);
+    const renewal = { id: "in_3", status: "draft", attempt_count: 0, created: nowS - 2 * DAY };
+    expect(pastDueFromStripe(pastDue("charge_automatically", renewal, nowS - 2 * DAY), NOW)).toBe(NOW - 32 * DAY * 1000);
   });
 
   it("cannot tell from an unexpanded invoice", () => {

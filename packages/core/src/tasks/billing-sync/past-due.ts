@@ -6,6 +6,7 @@ import type { StripeInvoiceLike, StripeSubscriptionLike } from "./stripe-client.
 export const pastDueTable = (prefix: string) => `${prefix}billing_past_due`;
 
 const WRITE_CHUNK = 200;
+const DAY = 86_400;
 
 /**
  * When the invoice fell overdue, in epoch ms: its `due_date` when it is sent for payment
@@ -25,17 +26,19 @@ function overdueAt(invoice: StripeInvoiceLike, collectionMethod: string | null |
  * Since when a `past_due` subscription has been past due, by Stripe's own data (epoch ms), or
  * undefined when the latest invoice is not expanded. When the latest invoice fell overdue, that
  * moment. When it did not (a renewal's invoice not yet due or not yet attempted, while the
- * subscription is already past due), an earlier invoice is the unpaid one: it was issued for an
- * earlier period, so the subscription has been past due since the current period's start at the
- * latest.
+ * subscription is already past due), the previous period's invoice is the unpaid one: it fell
+ * overdue when the previous period started (a period's length before the current one), plus the
+ * subscription's `days_until_due` when it is invoiced.
  */
 export function pastDueFromStripe(sub: StripeSubscriptionLike, nowMs: number): number | undefined {
   const invoice = typeof sub.latest_invoice === "object" && sub.latest_invoice !== null ? sub.latest_invoice : undefined;
   if (!invoice) return undefined;
   const at = overdueAt(invoice, sub.collection_method);
   if (at !== undefined && at <= nowMs) return at;
-  const start = periodOf(sub).start;
-  return start === undefined ? undefined : Math.min(start * 1000, nowMs);
+  const { start, end } = periodOf(sub);
+  if (start === undefined || end === undefined) return undefined;
+  const net = sub.collection_method === "send_invoice" ? (sub.days_until_due ?? 0) * DAY : 0;
+  return Math.min((start - (end - start) + net) * 1000, nowMs);
 }
 
 /**

@@ -32,6 +32,8 @@ export interface StripeSubscriptionLike {
   livemode?: boolean;
   /** `charge_automatically` or `send_invoice`. */
   collection_method?: string | null;
+  /** Net days of a `send_invoice` subscription. */
+  days_until_due?: number | null;
   current_period_start?: number;
   current_period_end?: number;
   /** The invoice id, or the invoice when expanded (billing-sync asks for `data.latest_invoice`). */
