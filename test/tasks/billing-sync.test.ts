@@ -23,6 +23,7 @@ import Stripe from "stripe";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { applyChanges } from "../../packages/core/src/tasks/billing-sync/accounts.ts";
 import { billingSyncInput } from "../../packages/core/src/tasks/billing-sync/options.ts";
+import { createAccountsTable } from "../fixtures/billing-accounts.ts";
 
 // The real client satisfies the structural type billing-sync asks for.
 const _typeCheck: StripeClient = new Stripe("sk_test_x");
@@ -79,16 +80,7 @@ for (const { dialect, available } of await probeDialects()) {
     /** A fresh accounts table with the default column names; returns its name. */
     async function accounts(rows: Seed[]): Promise<string> {
       const table = `accounts_${++tables}`;
-      await database.knex.schema.createTable(table, (t) => {
-        t.increments("id");
-        t.string("stripe_customer_id", 64).nullable();
-        t.string("plan", 32).nullable();
-        t.string("stripe_subscription_id", 64).nullable();
-        t.string("subscription_status", 32).nullable();
-        t.datetime("current_period_end", { precision: 3 }).nullable();
-        t.datetime("updated_at", { precision: 3 }).nullable();
-        t.boolean("staff_granted").notNullable().defaultTo(false);
-      });
+      await createAccountsTable(database.knex, table);
       if (rows.length > 0) {
         await database.knex.batchInsert(
           table,
