@@ -406,6 +406,51 @@ for (const { dialect, available } of await probeDialects()) {
       expect(server.stats.listRequests).toBe(4);
     });
 
+    it("resumes after a 429 without Retry-After, and fails without retrying a 500 Stripe marks not retryable or a 403", async () => {
+      const subs = Array.from({ length: 150 }, (_, i) => sub(`sub_${String(i).padStart(4, "0")}`, `cus_${i}`, "active"));
+      const table = await accounts(subs.map((_, i) => ({ customer: `cus_${i}`, plan: "free" })));
+      server.setSubscriptions(subs);
+      server.inject({ kind: "rate-limit", page: 2, retryAfter: null });
+      const limited = await host(table).run();
+      expect(limited.record.status).toBe("succeeded");
+      expect(server.stats.listRequests).toBe(3);
+      await database.knex(table).update({ plan: "free" });
+      for (const fault of [{ kind: "server-error", shouldRetry: false }, { kind: "forbidden" }] as const) {
+        server.reset();
+        server.inject({ ...fault, page: 2, times: 9 });
+        const { record } = await host(table).run();
+        expect(record.status, fault.kind).toBe("failed");
+        expect(record.reason).toBe("STRIPE_LISTING_FAILED");
+        expect(record.errorMessage).toMatch(/nothing was changed/);
+        // One good page, then page 2 once: neither answer is retried by the client.
+        expect(server.stats.listRequests, fault.kind).toBe(2);
+      }
+      expect(Object.values(await plans(table)).every((plan) => plan === "free")).toBe(true);
+    });
+
+    it("changes nothing on a rerun with nothing new (idempotent)", async () => {
+      const at = stripeScenarios(T0);
+      const table = await accounts([
+        { customer: "cus_a", plan: "free" },
+        { customer: "cus_b", plan: "pro" },
+        { customer: "cus_c", plan: "pro" },
+      ]);
+      server.setSubscriptions([
+        at.active({ id: "sub_a", customer: "cus_a" }),
+        at.canceled({ id: "sub_b", customer: "cus_b", endedDaysAgo: 2 }),
+        at.pastDue({ id: "sub_c", customer: "cus_c", daysLate: 2 }),
+      ]);
+      const sync = host(table, { guard: { maxDowngradeShare: 1 } });
+      const first = await sync.run();
+      expect(first.result).toMatchObject({ upgraded: 1, downgraded: 1, updated: 1 });
+      const before = await database.knex(table).select("*").orderBy("id");
+      const events = sync.events.length;
+      const second = await sync.run();
+      expect(second.result).toMatchObject({ upgraded: 0, downgraded: 0, updated: 0, unchanged: 3 });
+      expect(await database.knex(table).select("*").orderBy("id")).toEqual(before);
+      expect(sync.events).toHaveLength(events);
+    });
+
     it("changes nothing when page 7 of 10 keeps failing with 500", async () => {
       const subs = Array.from({ length: 1000 }, (_, i) =>
         sub(`sub_${String(i).padStart(4, "0")}`, `cus_${i}`, i < 500 ? "active" : "canceled"),
