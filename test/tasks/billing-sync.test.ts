@@ -16,12 +16,14 @@ import {
   type StripeServer,
   type SubscriptionFixture,
   startStripeServer,
+  stripeScenarios,
   type TestDatabase,
 } from "@upkeep/testkit";
 import Stripe from "stripe";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { applyChanges } from "../../packages/core/src/tasks/billing-sync/accounts.ts";
 import { billingSyncInput } from "../../packages/core/src/tasks/billing-sync/options.ts";
+import { createAccountsTable } from "../fixtures/billing-accounts.ts";
 
 // The real client satisfies the structural type billing-sync asks for.
 const _typeCheck: StripeClient = new Stripe("sk_test_x");
@@ -36,9 +38,9 @@ const RANKS = { starter: 1, pro: 2, business: 3 };
 
 function sub(
   id: string,
-  customer: string,
+  customer: string | null,
   status: string,
-  prices: string[] = ["price_pro"],
+  prices: SubscriptionFixture["prices"] = ["price_pro"],
   periodStart = T0s - 10 * DAY,
 ): SubscriptionFixture {
   return { id, customer, status, prices, created: periodStart, currentPeriodStart: periodStart, currentPeriodEnd: periodStart + 30 * DAY };
@@ -46,8 +48,10 @@ function sub(
 
 interface Seed {
   customer: string | null;
-  plan: string;
+  plan: string | null;
   updatedAt?: Date;
+  /** The `staff_granted` column, for `neverDowngrade.column`. */
+  staffGranted?: boolean;
 }
 
 for (const { dialect, available } of await probeDialects()) {
@@ -76,21 +80,14 @@ for (const { dialect, available } of await probeDialects()) {
     /** A fresh accounts table with the default column names; returns its name. */
     async function accounts(rows: Seed[]): Promise<string> {
       const table = `accounts_${++tables}`;
-      await database.knex.schema.createTable(table, (t) => {
-        t.increments("id");
-        t.string("stripe_customer_id", 64).nullable();
-        t.string("plan", 32).notNullable();
-        t.string("stripe_subscription_id", 64).nullable();
-        t.string("subscription_status", 32).nullable();
-        t.datetime("current_period_end", { precision: 3 }).nullable();
-        t.datetime("updated_at", { precision: 3 }).nullable();
-      });
+      await createAccountsTable(database.knex, table);
       if (rows.length > 0) {
         await database.knex.batchInsert(
           table,
           rows.map((row) => ({
             stripe_customer_id: row.customer,
             plan: row.plan,
+            staff_granted: row.staffGranted ?? false,
             updated_at: row.updatedAt ?? new Date(T0.getTime() - DAY * 1000),
           })),
           500,
@@ -99,8 +96,8 @@ for (const { dialect, available } of await probeDialects()) {
       return table;
     }
 
-    async function plans(table: string): Promise<Record<string, string>> {
-      const rows: Array<{ stripe_customer_id: string | null; plan: string; id: number }> = await database
+    async function plans(table: string): Promise<Record<string, string | null>> {
+      const rows: Array<{ stripe_customer_id: string | null; plan: string | null; id: number }> = await database
         .knex(table)
         .select("id", "stripe_customer_id", "plan")
         .orderBy("id");
@@ -111,10 +108,11 @@ for (const { dialect, available } of await probeDialects()) {
       const lines: string[] = [];
       const events: TaskEvent[] = [];
       let minute = 0;
+      let offsetMs = 0;
       const upkeep = registerTasks(manualAdapter(), {
         db: database.knex,
         tablePrefix: `bs${++prefixes}_`,
-        clock: () => new Date(T0.getTime() + minute * 60_000),
+        clock: () => new Date(T0.getTime() + offsetMs + minute * 60_000),
         logger: createJsonLogger({ level: "debug", write: (line) => lines.push(line) }),
         tasks: [billingSyncTask({ stripe: client(), mode: "test", plans: PLANS, ranks: RANKS, accounts: { table }, ...options })],
       });
@@ -124,6 +122,14 @@ for (const { dialect, available } of await probeDialects()) {
       return {
         lines,
         events,
+        /** Moves the run clock forward (a later nightly run). */
+        advance(ms: number) {
+          offsetMs += ms;
+        },
+        /** The next run happens at exactly this time (epoch ms). */
+        setTime(ms: number) {
+          offsetMs = ms - T0.getTime() - minute * 60_000;
+        },
         async run(runOptions: { dryRun?: boolean; input?: Record<string, unknown> } = {}) {
           const record = await upkeep.run("billing-sync", runOptions);
           minute++;
@@ -179,20 +185,15 @@ for (const { dialect, available } of await probeDialects()) {
     });
 
     it("keeps a past_due account through the grace period, inclusive, and downgrades it one second later", async () => {
-      const table = await accounts([
-        { customer: "cus_inside", plan: "pro" },
-        { customer: "cus_edge", plan: "pro" },
-        { customer: "cus_after", plan: "pro" },
-      ]);
-      server.setSubscriptions([
-        sub("sub_in", "cus_inside", "past_due", ["price_pro"], T0s - 2 * DAY),
-        sub("sub_edge", "cus_edge", "past_due", ["price_pro"], T0s - 3 * DAY),
-        sub("sub_after", "cus_after", "past_due", ["price_pro"], T0s - 3 * DAY - 1),
-      ]);
-      const { result } = await host(table, { pastDueGrace: "3d" }).run();
-      expect(await plans(table)).toEqual({ cus_inside: "pro", cus_edge: "pro", cus_after: "free" });
-      expect(result.downgraded).toBe(1);
-      expect(result.updated).toBe(2);
+      const table = await accounts([{ customer: "cus_late", plan: "pro" }]);
+      // The card's first charge failed exactly three days before T0.
+      server.setSubscriptions([stripeScenarios(T0).pastDue({ id: "sub_late", customer: "cus_late", daysLate: 3 })]);
+      const sync = host(table, { pastDueGrace: "3d" });
+      sync.setTime(T0.getTime());
+      expect((await sync.run()).result).toMatchObject({ downgraded: 0, updated: 1 });
+      sync.setTime(T0.getTime() + 1000);
+      expect((await sync.run()).result).toMatchObject({ downgraded: 1 });
+      expect(await plans(table)).toEqual({ cus_late: "free" });
     });
 
     it("gives a customer with several subscriptions the highest-ranked entitled plan", async () => {
@@ -237,6 +238,154 @@ for (const { dialect, available } of await probeDialects()) {
       expect(result.unknownCustomerIds.sort()).toEqual(["cus_ghost", "cus_gone"]);
     });
 
+    // Regression (issue 19, bug 1): grace was counted from current_period_start, so an invoiced
+    // customer (net 14) one day late had been "past due" for 15 days and was downgraded at once.
+    it("counts past_due grace from when the subscription became past due, not from its period start", async () => {
+      const table = await accounts([
+        { customer: "cus_net14", plan: "pro" },
+        { customer: "cus_renewed", plan: "pro" },
+      ]);
+      const at = stripeScenarios(T0);
+      server.setSubscriptions([
+        at.pastDue({ id: "sub_net14", customer: "cus_net14", collection: "send_invoice", netDays: 14, daysLate: 1 }),
+        // 20 days past due across a renewal: the latest invoice is the renewal's, not due yet.
+        at.pastDue({ id: "sub_renewed", customer: "cus_renewed", collection: "send_invoice", netDays: 14, daysLate: 20 }),
+      ]);
+      const { result } = await host(table, { pastDueGrace: "7d" }).run();
+      expect(await plans(table)).toEqual({ cus_net14: "pro", cus_renewed: "free" });
+      expect(result.downgraded).toBe(1);
+      expect(server.stats.listRequests).toBe(1);
+      expect(decodeURIComponent(server.stats.lastListQuery ?? "")).toContain("expand[0]=data.latest_invoice");
+    });
+
+    // Regression (issue 19, bug 1): a subscription Stripe leaves past_due across a renewal got a new
+    // grace from the new period's start, so it was re-upgraded (billing.upgraded) at every renewal.
+    it("never re-entitles a past_due subscription at a renewal while it stays unpaid", async () => {
+      const table = await accounts([{ customer: "cus_late", plan: "pro" }]);
+      server.setSubscriptions([sub("sub_late", "cus_late", "past_due", ["price_pro"], T0s - DAY)]);
+      const sync = host(table, { pastDueGrace: "7d" });
+      expect((await sync.run()).result.downgraded).toBe(0);
+      expect(await plans(table)).toEqual({ cus_late: "pro" });
+      sync.advance(9 * DAY * 1000);
+      expect((await sync.run()).result.downgraded).toBe(1);
+      expect(await plans(table)).toEqual({ cus_late: "free" });
+      // The renewal: a new period starts, Stripe keeps the subscription past_due.
+      server.updateSubscription("sub_late", { currentPeriodStart: T0s + 29 * DAY, currentPeriodEnd: T0s + 59 * DAY });
+      sync.advance(21 * DAY * 1000);
+      const renewed = await sync.run();
+      expect(renewed.result.upgraded).toBe(0);
+      expect(await plans(table)).toEqual({ cus_late: "free" });
+      expect(sync.events.filter((event) => event.type === "billing.upgraded")).toHaveLength(0);
+    });
+
+    // Regression (issue 19, bug 2): an entitled subscription with one mapped and one unmapped price,
+    // or a second entitled subscription on an unmapped price, downgraded a payer to the mapped plan.
+    it("keeps the plan of an account with any entitled subscription carrying an unmapped price, and warns", async () => {
+      const table = await accounts([
+        { customer: "cus_items", plan: "business" },
+        { customer: "cus_two", plan: "pro" },
+      ]);
+      server.setSubscriptions([
+        sub("sub_items", "cus_items", "active", ["price_starter", "price_business_2027"]),
+        sub("sub_two_a", "cus_two", "active", ["price_starter"]),
+        sub("sub_two_b", "cus_two", "active", ["price_pro_2027"]),
+      ]);
+      const sync = host(table, { guard: { maxDowngradeShare: 1 } });
+      const { result } = await sync.run();
+      expect(await plans(table)).toEqual({ cus_items: "business", cus_two: "pro" });
+      expect(result).toMatchObject({ unmapped: 2, downgraded: 0 });
+      expect([...result.unmappedPriceIds].sort()).toEqual(["price_business_2027", "price_pro_2027"]);
+      const unmapped = sync.events.filter((event) => event.type === "billing.unmapped");
+      expect(unmapped.map((event) => event.data?.customerId).sort()).toEqual(["cus_items", "cus_two"]);
+      expect(unmapped.find((event) => event.data?.customerId === "cus_two")?.data).toMatchObject({
+        plan: "pro",
+        priceIds: ["price_pro_2027"],
+        subscriptionIds: ["sub_two_b"],
+      });
+      expect(sync.lines.filter((line) => line.includes('"level":"warn"') && line.includes("unmapped price"))).toHaveLength(2);
+    });
+
+    // Regression (issue 19, bug 3): plans were matched by price id only, so a new price behind a
+    // known lookup key, or of a known product, left its subscribers on the free plan.
+    it("maps plans by price id, then price lookup key, then product id", async () => {
+      const table = await accounts([
+        { customer: "cus_lookup", plan: "free" },
+        { customer: "cus_product", plan: "free" },
+        { customer: "cus_both", plan: "free" },
+      ]);
+      server.setSubscriptions([
+        sub("sub_lookup", "cus_lookup", "active", [{ id: "price_1NewPro", lookupKey: "pro_monthly" }]),
+        sub("sub_product", "cus_product", "active", [{ id: "price_1NewBiz", product: "prod_business" }]),
+        sub("sub_both", "cus_both", "active", [{ id: "price_starter", lookupKey: "pro_monthly", product: "prod_business" }]),
+      ]);
+      const { result } = await host(table, {
+        plans: { ...PLANS, pro_monthly: "pro", prod_business: "business" },
+      }).run();
+      expect(await plans(table)).toEqual({ cus_lookup: "pro", cus_product: "business", cus_both: "starter" });
+      expect(result).toMatchObject({ upgraded: 3, unmapped: 0, unmappedPriceIds: [] });
+    });
+
+    // Issue 19: a hand-granted plan (enterprise, set by staff on an account with a Stripe customer)
+    // was downgraded when an old subscription was cancelled.
+    it("never downgrades an account on a neverDowngrade plan or marked by the neverDowngrade column", async () => {
+      const table = await accounts([
+        { customer: "cus_ent", plan: "enterprise" },
+        { customer: "cus_staff", plan: "business", staffGranted: true },
+        { customer: "cus_plain", plan: "pro" },
+        { customer: "cus_up", plan: "starter", staffGranted: true },
+      ]);
+      server.setSubscriptions([
+        sub("sub_ent", "cus_ent", "canceled"),
+        sub("sub_staff", "cus_staff", "active", ["price_starter"]),
+        sub("sub_plain", "cus_plain", "canceled"),
+        sub("sub_up", "cus_up", "active", ["price_business"]),
+      ]);
+      const { result } = await host(table, {
+        ranks: { ...RANKS, enterprise: 9 },
+        neverDowngrade: { plans: ["enterprise"], column: "staff_granted" },
+        guard: { maxDowngradeShare: 1 },
+      }).run();
+      expect(await plans(table)).toEqual({ cus_ent: "enterprise", cus_staff: "business", cus_plain: "free", cus_up: "business" });
+      expect(result).toMatchObject({ downgraded: 1, upgraded: 1, neverDowngraded: 2 });
+      expect([...result.neverDowngradedIds].sort()).toEqual([1, 2]);
+    });
+
+    // Issue 19: a subscription with `customer: null` failed the whole run with a TypeError.
+    it("skips and reports a subscription with no customer", async () => {
+      const table = await accounts([{ customer: "cus_1", plan: "free" }]);
+      server.setSubscriptions([sub("sub_orphan", null, "active"), sub("sub_1", "cus_1", "active")]);
+      const { record, result } = await host(table).run();
+      expect(record.status).toBe("succeeded");
+      expect(result).toMatchObject({ upgraded: 1, withoutCustomer: 1, withoutCustomerIds: ["sub_orphan"] });
+    });
+
+    // Issue 19: a key to another Stripe account in the same mode "succeeded" with every account
+    // missing, logged at info only.
+    it("warns loudly when most accounts' customers are missing from the Stripe account", async () => {
+      const table = await accounts(Array.from({ length: 5 }, (_, i) => ({ customer: `cus_ours_${i}`, plan: "pro" })));
+      server.setSubscriptions([sub("sub_t1", "cus_theirs_1", "active"), sub("sub_t2", "cus_ours_0", "active")]);
+      const sync = host(table);
+      const { result } = await sync.run();
+      expect(result).toMatchObject({ missing: 4, accounts: 5, downgraded: 0 });
+      const warning = sync.lines.find((line) => line.includes('"level":"warn"') && line.includes("another Stripe account"));
+      expect(warning).toBeDefined();
+      expect(sync.events.find((event) => event.type === "billing.customers_missing")?.data).toMatchObject({ missing: 4, accounts: 5 });
+    });
+
+    // Issue 19: a NULL local plan was counted as paid, and NULL to free emitted billing.upgraded.
+    it("treats a NULL local plan as the free plan", async () => {
+      const table = await accounts([
+        { customer: "cus_none", plan: null },
+        { customer: "cus_new", plan: null },
+      ]);
+      server.setSubscriptions([sub("sub_none", "cus_none", "canceled"), sub("sub_new", "cus_new", "active")]);
+      const sync = host(table);
+      const { result } = await sync.run();
+      expect(await plans(table)).toEqual({ cus_none: "free", cus_new: "pro" });
+      expect(result).toMatchObject({ paidAccounts: 0, upgraded: 1, downgraded: 0, updated: 1 });
+      expect(sync.events.map((event) => [event.type, event.data?.customerId])).toEqual([["billing.upgraded", "cus_new"]]);
+    });
+
     it("keeps an account whose entitled subscription has an unmapped price, and reports the price", async () => {
       const table = await accounts([{ customer: "cus_typo", plan: "pro" }]);
       server.setSubscriptions([sub("sub_x", "cus_typo", "active", ["price_pro_v2"])]);
@@ -255,6 +404,51 @@ for (const { dialect, available } of await probeDialects()) {
       expect(result.subscriptions).toBe(250);
       expect(result.upgraded).toBe(250);
       expect(server.stats.listRequests).toBe(4);
+    });
+
+    it("resumes after a 429 without Retry-After, and fails without retrying a 500 Stripe marks not retryable or a 403", async () => {
+      const subs = Array.from({ length: 150 }, (_, i) => sub(`sub_${String(i).padStart(4, "0")}`, `cus_${i}`, "active"));
+      const table = await accounts(subs.map((_, i) => ({ customer: `cus_${i}`, plan: "free" })));
+      server.setSubscriptions(subs);
+      server.inject({ kind: "rate-limit", page: 2, retryAfter: null });
+      const limited = await host(table).run();
+      expect(limited.record.status).toBe("succeeded");
+      expect(server.stats.listRequests).toBe(3);
+      await database.knex(table).update({ plan: "free" });
+      for (const fault of [{ kind: "server-error", shouldRetry: false }, { kind: "forbidden" }] as const) {
+        server.reset();
+        server.inject({ ...fault, page: 2, times: 9 });
+        const { record } = await host(table).run();
+        expect(record.status, fault.kind).toBe("failed");
+        expect(record.reason).toBe("STRIPE_LISTING_FAILED");
+        expect(record.errorMessage).toMatch(/nothing was changed/);
+        // One good page, then page 2 once: neither answer is retried by the client.
+        expect(server.stats.listRequests, fault.kind).toBe(2);
+      }
+      expect(Object.values(await plans(table)).every((plan) => plan === "free")).toBe(true);
+    });
+
+    it("changes nothing on a rerun with nothing new (idempotent)", async () => {
+      const at = stripeScenarios(T0);
+      const table = await accounts([
+        { customer: "cus_a", plan: "free" },
+        { customer: "cus_b", plan: "pro" },
+        { customer: "cus_c", plan: "pro" },
+      ]);
+      server.setSubscriptions([
+        at.active({ id: "sub_a", customer: "cus_a" }),
+        at.canceled({ id: "sub_b", customer: "cus_b", endedDaysAgo: 2 }),
+        at.pastDue({ id: "sub_c", customer: "cus_c", daysLate: 2 }),
+      ]);
+      const sync = host(table, { guard: { maxDowngradeShare: 1 } });
+      const first = await sync.run();
+      expect(first.result).toMatchObject({ upgraded: 1, downgraded: 1, updated: 1 });
+      const before = await database.knex(table).select("*").orderBy("id");
+      const events = sync.events.length;
+      const second = await sync.run();
+      expect(second.result).toMatchObject({ upgraded: 0, downgraded: 0, updated: 0, unchanged: 3 });
+      expect(await database.knex(table).select("*").orderBy("id")).toEqual(before);
+      expect(sync.events).toHaveLength(events);
     });
 
     it("changes nothing when page 7 of 10 keeps failing with 500", async () => {

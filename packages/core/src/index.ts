@@ -78,8 +78,19 @@ export {
 } from "./task.ts";
 export type { AccountId } from "./tasks/billing-sync/accounts.ts";
 export type { GuardVerdict } from "./tasks/billing-sync/guard.ts";
-export type { BillingAccountsOptions, BillingGuardOptions, BillingSyncOptions } from "./tasks/billing-sync/options.ts";
-export type { StripeClient, StripeSubscriptionLike, SubscriptionListParams } from "./tasks/billing-sync/stripe-client.ts";
+export type {
+  BillingAccountsOptions,
+  BillingGuardOptions,
+  BillingNeverDowngradeOptions,
+  BillingSyncOptions,
+} from "./tasks/billing-sync/options.ts";
+export type {
+  StripeClient,
+  StripeInvoiceLike,
+  StripePriceLike,
+  StripeSubscriptionLike,
+  SubscriptionListParams,
+} from "./tasks/billing-sync/stripe-client.ts";
 export { type BillingChangeReport, type BillingSyncResult, billingSyncTask } from "./tasks/billing-sync/task.ts";
 export * from "./tasks/cleanup/index.ts";
 export type { LockedPackage, Lockfile } from "./tasks/dependency-audit/lock-graph.ts";

@@ -23,10 +23,21 @@ export {
 } from "./registry-server.ts";
 export { type OracleRun, type RunOracle, runOracle } from "./run-oracle.ts";
 export {
+  customerObject,
+  type InvoiceFixture,
+  invoiceObject,
+  type PriceFixture,
+  periodsOnItems,
+  priceObject,
+  type SubscriptionFixture,
+  type SubscriptionShape,
+  subscriptionObject,
+} from "./stripe-objects.ts";
+export { type Collection, type ScenarioBase, type StripeScenarios, stripeScenarios } from "./stripe-scenarios.ts";
+export {
   type StripeFault,
   type StripeServer,
   type StripeServerOptions,
   type StripeServerStats,
-  type SubscriptionFixture,
   startStripeServer,
 } from "./stripe-server.ts";

@@ -1,21 +1,7 @@
+import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-
-/** A subscription as the local server stores it; the server fills in the rest of Stripe's shape. */
-export interface SubscriptionFixture {
-  id: string;
-  customer: string;
-  /** Stripe's status: `active`, `trialing`, `past_due`, `canceled`, `unpaid`, `incomplete`, `incomplete_expired`, `paused`. */
-  status: string;
-  /** Price ids, one subscription item each. */
-  prices: string[];
-  /** Epoch seconds. @default 1_700_000_000 */
-  created?: number;
-  /** Epoch seconds of the current period's start, on every item. @default created */
-  currentPeriodStart?: number;
-  /** Epoch seconds of the current period's end, on every item. @default currentPeriodStart + 30 days */
-  currentPeriodEnd?: number;
-}
+import { periodsOnItems, type SubscriptionFixture, subscriptionObject } from "./stripe-objects.ts";
 
 /**
  * A fault the server injects into `GET /v1/subscriptions`. `page` is the listing page the request
@@ -23,10 +9,13 @@ export interface SubscriptionFixture {
  * meets the same fault until `times` is used up.
  */
 export type StripeFault =
-  /** 429 with `Retry-After` (seconds); `shouldRetry` adds `Stripe-Should-Retry: true`. */
-  | { kind: "rate-limit"; page: number; times?: number; retryAfter?: number; shouldRetry?: boolean }
-  /** 500 with a Stripe `api_error` body. */
-  | { kind: "server-error"; page: number; times?: number }
+  /**
+   * 429 `rate_limit`. `retryAfter` (seconds) sends `Retry-After`, `null` sends none; `shouldRetry`
+   * sends `Stripe-Should-Retry: true`.
+   */
+  | { kind: "rate-limit"; page: number; times?: number; retryAfter?: number | null; shouldRetry?: boolean }
+  /** 500 with a Stripe `api_error` body; `shouldRetry` sends `Stripe-Should-Retry` (true or false), absent sends none. */
+  | { kind: "server-error"; page: number; times?: number; shouldRetry?: boolean }
   /** 200 whose body is not JSON. */
   | { kind: "malformed-json"; page: number; times?: number }
   /** The body is cut off half-way and the connection dropped. */
@@ -34,11 +23,19 @@ export type StripeFault =
   /** The listing claims it is complete at this page (`has_more: false`) although more remain. */
   | { kind: "early-end"; page: number; times?: number }
   /** 401 as Stripe answers an unknown key: the message names the key masked but for its tail. */
-  | { kind: "invalid-key"; page: number; times?: number };
+  | { kind: "invalid-key"; page: number; times?: number }
+  /** 403 as Stripe answers a restricted key without read access to subscriptions. */
+  | { kind: "forbidden"; page: number; times?: number };
 
 export interface StripeServerOptions {
   subscriptions?: SubscriptionFixture[];
   faults?: StripeFault[];
+  /**
+   * The account's default API version, used when a request sends no `Stripe-Version` (the `stripe`
+   * package always sends its own pinned one, or `apiVersion`).
+   * @default "2025-03-31.basil"
+   */
+  defaultApiVersion?: string;
 }
 
 /** Request counts, for asserting how the client paged. */
@@ -49,19 +46,23 @@ export interface StripeServerStats {
   listRequests: number;
   /** `GET /v1/subscriptions/:id` requests. */
   retrieveRequests: number;
+  /** The query string of the last listing request, as sent. */
+  lastListQuery: string | undefined;
+  /** The `Stripe-Version` of the last request (or the default). */
+  lastApiVersion: string | undefined;
 }
 
-/** A local HTTP server speaking enough of Stripe's API for the real `stripe` client. */
+/** A local HTTP server speaking Stripe's subscription API for the real `stripe` client. */
 export interface StripeServer {
   readonly host: string;
   readonly port: number;
   readonly protocol: "http";
   /** Spread into `new Stripe(key, { ...server.clientOptions, maxNetworkRetries })`. */
   readonly clientOptions: { host: string; port: number; protocol: "http" };
-  /** The stored subscriptions, in listing order; mutate through the methods below. */
+  /** The stored subscriptions, in listing order (newest first); mutate through the methods below. */
   readonly subscriptions: readonly SubscriptionFixture[];
   readonly stats: StripeServerStats;
-  /** Replaces every subscription. */
+  /** Replaces every subscription; they are listed newest first (`created` descending, then given order). */
   setSubscriptions(subscriptions: SubscriptionFixture[]): void;
   /** Changes one subscription in place (its position in the listing stays). */
   updateSubscription(id: string, change: Partial<Omit<SubscriptionFixture, "id" | "customer">>): void;
@@ -77,53 +78,64 @@ export interface StripeServer {
   close(): Promise<void>;
 }
 
-const DAY = 86_400;
 const STATUSES = new Set(["active", "trialing", "past_due", "canceled", "unpaid", "incomplete", "incomplete_expired", "paused"]);
+/** `GET /v1/subscriptions` parameters, as in stripe-node's `SubscriptionListParams` and its pagination. */
+const LIST_PARAMS = new Set([
+  "automatic_tax",
+  "collection_method",
+  "created",
+  "current_period_end",
+  "current_period_start",
+  "customer",
+  "customer_account",
+  "ending_before",
+  "expand",
+  "limit",
+  "plan",
+  "price",
+  "starting_after",
+  "status",
+  "test_clock",
+]);
+const EXPANDABLE = new Set(["latest_invoice", "customer"]);
 
 interface PendingFault {
   fault: StripeFault;
   left: number;
 }
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+interface Answer {
+  res: ServerResponse;
+  apiVersion: string;
+  requestId: string;
+}
+
+function send(answer: Answer, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, {
+  answer.res.writeHead(status, {
     "content-type": "application/json",
     "content-length": Buffer.byteLength(text),
-    "stripe-version": "2025-01-01",
+    "stripe-version": answer.apiVersion,
+    "request-id": answer.requestId,
     ...headers,
   });
-  res.end(text);
+  answer.res.end(text);
 }
 
-function stripeError(res: ServerResponse, status: number, type: string, message: string, extra: Record<string, unknown> = {}) {
-  send(res, status, { error: { type, message, ...extra } });
-}
-
-function toStripe(sub: SubscriptionFixture, livemode: boolean) {
-  const created = sub.created ?? 1_700_000_000;
-  const start = sub.currentPeriodStart ?? created;
-  const end = sub.currentPeriodEnd ?? start + 30 * DAY;
-  return {
-    id: sub.id,
-    object: "subscription",
-    customer: sub.customer,
-    status: sub.status,
-    created,
-    livemode,
-    items: {
-      object: "list",
-      has_more: false,
-      url: `/v1/subscription_items?subscription=${sub.id}`,
-      data: sub.prices.map((price, index) => ({
-        id: `si_${sub.id}_${index}`,
-        object: "subscription_item",
-        price: { id: price, object: "price", livemode },
-        current_period_start: start,
-        current_period_end: end,
-      })),
-    },
-  };
+function stripeError(
+  answer: Answer,
+  status: number,
+  type: string,
+  message: string,
+  extra: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+) {
+  send(
+    answer,
+    status,
+    { error: { type, message, request_log_url: `https://dashboard.stripe.com/test/logs/${answer.requestId}`, ...extra } },
+    headers,
+  );
 }
 
 /** The mode of the bearer key: `live`, `test`, or undefined when absent or not a secret key. */
@@ -132,26 +144,42 @@ function keyModeOf(req: IncomingMessage): "live" | "test" | undefined {
   return match ? (match[1] as "live" | "test") : undefined;
 }
 
+/** The top-level name of a form-encoded parameter: `expand` of `expand[0]`, `created` of `created[gte]`. */
+const baseName = (key: string) => key.replace(/\[.*$/, "");
+
 /**
  * Starts a Stripe-speaking server on 127.0.0.1 and a random port: `GET /v1/subscriptions` with
- * Stripe's list semantics (`limit` 1–100, default 10; `starting_after`; `status`, default every
- * status but `canceled`; `customer`; `has_more`, `data`, `object: "list"`, `url`) and
- * `GET /v1/subscriptions/:id`. Objects carry `livemode` from the key's mode. Faults are injected per
- * listing page; requests are counted.
+ * Stripe's list semantics (`limit` 1–100, default 10; `starting_after`, `ending_before`; `status`,
+ * default every status but `canceled`; `customer`; newest first; `has_more`, `data`,
+ * `object: "list"`, `url`), `expand[]` of `data.latest_invoice` and `data.customer`, and
+ * `GET /v1/subscriptions/:id`. Objects carry every field of Stripe's published objects
+ * (stripe-objects.ts), `livemode` from the key's mode, and the period fields where the request's
+ * `Stripe-Version` puts them. Unknown parameters get 400 `parameter_unknown`; every answer, errors
+ * too, carries `Request-Id`. Faults are injected per listing page; requests are counted.
  */
 export async function startStripeServer(options: StripeServerOptions = {}): Promise<StripeServer> {
+  const defaultApiVersion = options.defaultApiVersion ?? "2025-03-31.basil";
   let subscriptions: SubscriptionFixture[] = [];
   let index = new Map<string, number>();
   let byCustomer = new Map<string, number[]>();
   let faults: PendingFault[] = [];
-  const stats: StripeServerStats = { requests: 0, listRequests: 0, retrieveRequests: 0 };
-  let requestIds = 0;
+  const stats: StripeServerStats = {
+    requests: 0,
+    listRequests: 0,
+    retrieveRequests: 0,
+    lastListQuery: undefined,
+    lastApiVersion: undefined,
+  };
 
   const setSubscriptions = (list: SubscriptionFixture[]) => {
-    subscriptions = list.map((sub) => ({ ...sub, prices: [...sub.prices] }));
+    subscriptions = list
+      .map((sub, order) => ({ sub: structuredClone(sub), order }))
+      .sort((a, b) => (b.sub.created ?? 1_700_000_000) - (a.sub.created ?? 1_700_000_000) || a.order - b.order)
+      .map(({ sub }) => sub);
     index = new Map(subscriptions.map((sub, position) => [sub.id, position]));
     byCustomer = new Map();
     subscriptions.forEach((sub, position) => {
+      if (sub.customer === null) return;
       const own = byCustomer.get(sub.customer);
       if (own) own.push(position);
       else byCustomer.set(sub.customer, [position]);
@@ -170,16 +198,44 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
     return pending.fault;
   };
 
-  function list(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, livemode: boolean) {
+  /** The `expand[]` values of a request, or the first one this server cannot expand. */
+  function expansions(query: URLSearchParams, prefix: string): { invoice: boolean; customer: boolean } | { bad: string } {
+    const wanted = { invoice: false, customer: false };
+    for (const [key, value] of query) {
+      if (baseName(key) !== "expand") continue;
+      const path = prefix === "" ? value : value.startsWith(prefix) ? value.slice(prefix.length) : undefined;
+      if (path === undefined || !EXPANDABLE.has(path)) return { bad: value };
+      if (path === "latest_invoice") wanted.invoice = true;
+      else wanted.customer = true;
+    }
+    return wanted;
+  }
+
+  function list(req: IncomingMessage, answer: Answer, query: URLSearchParams, livemode: boolean) {
     stats.listRequests++;
+    stats.lastListQuery = query.toString();
+    for (const key of query.keys()) {
+      const name = baseName(key);
+      if (!LIST_PARAMS.has(name)) {
+        return stripeError(answer, 400, "invalid_request_error", `Received unknown parameter: ${name}`, {
+          code: "parameter_unknown",
+          param: name,
+          doc_url: "https://stripe.com/docs/error-codes/parameter-unknown",
+        });
+      }
+    }
+    const expand = expansions(query, "data.");
+    if ("bad" in expand) {
+      return stripeError(answer, 400, "invalid_request_error", `This property cannot be expanded (${expand.bad}).`, { param: "expand" });
+    }
     const limitText = query.get("limit");
     const limit = limitText === null ? 10 : Number(limitText);
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
-      return stripeError(res, 400, "invalid_request_error", "Invalid integer: limit must be between 1 and 100.", { param: "limit" });
+      return stripeError(answer, 400, "invalid_request_error", "Invalid integer: limit must be between 1 and 100.", { param: "limit" });
     }
     const status = query.get("status");
     if (status !== null && status !== "all" && status !== "ended" && !STATUSES.has(status)) {
-      return stripeError(res, 400, "invalid_request_error", "Invalid status.", { param: "status" });
+      return stripeError(answer, 400, "invalid_request_error", "Invalid status.", { param: "status" });
     }
     const customer = query.get("customer");
     const matches = (sub: SubscriptionFixture) =>
@@ -188,99 +244,156 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
         (status === null && sub.status !== "canceled") ||
         (status === "ended" && (sub.status === "canceled" || sub.status === "incomplete_expired")) ||
         sub.status === status);
-    const after = query.get("starting_after");
-    let from = 0;
-    if (after !== null) {
-      const position = index.get(after);
+    const cursor = (param: "starting_after" | "ending_before") => {
+      const id = query.get(param);
+      if (id === null) return { position: undefined };
+      const position = index.get(id);
       if (position === undefined) {
-        return stripeError(res, 400, "invalid_request_error", `No such subscription: '${after}'`, {
-          code: "resource_missing",
-          param: "starting_after",
-        });
+        stripeError(answer, 400, "invalid_request_error", `No such subscription: '${id}'`, { code: "resource_missing", param });
+        return undefined;
       }
-      from = position + 1;
+      return { position };
+    };
+    const after = cursor("starting_after");
+    if (!after) return;
+    const before = cursor("ending_before");
+    if (!before) return;
+    // Matching positions in listing order; the whole store is its own list (no copy per page).
+    const everything = customer === null && status === "all";
+    const eligible = everything
+      ? undefined
+      : (customer === null ? subscriptions.map((_, i) => i) : (byCustomer.get(customer) ?? [])).filter((position) =>
+          matches(subscriptions[position] as SubscriptionFixture),
+        );
+    const count = (below: number) => (eligible ? eligible.filter((position) => position < below).length : below);
+    let from = 0;
+    let to = eligible ? eligible.length : subscriptions.length;
+    if (after.position !== undefined) from = count(after.position + 1);
+    if (before.position !== undefined) {
+      to = count(before.position);
+      from = Math.max(0, to - limit);
     }
-    // Candidate positions in listing order: a customer's own, or the whole store.
-    const own = customer === null ? undefined : (byCustomer.get(customer) ?? []);
-    const total = own ? own.length : subscriptions.length;
-    const at = (i: number) => (own ? (own[i] as number) : i);
-    let start = 0;
-    if (own) while (start < own.length && (own[start] as number) < from) start++;
-    else start = from;
+    const end = Math.min(to, from + limit);
+    const chosen = eligible ? eligible.slice(from, end) : Array.from({ length: Math.max(0, end - from) }, (_, i) => from + i);
     // The page a request asks for, counted over the whole listing, so faults stay put across retries.
-    const page = Math.floor((status === "all" ? start : countMatching(start, at, matches)) / limit) + 1;
+    const page = Math.floor(from / limit) + 1;
     const fault = takeFault(page);
-    const data: ReturnType<typeof toStripe>[] = [];
-    let i = start;
-    for (; i < total && data.length < limit; i++) {
-      const sub = subscriptions[at(i)] as SubscriptionFixture;
-      if (matches(sub)) data.push(toStripe(sub, livemode));
-    }
-    let hasMore = false;
-    for (; i < total && !hasMore; i++) hasMore = matches(subscriptions[at(i)] as SubscriptionFixture);
+    const shape = {
+      livemode,
+      periodsOnItems: periodsOnItems(answer.apiVersion),
+      expandInvoice: expand.invoice,
+      expandCustomer: expand.customer,
+    };
+    const data = chosen.map((position) => subscriptionObject(subscriptions[position] as SubscriptionFixture, shape));
+    const hasMore = before.position !== undefined ? from > 0 : from + chosen.length < to;
     const body = { object: "list", data, has_more: hasMore, url: "/v1/subscriptions" };
     switch (fault?.kind) {
-      case "rate-limit":
-        return send(
-          res,
+      case "rate-limit": {
+        const headers: Record<string, string> = {};
+        if (fault.retryAfter !== null) headers["retry-after"] = String(fault.retryAfter ?? 1);
+        if (fault.shouldRetry) headers["stripe-should-retry"] = "true";
+        return stripeError(
+          answer,
           429,
-          { error: { type: "invalid_request_error", code: "rate_limit", message: "Too many requests hit the API too quickly." } },
-          { "retry-after": String(fault.retryAfter ?? 1), ...(fault.shouldRetry ? { "stripe-should-retry": "true" } : {}) },
+          "invalid_request_error",
+          "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests.",
+          { code: "rate_limit", doc_url: "https://stripe.com/docs/error-codes/rate-limit" },
+          headers,
         );
+      }
       case "server-error":
-        return stripeError(res, 500, "api_error", "An unknown error occurred while processing your request.");
+        return stripeError(
+          answer,
+          500,
+          "api_error",
+          "An unknown error occurred while processing your request.",
+          {},
+          fault.shouldRetry === undefined ? {} : { "stripe-should-retry": String(fault.shouldRetry) },
+        );
       case "invalid-key": {
         const key = (req.headers.authorization ?? "").replace(/^Bearer /, "");
-        return stripeError(res, 401, "invalid_request_error", `Invalid API Key provided: ${key.slice(0, 8)}****${key.slice(-4)}`);
+        return stripeError(answer, 401, "invalid_request_error", `Invalid API Key provided: ${key.slice(0, 8)}****${key.slice(-4)}`);
+      }
+      case "forbidden": {
+        const key = (req.headers.authorization ?? "").replace(/^Bearer /, "");
+        return stripeError(
+          answer,
+          403,
+          "invalid_request_error",
+          `The provided key '${key.slice(0, 8)}****${key.slice(-4)}' does not have the required permissions for this endpoint on account 'acct_test'. Having the 'rak_subscription_read' permission would allow this request to continue.`,
+        );
       }
       case "malformed-json": {
         const text = "<html><body>502 Bad Gateway</body></html>";
-        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-        res.end(text);
+        answer.res.writeHead(200, {
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(text),
+          "request-id": answer.requestId,
+        });
+        answer.res.end(text);
         return;
       }
       case "truncated-body": {
         const text = JSON.stringify(body);
-        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-        res.write(text.slice(0, Math.floor(text.length / 2)));
-        res.destroy();
+        answer.res.writeHead(200, {
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(text),
+          "request-id": answer.requestId,
+        });
+        answer.res.write(text.slice(0, Math.floor(text.length / 2)));
+        answer.res.destroy();
         return;
       }
       default: {
-        const answer = fault?.kind === "early-end" ? { ...body, has_more: false } : body;
+        const reply = fault?.kind === "early-end" ? { ...body, has_more: false } : body;
         Promise.resolve(server.onPage?.(page)).then(
-          () => send(res, 200, answer, { "request-id": `req_${++requestIds}` }),
-          () => stripeError(res, 500, "api_error", "The test's onPage hook failed."),
+          () => send(answer, 200, reply),
+          () => stripeError(answer, 500, "api_error", "The test's onPage hook failed."),
         );
       }
     }
   }
 
-  function countMatching(end: number, at: (i: number) => number, matches: (sub: SubscriptionFixture) => boolean): number {
-    let count = 0;
-    for (let i = 0; i < end; i++) if (matches(subscriptions[at(i)] as SubscriptionFixture)) count++;
-    return count;
-  }
-
   const http = createServer((req, res) => {
     stats.requests++;
+    const apiVersion = typeof req.headers["stripe-version"] === "string" ? req.headers["stripe-version"] : defaultApiVersion;
+    stats.lastApiVersion = apiVersion;
+    const answer: Answer = { res, apiVersion, requestId: `req_${randomBytes(7).toString("hex")}` };
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     const livemode = keyModeOf(req);
     if (livemode === undefined) {
-      return stripeError(res, 401, "invalid_request_error", "You did not provide an API key.");
+      return stripeError(
+        answer,
+        401,
+        "invalid_request_error",
+        "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth.",
+      );
     }
-    if (req.method !== "GET") return stripeError(res, 405, "invalid_request_error", "Only GET is served here.");
-    if (url.pathname === "/v1/subscriptions") return list(req, res, url.searchParams, livemode === "live");
+    if (req.method !== "GET") return stripeError(answer, 405, "invalid_request_error", "Only GET is served here.");
+    if (url.pathname === "/v1/subscriptions") return list(req, answer, url.searchParams, livemode === "live");
     const one = /^\/v1\/subscriptions\/([^/]+)$/.exec(url.pathname);
     if (one) {
       stats.retrieveRequests++;
       const position = index.get(decodeURIComponent(one[1] as string));
       if (position === undefined) {
-        return stripeError(res, 404, "invalid_request_error", "No such subscription.", { code: "resource_missing" });
+        return stripeError(answer, 404, "invalid_request_error", "No such subscription.", { code: "resource_missing", param: "id" });
       }
-      return send(res, 200, toStripe(subscriptions[position] as SubscriptionFixture, livemode === "live"));
+      const expand = expansions(url.searchParams, "");
+      if ("bad" in expand) {
+        return stripeError(answer, 400, "invalid_request_error", `This property cannot be expanded (${expand.bad}).`, { param: "expand" });
+      }
+      return send(
+        answer,
+        200,
+        subscriptionObject(subscriptions[position] as SubscriptionFixture, {
+          livemode: livemode === "live",
+          periodsOnItems: periodsOnItems(apiVersion),
+          expandInvoice: expand.invoice,
+          expandCustomer: expand.customer,
+        }),
+      );
     }
-    stripeError(res, 404, "invalid_request_error", `Unrecognized request URL (GET: ${url.pathname}).`);
+    stripeError(answer, 404, "invalid_request_error", `Unrecognized request URL (GET: ${url.pathname}).`);
   });
   http.keepAliveTimeout = 1000;
   await new Promise<void>((resolve, reject) => {
@@ -302,7 +415,7 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
     updateSubscription(id, change) {
       const position = index.get(id);
       if (position === undefined) throw new Error(`no subscription ${id}`);
-      subscriptions[position] = { ...(subscriptions[position] as SubscriptionFixture), ...change };
+      subscriptions[position] = { ...(subscriptions[position] as SubscriptionFixture), ...structuredClone(change) };
     },
     inject,
     reset() {
@@ -310,6 +423,8 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
       stats.requests = 0;
       stats.listRequests = 0;
       stats.retrieveRequests = 0;
+      stats.lastListQuery = undefined;
+      stats.lastApiVersion = undefined;
     },
     close() {
       return new Promise<void>((resolve, reject) => {

@@ -332,6 +332,24 @@ const auditFindings: UpkeepMigration = {
   },
 };
 
+/**
+ * billing-sync: since when each subscription has been `past_due`, as upkeep first saw it (or as its
+ * latest invoice dates it, when earlier). Stripe keeps no such moment, and the grace counts from it.
+ */
+const billingPastDue: UpkeepMigration = {
+  name: "0011_billing_past_due",
+  async up(db, prefix) {
+    await createTableIfMissing(db, `${prefix}billing_past_due`, (table) => {
+      table.string("subscription_id", 255).primary();
+      timeColumn(table, "since").notNullable();
+      timeColumn(table, "seen_at").notNullable();
+    });
+  },
+  async down(db, prefix) {
+    await db.schema.dropTableIfExists(`${prefix}billing_past_due`);
+  },
+};
+
 /** Every migration, in order. Tasks that own tables add theirs here (one entry each). */
 export const MIGRATIONS: readonly UpkeepMigration[] = [
   runs,
@@ -341,4 +359,5 @@ export const MIGRATIONS: readonly UpkeepMigration[] = [
   iocListingKey,
   iocListingById,
   auditFindings,
+  billingPastDue,
 ];

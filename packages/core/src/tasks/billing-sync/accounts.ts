@@ -19,6 +19,8 @@ export interface AccountRow {
   periodEnd: number | null;
   /** Epoch ms. */
   updatedAt: number | null;
+  /** The `neverDowngrade.column` is set on this account. */
+  neverDowngrade: boolean;
 }
 
 /** One change billing-sync makes (or, in a dry run, would make) to an account. */
@@ -79,8 +81,13 @@ async function sqliteTimeForms(db: Knex, columns: AccountColumns): Promise<TimeF
 
 const text = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
 
-/** Reads every account that has a Stripe customer, a page at a time in id order (keyset, so memory per query stays flat). */
-export async function* readAccounts(db: Knex, columns: AccountColumns): AsyncGenerator<AccountRow[]> {
+const TRUE_VALUES = new Set<unknown>([true, 1, 1n, "1", "t", "true"]);
+
+/**
+ * Reads every account that has a Stripe customer, a page at a time in id order (keyset, so memory
+ * per query stays flat). `flagColumn` is read into `neverDowngrade` when given.
+ */
+export async function* readAccounts(db: Knex, columns: AccountColumns, flagColumn: string | null = null): AsyncGenerator<AccountRow[]> {
   const select: Record<string, string> = {
     id: columns.id,
     customer_id: columns.customerId,
@@ -90,6 +97,7 @@ export async function* readAccounts(db: Knex, columns: AccountColumns): AsyncGen
   if (columns.subscriptionId) select.subscription_id = columns.subscriptionId;
   if (columns.status) select.status = columns.status;
   if (columns.currentPeriodEnd) select.period_end = columns.currentPeriodEnd;
+  if (flagColumn) select.never_downgrade = flagColumn;
   let after: AccountId | undefined;
   for (;;) {
     const query = db(columns.table).select(select).whereNotNull(columns.customerId).orderBy(columns.id).limit(READ_PAGE);
@@ -107,6 +115,7 @@ export async function* readAccounts(db: Knex, columns: AccountColumns): AsyncGen
         status: text(row.status),
         periodEnd: toMs(row.period_end),
         updatedAt: toMs(row.updated_at),
+        neverDowngrade: TRUE_VALUES.has(row.never_downgrade),
       }));
     if (rows.length < READ_PAGE) return;
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { entitlementOf, foldSubscription, type PlanRules, periodOf, targetOf } from "./entitlement.ts";
+import { entitlementOf, foldSubscription, type PlanRules, periodOf, planOfPrice, targetOf } from "./entitlement.ts";
 import { judgeDowngrades } from "./guard.ts";
 import { describeStripeError, keyModeOf, type StripeClient, type StripeSubscriptionLike } from "./stripe-client.ts";
 
@@ -42,15 +42,16 @@ describe("entitlementOf", () => {
     expect(entitlementOf(sub("s", status, ["p_p"]), NOW, rules.pastDueGraceMs)).toBe(expected);
   });
 
-  it("entitles past_due up to the grace boundary inclusive, and not a millisecond past it", () => {
-    expect(entitlementOf(sub("s", "past_due", ["p_p"], NOW - 3 * DAY_MS), NOW, rules.pastDueGraceMs)).toBe("entitled");
-    expect(entitlementOf(sub("s", "past_due", ["p_p"], NOW - 3 * DAY_MS), NOW + 1, rules.pastDueGraceMs)).toBe("lapsed");
+  it("entitles past_due up to the grace boundary from when it became past due, inclusive, and not a millisecond past it", () => {
+    const late = sub("s", "past_due", ["p_p"], NOW - 30 * DAY_MS);
+    expect(entitlementOf(late, NOW, rules.pastDueGraceMs, NOW - 3 * DAY_MS)).toBe("entitled");
+    expect(entitlementOf(late, NOW + 1, rules.pastDueGraceMs, NOW - 3 * DAY_MS)).toBe("lapsed");
+    expect(entitlementOf(late, NOW, rules.pastDueGraceMs)).toBe("entitled");
   });
 
   it("reads the period from the subscription itself on older API versions", () => {
     const old = { ...sub("s", "past_due", []), current_period_start: (NOW - DAY_MS) / 1000, current_period_end: NOW / 1000 };
     expect(periodOf(old)).toEqual({ start: (NOW - DAY_MS) / 1000, end: NOW / 1000 });
-    expect(entitlementOf(old, NOW, rules.pastDueGraceMs)).toBe("entitled");
   });
 });
 
@@ -82,9 +83,27 @@ describe("foldSubscription and targetOf", () => {
     expect([...unmapped]).toEqual(["p_typo"]);
   });
 
+  it("keeps a customer with a mapped plan when any entitled subscription also carries an unmapped price", () => {
+    expect(targetOf(fold([sub("m", "active", ["p_s", "p_new"])]), rules, false)).toEqual({ keep: "unmapped" });
+    expect(targetOf(fold([sub("a", "active", ["p_p"]), sub("b", "trialing", ["p_new"])]), rules, false)).toEqual({ keep: "unmapped" });
+    expect(targetOf(fold([sub("a", "active", ["p_p"]), sub("b", "canceled", ["p_new"])]), rules, false)).toMatchObject({
+      target: { plan: "pro" },
+    });
+  });
+
   it("keeps a customer with no subscription unless told to downgrade it", () => {
     expect(targetOf(undefined, rules, false)).toEqual({ keep: "missing" });
     expect(targetOf(undefined, rules, true)).toMatchObject({ target: { plan: "free" } });
+  });
+});
+
+describe("planOfPrice", () => {
+  const plans = { price_a: "starter", pro_monthly: "pro", prod_biz: "business" };
+  it("maps by price id, then lookup key, then product id, and never by an inherited key", () => {
+    expect(planOfPrice({ id: "price_a", lookup_key: "pro_monthly", product: "prod_biz" }, plans)).toBe("starter");
+    expect(planOfPrice({ id: "price_b", lookup_key: "pro_monthly", product: "prod_biz" }, plans)).toBe("pro");
+    expect(planOfPrice({ id: "price_c", lookup_key: null, product: { id: "prod_biz" } }, plans)).toBe("business");
+    expect(planOfPrice({ id: "price_d", lookup_key: "constructor", product: "toString" }, plans)).toBeUndefined();
   });
 });
 

@@ -1,9 +1,17 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { TaskError } from "../../errors.ts";
 import type { Logger } from "../../logger.ts";
-import { describeStripeError, isTransient, type StripeClient, type StripeSubscriptionLike } from "./stripe-client.ts";
+import {
+  describeStripeError,
+  isTransient,
+  type StripeClient,
+  type StripeSubscriptionLike,
+  type SubscriptionListParams,
+} from "./stripe-client.ts";
 
 export const PAGE_SIZE = 100;
+/** Expanded in the same list request (no extra request): the latest invoice dates a `past_due`. */
+export const EXPAND = ["data.latest_invoice"] as const;
 
 export interface ListingOptions {
   mode: "live" | "test";
@@ -17,9 +25,10 @@ export interface ListingOptions {
   onProgress(listed: number): void;
 }
 
-/** The customer id of a subscription, expanded or not. */
-export function customerOf(sub: StripeSubscriptionLike): string {
-  return typeof sub.customer === "string" ? sub.customer : sub.customer.id;
+/** The customer id of a subscription, expanded or not; undefined when it has none. */
+export function customerOf(sub: StripeSubscriptionLike): string | undefined {
+  const id = typeof sub.customer === "string" ? sub.customer : sub.customer?.id;
+  return typeof id === "string" && id !== "" ? id : undefined;
 }
 
 /** Thrown when the run's signal fired while listing: nothing has been changed. */
@@ -43,10 +52,8 @@ export async function listAllSubscriptions(client: StripeClient, options: Listin
   let rateLimited = 0;
   for (;;) {
     try {
-      const params =
-        lastId === undefined
-          ? { status: "all" as const, limit: PAGE_SIZE }
-          : { status: "all" as const, limit: PAGE_SIZE, starting_after: lastId };
+      const params: SubscriptionListParams = { status: "all", limit: PAGE_SIZE, expand: [...EXPAND] };
+      if (lastId !== undefined) params.starting_after = lastId;
       for await (const sub of client.subscriptions.list(params)) {
         if (signal.aborted) throw stopped(signal, listed);
         if (typeof sub.livemode === "boolean" && sub.livemode !== (options.mode === "live")) {

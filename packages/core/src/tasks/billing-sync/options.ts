@@ -44,6 +44,18 @@ export interface BillingGuardOptions {
   maxDowngrades?: number;
 }
 
+/** Accounts the sweep never moves to a lower plan: hand-granted plans, staff-marked accounts. */
+export interface BillingNeverDowngradeOptions {
+  /** Accounts on one of these plans are never downgraded (such as `["enterprise"]`). @default [] */
+  plans?: string[];
+  /**
+   * A column of the accounts table; an account whose value is true (or 1) is never downgraded.
+   * `null` for no such column.
+   * @default null
+   */
+  column?: string | null;
+}
+
 /** Options of `billingSyncTask`. */
 export interface BillingSyncOptions {
   /** The host's own Stripe client (`new Stripe(key, { maxNetworkRetries: 2 })`); its retry setting is used. */
@@ -54,7 +66,11 @@ export interface BillingSyncOptions {
    * @default "live"
    */
   mode?: "live" | "test";
-  /** Maps each Stripe price id to a local plan name. */
+  /**
+   * Maps Stripe prices to local plan names. Each key is a price id (`price_…`), a price lookup key
+   * (`pro_monthly`) or a product id (`prod_…`). For each subscription item the price id wins, then
+   * the price's lookup key, then its product's id.
+   */
   plans: Record<string, string>;
   /**
    * Rank of each plan; when a customer has several entitled subscriptions the highest-ranked plan
@@ -77,6 +93,12 @@ export interface BillingSyncOptions {
   missing?: "keep" | "downgrade";
   /** @default { maxDowngradeShare: 0.2 } */
   guard?: BillingGuardOptions;
+  /**
+   * Accounts never downgraded by the sweep (they may still be upgraded); off by default. Each one
+   * the sweep would have downgraded is counted in `neverDowngraded`.
+   * @default { plans: [], column: null }
+   */
+  neverDowngrade?: BillingNeverDowngradeOptions;
   /** Apply changes even when the guard refuses them (for a one-off manual run). @default false */
   force?: boolean;
   /** Accounts updated per transaction. @default 100 */
@@ -111,7 +133,7 @@ export const billingSyncInput = z
     mode: z.enum(["live", "test"]).default("live"),
     plans: z
       .record(z.string().min(1), z.string().min(1))
-      .refine((plans) => Object.keys(plans).length > 0, "expected at least one price id mapped to a plan"),
+      .refine((plans) => Object.keys(plans).length > 0, "expected at least one price id, lookup key or product id mapped to a plan"),
     ranks: z.record(z.string().min(1), z.number().finite()).default({}),
     freePlan: z.string().min(1).default("free"),
     pastDueGrace: duration.default("7d").transform((value) => parseDuration(value) as number),
@@ -134,6 +156,13 @@ export const billingSyncInput = z
       .object({
         maxDowngradeShare: z.number().min(0).max(1).default(0.2),
         maxDowngrades: z.number().int().min(0).optional(),
+      })
+      .strict()
+      .prefault({}),
+    neverDowngrade: z
+      .object({
+        plans: z.array(z.string().min(1)).default([]),
+        column: column.nullable().default(null),
       })
       .strict()
       .prefault({}),

@@ -1,18 +1,46 @@
+/** The part of a Stripe price billing-sync maps to a plan: its id, its lookup key, its product. */
+export interface StripePriceLike {
+  id: string;
+  lookup_key?: string | null;
+  /** The product id, or the product when expanded. */
+  product?: string | { id: string } | null;
+}
+
+/** The part of a subscription's latest invoice (expanded in the listing) that dates a `past_due`. */
+export interface StripeInvoiceLike {
+  id: string;
+  /** `draft`, `open`, `paid`, `uncollectible`, `void`. */
+  status?: string | null;
+  /** Epoch seconds; set for `send_invoice` invoices. */
+  due_date?: number | null;
+  created?: number;
+  /** Payment attempts made so far (`charge_automatically`). */
+  attempt_count?: number;
+  status_transitions?: { finalized_at?: number | null } | null;
+}
+
 /**
  * The part of a Stripe subscription billing-sync reads. The `stripe` package's `Stripe.Subscription`
  * fits it; older API versions carry the period on the subscription, newer ones on each item.
  */
 export interface StripeSubscriptionLike {
   id: string;
-  customer: string | { id: string };
+  /** The customer id, or the customer when expanded; null only in malformed data, which is skipped. */
+  customer: string | { id: string } | null;
   status: string;
   created?: number;
   livemode?: boolean;
+  /** `charge_automatically` or `send_invoice`. */
+  collection_method?: string | null;
+  /** Net days of a `send_invoice` subscription. */
+  days_until_due?: number | null;
   current_period_start?: number;
   current_period_end?: number;
+  /** The invoice id, or the invoice when expanded (billing-sync asks for `data.latest_invoice`). */
+  latest_invoice?: string | StripeInvoiceLike | null;
   items: {
     data: ReadonlyArray<{
-      price?: { id: string } | null;
+      price?: StripePriceLike | null;
       current_period_start?: number;
       current_period_end?: number;
     }>;
@@ -24,6 +52,7 @@ export interface SubscriptionListParams {
   status: "all";
   limit: number;
   starting_after?: string;
+  expand?: string[];
 }
 
 /**

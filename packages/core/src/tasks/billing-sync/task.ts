@@ -1,10 +1,11 @@
 import { TaskError } from "../../errors.ts";
 import { defineTask, type TaskContext, type TaskDefinition } from "../../task.ts";
-import { type AccountChange, type AccountId, applyChanges, countComped, differs, readAccounts } from "./accounts.ts";
-import { type CustomerSummary, foldSubscription, type PlanRules, rankOf, targetOf } from "./entitlement.ts";
+import { type AccountChange, type AccountId, type AccountRow, applyChanges, countComped, differs, readAccounts } from "./accounts.ts";
+import { type CustomerSummary, foldSubscription, type PlanMapGap, type PlanRules, rankOf, targetOf } from "./entitlement.ts";
 import { type GuardVerdict, judgeDowngrades } from "./guard.ts";
 import { customerOf, listAllSubscriptions } from "./listing.ts";
 import { type BillingSyncInput, type BillingSyncOptions, billingSyncInput } from "./options.ts";
+import { loadPastDue, pastDueSince, pastDueTable, savePastDue } from "./past-due.ts";
 import { keyModeOf } from "./stripe-client.ts";
 
 /** A change as a dry run reports it. */
@@ -39,10 +40,20 @@ export interface BillingSyncResult {
   skippedConcurrent: number;
   /** Accounts kept because their customer has no subscription in the listing. */
   missing: number;
-  /** Accounts kept because an entitled subscription's prices map to no plan, or its status is unknown. */
+  /**
+   * Accounts kept as they are because an entitled subscription carries a price the plan map does not
+   * know (each also gets a warning line and a `billing.unmapped` event), or every subscription has a
+   * status billing-sync does not know.
+   */
   unmapped: number;
   /** Stripe customers with subscriptions but no local account: reported, never created. */
   unknownCustomers: number;
+  /** Downgrades not made because the account is on a `neverDowngrade` plan or marked by its column. */
+  neverDowngraded: number;
+  neverDowngradedIds: AccountId[];
+  /** Subscriptions skipped because they have no customer (malformed data). */
+  withoutCustomer: number;
+  withoutCustomerIds: string[];
   unknownCustomerIds: string[];
   /** Price ids seen in Stripe that `plans` does not map. */
   unmappedPriceIds: string[];
@@ -71,6 +82,36 @@ function capped<T>(values: Iterable<T>, limit: number, note: () => void): T[] {
   return out;
 }
 
+/**
+ * A plan map gap: the account keeps its plan, and the host hears of it (a warning line and a
+ * `billing.unmapped` event, none in a dry run) so that it can map the price.
+ */
+function reportGap(ctx: TaskContext, account: AccountRow, gaps: readonly PlanMapGap[]): void {
+  const data = {
+    accountId: account.id,
+    customerId: account.customerId,
+    plan: account.plan,
+    subscriptionIds: gaps.map((gap) => gap.subscriptionId),
+    priceIds: [...new Set(gaps.flatMap((gap) => gap.priceIds))],
+  };
+  ctx.logger.warn(data, "[upkeep] billing-sync kept an account's plan: an entitled subscription has an unmapped price");
+  if (!ctx.dryRun) ctx.emit({ type: "billing.unmapped", severity: "warning", data });
+}
+
+/**
+ * Most accounts' customers have no subscription at all in the listed Stripe account: with a key of
+ * the right mode, that is a key to another Stripe account (or customer ids from one). The accounts
+ * are kept (`missing`); this says why loudly, as a warning line and a `billing.customers_missing` event.
+ */
+function reportMostMissing(ctx: TaskContext, missing: number, accounts: number, customers: number): void {
+  const data = { missing, accounts, customersInStripe: customers };
+  ctx.logger.warn(
+    data,
+    "[upkeep] billing-sync: most accounts' Stripe customers have no subscription in this Stripe account; the key most likely belongs to another Stripe account of the same mode, or the accounts' customer ids come from another account. They were kept, not downgraded",
+  );
+  if (!ctx.dryRun) ctx.emit({ type: "billing.customers_missing", severity: "warning", data });
+}
+
 async function sync(ctx: TaskContext, input: BillingSyncInput): Promise<BillingSyncResult> {
   const db = ctx.db;
   if (!db) throw new TaskError("billing-sync needs the host's database: set `db` in the upkeep config", { reason: "NO_DATABASE" });
@@ -92,6 +133,11 @@ async function sync(ctx: TaskContext, input: BillingSyncInput): Promise<BillingS
   const cutoffMs = Math.floor(startedMs / SECOND) * SECOND;
   const summaries = new Map<string, CustomerSummary>();
   const unmappedPrices = new Set<string>();
+  const ledger = pastDueTable(ctx.tablePrefix);
+  const recordedPastDue = await loadPastDue(db, ledger);
+  const pastDue = new Map<string, number>();
+  const noLongerPastDue: string[] = [];
+  const withoutCustomer: string[] = [];
   const subscriptions = await listAllSubscriptions(input.stripe, {
     mode: input.mode,
     signal: ctx.signal,
@@ -100,11 +146,21 @@ async function sync(ctx: TaskContext, input: BillingSyncInput): Promise<BillingS
     maxRateLimitWaitMs: input.maxRateLimitWait,
     onSubscription(sub) {
       const customer = customerOf(sub);
-      summaries.set(customer, foldSubscription(summaries.get(customer), sub, rules, startedMs, unmappedPrices));
+      if (customer === undefined) {
+        withoutCustomer.push(sub.id);
+        return;
+      }
+      let since: number | undefined;
+      if (sub.status === "past_due") {
+        since = pastDueSince(sub, recordedPastDue.get(sub.id), startedMs);
+        pastDue.set(sub.id, since);
+      } else if (recordedPastDue.has(sub.id)) noLongerPastDue.push(sub.id);
+      summaries.set(customer, foldSubscription(summaries.get(customer), sub, rules, startedMs, unmappedPrices, since));
     },
     onProgress: (listed) => ctx.progress({ done: listed, unit: "subscriptions", label: "listing" }),
   });
   log.info({ subscriptions, customers: summaries.size }, "[upkeep] billing-sync listed every subscription");
+  if (!ctx.dryRun) await savePastDue(db, ledger, pastDue, noLongerPastDue, startedMs);
 
   const changes: AccountChange[] = [];
   const seenCustomers = new Set<string>();
@@ -114,16 +170,21 @@ async function sync(ctx: TaskContext, input: BillingSyncInput): Promise<BillingS
   let missing = 0;
   let unmapped = 0;
   let unchanged = 0;
-  for await (const page of readAccounts(db, columns)) {
+  const neverDowngradePlans = new Set(input.neverDowngrade.plans);
+  const neverDowngradedIds: AccountId[] = [];
+  for await (const page of readAccounts(db, columns, input.neverDowngrade.column)) {
     for (const account of page) {
       accounts++;
-      if (account.plan !== input.freePlan) paidAccounts++;
+      // A NULL plan is the free plan: not paid, and NULL to free is an update, not an upgrade.
+      const current = account.plan ?? input.freePlan;
+      if (current !== input.freePlan) paidAccounts++;
       const summary = summaries.get(account.customerId);
       if (summary) seenCustomers.add(account.customerId);
       const decision = targetOf(summary, rules, input.missing === "downgrade");
       if ("keep" in decision) {
         if (decision.keep === "missing") missing++;
         else unmapped++;
+        if (summary && summary.gaps.length > 0) reportGap(ctx, account, summary.gaps);
         continue;
       }
       const target = decision.target;
@@ -135,8 +196,11 @@ async function sync(ctx: TaskContext, input: BillingSyncInput): Promise<BillingS
         skippedConcurrentIds.push(account.id);
         continue;
       }
-      const kind =
-        account.plan === target.plan ? "update" : rankOf(target.plan, rules) < rankOf(account.plan, rules) ? "downgrade" : "upgrade";
+      const kind = current === target.plan ? "update" : rankOf(target.plan, rules) < rankOf(current, rules) ? "downgrade" : "upgrade";
+      if (kind === "downgrade" && (account.neverDowngrade || neverDowngradePlans.has(current))) {
+        neverDowngradedIds.push(account.id);
+        continue;
+      }
       changes.push({
         accountId: account.id,
         customerId: account.customerId,
@@ -148,6 +212,10 @@ async function sync(ctx: TaskContext, input: BillingSyncInput): Promise<BillingS
     if (ctx.signal.aborted)
       throw new TaskError("billing-sync stopped while comparing accounts; nothing was changed", { reason: "ABORTED" });
   }
+
+  if (missing > 0 && missing * 2 > accounts) reportMostMissing(ctx, missing, accounts, summaries.size);
+  if (withoutCustomer.length > 0)
+    log.warn({ subscriptions: withoutCustomer.length }, "[upkeep] billing-sync skipped subscriptions that have no customer");
 
   const downgrades = changes.filter((change) => change.kind === "downgrade").length;
   const guard = judgeDowngrades(downgrades, paidAccounts, input.guard, input.force);
@@ -220,6 +288,10 @@ async function sync(ctx: TaskContext, input: BillingSyncInput): Promise<BillingS
     unchanged,
     comped: await countComped(db, columns),
     skippedConcurrent: skippedConcurrentIds.length,
+    neverDowngraded: neverDowngradedIds.length,
+    neverDowngradedIds: capped(neverDowngradedIds, input.reportLimit, note),
+    withoutCustomer: withoutCustomer.length,
+    withoutCustomerIds: capped(withoutCustomer, input.reportLimit, note),
     missing,
     unmapped,
     unknownCustomers: unknown.length,
