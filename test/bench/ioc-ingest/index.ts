@@ -55,7 +55,6 @@ if (!onlyIngest && !onlyMatch) {
       minPrefixLength: { ipv4: 8, ipv6: 16 },
       batchSize: 1000,
       exampleLimit: 3,
-      keepWithdrawn: false,
       write: async () => {},
     });
     const parser = createLineParser("plain", collector);

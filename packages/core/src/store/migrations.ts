@@ -268,8 +268,40 @@ const iocListingById: UpkeepMigration = {
   },
 };
 
+/**
+ * ioc-ingest: a feed's download is staged here, one row per distinct indicator (withdrawn ones
+ * flagged), and applied to the indicator and listing tables in one transaction once the download
+ * is complete and passed its checks, so a failed, capped, timed-out or shrunk download never
+ * becomes visible. Rows live only while their feed is being read.
+ */
+const iocStaging: UpkeepMigration = {
+  name: "0010_ioc_staging",
+  async up(db, prefix) {
+    const ascii = asciiColumn(db);
+    await db.schema.createTable(`${prefix}indicator_staging`, (table) => {
+      ascii(table.string("feed", 64)).notNullable();
+      ascii(table.string("kind", 8)).notNullable();
+      ascii(table.string("value", 1024)).notNullable();
+      timeColumn(table, "valid_until");
+      table.boolean("withdrawn").notNullable().defaultTo(false);
+      table.primary(["feed", "kind", "value"]);
+    });
+  },
+  async down(db, prefix) {
+    await db.schema.dropTableIfExists(`${prefix}indicator_staging`);
+  },
+};
+
 /** Every migration, in order. Tasks that own tables add theirs here. */
-export const MIGRATIONS: readonly UpkeepMigration[] = [runs, keys, models, iocFeedsAndIndicators, iocListingKey, iocListingById];
+export const MIGRATIONS: readonly UpkeepMigration[] = [
+  runs,
+  keys,
+  models,
+  iocFeedsAndIndicators,
+  iocListingKey,
+  iocListingById,
+  iocStaging,
+];
 
 /** Applies every pending migration, recorded in upkeep's own `<prefix>migrations` table. */
 export async function migrate(db: Knex, prefix: string, migrations: readonly UpkeepMigration[] = MIGRATIONS): Promise<string[]> {

@@ -16,7 +16,6 @@ function collector() {
     minPrefixLength: { ipv4: 8, ipv6: 16 },
     batchSize: 1000,
     exampleLimit: 3,
-    keepWithdrawn: false,
     write: async (batch) => {
       rows.push(...batch);
     },

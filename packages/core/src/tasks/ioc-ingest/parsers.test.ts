@@ -9,21 +9,23 @@ import type { Listed } from "./store.ts";
 const fixture = (name: string) => readFileSync(new URL(`fixtures/${name}`, import.meta.url), "utf8");
 const NOW = Date.parse("2024-05-06T10:00:00Z");
 
-function collector(options: { keepWithdrawn?: boolean; allowlist?: string[] } = {}) {
+function collector(options: { allowlist?: string[] } = {}) {
   const rows: Listed[] = [];
   const sink = new Collector({
     allowlist: new Allowlist(options.allowlist ?? BUILTIN_ALLOWLIST),
     minPrefixLength: { ipv4: 8, ipv6: 16 },
     batchSize: 1000,
     exampleLimit: 3,
-    keepWithdrawn: options.keepWithdrawn ?? false,
     write: async (batch) => {
       rows.push(...batch);
     },
   });
   const values = async () => {
     await sink.drain(true);
-    return rows.map((row) => `${row.kind} ${row.value}`).sort();
+    return rows
+      .filter((row) => !row.withdrawn)
+      .map((row) => `${row.kind} ${row.value}`)
+      .sort();
   };
   return { sink, rows, values };
 }
@@ -129,11 +131,11 @@ describe("feed formats", () => {
     expect(c.sink.counts.invalid).toBe(2);
   });
 
-  it("writes withdrawn STIX indicators as already expired when asked (TAXII), so earlier listings go", async () => {
-    const c = collector({ keepWithdrawn: true });
+  it("stages withdrawn STIX indicators flagged, so the feed's earlier listings of them go", async () => {
+    const c = collector();
     addStixBundle(fixture("stix-bundle.fixture.json"), c.sink, NOW);
     await c.values();
-    expect(c.rows.filter((row) => row.validUntil === 0).map((row) => row.value)).toEqual(["2a06:e480::1", "expired.example.com"]);
+    expect(c.rows.filter((row) => row.withdrawn).map((row) => row.value)).toEqual(["2a06:e480::1", "expired.example.com"]);
   });
 });
 
