@@ -106,6 +106,13 @@ const feed = (name: string, url: string, extra: Partial<FeedOptions> = {}): Feed
   ...extra,
 });
 
+/** A feed that always lists `evil.example`, so a run with one failing feed still succeeds. */
+const steadyFeed = () =>
+  feed(
+    "steady",
+    serveList(() => "evil.example\n"),
+  );
+
 /** The ConfigError registering `task` throws. */
 function registrationError(task: ReturnType<typeof iocIngestTask>): Error {
   let error: unknown;
@@ -594,6 +601,127 @@ for (const { dialect, available } of await probeDialects()) {
       expect(await remote.refresh()).toBe(false);
       local.close();
       remote.close();
+    });
+
+    it("leaves nothing of a capped, timed-out or shrunk download visible, to the tables or a matcher (issue 21 item 3)", async () => {
+      let mode: "ok" | "big" | "hang" | "shrunk" = "ok";
+      const fresh = Array.from({ length: 5000 }, (_, i) => `46.${Math.floor(i / 250)}.${i % 250}.1`).join("\n");
+      const url = route((_req, res) => {
+        if (mode === "big") res.end(`${fresh}\n`);
+        else if (mode === "hang") res.write(`${fresh.slice(0, 24_000)}\n`);
+        else if (mode === "shrunk") res.end("45.155.205.1\n47.1.1.1\n");
+        else res.end(`${Array.from({ length: 10 }, (_, i) => `45.155.205.${i + 1}`).join("\n")}\n`);
+      });
+      const h = host({ feeds: [feed("atomic", url, { maxBytes: 40_000, timeout: 1000, ttl: "1h" }), steadyFeed()], batchSize: 100 });
+      await h.run();
+      const before = await h.values();
+      const version = Number((await h.feedRow("atomic")).version);
+      for (const next of ["big", "hang", "shrunk"] as const) {
+        mode = next;
+        h.advance(2 * HOUR);
+        const { result } = await h.run();
+        expect(result.feeds[0]?.status, next).toBe(next === "shrunk" ? "shrunk" : "failed");
+        expect(await h.values(), next).toEqual(before);
+        expect(Number((await h.feedRow("atomic")).version), next).toBe(version);
+        expect(Number((await database.knex(`${h.prefix}indicator_staging`).count({ n: "*" }).first())?.n), next).toBe(0);
+      }
+      const matcher = await createMatcher({ db: database.knex, tablePrefix: h.prefix, pollInterval: 0 });
+      expect(matcher.match("46.0.0.1")).toBeUndefined();
+      expect(matcher.match("47.1.1.1")).toBeUndefined();
+      expect(matcher.match("45.155.205.7")?.value).toBe("45.155.205.7");
+      matcher.close();
+    });
+
+    it("counts distinct indicators: a repeated network lists once, also across batches (issue 21 item 8)", async () => {
+      const repeated = Array.from({ length: 5 }, () => "45.155.205.0/24 ; SBL000001").join("\n");
+      const h = host({
+        feeds: [
+          feed(
+            "drop",
+            serveList(() => `${repeated}\n45.155.206.0/24\n${repeated}\n`),
+            { format: "spamhaus-drop" },
+          ),
+        ],
+        batchSize: 1,
+      });
+      const { result } = await h.run();
+      expect(result.feeds[0]).toMatchObject({ status: "updated", listed: 2 });
+      expect(Number((await h.feedRow("drop")).listed)).toBe(2);
+      expect(await h.values()).toEqual(["45.155.205.0/24", "45.155.206.0/24"]);
+    });
+
+    it("removes withdrawn and expired STIX indicators at once without tripping the shrink guard, and honours valid_until while failing (issue 21 item 7)", async () => {
+      const indicator = (n: number, extra: Record<string, unknown> = {}) => ({
+        type: "indicator",
+        spec_version: "2.1",
+        id: `indicator--00000000-0000-4000-8000-0000000000${String(n).padStart(2, "0")}`,
+        created: "2026-01-01T00:00:00.000Z",
+        modified: "2026-01-01T00:00:00.000Z",
+        pattern: `[ipv4-addr:value = '45.155.205.${n}']`,
+        pattern_type: "stix",
+        valid_from: "2026-01-01T00:00:00Z",
+        ...extra,
+      });
+      let objects: unknown[] = Array.from({ length: 10 }, (_, i) => indicator(i + 1));
+      let failing = false;
+      const url = route((_req, res) => {
+        if (failing) {
+          res.statusCode = 503;
+          res.end();
+          return;
+        }
+        res.setHeader("content-type", "application/json");
+        res.end(JSON.stringify({ type: "bundle", id: "bundle--00000000-0000-4000-8000-000000000001", objects }));
+      });
+      const h = host({ feeds: [feed("stix", url, { format: "stix", ttl: "30d" }), steadyFeed()], maxShrink: 0.2 });
+      await h.run();
+      expect(await h.values()).toHaveLength(11);
+      // Six revoked, one past its valid_until, three still valid (one until tomorrow).
+      objects = [
+        ...Array.from({ length: 6 }, (_, i) => indicator(i + 1, { revoked: true })),
+        indicator(7, { valid_until: "2026-02-01T00:00:00Z" }),
+        indicator(8),
+        indicator(9),
+        indicator(10, { valid_until: "2026-03-02T00:00:00Z" }),
+      ];
+      h.advance(HOUR);
+      const { result } = await h.run();
+      expect(result.held).toEqual([]);
+      expect(result.feeds[0]).toMatchObject({ status: "updated", listed: 3, withdrawn: 7 });
+      expect(result.expired).toEqual({ listings: 7, indicators: 7 });
+      expect(await h.values()).toEqual(["45.155.205.10", "45.155.205.8", "45.155.205.9", "evil.example"]);
+      failing = true;
+      h.advance(2 * 24 * HOUR);
+      const held = await h.run();
+      expect(held.result.held).toEqual(["stix"]);
+      expect(held.result.expired).toEqual({ listings: 1, indicators: 1 });
+      expect(await h.values()).toEqual(["45.155.205.8", "45.155.205.9", "evil.example"]);
+    });
+
+    it("dry run reports exactly what the real run then does, and changes nothing (issue 21 item 9)", async () => {
+      let a = "45.155.205.1\n45.155.205.2\nshared.example\n";
+      const [aUrl, bUrl] = [serveList(() => a), serveList(() => "shared.example\n")];
+      const h = host({ feeds: [feed("a", aUrl, { ttl: "2h" }), feed("b", bUrl)], maxShrink: 1 });
+      await h.run();
+      a = "45.155.205.1\n45.155.205.3\n";
+      h.advance(3 * HOUR);
+      const before = await h.indicators();
+      const feedsBefore = await database.knex(`${h.prefix}feeds`).select("*").orderBy("name");
+      const dry = await h.run(true);
+      expect(await h.indicators()).toEqual(before);
+      expect(await database.knex(`${h.prefix}feeds`).select("*").orderBy("name")).toEqual(feedsBefore);
+      expect(Number((await database.knex(`${h.prefix}indicator_staging`).count({ n: "*" }).first())?.n)).toBe(0);
+      const real = await h.run();
+      expect(real.result.expired).toEqual({ listings: 2, indicators: 1 });
+      expect(dry.result).toEqual({ ...real.result, dryRun: true });
+    });
+
+    it("createMatcher on an unmigrated database says to run upkeep migrate (issue 21 item 11)", async () => {
+      const error = await createMatcher({ db: database.knex, tablePrefix: "never_migrated_", pollInterval: 0 }).catch(
+        (caught: unknown) => caught,
+      );
+      expect(error).toMatchObject({ code: "STORE_FAILED" });
+      expect((error as Error).message).toMatch(/^\[upkeep\] ioc matcher: .*never_migrated_indicators.*run `upkeep migrate`/);
     });
 
     it("answers ioc check and ioc stats", async () => {

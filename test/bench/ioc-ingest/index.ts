@@ -55,7 +55,6 @@ if (!onlyIngest && !onlyMatch) {
       minPrefixLength: { ipv4: 8, ipv6: 16 },
       batchSize: 1000,
       exampleLimit: 3,
-      keepWithdrawn: false,
       write: async () => {},
     });
     const parser = createLineParser("plain", collector);
@@ -313,18 +312,35 @@ for (const size of onlyIngest ? [] : sizes) {
       unit: "ms",
     });
     b.report({ metric: `ipv4_memory_per_100k_${label}`, ours: (ourMb * 100_000) / size, baseline: (blockMb * 100_000) / size, unit: "MB" });
+    // Against the floor the issue names: a start, an end and an owner reference per range, 12 bytes.
+    b.report({ metric: `ipv4_bytes_per_prefix_${label}_vs_12_byte_floor`, ours: (ourMb * 1024 * 1024) / size, baseline: 12, unit: "B" });
+    // A refresh builds the next index while the loaded one still serves: peak RSS growth of that
+    // build, against the loaded index's own memory (a ratio of 1 would double the matcher's memory).
+    const rebuilt = await peakRssGrowthMb(async () => new MatchIndex(prefixes.map((prefix) => rowOf("ipv4", prefix.value))));
+    b.report({ metric: `ipv4_rebuild_peak_rss_${label}_vs_loaded_index`, ours: rebuilt.mb, baseline: ourMb, unit: "MB" });
+    if (rebuilt.value.size.ipv4 !== index.size.ipv4) throw new Error("rebuild lost prefixes");
   }
 
   if (families.has("ipv6")) {
     // IPv6
     const v6 = v6Prefixes(size);
+    const v6Heap = heapMb();
     const v6Built = await timed(() => new MatchIndex(v6.map((value) => rowOf("ipv6", value))));
+    const v6Mb = heapMb() - v6Heap;
     const v6Block = new BlockList();
+    const v6BlockHeap = heapMb();
     const v6BlockBuilt = await timed(() => {
       for (const value of v6) {
         const [address, length] = value.split("/");
         v6Block.addSubnet(address as string, Number(length), "ipv6");
       }
+    });
+    const v6BlockMb = heapMb() - v6BlockHeap;
+    b.report({
+      metric: `ipv6_memory_per_100k_${label}`,
+      ours: (v6Mb * 100_000) / size,
+      baseline: (v6BlockMb * 100_000) / size,
+      unit: "MB",
     });
     const v6Probes = flat(
       Array.from({ length: 500_000 }, (_, i) => {

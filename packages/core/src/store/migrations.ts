@@ -333,6 +333,30 @@ const auditFindings: UpkeepMigration = {
 };
 
 /**
+ * ioc-ingest: a feed's download is staged here, one row per distinct indicator (withdrawn ones
+ * flagged), and applied to the indicator and listing tables in one transaction once the download
+ * is complete and passed its checks, so a failed, capped, timed-out or shrunk download never
+ * becomes visible. Rows live only while their feed is being read.
+ */
+const iocStaging: UpkeepMigration = {
+  name: "0010_ioc_staging",
+  async up(db, prefix) {
+    const ascii = asciiColumn(db);
+    await createTableIfMissing(db, `${prefix}indicator_staging`, (table) => {
+      ascii(table.string("feed", 64)).notNullable();
+      ascii(table.string("kind", 8)).notNullable();
+      ascii(table.string("value", 1024)).notNullable();
+      timeColumn(table, "valid_until");
+      table.boolean("withdrawn").notNullable().defaultTo(false);
+      table.primary(["feed", "kind", "value"]);
+    });
+  },
+  async down(db, prefix) {
+    await db.schema.dropTableIfExists(`${prefix}indicator_staging`);
+  },
+};
+
+/**
  * billing-sync: since when each subscription has been `past_due`, as upkeep first saw it (or as its
  * latest invoice dates it, when earlier). Stripe keeps no such moment, and the grace counts from it.
  */
@@ -359,5 +383,6 @@ export const MIGRATIONS: readonly UpkeepMigration[] = [
   iocListingKey,
   iocListingById,
   auditFindings,
+  iocStaging,
   billingPastDue,
 ];

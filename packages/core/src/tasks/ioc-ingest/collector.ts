@@ -5,7 +5,7 @@ import type { Listed } from "./store.ts";
 
 /** What one feed fetch yielded, for the run's result. */
 export interface FeedCounts {
-  /** Valid indicators listed (after the allowlist and the breadth check). */
+  /** Distinct valid indicators listed (after the allowlist and the breadth check). */
   listed: number;
   /** Lines or objects that held no valid indicator. */
   invalid: number;
@@ -13,7 +13,7 @@ export interface FeedCounts {
   allowlisted: number;
   /** Networks refused as broader than `minPrefixLength`. */
   tooBroad: number;
-  /** Indicators the feed withdrew (STIX `revoked`, or `valid_until` passed). */
+  /** Distinct indicators the feed withdrew (STIX `revoked`, or `valid_until` passed) and lists nowhere else in the download. */
   withdrawn: number;
 }
 
@@ -22,15 +22,14 @@ export interface CollectorOptions {
   minPrefixLength: { ipv4: number; ipv6: number };
   batchSize: number;
   exampleLimit: number;
-  /** Whether withdrawn indicators are written (so the feed's earlier listing of them expires now). */
-  keepWithdrawn: boolean;
-  /** Writes one batch; not called in a dry run. */
+  /** Writes (stages) one batch. */
   write: (batch: Listed[]) => Promise<void>;
 }
 
 /**
  * The sink every parser feeds: normalises, refuses what the allowlist or the breadth check
- * forbids, counts, de-duplicates a batch and writes it when full.
+ * forbids, counts, de-duplicates a batch and writes it when full. Its `listed` and `withdrawn`
+ * counts are per batch occurrence; the staged download's distinct counts are the feed's.
  */
 export class Collector implements ParseSink {
   readonly counts: FeedCounts = { listed: 0, invalid: 0, allowlisted: 0, tooBroad: 0, withdrawn: 0 };
@@ -60,13 +59,13 @@ export class Collector implements ParseSink {
       return;
     }
     const key = `${indicator.kind}\u0000${indicator.value}`;
-    if (extra?.revoked) {
-      this.counts.withdrawn++;
-      if (this.#options.keepWithdrawn) this.#pending.set(key, { kind: indicator.kind, value: indicator.value, validUntil: 0 });
-      return;
-    }
-    this.counts.listed++;
-    this.#pending.set(key, { kind: indicator.kind, value: indicator.value, validUntil: extra?.validUntil ?? null });
+    const withdrawn = extra?.revoked === true;
+    if (withdrawn) this.counts.withdrawn++;
+    else this.counts.listed++;
+    // A listing beats a withdrawal, and the first listing stands (as when staging across batches).
+    const pending = this.#pending.get(key);
+    if (pending && (withdrawn || !pending.withdrawn)) return;
+    this.#pending.set(key, { kind: indicator.kind, value: indicator.value, validUntil: extra?.validUntil ?? null, withdrawn });
   }
 
   invalid(sample: string): void {

@@ -245,11 +245,3 @@ export async function fetchFeed(request: FetchRequest, limits: FetchLimits): Pro
     }),
   };
 }
-
-/** Reads a whole (capped) body as text, for JSON formats. */
-export async function readText(body: AsyncIterable<Uint8Array>): Promise<string> {
-  const decoder = new TextDecoder();
-  let text = "";
-  for await (const chunk of body) text += decoder.decode(chunk, { stream: true });
-  return text + decoder.decode();
-}

@@ -171,3 +171,21 @@ describe("matcher index lookups", () => {
     expect(Object.isFrozen(first)).toBe(true);
   });
 });
+
+describe("MatchIndex memory (issue 21, matcher memory)", () => {
+  it("shares one frozen feed list and one Date per distinct value between indicators", () => {
+    const index = new MatchIndex([
+      { ...row("ipv4", "45.155.205.1", "a"), firstSeen: 5, lastSeen: 9 },
+      { ...row("ipv4", "45.155.205.2", "a"), firstSeen: 5, lastSeen: 9 },
+      { ...row("domain", "evil.example", "b"), firstSeen: 5, lastSeen: 7 },
+    ]);
+    const [one, two, three] = ["45.155.205.1", "45.155.205.2", "evil.example"].map((value) => index.match(value));
+    expect(one?.feeds).toEqual(["a"]);
+    expect(two?.feeds).toBe(one?.feeds);
+    expect(Object.isFrozen(one?.feeds)).toBe(true);
+    expect(two?.firstSeen).toBe(one?.firstSeen);
+    expect(three?.firstSeen).toBe(one?.firstSeen);
+    expect(three?.lastSeen.getTime()).toBe(7);
+    expect(three?.feeds).toEqual(["b"]);
+  });
+});

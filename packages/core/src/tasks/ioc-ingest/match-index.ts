@@ -13,7 +13,9 @@ export interface IocMatch {
   readonly feeds: readonly string[];
   /** 0 to 100: the highest confidence of the feeds that list it. */
   readonly confidence: number;
+  /** Shared by the indicators an ingest stamped at the same moment: read it, never mutate it. */
   readonly firstSeen: Date;
+  /** Shared like `firstSeen`. */
   readonly lastSeen: Date;
 }
 
@@ -49,6 +51,33 @@ function isSpace(code: number): boolean {
 }
 
 /**
+ * One frozen feed list per distinct list and one `Date` per distinct time: an ingest stamps every
+ * indicator of a feed with the same times and lists, so a million indicators share a handful of
+ * each instead of holding three objects apiece.
+ */
+class SharedParts {
+  readonly #feeds = new Map<string, readonly string[]>();
+  readonly #dates = new Map<number, Date>();
+
+  feeds(list: readonly string[]): readonly string[] {
+    const key = list.join("\u0000");
+    let found = this.#feeds.get(key);
+    if (found) return found;
+    found = Object.freeze([...list]);
+    this.#feeds.set(key, found);
+    return found;
+  }
+
+  date(ms: number): Date {
+    let found = this.#dates.get(ms);
+    if (found) return found;
+    found = new Date(ms);
+    this.#dates.set(ms, found);
+    return found;
+  }
+}
+
+/**
  * The immutable lookup structure behind a matcher: IPv4 and IPv6 networks flattened into sorted,
  * non-overlapping ranges in typed arrays (most specific wins), domains and exact values in string
  * tables. Build once, then swap in whole.
@@ -76,6 +105,7 @@ export class MatchIndex {
     const hashes: string[] = [];
     const hashIds: number[] = [];
     const size: MatchIndexSize = { ipv4: 0, ipv6: 0, domains: 0, urls: 0, hashes: 0 };
+    const shared = new SharedParts();
     for (const row of rows) {
       const id = this.#entries.length;
       if (row.kind === "ipv4") {
@@ -108,10 +138,10 @@ export class MatchIndex {
         Object.freeze({
           kind: row.kind,
           value: row.value,
-          feeds: Object.freeze([...row.feeds]),
+          feeds: shared.feeds(row.feeds),
           confidence: row.confidence,
-          firstSeen: new Date(row.firstSeen),
-          lastSeen: new Date(row.lastSeen),
+          firstSeen: shared.date(row.firstSeen),
+          lastSeen: shared.date(row.lastSeen),
         }),
       );
     }

@@ -1,10 +1,11 @@
 import type { Knex } from "knex";
+import { dialectOf } from "../../db.ts";
 import { type Duration, parseDuration } from "../../duration.ts";
-import { ConfigError } from "../../errors.ts";
+import { ConfigError, UpkeepError } from "../../errors.ts";
 import { createJsonLogger, type Logger } from "../../logger.ts";
 import { onIocChange } from "./changes.ts";
 import { type IndicatorRow, type IocMatch, MatchIndex, type MatchIndexSize } from "./match-index.ts";
-import { iocTables, readIndicators, versionStamp } from "./store.ts";
+import { type IocTables, iocTables, readIndicators, versionStamp } from "./store.ts";
 
 /** Options of `createMatcher`. */
 export interface MatcherOptions {
@@ -46,11 +47,36 @@ export interface Matcher {
   close(): void;
 }
 
+/**
+ * Reads the version stamp and every stored indicator from one snapshot (a repeatable-read
+ * transaction; SQLite's read transactions are snapshots), so an ingest committing meanwhile is
+ * seen whole or not at all, and the stamp names exactly the set read.
+ */
+async function loadSnapshot(db: Knex, tablePrefix: string): Promise<{ version: string; index: MatchIndex }> {
+  const tables = iocTables(tablePrefix);
+  const config = dialectOf(db) === "sqlite" ? undefined : { isolationLevel: "repeatable read" as const };
+  return db.transaction(async (trx) => {
+    const version = await versionStamp(trx, tables);
+    const rows: IndicatorRow[] = [];
+    for await (const page of readIndicators(trx, tables)) for (const row of page) rows.push(row);
+    return { version, index: new MatchIndex(rows) };
+  }, config);
+}
+
+/** A missing table says which command creates it; any other failure is passed on as it came. */
+async function explainLoadFailure(db: Knex, tables: IocTables, error: unknown): Promise<unknown> {
+  const present = await Promise.all([tables.feeds, tables.indicators].map((table) => db.schema.hasTable(table).catch(() => true)));
+  if (present.every(Boolean)) return error;
+  return new UpkeepError(
+    "STORE_FAILED",
+    `ioc matcher: the indicator tables (${tables.feeds}, ${tables.indicators}) do not exist: run \`upkeep migrate\` (or \`await upkeep.migrate()\`) with this table prefix first`,
+    { cause: error },
+  );
+}
+
 /** Loads every stored indicator into a fresh index. */
 export async function loadMatchIndex(db: Knex, tablePrefix = "upkeep_"): Promise<MatchIndex> {
-  const rows: IndicatorRow[] = [];
-  for await (const page of readIndicators(db, iocTables(tablePrefix))) for (const row of page) rows.push(row);
-  return new MatchIndex(rows);
+  return (await loadSnapshot(db, tablePrefix)).index;
 }
 
 /**
@@ -58,6 +84,8 @@ export async function loadMatchIndex(db: Knex, tablePrefix = "upkeep_"): Promise
  * an ingest through the same knex instance, and by polling a cheap version stamp for ingests elsewhere. A refresh
  * builds a new index and swaps it in with one assignment, so a lookup sees the old set or the new
  * one, never half of each.
+ *
+ * @throws {UpkeepError} `STORE_FAILED` when the indicator tables do not exist (run `upkeep migrate`).
  */
 export async function createMatcher(options: MatcherOptions): Promise<Matcher> {
   const { db } = options;
@@ -67,18 +95,18 @@ export async function createMatcher(options: MatcherOptions): Promise<Matcher> {
   const logger = options.logger ?? createJsonLogger({ level: "warn" });
   const tables = iocTables(prefix);
 
-  let version = await versionStamp(db, tables);
-  let index = await loadMatchIndex(db, prefix);
+  let { version, index } = await loadSnapshot(db, prefix).catch(async (error: unknown) => {
+    throw await explainLoadFailure(db, tables, error);
+  });
   let inflight: Promise<boolean> | undefined;
 
   const refresh = (force = false): Promise<boolean> => {
     inflight ??= (async () => {
       try {
-        const stamp = await versionStamp(db, tables);
-        if (!force && stamp === version) return false;
-        const next = await loadMatchIndex(db, prefix);
-        index = next;
-        version = stamp;
+        if (!force && (await versionStamp(db, tables)) === version) return false;
+        const next = await loadSnapshot(db, prefix);
+        index = next.index;
+        version = next.version;
         return true;
       } finally {
         inflight = undefined;

@@ -80,10 +80,38 @@ export function normaliseDomain(raw: string): string | undefined {
   return ascii;
 }
 
-/** WHATWG-canonical URL (scheme and host lower-case, punycode, default port and fragment dropped). */
+const PADDED_QUAD = /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
+
+/**
+ * The one leading-zero rule: a dotted quad's parts are decimal and leading zeros are padding
+ * (`010.1.1.1` is `10.1.1.1`), in an IP indicator and in a URL's host alike. WHATWG's URL parser
+ * would read such a host as octal (`8.1.1.1`), so a padded quad in the authority is rewritten to
+ * its decimal form before parsing. Other numeric hosts (hex parts, one integer) keep WHATWG's reading.
+ */
+function unpadUrlHost(text: string): string {
+  const scheme = text.indexOf("://");
+  if (scheme < 0) return text;
+  const from = scheme + 3;
+  let to = from;
+  while (to < text.length && !"/?#\\".includes(text[to] as string)) to++;
+  const at = text.lastIndexOf("@", to - 1);
+  const hostStart = at >= from ? at + 1 : from;
+  const colon = text.indexOf(":", hostStart);
+  const hostEnd = colon >= 0 && colon < to ? colon : to;
+  const host = text.slice(hostStart, hostEnd);
+  if (!PADDED_QUAD.test(host) || !/(^|\.)0\d/.test(host)) return text;
+  const address = parseIPv4(host);
+  return address < 0 ? text : `${text.slice(0, hostStart)}${formatIPv4(address)}${text.slice(hostEnd)}`;
+}
+
+/**
+ * WHATWG-canonical URL (scheme and host lower-case, punycode, default port and fragment dropped),
+ * a zero-padded dotted-quad host read as decimal like an IP indicator.
+ */
 export function normaliseUrl(raw: string, assumeScheme = false): string | undefined {
   let text = raw;
   if (assumeScheme && !text.includes("://")) text = `http://${text}`;
+  text = unpadUrlHost(text);
   let url: URL;
   try {
     url = new URL(text);

@@ -365,6 +365,19 @@ const YIELD_AFTER_MS = 10;
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
+ * A pause to await between slices of synchronous parsing: it gives the event loop a turn once
+ * `YIELD_AFTER_MS` of work has passed since the last one, and otherwise resolves at once.
+ */
+export function createPacer(): () => Promise<void> {
+  let turn = performance.now();
+  return async () => {
+    if (performance.now() - turn < YIELD_AFTER_MS) return;
+    await nextTurn();
+    turn = performance.now();
+  };
+}
+
+/**
  * Parses a line feed from a stream of bytes (UTF-8) or decoded text. Never holds more than one
  * line (bounded by `maxLineLength`) and one chunk, and yields to the event loop every few
  * milliseconds, so no input blocks the host for long.
@@ -383,12 +396,7 @@ export async function parseLineStream(
     (sample) => sink.invalid(sample),
   );
   const decoder = new TextDecoder();
-  let turn = performance.now();
-  const pause = async () => {
-    if (performance.now() - turn < YIELD_AFTER_MS) return;
-    await nextTurn();
-    turn = performance.now();
-  };
+  const pause = createPacer();
   const parse = async () => {
     for (const line of lines) {
       const steps = parser.line(line);

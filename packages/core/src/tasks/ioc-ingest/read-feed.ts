@@ -1,7 +1,7 @@
-import { FeedFetchError, type FetchLimits, fetchFeed, isSendableHeaderValue, readText } from "./fetch.ts";
+import { FeedFetchError, type FetchLimits, fetchFeed, isSendableHeaderValue } from "./fetch.ts";
 import type { FeedInput } from "./options.ts";
 import { LINE_FORMATS, type LineFormat, type ParseSink, parseLineStream } from "./parsers.ts";
-import { addMispEvent, addStixBundle, addStixObjects } from "./stix.ts";
+import { readMispEvent, readMispManifest, readStixBundle, readTaxiiEnvelope } from "./stix.ts";
 import type { FeedState } from "./store.ts";
 
 /** How reading a feed ended (errors are thrown as FeedFetchError). */
@@ -59,16 +59,8 @@ async function readStix(context: ReadContext, headers: Record<string, string>): 
   const { feed, state, limits, sink } = context;
   const result = await fetchFeed({ url: feed.url, headers, etag: state?.etag, lastModified: state?.lastModified }, limits);
   if (result.status === "not_modified") return { notModified: true };
-  addStixBundle(await readText(result.body), sink, context.now);
+  await readStixBundle(result.body, sink, context.now, context.drain);
   return { notModified: false, etag: result.etag, lastModified: result.lastModified, cursor: null };
-}
-
-function parseJson(text: string, what: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new FeedFetchError(`${what} is not JSON`, false);
-  }
 }
 
 async function readMispFeed(context: ReadContext, headers: Record<string, string>): Promise<ReadOutcome> {
@@ -77,19 +69,14 @@ async function readMispFeed(context: ReadContext, headers: Record<string, string
   const base = manifestUrl.slice(0, manifestUrl.lastIndexOf("/") + 1);
   const result = await fetchFeed({ url: manifestUrl, headers, etag: state?.etag, lastModified: state?.lastModified }, limits);
   if (result.status === "not_modified") return { notModified: true };
-  const manifest = parseJson(await readText(result.body), "the MISP manifest");
-  if (typeof manifest !== "object" || manifest === null || Array.isArray(manifest)) {
-    throw new FeedFetchError("the MISP manifest is not an object of events", false);
-  }
-  for (const uuid of Object.keys(manifest)) {
+  for (const uuid of await readMispManifest(result.body)) {
     if (!/^[0-9a-f-]{36}$/i.test(uuid)) {
       sink.invalid(`manifest key ${uuid.slice(0, 40)}`);
       continue;
     }
     const event = await fetchFeed({ url: `${base}${uuid}.json`, headers }, limits);
     if (event.status === "not_modified") continue;
-    addMispEvent(await readText(event.body), sink);
-    await context.drain();
+    await readMispEvent(event.body, sink, context.drain);
   }
   return { notModified: false, etag: result.etag, lastModified: result.lastModified, cursor: null };
 }
@@ -107,16 +94,10 @@ async function readTaxii(context: ReadContext, headers: Record<string, string>):
     if (next !== undefined) url.searchParams.set("next", next);
     const result = await fetchFeed({ url: url.toString(), headers: request }, limits);
     if (result.status === "not_modified") break;
-    const envelope = parseJson(await readText(result.body), "the TAXII envelope") as {
-      objects?: unknown;
-      more?: unknown;
-      next?: unknown;
-    } | null;
-    if (envelope?.objects !== undefined) addStixObjects(envelope.objects, sink, context.now);
-    await context.drain();
+    const envelope = await readTaxiiEnvelope(result.body, sink, context.now, context.drain);
     const last = result.headers.get("x-taxii-date-added-last");
     if (last && (cursor === null || Date.parse(last) >= Date.parse(cursor))) cursor = last;
-    if (envelope?.more !== true || typeof envelope.next !== "string" || envelope.next === "") break;
+    if (!envelope.more || envelope.next === undefined) break;
     next = envelope.next;
   }
   return { notModified: false, etag: null, lastModified: null, cursor };

@@ -1,3 +1,4 @@
+import { parseJsonStream } from "./json-stream.ts";
 import type { KindHint } from "./normalise.ts";
 import { addMispAttribute, type ParseSink } from "./parsers.ts";
 
@@ -86,63 +87,88 @@ function sample(text: unknown): string {
   return String(text).slice(0, 120);
 }
 
-/** Adds the indicators of STIX 2.1 objects (a bundle's `objects` or a TAXII envelope's). */
-export function addStixObjects(objects: unknown, sink: ParseSink, now: number): void {
-  if (!Array.isArray(objects)) {
-    sink.invalid("objects is not an array");
+/** Adds the indicators of one STIX 2.1 object (of a bundle's `objects` or a TAXII envelope's). */
+function addStixObject(object: unknown, sink: ParseSink, now: number): void {
+  if (typeof object !== "object" || object === null) return;
+  const sdo = object as Record<string, unknown>;
+  if (sdo.type !== "indicator") return;
+  if (sdo.pattern_type !== undefined && sdo.pattern_type !== "stix") {
+    sink.invalid(`pattern_type ${sample(sdo.pattern_type)}`);
     return;
   }
-  for (const object of objects) {
-    if (typeof object !== "object" || object === null) continue;
-    const sdo = object as Record<string, unknown>;
-    if (sdo.type !== "indicator") continue;
-    if (sdo.pattern_type !== undefined && sdo.pattern_type !== "stix") {
-      sink.invalid(`pattern_type ${sample(sdo.pattern_type)}`);
-      continue;
-    }
-    const values = typeof sdo.pattern === "string" ? parseStixPattern(sdo.pattern) : undefined;
-    if (!values) {
-      sink.invalid(sample(sdo.pattern));
-      continue;
-    }
-    const until = typeof sdo.valid_until === "string" ? Date.parse(sdo.valid_until) : Number.NaN;
-    const validUntil = Number.isFinite(until) ? until : null;
-    const revoked = sdo.revoked === true || (validUntil !== null && validUntil <= now);
-    for (const { value, hint } of values) sink.add(value, hint, { validUntil, revoked });
+  const values = typeof sdo.pattern === "string" ? parseStixPattern(sdo.pattern) : undefined;
+  if (!values) {
+    sink.invalid(sample(sdo.pattern));
+    return;
   }
+  const until = typeof sdo.valid_until === "string" ? Date.parse(sdo.valid_until) : Number.NaN;
+  const validUntil = Number.isFinite(until) ? until : null;
+  const revoked = sdo.revoked === true || (validUntil !== null && validUntil <= now);
+  for (const { value, hint } of values) sink.add(value, hint, { validUntil, revoked });
 }
 
-/** Adds the indicators of a STIX 2.1 bundle document. */
-export function addStixBundle(text: string, sink: ParseSink, now: number): void {
-  let bundle: unknown;
-  try {
-    bundle = JSON.parse(text);
-  } catch {
-    sink.invalid("document is not JSON");
-    return;
-  }
-  addStixObjects((bundle as { objects?: unknown } | null)?.objects, sink, now);
+type Body = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+
+/** Streams the indicators of a STIX 2.1 bundle document into the sink. */
+export async function readStixBundle(body: Body, sink: ParseSink, now: number, drain?: () => Promise<void>): Promise<void> {
+  await parseJsonStream(body, ["$.objects.*"], (hit) => addStixObject(hit.value, sink, now), { what: "the STIX bundle", drain });
 }
 
-/** Adds the detection attributes (`to_ids`) of one MISP event document, its objects' included. */
-export function addMispEvent(text: string, sink: ParseSink): void {
-  let document: unknown;
-  try {
-    document = JSON.parse(text);
-  } catch {
-    sink.invalid("event is not JSON");
-    return;
-  }
-  const event = ((document as { Event?: unknown } | null)?.Event ?? document) as Record<string, unknown>;
-  const attributes: unknown[] = Array.isArray(event.Attribute) ? [...event.Attribute] : [];
-  if (Array.isArray(event.Object)) {
-    for (const object of event.Object as Array<{ Attribute?: unknown; deleted?: unknown }>) {
-      if (object?.deleted === true) continue;
-      if (Array.isArray(object?.Attribute)) attributes.push(...object.Attribute);
-    }
-  }
-  for (const attribute of attributes) {
-    const a = (attribute ?? {}) as Record<string, unknown>;
-    addMispAttribute(sink, a.type, a.value, a.to_ids, a.deleted);
-  }
+/** Streams one TAXII 2.1 envelope's objects into the sink; resolves its paging fields. */
+export async function readTaxiiEnvelope(
+  body: Body,
+  sink: ParseSink,
+  now: number,
+  drain?: () => Promise<void>,
+): Promise<{ more: boolean; next: string | undefined }> {
+  const paging: { more: boolean; next: string | undefined } = { more: false, next: undefined };
+  await parseJsonStream(
+    body,
+    ["$.objects.*", "$.more", "$.next"],
+    (hit) => {
+      if (typeof hit.key === "number") addStixObject(hit.value, sink, now);
+      else if (hit.key === "more") paging.more = hit.value === true;
+      else if (hit.key === "next" && typeof hit.value === "string" && hit.value !== "") paging.next = hit.value;
+    },
+    { what: "the TAXII envelope", drain },
+  );
+  return paging;
+}
+
+/** Streams the event UUIDs of a MISP feed's `manifest.json`. */
+export async function readMispManifest(body: Body): Promise<string[]> {
+  const uuids: string[] = [];
+  await parseJsonStream(body, ["$.*"], (hit) => void (typeof hit.key === "string" && uuids.push(hit.key)), {
+    what: "the MISP manifest",
+  });
+  return uuids;
+}
+
+function addMispAttributes(attributes: unknown, sink: ParseSink): void {
+  if (!Array.isArray(attributes)) return;
+  for (const attribute of attributes) addMispObjectAttribute(attribute, sink);
+}
+
+function addMispObjectAttribute(attribute: unknown, sink: ParseSink): void {
+  const a = (attribute ?? {}) as Record<string, unknown>;
+  addMispAttribute(sink, a.type, a.value, a.to_ids, a.deleted);
+}
+
+/**
+ * Streams the detection attributes (`to_ids`) of one MISP event document into the sink, its
+ * objects' included (the event wrapped in `Event` or bare).
+ */
+export async function readMispEvent(body: Body, sink: ParseSink, drain?: () => Promise<void>): Promise<void> {
+  await parseJsonStream(
+    body,
+    ["$.Event.Attribute.*", "$.Event.Object.*", "$.Attribute.*", "$.Object.*"],
+    (hit) => {
+      if (hit.parentKey === "Attribute") addMispObjectAttribute(hit.value, sink);
+      else {
+        const object = (hit.value ?? {}) as { Attribute?: unknown; deleted?: unknown };
+        if (object.deleted !== true) addMispAttributes(object.Attribute, sink);
+      }
+    },
+    { what: "a MISP event", drain },
+  );
 }

@@ -8,10 +8,17 @@ export interface IocTables {
   feeds: string;
   indicators: string;
   sightings: string;
+  /** A feed's download until it is applied (migration 0010). */
+  staging: string;
 }
 
 export function iocTables(prefix: string): IocTables {
-  return { feeds: `${prefix}feeds`, indicators: `${prefix}indicators`, sightings: `${prefix}indicator_feeds` };
+  return {
+    feeds: `${prefix}feeds`,
+    indicators: `${prefix}indicators`,
+    sightings: `${prefix}indicator_feeds`,
+    staging: `${prefix}indicator_staging`,
+  };
 }
 
 /** One indicator a feed listed in this fetch. */
@@ -20,6 +27,8 @@ export interface Listed {
   value: string;
   /** Epoch ms after which the feed says it is no longer valid (STIX `valid_until`). */
   validUntil: number | null;
+  /** The feed withdrew it (STIX `revoked`, or `valid_until` passed): its listing goes at once. */
+  withdrawn: boolean;
 }
 
 /** The stored state of one feed. */
@@ -109,20 +118,92 @@ export async function versionStamp(db: Knex, tables: IocTables): Promise<string>
   return `${num(row?.n ?? 0)}:${num(row?.v ?? 0)}:${num(row?.c ?? 0)}`;
 }
 
-/** The two statements that write one batch: the indicators, then their listings. */
-interface UpsertSql {
-  indicators: string;
-  sightings: string;
+/** Rows per statement each dialect takes comfortably (PostgreSQL and SQLite bind a batch as arrays / one JSON text). */
+export const MAX_BATCH: Record<SqlDialect, number> = { postgres: 10_000, mysql: 2_000, sqlite: 10_000 };
+
+/**
+ * When one download names an indicator twice, a listing beats a withdrawal and the first
+ * listing's `valid_until` stands. The same rule as `Collector` applies within a batch.
+ */
+function stageSql(dialect: SqlDialect, st: string, rows: number): string {
+  if (dialect === "postgres") {
+    return `insert into "${st}" as st (feed, kind, value, valid_until, withdrawn)
+      select ?, u.kind, u.value, u.valid_until, u.withdrawn
+        from unnest(?::varchar[], ?::varchar[], ?::bigint[], ?::boolean[]) as u(kind, value, valid_until, withdrawn)
+      on conflict (feed, kind, value) do update set
+        valid_until = case when st.withdrawn then excluded.valid_until else st.valid_until end,
+        withdrawn = st.withdrawn and excluded.withdrawn`;
+  }
+  if (dialect === "mysql") {
+    // Assignments run left to right: valid_until reads the row's withdrawn flag before it changes.
+    return `insert into \`${st}\` (feed, kind, value, valid_until, withdrawn) values ${Array(rows).fill("(?, ?, ?, ?, ?)").join(", ")}
+      on duplicate key update
+        valid_until = if(withdrawn, values(valid_until), valid_until),
+        withdrawn = withdrawn and values(withdrawn)`;
+  }
+  // SQLite: the batch arrives as one JSON array bound once (json_each plays unnest's part); `where
+  // true` keeps the parser from reading ON CONFLICT as a join constraint.
+  return `insert into "${st}" (feed, kind, value, valid_until, withdrawn)
+    select ?, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]'), json_extract(j.value, '$[3]')
+      from json_each(?) as j where true
+    on conflict (feed, kind, value) do update set
+      valid_until = case when "${st}".withdrawn then excluded.valid_until else "${st}".valid_until end,
+      withdrawn = "${st}".withdrawn and excluded.withdrawn`;
 }
 
-/** PostgreSQL: the whole batch in one statement, the upsert's `RETURNING` feeding the listing insert. */
-function postgresUpsertSql(tables: IocTables): string {
-  const { indicators: t, sightings: s } = tables;
-  return `with u as (
-          select * from unnest(?::varchar[], ?::varchar[], ?::bigint[]) as u(kind, value, valid_until)
-        ), i as (
+/** Stages one batch of a feed's download (see `applyStaged`). Keys must be unique within the batch. */
+export async function stageBatch(db: Knex, tables: IocTables, feed: string, batch: readonly Listed[]): Promise<void> {
+  const dialect = dialectOf(db);
+  const chunk = MAX_BATCH[dialect];
+  for (let start = 0; start < batch.length; start += chunk) {
+    const rows = batch.slice(start, start + chunk);
+    const sql = stageSql(dialect, tables.staging, rows.length);
+    if (dialect === "postgres") {
+      await db.raw(sql, [
+        feed,
+        rows.map((row) => row.kind),
+        rows.map((row) => row.value),
+        rows.map((row) => row.validUntil) as unknown as Knex.RawBinding,
+        rows.map((row) => row.withdrawn),
+      ]);
+    } else if (dialect === "mysql") {
+      await db.raw(
+        sql,
+        rows.flatMap((row) => [feed, row.kind, row.value, row.validUntil, row.withdrawn]),
+      );
+    } else {
+      await db.raw(sql, [feed, JSON.stringify(rows.map((row) => [row.kind, row.value, row.validUntil, row.withdrawn ? 1 : 0]))]);
+    }
+  }
+}
+
+/** Drops whatever a feed has staged (a finished, failed or crashed download). */
+export async function clearStaging(db: Knex, tables: IocTables, feed: string): Promise<void> {
+  await db(tables.staging).where({ feed }).delete();
+}
+
+/** Distinct indicators a feed's staged download lists and withdraws. */
+export async function stagedCounts(db: Knex, tables: IocTables, feed: string): Promise<{ listed: number; withdrawn: number }> {
+  const rows = (await db(tables.staging).where({ feed }).groupBy("withdrawn").select("withdrawn", db.raw("count(*) as n"))) as Row[];
+  const counts = { listed: 0, withdrawn: 0 };
+  for (const row of rows) counts[num(row.withdrawn) ? "withdrawn" : "listed"] += num(row.n);
+  return counts;
+}
+
+type FeedRef = { name: string; confidence: number };
+
+/** The statements that apply a staged download: indicators first, then the feed's listings of them. */
+function applySql(dialect: SqlDialect, tables: IocTables, feed: FeedRef, at: number): Array<[string, Knex.RawBinding[]]> {
+  const { indicators: t, sightings: s, staging: st } = tables;
+  const { name, confidence } = feed;
+  const row = [name, confidence, at, at, name];
+  if (dialect === "postgres") {
+    return [
+      [
+        `with i as (
           insert into "${t}" as t (kind, value, feeds, confidence, first_seen, last_seen)
-          select u.kind, u.value, ?, ?::int, ?::bigint, ?::bigint from u
+          select st.kind, st.value, ?, ?::int, ?::bigint, ?::bigint from "${st}" st
+            where st.feed = ? and not st.withdrawn order by st.kind, st.value
           on conflict (kind, value) do update set
             last_seen = greatest(t.last_seen, excluded.last_seen),
             confidence = greatest(t.confidence, excluded.confidence),
@@ -130,113 +211,90 @@ function postgresUpsertSql(tables: IocTables): string {
           returning id, kind, value
         )
         insert into "${s}" as s (indicator_id, feed, confidence, first_seen, last_seen, valid_until)
-        select i.id, ?, ?::int, ?::bigint, ?::bigint, u.valid_until from i join u on u.kind = i.kind and u.value = i.value
+        select i.id, ?, ?::int, ?::bigint, ?::bigint, st.valid_until
+          from i join "${st}" st on st.feed = ? and st.kind = i.kind and st.value = i.value
         on conflict (indicator_id, feed) do update set
-          last_seen = excluded.last_seen, valid_until = excluded.valid_until, confidence = excluded.confidence`;
-}
-
-/** MySQL/MariaDB and SQLite: the indicators, then their listings, in two statements. */
-function upsertSql(dialect: "mysql" | "sqlite", tables: IocTables, rows: number): UpsertSql {
-  const { indicators: t, sightings: s } = tables;
+          last_seen = excluded.last_seen, valid_until = excluded.valid_until, confidence = excluded.confidence`,
+        [...row, ...row],
+      ],
+    ];
+  }
   if (dialect === "mysql") {
-    const tuples = (width: number) => Array.from({ length: rows }, () => `(${Array(width).fill("?").join(", ")})`).join(", ");
-    return {
-      indicators: `insert into \`${t}\` (kind, value, feeds, confidence, first_seen, last_seen) values ${tuples(6)}
+    return [
+      [
+        `insert into \`${t}\` (kind, value, feeds, confidence, first_seen, last_seen)
+        select st.kind, st.value, ?, ?, ?, ? from \`${st}\` st
+          where st.feed = ? and not st.withdrawn order by st.kind, st.value
         on duplicate key update
           feeds = if(find_in_set(values(feeds), feeds) > 0, feeds, concat(feeds, ',', values(feeds))),
           confidence = greatest(confidence, values(confidence)),
           last_seen = greatest(last_seen, values(last_seen))`,
-      sightings: `insert into \`${s}\` (indicator_id, feed, confidence, first_seen, last_seen, valid_until) values ${tuples(6)}
-        on duplicate key update last_seen = values(last_seen), valid_until = values(valid_until), confidence = values(confidence)`,
-    };
+        row,
+      ],
+      [
+        `insert into \`${s}\` (indicator_id, feed, confidence, first_seen, last_seen, valid_until)
+        select i.id, ?, ?, ?, ?, st.valid_until from \`${st}\` st
+          join \`${t}\` i on i.kind = st.kind and i.value = st.value
+          where st.feed = ? and not st.withdrawn order by i.id
+        on duplicate key update
+          \`${s}\`.last_seen = values(last_seen), \`${s}\`.valid_until = values(valid_until), \`${s}\`.confidence = values(confidence)`,
+        row,
+      ],
+    ];
   }
-  // SQLite: the batch arrives as one JSON array bound once (json_each plays unnest's part), so the
-  // statement text stays the same for every batch and binds 5 parameters, not 6 or 7 per row.
-  // `where true` keeps the parser from reading ON CONFLICT as a join constraint. The listing insert
-  // finds each id through the (kind, value) index the upsert has just walked.
-  return {
-    indicators: `insert into "${t}" (kind, value, feeds, confidence, first_seen, last_seen)
-      select json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), ?, ?, ?, ? from json_each(?) as j where true
+  return [
+    [
+      `insert into "${t}" (kind, value, feeds, confidence, first_seen, last_seen)
+      select st.kind, st.value, ?, ?, ?, ? from "${st}" st
+        where st.feed = ? and not st.withdrawn order by st.kind, st.value
       on conflict (kind, value) do update set
         feeds = case when instr(',' || "${t}".feeds || ',', ',' || excluded.feeds || ',') > 0 then "${t}".feeds else "${t}".feeds || ',' || excluded.feeds end,
         confidence = max("${t}".confidence, excluded.confidence),
         last_seen = max("${t}".last_seen, excluded.last_seen)`,
-    sightings: `insert into "${s}" (indicator_id, feed, confidence, first_seen, last_seen, valid_until)
-      select i.id, ?, ?, ?, ?, json_extract(j.value, '$[2]') from json_each(?) as j
-        join "${t}" as i on i.kind = json_extract(j.value, '$[0]') and i.value = json_extract(j.value, '$[1]') where true
+      row,
+    ],
+    [
+      `insert into "${s}" (indicator_id, feed, confidence, first_seen, last_seen, valid_until)
+      select i.id, ?, ?, ?, ?, st.valid_until from "${st}" st
+        join "${t}" i on i.kind = st.kind and i.value = st.value
+        where st.feed = ? and not st.withdrawn order by i.id
       on conflict (indicator_id, feed) do update set
         last_seen = excluded.last_seen, valid_until = excluded.valid_until, confidence = excluded.confidence`,
-  };
+      row,
+    ],
+  ];
 }
-
-/** Rows per statement each dialect takes comfortably (PostgreSQL and SQLite bind a batch as arrays / one JSON text). */
-export const MAX_BATCH: Record<SqlDialect, number> = { postgres: 10_000, mysql: 2_000, sqlite: 10_000 };
-
-type FeedRef = { name: string; confidence: number };
 
 /**
- * Upserts one batch of a feed's indicators in one short transaction: the indicator rows (first and
- * last seen, the feed added to its list, the higher confidence) and the feed's own listing rows.
- * Keys must be unique within the batch. The listing table refers to the indicator by id
- * (`indicator_id`, from migration 0006), so each dialect learns the ids of the rows it upserted:
- * PostgreSQL in the same statement, SQLite by joining the batch against the indicators just
- * written, MySQL/MariaDB by reading them back.
+ * Applies a feed's staged download inside `trx`: upserts the indicators it lists (first and last
+ * seen, the feed added to their list, the higher confidence) and the feed's listing rows, then
+ * removes the feed's listings of the indicators it withdrew (an indicator no feed lists any more
+ * goes). The caller commits this together with the feed's state, so readers see the whole
+ * download or none of it. The listing table refers to the indicator by id (`indicator_id`, from
+ * migration 0006), found by joining the staged rows against the indicators just written.
  */
-export async function writeBatch(db: Knex, tables: IocTables, feed: FeedRef, batch: readonly Listed[], at: number): Promise<void> {
-  if (batch.length === 0) return;
-  const dialect = dialectOf(db);
-  const chunk = MAX_BATCH[dialect];
-  const write = dialect === "postgres" ? writePostgres : dialect === "sqlite" ? writeSqlite : writeMysql;
-  await db.transaction(async (trx) => {
-    for (let start = 0; start < batch.length; start += chunk) await write(trx, tables, feed, batch.slice(start, start + chunk), at);
-  });
-}
-
-type ChunkWriter = (trx: Knex.Transaction, tables: IocTables, feed: FeedRef, rows: readonly Listed[], at: number) => Promise<void>;
-
-const writePostgres: ChunkWriter = async (trx, tables, feed, rows, at) => {
-  const kinds = rows.map((row) => row.kind);
-  const values = rows.map((row) => row.value);
-  const validUntil = rows.map((row) => row.validUntil) as unknown as Knex.RawBinding;
-  const { name, confidence } = feed;
-  await trx.raw(postgresUpsertSql(tables), [kinds, values, validUntil, name, confidence, at, at, name, confidence, at, at]);
-};
-
-const writeSqlite: ChunkWriter = async (trx, tables, feed, rows, at) => {
-  const sql = upsertSql("sqlite", tables, rows.length);
-  const sorted = [...rows].sort((a, b) =>
-    a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.value < b.value ? -1 : a.value > b.value ? 1 : 0,
-  );
-  const json = JSON.stringify(sorted.map((row) => [row.kind, row.value, row.validUntil]));
-  await trx.raw(sql.indicators, [feed.name, feed.confidence, at, at, json]);
-  await trx.raw(sql.sightings, [feed.name, feed.confidence, at, at, json]);
-};
-
-const writeMysql: ChunkWriter = async (trx, tables, feed, rows, at) => {
-  const sql = upsertSql("mysql", tables, rows.length);
-  await trx.raw(
-    sql.indicators,
-    rows.flatMap((row) => [row.kind, row.value, feed.name, feed.confidence, at, at]),
-  );
-  const ids = await indicatorIds(trx, tables, rows);
-  const sightings: Knex.RawBinding[] = [];
-  for (const row of rows) {
-    const id = ids.get(`${row.kind}\u0000${row.value}`);
-    if (id === undefined) throw new Error(`[upkeep] indicator ${row.kind} ${row.value} vanished while its batch was written`);
-    sightings.push(id, feed.name, feed.confidence, at, at, row.validUntil);
+export async function applyStaged(
+  trx: Knex,
+  tables: IocTables,
+  feed: FeedRef,
+  at: number,
+): Promise<{ listings: number; indicators: number }> {
+  for (const [sql, bindings] of applySql(dialectOf(trx), tables, feed, at)) await trx.raw(sql, bindings);
+  const withdrawn = (await trx(`${tables.staging} as st`)
+    .join(`${tables.indicators} as i`, (on) => on.on("i.kind", "st.kind").andOn("i.value", "st.value"))
+    .join(`${tables.sightings} as s`, (on) => on.on("s.indicator_id", "i.id").andOnVal("s.feed", feed.name))
+    .where("st.feed", feed.name)
+    .andWhere("st.withdrawn", true)
+    .pluck("i.id")) as unknown[];
+  const gone = { listings: 0, indicators: 0 };
+  const chunk = MAX_BATCH[dialectOf(trx)];
+  for (let start = 0; start < withdrawn.length; start += chunk) {
+    const ids = withdrawn.slice(start, start + chunk).map(num);
+    gone.listings += await trx(tables.sightings).where("feed", feed.name).whereIn("indicator_id", ids).delete();
+    gone.indicators += await refreshIndicators(trx, tables, ids);
   }
-  await trx.raw(sql.sightings, sightings);
-};
-
-/** The ids of the given indicators, keyed `kind NUL value`. */
-async function indicatorIds(db: Knex, tables: IocTables, keys: readonly { kind: string; value: string }[]): Promise<Map<string, number>> {
-  const found = (await db(tables.indicators)
-    .whereIn(
-      ["kind", "value"],
-      keys.map((key) => [key.kind, key.value]),
-    )
-    .select("id", "kind", "value")) as Row[];
-  return new Map(found.map((row) => [`${row.kind}\u0000${row.value}`, num(row.id)]));
+  await clearStaging(trx, tables, feed.name);
+  return gone;
 }
 
 /** Which listing rows of a feed have expired. */
@@ -250,24 +308,22 @@ export interface ExpiryRule {
    * feeds no longer configured.
    */
   listedSince?: number;
+  /** Only rows past their `valid_until` (a held feed: its listing stays, but never past what the feed said). */
+  validUntilOnly?: boolean;
 }
 
 function expiredQuery(db: Knex, tables: IocTables, rule: ExpiryRule): Knex.QueryBuilder {
   const cutoff = rule.now - rule.ttlMs;
+  const lapsed = (q: Knex.QueryBuilder) => q.whereNotNull("valid_until").andWhere("valid_until", "<=", rule.now);
+  if (rule.validUntilOnly) return db(tables.sightings).where("feed", rule.feed).andWhere(lapsed);
   return db(tables.sightings)
     .where("feed", rule.feed)
     .andWhere((q) => {
       q.where((old) => {
         old.where("last_seen", "<=", cutoff);
         if (rule.listedSince !== undefined) old.andWhere("last_seen", "<", rule.listedSince);
-      }).orWhere((until) => until.whereNotNull("valid_until").andWhere("valid_until", "<=", rule.now));
+      }).orWhere(lapsed);
     });
-}
-
-/** How many listing rows of a feed have expired (for dry runs). */
-export async function countExpired(db: Knex, tables: IocTables, rule: ExpiryRule): Promise<number> {
-  const row = (await expiredQuery(db, tables, rule).count({ n: "*" }).first()) as Row | undefined;
-  return num(row?.n ?? 0);
 }
 
 /** How many indicators a feed still lists. */

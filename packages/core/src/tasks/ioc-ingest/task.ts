@@ -9,7 +9,8 @@ import { FeedFetchError } from "./fetch.ts";
 import { type FeedInput, type IocIngestInput, type IocIngestOptions, iocIngestSchema } from "./options.ts";
 import { readFeed } from "./read-feed.ts";
 import {
-  countExpired,
+  applyStaged,
+  clearStaging,
   countListings,
   deleteFeedState,
   type ExpiryRule,
@@ -19,7 +20,8 @@ import {
   iocTables,
   loadFeedStates,
   saveFeedState,
-  writeBatch,
+  stageBatch,
+  stagedCounts,
 } from "./store.ts";
 
 /** How one feed's check ended in a run. */
@@ -43,7 +45,10 @@ export interface IocIngestResult {
   feeds: FeedReport[];
   /** Feeds whose previous indicators were kept because they failed or shrank. */
   held: string[];
-  /** Listing rows that expired, and indicators no feed lists any more (removed). In a dry run, what would expire. */
+  /**
+   * Listing rows that expired or were withdrawn, and indicators no feed lists any more (removed).
+   * In a dry run, exactly what the real run would remove.
+   */
   expired: { listings: number; indicators: number };
 }
 
@@ -77,24 +82,30 @@ function freshState(feed: FeedInput): FeedState {
   };
 }
 
-async function ingestFeed(
-  run: RunState,
-  feed: FeedInput,
-  previous: FeedState | undefined,
-): Promise<{ report: FeedReport; state: FeedState }> {
+/** One feed's download, checked and staged, waiting to be applied with its state. */
+interface Checked {
+  feed: FeedInput;
+  report: FeedReport;
+  state: FeedState;
+  /** Whether the staged download is applied (an `updated` feed); otherwise only the state is saved. */
+  apply: boolean;
+}
+
+/**
+ * Downloads one feed into the staging table and decides its fate: nothing of it is visible until
+ * `applyChecked` commits it, and a failed or shrunk download's staging is dropped here.
+ */
+async function checkFeed(run: RunState, feed: FeedInput, previous: FeedState | undefined): Promise<Checked> {
   const { ctx, db, tables, input, now } = run;
   const base = previous ?? freshState(feed);
   const state: FeedState = { ...base, format: feed.format, ttlMs: feed.ttl, incremental: feed.format === "taxii", checkedAt: now };
+  await clearStaging(db, tables, feed.name);
   const collector = new Collector({
     allowlist: run.allowlist,
     minPrefixLength: input.minPrefixLength,
     batchSize: input.batchSize,
     exampleLimit: input.invalidExamples,
-    keepWithdrawn: state.incremental,
-    write: async (batch) => {
-      if (ctx.dryRun) return;
-      await writeBatch(db, tables, { name: feed.name, confidence: feed.confidence }, batch, now);
-    },
+    write: (batch) => stageBatch(db, tables, feed.name, batch),
   });
   const limits = {
     maxBytes: feed.maxBytes ?? input.maxBytes,
@@ -102,13 +113,12 @@ async function ingestFeed(
     allowHttp: feed.allowHttp,
     signal: ctx.signal,
   };
-  const counts = () => ({ ...collector.counts, invalidExamples: collector.examples });
-  const touched = () => {
-    if (collector.written > 0) {
-      state.version = base.version + 1;
-      state.changedAt = now;
-    }
-  };
+  const counts = (distinct: { listed: number; withdrawn: number }) => ({
+    ...collector.counts,
+    ...distinct,
+    invalidExamples: collector.examples,
+  });
+  let apply = false;
   try {
     const outcome = await readFeed({
       feed,
@@ -123,15 +133,16 @@ async function ingestFeed(
     if (outcome.notModified) {
       state.status = "not_modified";
       state.error = null;
-      return { report: { name: feed.name, status: "not_modified" }, state };
+      return { feed, report: { name: feed.name, status: "not_modified" }, state, apply };
     }
     await collector.drain(true);
-    touched();
-    const listed = collector.counts.listed;
-    if (!state.incremental && base.listed > 0 && listed < base.listed * (1 - input.maxShrink)) {
+    const distinct = await stagedCounts(db, tables, feed.name);
+    // Withdrawals are the feed's word, not a truncated download: they never count as shrinkage.
+    const kept = distinct.listed + distinct.withdrawn;
+    if (!state.incremental && base.listed > 0 && kept < base.listed * (1 - input.maxShrink)) {
       state.status = "shrunk";
-      state.error = `listed ${listed}, down from ${base.listed}`;
-      return { report: { name: feed.name, status: "shrunk", ...counts(), error: state.error }, state };
+      state.error = `listed ${distinct.listed}, down from ${base.listed}`;
+      return { feed, report: { name: feed.name, status: "shrunk", ...counts(distinct), error: state.error }, state, apply };
     }
     Object.assign(state, {
       status: "ok",
@@ -140,33 +151,110 @@ async function ingestFeed(
       lastModified: outcome.lastModified,
       cursor: outcome.cursor,
       fetchedAt: now,
-      listed: state.incremental ? base.listed + listed : listed,
+      listed: distinct.listed,
     });
-    return { report: { name: feed.name, status: "updated", ...counts() }, state };
+    if (kept > 0) {
+      state.version = base.version + 1;
+      state.changedAt = now;
+    }
+    apply = true;
+    return { feed, report: { name: feed.name, status: "updated", ...counts(distinct) }, state, apply };
   } catch (error) {
     if (!(error instanceof FeedFetchError)) {
       if (ctx.signal.aborted) throw error;
       throw new TaskError(`ioc-ingest: feed ${feed.name}: ${TERMINAL_DB_ERROR}`, { retryable: true, cause: error });
     }
-    touched();
     state.status = "failed";
     state.error = error.message;
-    return { report: { name: feed.name, status: "failed", ...counts(), error: error.message }, state };
+    return { feed, report: { name: feed.name, status: "failed", ...counts(collector.counts), error: error.message }, state, apply };
+  } finally {
+    if (!apply) await clearStaging(db, tables, feed.name);
   }
 }
 
-async function expireFeed(run: RunState, rule: ExpiryRule): Promise<{ listings: number; indicators: number }> {
-  const { ctx, db, tables } = run;
-  if (ctx.dryRun) return { listings: await countExpired(db, tables, rule), indicators: 0 };
+/**
+ * Applies a checked feed through `handle` (a transaction): its staged download, if any, and its
+ * state, so the matcher's snapshot read sees the feed before or after, never half of it.
+ * Withdrawn listings that went are added to `expired`.
+ */
+async function applyChecked(run: RunState, handle: Knex, checked: Checked, expired: ExpiredCounts): Promise<void> {
+  const { feed, state } = checked;
+  if (checked.apply) {
+    const gone = await applyStaged(handle, run.tables, { name: feed.name, confidence: feed.confidence }, run.now);
+    expired.listings += gone.listings;
+    expired.indicators += gone.indicators;
+    if (gone.listings > 0 && state.changedAt !== run.now) {
+      state.version += 1;
+      state.changedAt = run.now;
+    }
+    if (state.incremental) state.listed = await countListings(handle, run.tables, feed.name);
+  }
+  await saveFeedState(handle, run.tables, state);
+}
+
+type ExpiredCounts = IocIngestResult["expired"];
+
+async function expireFeed(run: RunState, handle: Knex, rule: ExpiryRule): Promise<ExpiredCounts> {
   const total = { listings: 0, indicators: 0 };
   for (;;) {
-    if (ctx.signal.aborted) break;
-    const { rows, removed } = await expireBatch(db, tables, rule, run.input.batchSize);
+    if (run.ctx.signal.aborted) break;
+    const { rows, removed } = await expireBatch(handle, run.tables, rule, run.input.batchSize);
     total.listings += rows;
     total.indicators += removed;
     if (rows < run.input.batchSize) break;
   }
   return total;
+}
+
+/**
+ * Expires every feed's stale listings through `handle`: by TTL, and past `valid_until` even for a
+ * held feed. Removes the state of an unconfigured feed with nothing left. Resolves whether anything changed.
+ */
+async function expireAll(
+  run: RunState,
+  handle: Knex,
+  states: Map<string, FeedState>,
+  held: Set<string>,
+  expired: ExpiredCounts,
+): Promise<boolean> {
+  const configured = new Map(run.input.feeds.map((feed) => [feed.name, feed]));
+  let changed = false;
+  for (const state of states.values()) {
+    if (run.ctx.signal.aborted) break;
+    const feed = configured.get(state.name);
+    const rule: ExpiryRule = {
+      feed: state.name,
+      now: run.now,
+      ttlMs: feed?.ttl ?? state.ttlMs,
+      listedSince: feed?.enabled && !state.incremental && state.fetchedAt !== null ? state.fetchedAt : undefined,
+      validUntilOnly: held.has(state.name),
+    };
+    const gone = await expireFeed(run, handle, rule);
+    expired.listings += gone.listings;
+    expired.indicators += gone.indicators;
+    if (gone.listings > 0) changed = true;
+    if (!feed && (await countListings(handle, run.tables, state.name)) === 0) {
+      await deleteFeedState(handle, run.tables, state.name);
+      changed = true;
+    } else if (gone.listings > 0) {
+      await saveFeedState(handle, run.tables, { ...state, version: state.version + 1, changedAt: run.now });
+    }
+  }
+  return changed;
+}
+
+const ROLLBACK = Symbol("dry run");
+
+/** Runs `work` in a transaction that is always rolled back: a dry run does exactly what a real run would, then undoes it. */
+async function rolledBack(db: Knex, work: (trx: Knex.Transaction) => Promise<void>): Promise<void> {
+  try {
+    await db.transaction(async (trx) => {
+      await work(trx);
+      throw ROLLBACK;
+    });
+  } catch (error) {
+    if (error !== ROLLBACK) throw error;
+  }
 }
 
 async function execute(ctx: TaskContext, input: IocIngestInput): Promise<IocIngestResult> {
@@ -183,62 +271,57 @@ async function execute(ctx: TaskContext, input: IocIngestInput): Promise<IocInge
   let states: Map<string, FeedState>;
   try {
     states = await loadFeedStates(db, run.tables);
+    await db(run.tables.staging).first();
   } catch (error) {
-    throw new TaskError(`ioc-ingest: cannot read the feeds table${dbFailureHint(error)}`, {
+    throw new TaskError(`ioc-ingest: cannot read the feeds or staging table${dbFailureHint(error)}`, {
       retryable: true,
       cause: error,
     });
   }
   const reports: FeedReport[] = [];
   const held = new Set<string>();
-  let changed = false;
-  const configured = new Map(input.feeds.map((feed) => [feed.name, feed]));
-  for (const [index, feed] of input.feeds.entries()) {
-    if (ctx.signal.aborted) break;
-    ctx.progress({ done: index, total: input.feeds.length, unit: "feeds", label: feed.name });
-    if (!feed.enabled) {
-      reports.push({ name: feed.name, status: "disabled" });
-      continue;
-    }
-    const { report, state } = await ingestFeed(run, feed, states.get(feed.name));
-    reports.push(report);
-    if (report.status === "failed" || report.status === "shrunk") {
-      held.add(feed.name);
-      ctx.logger.warn({ feed: feed.name, status: report.status, error: report.error }, "[upkeep] ioc feed held: previous indicators kept");
-      ctx.emit({ type: "ioc.feed_held", severity: "warning", data: { feed: feed.name, status: report.status, error: report.error } });
-    } else {
-      ctx.logger.info(
-        { feed: feed.name, status: report.status, listed: report.listed, invalid: report.invalid, allowlisted: report.allowlisted },
-        "[upkeep] ioc feed checked",
-      );
-    }
-    if (state.version !== (states.get(feed.name)?.version ?? 0)) changed = true;
-    if (!ctx.dryRun) await saveFeedState(db, run.tables, state);
-    states.set(feed.name, state);
-  }
-  ctx.progress({ done: input.feeds.length, total: input.feeds.length, unit: "feeds" });
-
+  const checkedFeeds: Checked[] = [];
   const expired = { listings: 0, indicators: 0 };
-  for (const state of states.values()) {
-    if (ctx.signal.aborted || held.has(state.name)) continue;
-    const feed = configured.get(state.name);
-    const rule: ExpiryRule = {
-      feed: state.name,
-      now: run.now,
-      ttlMs: feed?.ttl ?? state.ttlMs,
-      listedSince: feed?.enabled && !state.incremental && state.fetchedAt !== null ? state.fetchedAt : undefined,
-    };
-    const gone = await expireFeed(run, rule);
-    expired.listings += gone.listings;
-    expired.indicators += gone.indicators;
-    if (ctx.dryRun) continue;
-    if (gone.listings > 0) changed = true;
-    if (!feed && (await countListings(db, run.tables, state.name)) === 0) {
-      await deleteFeedState(db, run.tables, state.name);
-      changed = true;
-    } else if (gone.listings > 0) {
-      await saveFeedState(db, run.tables, { ...state, version: state.version + 1, changedAt: run.now });
+  let changed = false;
+  try {
+    for (const [index, feed] of input.feeds.entries()) {
+      if (ctx.signal.aborted) break;
+      ctx.progress({ done: index, total: input.feeds.length, unit: "feeds", label: feed.name });
+      if (!feed.enabled) {
+        reports.push({ name: feed.name, status: "disabled" });
+        continue;
+      }
+      const checked = await checkFeed(run, feed, states.get(feed.name));
+      const { report, state } = checked;
+      reports.push(report);
+      if (report.status === "failed" || report.status === "shrunk") {
+        held.add(feed.name);
+        ctx.logger.warn(
+          { feed: feed.name, status: report.status, error: report.error },
+          "[upkeep] ioc feed held: previous indicators kept",
+        );
+        ctx.emit({ type: "ioc.feed_held", severity: "warning", data: { feed: feed.name, status: report.status, error: report.error } });
+      } else {
+        ctx.logger.info(
+          { feed: feed.name, status: report.status, listed: report.listed, invalid: report.invalid, allowlisted: report.allowlisted },
+          "[upkeep] ioc feed checked",
+        );
+      }
+      if (state.version !== (states.get(feed.name)?.version ?? 0)) changed = true;
+      // A dry run applies nothing yet: every feed is applied, and rolled back, with the expiry below.
+      if (ctx.dryRun) checkedFeeds.push(checked);
+      else await db.transaction((trx) => applyChecked(run, trx, checked, expired));
+      states.set(feed.name, state);
     }
+    ctx.progress({ done: input.feeds.length, total: input.feeds.length, unit: "feeds" });
+    if (ctx.dryRun) {
+      await rolledBack(db, async (trx) => {
+        for (const checked of checkedFeeds) await applyChecked(run, trx, checked, expired);
+        await expireAll(run, trx, states, held, expired);
+      });
+    } else if (await expireAll(run, db, states, held, expired)) changed = true;
+  } finally {
+    for (const checked of checkedFeeds) if (checked.apply) await clearStaging(db, run.tables, checked.feed.name);
   }
   if (changed && !ctx.dryRun) notifyIocChange(db, input.tablePrefix);
 
