@@ -14,7 +14,7 @@ export function timeColumn(table: Knex.CreateTableBuilder, name: string): Knex.C
 }
 
 /** A text column large enough for a JSON result or a stack on every dialect. */
-export function longText(table: Knex.CreateTableBuilder, name: string): Knex.ColumnBuilder {
+export function longText(table: Knex.TableBuilder, name: string): Knex.ColumnBuilder {
   return table.text(name, "mediumtext");
 }
 
@@ -268,8 +268,31 @@ const iocListingById: UpkeepMigration = {
   },
 };
 
+/** The training task's promotion decision (both scores, the hold-out), stored as JSON with each model. */
+const modelDecision: UpkeepMigration = {
+  name: "0007_models_decision",
+  async up(db, prefix) {
+    await db.schema.alterTable(`${prefix}models`, (table) => {
+      longText(table, "decision");
+    });
+  },
+  async down(db, prefix) {
+    await db.schema.alterTable(`${prefix}models`, (table) => {
+      table.dropColumn("decision");
+    });
+  },
+};
+
 /** Every migration, in order. Tasks that own tables add theirs here. */
-export const MIGRATIONS: readonly UpkeepMigration[] = [runs, keys, models, iocFeedsAndIndicators, iocListingKey, iocListingById];
+export const MIGRATIONS: readonly UpkeepMigration[] = [
+  runs,
+  keys,
+  models,
+  iocFeedsAndIndicators,
+  iocListingKey,
+  iocListingById,
+  modelDecision,
+];
 
 /** Applies every pending migration, recorded in upkeep's own `<prefix>migrations` table. */
 export async function migrate(db: Knex, prefix: string, migrations: readonly UpkeepMigration[] = MIGRATIONS): Promise<string[]> {
