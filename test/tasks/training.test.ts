@@ -185,6 +185,47 @@ for (const { dialect, available } of await probeDialects()) {
       expect(seen[0]?.series.some((point) => point.series === "platform")).toBe(true);
     });
 
+    // Regression (issue 27, item 6): the platform series counted every row, so platform minus the kept
+    // endpoints gave each dropped bucket's requests and errors back (96 of 96 series-hours).
+    it("publishes no figure from which a dropped bucket can be computed by subtraction", async () => {
+      const prefix = freshPrefix();
+      const { trainer: spy, seen } = spyTrainer();
+      const upkeep = host({ telemetry: { columns: COLUMNS }, trainers: [spy], history: "3d" }, { prefix });
+      const run = await upkeep.run("training");
+      await upkeep.stop();
+      expect(run.status).toBe("skipped");
+      const dataset = seen[0] as TrainingDataset;
+      const stored = await database.knex("telemetry").count({ n: "*" }).where("endpoint", RARE_ENDPOINT).first();
+      expect(Number(stored?.n)).toBeGreaterThan(0);
+      expect(dataset.series.some((point) => point.series === RARE_ENDPOINT)).toBe(false);
+      const byHour = new Map<number, { platform?: { requests: number; errors: number }; requests: number; errors: number }>();
+      for (const point of dataset.series) {
+        const entry = byHour.get(point.hour) ?? { requests: 0, errors: 0 };
+        byHour.set(point.hour, entry);
+        const errors = Math.round(point.errorRate * point.requests);
+        if (point.series === "platform") entry.platform = { requests: point.requests, errors };
+        else {
+          entry.requests += point.requests;
+          entry.errors += errors;
+        }
+      }
+      const gaps: string[] = [];
+      for (const [hour, entry] of byHour) {
+        if (entry.platform?.requests !== entry.requests || entry.platform.errors !== entry.errors) {
+          gaps.push(
+            `${new Date(hour).toISOString()}: platform ${JSON.stringify(entry.platform)} vs endpoints ${entry.requests}/${entry.errors}`,
+          );
+        }
+      }
+      const clientRequests = new Map<number, number>();
+      for (const row of dataset.clients) clientRequests.set(row.hour, (clientRequests.get(row.hour) ?? 0) + (row.features.requests ?? 0));
+      for (const [hour, requests] of clientRequests) {
+        if (byHour.get(hour)?.platform?.requests !== requests) gaps.push(`${new Date(hour).toISOString()}: clients ${requests}`);
+      }
+      expect(clientRequests.size).toBeGreaterThan(20);
+      expect(gaps).toEqual([]);
+    });
+
     it("adds the host's SQL features to every client-hour", async () => {
       const prefix = freshPrefix();
       const { trainer: spy, seen: datasets } = spyTrainer();

@@ -1,6 +1,6 @@
 import { createHmac } from "node:crypto";
 import type { Knex } from "knex";
-import { dialectOf } from "../../db.ts";
+import { dialectOf, type SqlDialect } from "../../db.ts";
 import { quantileFromBuckets } from "./histogram.ts";
 import type { TrainingInput } from "./options.ts";
 import { hasPercentiles, hourIndexSql, labelSql } from "./sql.ts";
@@ -34,9 +34,42 @@ export function hashClient(secret: string | Buffer, ip: string): string {
 }
 
 /**
+ * The rows a published figure may count: those of the (endpoint, hour) buckets with at least
+ * `minTenants` tenants, as a join onto a grouped derived table. Every total (the platform series,
+ * the client-hours) is taken over these rows only, so no difference of published figures gives a
+ * dropped bucket back.
+ */
+function keptRows(dialect: SqlDialect, input: TrainingInput, from: number, to: number): { sql: string; bindings: unknown[] } {
+  const { table, columns, timeUnit } = input.telemetry;
+  const unit = timeUnit === "ms" ? HOUR : 3600;
+  const scale = timeUnit === "ms" ? 1 : 1 / 1000;
+  const hour = hourIndexSql(dialect, unit);
+  return {
+    sql:
+      `?? join (select ${hour} as kept_hour, ?? as kept_endpoint from ?? where ?? >= ? and ?? < ? ` +
+      `group by 1, 2 having count(distinct ??) >= ?) kept on kept.kept_hour = ${hour} and kept.kept_endpoint = ??`,
+    bindings: [
+      table,
+      columns.timestamp,
+      columns.endpoint,
+      table,
+      columns.timestamp,
+      from * scale,
+      columns.timestamp,
+      to * scale,
+      columns.tenant,
+      input.minTenants,
+      columns.timestamp,
+      columns.endpoint,
+    ],
+  };
+}
+
+/**
  * Hourly series in SQL: per hour (and per endpoint unless `platform`), requests, server errors,
  * distinct tenants (a count only) and latency percentiles, from `percentile_cont` on PostgreSQL and
- * from bucket counts elsewhere. Buckets with fewer than `minTenants` tenants are dropped.
+ * from bucket counts elsewhere. Endpoint buckets with fewer than `minTenants` tenants are dropped;
+ * the platform series counts the kept buckets' rows only.
  */
 async function seriesHours(db: Knex, input: TrainingInput, from: number, to: number, platform: boolean) {
   const dialect = dialectOf(db);
@@ -65,8 +98,9 @@ async function seriesHours(db: Knex, input: TrainingInput, from: number, to: num
     });
   }
   const groupBy = platform ? "1" : "1, 2";
-  const sql = `select ${select.join(", ")} from ?? where ?? >= ? and ?? < ? group by ${groupBy}`;
-  bindings.push(table, columns.timestamp, from * scale, columns.timestamp, to * scale);
+  const source = platform ? keptRows(dialect, input, from, to) : { sql: "??", bindings: [table] };
+  const sql = `select ${select.join(", ")} from ${source.sql} where ?? >= ? and ?? < ? group by ${groupBy}`;
+  bindings.push(...source.bindings, columns.timestamp, from * scale, columns.timestamp, to * scale);
   const rows = ((await db.raw(sql, bindings as Knex.RawBinding[])) as unknown as { rows?: Row[] } | Row[][] | Row[]) ?? [];
   const list = resultRows(rows);
   const points: SeriesPoint[] = [];
@@ -103,12 +137,13 @@ function resultRows(result: { rows?: Row[] } | Row[][] | Row[]): Row[] {
 
 /**
  * Client-hours in SQL: per hour and client IP, requests, client errors (4xx and 5xx), distinct
- * endpoints, the label and the host's extra aggregates. IPs are hashed (and looked up in the IoC
- * matcher) here, on rows already aggregated; the raw rows never reach the process.
+ * endpoints, the label and the host's extra aggregates, over the rows of kept buckets only. IPs are
+ * hashed (and looked up in the IoC matcher) here, on rows already aggregated; the raw rows never
+ * reach the process.
  */
 async function clientHours(db: Knex, input: TrainingInput, from: number, to: number, secret: string | Buffer): Promise<ClientRow[]> {
   const dialect = dialectOf(db);
-  const { table, columns, timeUnit } = input.telemetry;
+  const { columns, timeUnit } = input.telemetry;
   const unit = timeUnit === "ms" ? HOUR : 3600;
   const scale = timeUnit === "ms" ? 1 : 1 / 1000;
   const select = [
@@ -127,8 +162,9 @@ async function clientHours(db: Knex, input: TrainingInput, from: number, to: num
   extras.forEach(([, expression], i) => {
     select.push(`(${expression.replaceAll("?", "\\?")}) as x_${i}`);
   });
-  const sql = `select ${select.join(", ")} from ?? where ?? >= ? and ?? < ? and ?? is not null group by 1, 2`;
-  bindings.push(table, columns.timestamp, from * scale, columns.timestamp, to * scale, columns.clientIp);
+  const source = keptRows(dialect, input, from, to);
+  const sql = `select ${select.join(", ")} from ${source.sql} where ?? >= ? and ?? < ? and ?? is not null group by 1, 2`;
+  bindings.push(...source.bindings, columns.timestamp, from * scale, columns.timestamp, to * scale, columns.clientIp);
   const rows = resultRows((await db.raw(sql, bindings as Knex.RawBinding[])) as unknown as { rows?: Row[] } | Row[][] | Row[]);
   const seen = new Map<string, { client: string; listed: boolean }>();
   const out: ClientRow[] = rows.map((row) => {
