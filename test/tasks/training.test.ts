@@ -226,6 +226,28 @@ for (const { dialect, available } of await probeDialects()) {
       expect(gaps).toEqual([]);
     });
 
+    // Regression (issue 27, item 9): a 01:01 Asia/Kolkata run got a window ending at 19:00 UTC, 31 minutes before the run.
+    it("ends the window at the start of the run's hour in the task's timezone, with hours on that grid", async () => {
+      const prefix = freshPrefix();
+      const { trainer: spy, seen } = spyTrainer();
+      const upkeep = host({ telemetry: { columns: COLUMNS }, trainers: [spy], timezone: "Asia/Kolkata", history: "2d" }, { prefix });
+      const run = await upkeep.run("training");
+      await upkeep.stop();
+      const dataset = seen[0] as TrainingDataset;
+      // The host runs minutes after 01:00 UTC, 06:30 or later in Kolkata (UTC+05:30): its hour starts at :30 UTC.
+      const at = run.scheduledFor.getTime();
+      expect(dataset.window.to).toBe(Math.floor((at - 1_800_000) / 3_600_000) * 3_600_000 + 1_800_000);
+      expect(at - dataset.window.to).toBeLessThan(3_600_000);
+      expect(run.status).toBe("skipped");
+      const halfPast = (hour: number) => hour % 3_600_000 === 1_800_000;
+      expect(dataset.clients.length).toBeGreaterThan(100);
+      expect(dataset.clients.every((row) => halfPast(row.hour) && row.hour < dataset.window.to && row.hour >= dataset.window.from)).toBe(
+        true,
+      );
+      expect(dataset.series.every((point) => halfPast(point.hour) && point.hour < dataset.window.to)).toBe(true);
+      expect(Math.max(...dataset.clients.map((row) => row.hour))).toBe(dataset.window.to - 3_600_000);
+    });
+
     it("adds the host's SQL features to every client-hour", async () => {
       const prefix = freshPrefix();
       const { trainer: spy, seen: datasets } = spyTrainer();

@@ -21,6 +21,21 @@ export interface AggregationStats {
 }
 
 type Row = Record<string, unknown>;
+
+/**
+ * The hour grid of a run: hours end where the window ends (`to`), which is the start of an hour in
+ * the task's timezone, so in a half-hour zone every hour starts at :30 UTC.
+ */
+function hourGrid(input: TrainingInput, to: number) {
+  const ms = input.telemetry.timeUnit === "ms";
+  const shiftMs = ((to % HOUR) + HOUR) % HOUR;
+  return {
+    unit: ms ? HOUR : 3600,
+    scale: ms ? 1 : 1 / 1000,
+    shiftMs,
+    shift: ms ? shiftMs : Math.round(shiftMs / 1000),
+  };
+}
 const num = (value: unknown): number => (value === null || value === undefined ? Number.NaN : Number(value));
 
 /** The base feature names of a client-hour, before host extras. */
@@ -40,10 +55,9 @@ export function hashClient(secret: string | Buffer, ip: string): string {
  * dropped bucket back.
  */
 function keptRows(dialect: SqlDialect, input: TrainingInput, from: number, to: number): { sql: string; bindings: unknown[] } {
-  const { table, columns, timeUnit } = input.telemetry;
-  const unit = timeUnit === "ms" ? HOUR : 3600;
-  const scale = timeUnit === "ms" ? 1 : 1 / 1000;
-  const hour = hourIndexSql(dialect, unit);
+  const { table, columns } = input.telemetry;
+  const { unit, scale, shift } = hourGrid(input, to);
+  const hour = hourIndexSql(dialect, unit, shift);
   return {
     sql:
       `?? join (select ${hour} as kept_hour, ?? as kept_endpoint from ?? where ?? >= ? and ?? < ? ` +
@@ -73,10 +87,9 @@ function keptRows(dialect: SqlDialect, input: TrainingInput, from: number, to: n
  */
 async function seriesHours(db: Knex, input: TrainingInput, from: number, to: number, platform: boolean) {
   const dialect = dialectOf(db);
-  const { table, columns, timeUnit } = input.telemetry;
-  const unit = timeUnit === "ms" ? HOUR : 3600;
-  const scale = timeUnit === "ms" ? 1 : 1 / 1000;
-  const select: string[] = [`${hourIndexSql(dialect, unit)} as hour_index`];
+  const { table, columns } = input.telemetry;
+  const { unit, scale, shift, shiftMs } = hourGrid(input, to);
+  const select: string[] = [`${hourIndexSql(dialect, unit, shift)} as hour_index`];
   const bindings: unknown[] = [columns.timestamp];
   if (!platform) {
     select.push("?? as series");
@@ -117,7 +130,7 @@ async function seriesHours(db: Knex, input: TrainingInput, from: number, to: num
       return quantileFromBuckets(input.latencyBuckets, cumulative, num(row.timed), num(row.max_latency), q / 100);
     };
     points.push({
-      hour: num(row.hour_index) * HOUR,
+      hour: num(row.hour_index) * HOUR + shiftMs,
       series: platform ? PLATFORM : String(row.series),
       requests,
       errorRate: requests > 0 ? num(row.errors) / requests : 0,
@@ -143,11 +156,10 @@ function resultRows(result: { rows?: Row[] } | Row[][] | Row[]): Row[] {
  */
 async function clientHours(db: Knex, input: TrainingInput, from: number, to: number, secret: string | Buffer): Promise<ClientRow[]> {
   const dialect = dialectOf(db);
-  const { columns, timeUnit } = input.telemetry;
-  const unit = timeUnit === "ms" ? HOUR : 3600;
-  const scale = timeUnit === "ms" ? 1 : 1 / 1000;
+  const { columns } = input.telemetry;
+  const { unit, scale, shift, shiftMs } = hourGrid(input, to);
   const select = [
-    `${hourIndexSql(dialect, unit)} as hour_index`,
+    `${hourIndexSql(dialect, unit, shift)} as hour_index`,
     "?? as client",
     "count(*) as requests",
     "sum(case when ?? >= 400 then 1 else 0 end) as errors",
@@ -185,7 +197,7 @@ async function clientHours(db: Knex, input: TrainingInput, from: number, to: num
       const value = num(row[`x_${i}`]);
       features[name] = Number.isFinite(value) ? value : 0;
     });
-    const client: ClientRow = { hour: num(row.hour_index) * HOUR, client: known.client, features };
+    const client: ClientRow = { hour: num(row.hour_index) * HOUR + shiftMs, client: known.client, features };
     if (columns.label) client.label = num(row.label) > 0 ? 1 : 0;
     return client;
   });

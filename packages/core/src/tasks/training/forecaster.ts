@@ -172,7 +172,8 @@ export function forecastModel(model: ForecastModel, series: string, hours: numbe
 function dense(points: readonly SeriesPoint[], from: number, to: number) {
   const byHour = new Map(points.map((point) => [point.hour, point]));
   const hours: number[] = [];
-  for (let hour = Math.ceil(from / HOUR) * HOUR; hour < to; hour += HOUR) hours.push(hour);
+  // The grid ends at `to`, the start of an hour in the task's timezone (not always a UTC hour).
+  for (let hour = to - HOUR; hour >= from; hour -= HOUR) hours.unshift(hour);
   return {
     hours,
     p95: hours.map((hour) => byHour.get(hour)?.p95 ?? Number.NaN),

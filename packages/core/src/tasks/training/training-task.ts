@@ -11,8 +11,6 @@ import { type PromotionDecision, promotionDecision } from "./promotion.ts";
 import { findChampion, readArtifact, saveModel } from "./registry.ts";
 import { type Trainer, throwIfAborted } from "./trainer.ts";
 
-const HOUR = 3_600_000;
-
 /** One trainer's outcome in a run's result. */
 export interface TrainedModelSummary {
   name: string;
@@ -42,6 +40,16 @@ export interface TrainingResult {
 
 const finite = (metrics: Record<string, number>) =>
   Object.fromEntries(Object.entries(metrics).filter(([, value]) => typeof value === "number" && Number.isFinite(value)));
+
+/**
+ * The start of the hour `now` falls in, in `timezone`: a 01:01 run in Asia/Kolkata gets 01:00 IST
+ * (19:30 UTC), not 19:00 UTC. Minutes and seconds are read in the zone, so any offset works.
+ */
+export function startOfHour(now: Date, timezone: string): number {
+  const parts = new Intl.DateTimeFormat("en-US", { timeZone: timezone, minute: "numeric", second: "numeric" }).formatToParts(now);
+  const part = (type: string) => Number(parts.find((entry) => entry.type === type)?.value ?? 0);
+  return now.getTime() - (part("minute") * 60 + part("second")) * 1000 - now.getUTCMilliseconds();
+}
 
 /** The champion's registry row and artifact; an artifact that cannot be read leaves it unscored, with the reason. */
 async function championOf(db: Knex, prefix: string, name: string) {
@@ -74,7 +82,7 @@ export function trainingTask(options: TrainingOptions = {}): TaskDefinition<Trai
       const db = ctx.db;
       if (!db) throw new TaskError("the training task needs the host's database (config.db)");
       const prefix = input.tablePrefix ?? ctx.tablePrefix;
-      const to = Math.floor(ctx.now().getTime() / HOUR) * HOUR;
+      const to = startOfHour(ctx.now(), ctx.timezone);
       const from = to - (parseDuration(input.window) as number);
       const historyFrom = from - (parseDuration(input.history) as number);
       const secret = input.ipHashSecret ?? randomBytes(32);
