@@ -30,6 +30,18 @@ def auc(scores, labels):
     return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
 
 
+def score_rows(model, rows, sigmoid):
+    """Scores client rows with a stored model of this script's format."""
+    squash = lambda x: math.copysign(math.log1p(abs(x)), x)
+    out = []
+    for row in rows:
+        z = model["bias"]
+        for name, mean, std, weight in zip(model["features"], model["mean"], model["std"], model["weights"]):
+            z += weight * (squash(row["features"].get(name, 0.0)) - mean) / std
+        out.append(sigmoid(z))
+    return out
+
+
 def main():
     meta, rows = None, []
     for line in sys.stdin:
@@ -55,6 +67,10 @@ def main():
     train = [i for i, row in enumerate(rows) if row["hour"] < cut]
     test = [i for i, row in enumerate(rows) if row["hour"] >= cut]
 
+    if len({y[i] for i in train}) < 2 or len({y[i] for i in test}) < 2:
+        print(json.dumps({"skipped": "both classes are needed on each side of the hold-out"}))
+        return
+
     rng = random.Random(meta["seed"])
     weights = [rng.uniform(-0.01, 0.01) for _ in names]
     bias = 0.0
@@ -70,13 +86,24 @@ def main():
         weights = [w - 0.5 * (g / len(train) + 0.001 * w) for w, g in zip(weights, grad)]
         bias -= 0.5 * grad_bias / len(train)
 
-    scores = [sigmoid(bias + sum(w * v for w, v in zip(weights, x[i]))) for i in test]
     model = {"features": names, "mean": means, "std": stds, "weights": weights, "bias": bias}
+    labels = [y[i] for i in test]
     path = os.path.join(meta["artifactDir"], "model.json")
     with open(path, "w") as handle:
         json.dump(model, handle)
-    metrics = {"auc": auc(scores, [y[i] for i in test]), "trainRows": len(train), "holdoutRows": len(test)}
-    print(json.dumps({"metrics": metrics, "artifact": "model.json"}))
+    metrics = {"auc": auc(score_rows(model, [rows[i] for i in test], sigmoid), labels), "trainRows": len(train), "holdoutRows": len(test)}
+    result = {
+        "metrics": metrics,
+        "artifact": "model.json",
+        "holdout": {"from": cut, "to": hours[-1] + 3_600_000, "rows": len(test)},
+    }
+    # Promotion is fair only when the champion sits the same exam: score it on this hold-out.
+    if meta.get("champion"):
+        with open(os.path.join(meta["artifactDir"], meta["champion"])) as handle:
+            champion = json.load(handle)
+        if set(champion.get("features", [])) <= set(names):
+            result["championMetrics"] = {"auc": auc(score_rows(champion, [rows[i] for i in test], sigmoid), labels)}
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -185,6 +185,69 @@ for (const { dialect, available } of await probeDialects()) {
       expect(seen[0]?.series.some((point) => point.series === "platform")).toBe(true);
     });
 
+    // Regression (issue 27, item 6): the platform series counted every row, so platform minus the kept
+    // endpoints gave each dropped bucket's requests and errors back (96 of 96 series-hours).
+    it("publishes no figure from which a dropped bucket can be computed by subtraction", async () => {
+      const prefix = freshPrefix();
+      const { trainer: spy, seen } = spyTrainer();
+      const upkeep = host({ telemetry: { columns: COLUMNS }, trainers: [spy], history: "3d" }, { prefix });
+      const run = await upkeep.run("training");
+      await upkeep.stop();
+      expect(run.status).toBe("skipped");
+      const dataset = seen[0] as TrainingDataset;
+      const stored = await database.knex("telemetry").count({ n: "*" }).where("endpoint", RARE_ENDPOINT).first();
+      expect(Number(stored?.n)).toBeGreaterThan(0);
+      expect(dataset.series.some((point) => point.series === RARE_ENDPOINT)).toBe(false);
+      const byHour = new Map<number, { platform?: { requests: number; errors: number }; requests: number; errors: number }>();
+      for (const point of dataset.series) {
+        const entry = byHour.get(point.hour) ?? { requests: 0, errors: 0 };
+        byHour.set(point.hour, entry);
+        const errors = Math.round(point.errorRate * point.requests);
+        if (point.series === "platform") entry.platform = { requests: point.requests, errors };
+        else {
+          entry.requests += point.requests;
+          entry.errors += errors;
+        }
+      }
+      const gaps: string[] = [];
+      for (const [hour, entry] of byHour) {
+        if (entry.platform?.requests !== entry.requests || entry.platform.errors !== entry.errors) {
+          gaps.push(
+            `${new Date(hour).toISOString()}: platform ${JSON.stringify(entry.platform)} vs endpoints ${entry.requests}/${entry.errors}`,
+          );
+        }
+      }
+      const clientRequests = new Map<number, number>();
+      for (const row of dataset.clients) clientRequests.set(row.hour, (clientRequests.get(row.hour) ?? 0) + (row.features.requests ?? 0));
+      for (const [hour, requests] of clientRequests) {
+        if (byHour.get(hour)?.platform?.requests !== requests) gaps.push(`${new Date(hour).toISOString()}: clients ${requests}`);
+      }
+      expect(clientRequests.size).toBeGreaterThan(20);
+      expect(gaps).toEqual([]);
+    });
+
+    // Regression (issue 27, item 9): a 01:01 Asia/Kolkata run got a window ending at 19:00 UTC, 31 minutes before the run.
+    it("ends the window at the start of the run's hour in the task's timezone, with hours on that grid", async () => {
+      const prefix = freshPrefix();
+      const { trainer: spy, seen } = spyTrainer();
+      const upkeep = host({ telemetry: { columns: COLUMNS }, trainers: [spy], timezone: "Asia/Kolkata", history: "2d" }, { prefix });
+      const run = await upkeep.run("training");
+      await upkeep.stop();
+      const dataset = seen[0] as TrainingDataset;
+      // The host runs minutes after 01:00 UTC, 06:30 or later in Kolkata (UTC+05:30): its hour starts at :30 UTC.
+      const at = run.scheduledFor.getTime();
+      expect(dataset.window.to).toBe(Math.floor((at - 1_800_000) / 3_600_000) * 3_600_000 + 1_800_000);
+      expect(at - dataset.window.to).toBeLessThan(3_600_000);
+      expect(run.status).toBe("skipped");
+      const halfPast = (hour: number) => hour % 3_600_000 === 1_800_000;
+      expect(dataset.clients.length).toBeGreaterThan(100);
+      expect(dataset.clients.every((row) => halfPast(row.hour) && row.hour < dataset.window.to && row.hour >= dataset.window.from)).toBe(
+        true,
+      );
+      expect(dataset.series.every((point) => halfPast(point.hour) && point.hour < dataset.window.to)).toBe(true);
+      expect(Math.max(...dataset.clients.map((row) => row.hour))).toBe(dataset.window.to - 3_600_000);
+    });
+
     it("adds the host's SQL features to every client-hour", async () => {
       const prefix = freshPrefix();
       const { trainer: spy, seen: datasets } = spyTrainer();
@@ -252,7 +315,9 @@ for (const { dialect, available } of await probeDialects()) {
       expect(worse).toMatchObject({
         version: 2,
         promoted: false,
-        reason: expect.stringMatching(/not better by the margin 0.02: auc 0.85 against the champion's 0.9 \(v1\)/),
+        reason: expect.stringMatching(
+          /^not better by enough: auc 0.85 against the champion's 0.9 \(v1\) as stored from its own window, not re-scored here: the trainer does not score champions; gain -0.05, needed 0.02/,
+        ),
       });
       const barely = await runWith(0.91);
       expect(barely).toMatchObject({ version: 3, promoted: false });

@@ -50,8 +50,10 @@ export async function seed(db: Knex, now: number): Promise<void> {
     for (let i = 0; i < 25; i++) {
       rows.push({
         ts: hour + Math.floor(random() * HOUR),
-        tenant_id: "t0",
-        endpoint: `/probe/${i}`,
+        // Rows of an endpoint-hour fewer than 3 tenants use are suppressed before any trainer sees
+        // them, so the attacker here hits the shared routes of every tenant.
+        tenant_id: `t${i % 3}`,
+        endpoint: `/api/${i % 2}`,
         latency_ms: 20,
         status: 403,
         client_ip: `192.0.2.${h % 5}`,

@@ -19,6 +19,15 @@ describe("training-python example", () => {
     const artifact = JSON.parse(Buffer.from(loaded.artifact.value as Uint8Array).toString()) as { features: string[] };
     expect(artifact.features).toEqual(["requests", "errorShare", "endpoints"]);
     await upkeep.stop();
+
+    // The next run hands the program its champion, which it scores on the same hold-out.
+    const again = host(db, new Date(now.getTime() + 60_000));
+    expect((await again.run("training")).status).toBe("succeeded");
+    const [second] = await listModels(db, "python-threat-model");
+    expect(second?.version).toBe(2);
+    expect(second?.decision?.champion).toMatchObject({ version: 1, rescored: true });
+    expect(second?.decision?.holdout?.rows).toBe(second?.metrics.holdoutRows);
+    await again.stop();
     await db.destroy();
   });
 });

@@ -150,13 +150,18 @@ export {
   slaForecaster,
 } from "./tasks/training/forecaster.ts";
 export { type LoadedModel, type LoadModelOptions, listModels, loadModel } from "./tasks/training/load-model.ts";
+export type { ThresholdRule } from "./tasks/training/metrics.ts";
 export type { TelemetrySource, TrainingOptions } from "./tasks/training/options.ts";
+export { type PromotionDecision, type PromotionMargin, promotionDecision } from "./tasks/training/promotion.ts";
 export type { StoredModel } from "./tasks/training/registry.ts";
 export type {
+  ChampionScore,
   ClientRow,
+  HoldoutInfo,
   ModelArtifact,
   PromotionMetric,
   SeriesPoint,
+  TrainedModel,
   Trainer,
   TrainerContext,
   TrainerResult,

@@ -168,7 +168,7 @@ export class Runner {
         const signal = AbortSignal.any([controller.signal, timeout.signal]);
         const timer = setTimeout(() => timeout.abort("timeout"), task.timeoutMs);
         timer.unref();
-        const ctx = this.#context(run, attempt, signal, log, options);
+        const ctx = this.#context(task, run, attempt, signal, log, options);
         /** Records a run its signal stopped: timed out, or interrupted by shutdown. */
         const stopped = async (aborted: AbortReason, outcome: { result: unknown } | { thrown: unknown }) => {
           const timedOut = aborted === "timeout";
@@ -256,7 +256,14 @@ export class Runner {
     return Math.min(maxDelayMs, backoff === "fixed" ? delayMs : delayMs * 2 ** (attempt - 1));
   }
 
-  #context(run: RunRecord, attempt: number, signal: AbortSignal, logger: Logger, options: ExecuteOptions): TaskContext {
+  #context(
+    task: RegisteredTask,
+    run: RunRecord,
+    attempt: number,
+    signal: AbortSignal,
+    logger: Logger,
+    options: ExecuteOptions,
+  ): TaskContext {
     const { clock, emitter, db, tablePrefix, crypto } = this.#options;
     return {
       runId: run.id,
@@ -270,6 +277,7 @@ export class Runner {
       db,
       tablePrefix,
       crypto: crypto(),
+      timezone: task.schedule.timezone,
       now: clock,
       progress: (progress) => emitter.emit("run:progress", { run, progress }),
       emit: (event) => {

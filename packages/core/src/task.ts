@@ -55,6 +55,8 @@ export interface TaskContext {
   readonly tablePrefix: string;
   /** The configuration's envelope encryption (`upkeep.crypto`), when it has both `crypto` and `db`. */
   readonly crypto: UpkeepCrypto | undefined;
+  /** The IANA timezone the task's schedule is read in: the task's own, else the configuration's (UTC by default). */
+  readonly timezone: string;
   /** The current time from the configured clock (injectable for tests). */
   now(): Date;
   /** Reports progress; cheap, call it per batch. */

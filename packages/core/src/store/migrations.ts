@@ -1,6 +1,14 @@
 import type { Knex } from "knex";
 import { dialectOf } from "../db.ts";
-import { addIndexIfMissing, createTableIfMissing, dropIndexIfPresent, hasRows, setPrimaryKey, tableExists } from "./schema-steps.ts";
+import {
+  addColumnIfMissing,
+  addIndexIfMissing,
+  createTableIfMissing,
+  dropIndexIfPresent,
+  hasRows,
+  setPrimaryKey,
+  tableExists,
+} from "./schema-steps.ts";
 
 /**
  * One schema step of upkeep's own tables. `prefix` is the configured table prefix. `up` must be
@@ -19,7 +27,7 @@ export function timeColumn(table: Knex.CreateTableBuilder, name: string): Knex.C
 }
 
 /** A text column large enough for a JSON result or a stack on every dialect. */
-export function longText(table: Knex.CreateTableBuilder, name: string): Knex.ColumnBuilder {
+export function longText(table: Knex.TableBuilder, name: string): Knex.ColumnBuilder {
   return table.text(name, "mediumtext");
 }
 
@@ -332,6 +340,21 @@ const auditFindings: UpkeepMigration = {
   },
 };
 
+/** The training task's promotion decision (both scores, the hold-out), stored as JSON with each model. */
+const modelDecision: UpkeepMigration = {
+  name: "0012_models_decision",
+  async up(db, prefix) {
+    await addColumnIfMissing(db, `${prefix}models`, "decision", (table) => {
+      longText(table, "decision");
+    });
+  },
+  async down(db, prefix) {
+    await db.schema.alterTable(`${prefix}models`, (table) => {
+      table.dropColumn("decision");
+    });
+  },
+};
+
 /**
  * ioc-ingest: a feed's download is staged here, one row per distinct indicator (withdrawn ones
  * flagged), and applied to the indicator and listing tables in one transaction once the download
@@ -385,4 +408,5 @@ export const MIGRATIONS: readonly UpkeepMigration[] = [
   auditFindings,
   iocStaging,
   billingPastDue,
+  modelDecision,
 ];

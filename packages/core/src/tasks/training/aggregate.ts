@@ -1,6 +1,6 @@
 import { createHmac } from "node:crypto";
 import type { Knex } from "knex";
-import { dialectOf } from "../../db.ts";
+import { dialectOf, type SqlDialect } from "../../db.ts";
 import { quantileFromBuckets } from "./histogram.ts";
 import type { TrainingInput } from "./options.ts";
 import { hasPercentiles, hourIndexSql, labelSql } from "./sql.ts";
@@ -21,6 +21,21 @@ export interface AggregationStats {
 }
 
 type Row = Record<string, unknown>;
+
+/**
+ * The hour grid of a run: hours end where the window ends (`to`), which is the start of an hour in
+ * the task's timezone, so in a half-hour zone every hour starts at :30 UTC.
+ */
+function hourGrid(input: TrainingInput, to: number) {
+  const ms = input.telemetry.timeUnit === "ms";
+  const shiftMs = ((to % HOUR) + HOUR) % HOUR;
+  return {
+    unit: ms ? HOUR : 3600,
+    scale: ms ? 1 : 1 / 1000,
+    shiftMs,
+    shift: ms ? shiftMs : Math.round(shiftMs / 1000),
+  };
+}
 const num = (value: unknown): number => (value === null || value === undefined ? Number.NaN : Number(value));
 
 /** The base feature names of a client-hour, before host extras. */
@@ -34,16 +49,47 @@ export function hashClient(secret: string | Buffer, ip: string): string {
 }
 
 /**
+ * The rows a published figure may count: those of the (endpoint, hour) buckets with at least
+ * `minTenants` tenants, as a join onto a grouped derived table. Every total (the platform series,
+ * the client-hours) is taken over these rows only, so no difference of published figures gives a
+ * dropped bucket back.
+ */
+function keptRows(dialect: SqlDialect, input: TrainingInput, from: number, to: number): { sql: string; bindings: unknown[] } {
+  const { table, columns } = input.telemetry;
+  const { unit, scale, shift } = hourGrid(input, to);
+  const hour = hourIndexSql(dialect, unit, shift);
+  return {
+    sql:
+      `?? join (select ${hour} as kept_hour, ?? as kept_endpoint from ?? where ?? >= ? and ?? < ? ` +
+      `group by 1, 2 having count(distinct ??) >= ?) kept on kept.kept_hour = ${hour} and kept.kept_endpoint = ??`,
+    bindings: [
+      table,
+      columns.timestamp,
+      columns.endpoint,
+      table,
+      columns.timestamp,
+      from * scale,
+      columns.timestamp,
+      to * scale,
+      columns.tenant,
+      input.minTenants,
+      columns.timestamp,
+      columns.endpoint,
+    ],
+  };
+}
+
+/**
  * Hourly series in SQL: per hour (and per endpoint unless `platform`), requests, server errors,
  * distinct tenants (a count only) and latency percentiles, from `percentile_cont` on PostgreSQL and
- * from bucket counts elsewhere. Buckets with fewer than `minTenants` tenants are dropped.
+ * from bucket counts elsewhere. Endpoint buckets with fewer than `minTenants` tenants are dropped;
+ * the platform series counts the kept buckets' rows only.
  */
 async function seriesHours(db: Knex, input: TrainingInput, from: number, to: number, platform: boolean) {
   const dialect = dialectOf(db);
-  const { table, columns, timeUnit } = input.telemetry;
-  const unit = timeUnit === "ms" ? HOUR : 3600;
-  const scale = timeUnit === "ms" ? 1 : 1 / 1000;
-  const select: string[] = [`${hourIndexSql(dialect, unit)} as hour_index`];
+  const { table, columns } = input.telemetry;
+  const { unit, scale, shift, shiftMs } = hourGrid(input, to);
+  const select: string[] = [`${hourIndexSql(dialect, unit, shift)} as hour_index`];
   const bindings: unknown[] = [columns.timestamp];
   if (!platform) {
     select.push("?? as series");
@@ -65,8 +111,9 @@ async function seriesHours(db: Knex, input: TrainingInput, from: number, to: num
     });
   }
   const groupBy = platform ? "1" : "1, 2";
-  const sql = `select ${select.join(", ")} from ?? where ?? >= ? and ?? < ? group by ${groupBy}`;
-  bindings.push(table, columns.timestamp, from * scale, columns.timestamp, to * scale);
+  const source = platform ? keptRows(dialect, input, from, to) : { sql: "??", bindings: [table] };
+  const sql = `select ${select.join(", ")} from ${source.sql} where ?? >= ? and ?? < ? group by ${groupBy}`;
+  bindings.push(...source.bindings, columns.timestamp, from * scale, columns.timestamp, to * scale);
   const rows = ((await db.raw(sql, bindings as Knex.RawBinding[])) as unknown as { rows?: Row[] } | Row[][] | Row[]) ?? [];
   const list = resultRows(rows);
   const points: SeriesPoint[] = [];
@@ -83,7 +130,7 @@ async function seriesHours(db: Knex, input: TrainingInput, from: number, to: num
       return quantileFromBuckets(input.latencyBuckets, cumulative, num(row.timed), num(row.max_latency), q / 100);
     };
     points.push({
-      hour: num(row.hour_index) * HOUR,
+      hour: num(row.hour_index) * HOUR + shiftMs,
       series: platform ? PLATFORM : String(row.series),
       requests,
       errorRate: requests > 0 ? num(row.errors) / requests : 0,
@@ -103,16 +150,16 @@ function resultRows(result: { rows?: Row[] } | Row[][] | Row[]): Row[] {
 
 /**
  * Client-hours in SQL: per hour and client IP, requests, client errors (4xx and 5xx), distinct
- * endpoints, the label and the host's extra aggregates. IPs are hashed (and looked up in the IoC
- * matcher) here, on rows already aggregated; the raw rows never reach the process.
+ * endpoints, the label and the host's extra aggregates, over the rows of kept buckets only. IPs are
+ * hashed (and looked up in the IoC matcher) here, on rows already aggregated; the raw rows never
+ * reach the process.
  */
 async function clientHours(db: Knex, input: TrainingInput, from: number, to: number, secret: string | Buffer): Promise<ClientRow[]> {
   const dialect = dialectOf(db);
-  const { table, columns, timeUnit } = input.telemetry;
-  const unit = timeUnit === "ms" ? HOUR : 3600;
-  const scale = timeUnit === "ms" ? 1 : 1 / 1000;
+  const { columns } = input.telemetry;
+  const { unit, scale, shift, shiftMs } = hourGrid(input, to);
   const select = [
-    `${hourIndexSql(dialect, unit)} as hour_index`,
+    `${hourIndexSql(dialect, unit, shift)} as hour_index`,
     "?? as client",
     "count(*) as requests",
     "sum(case when ?? >= 400 then 1 else 0 end) as errors",
@@ -127,8 +174,9 @@ async function clientHours(db: Knex, input: TrainingInput, from: number, to: num
   extras.forEach(([, expression], i) => {
     select.push(`(${expression.replaceAll("?", "\\?")}) as x_${i}`);
   });
-  const sql = `select ${select.join(", ")} from ?? where ?? >= ? and ?? < ? and ?? is not null group by 1, 2`;
-  bindings.push(table, columns.timestamp, from * scale, columns.timestamp, to * scale, columns.clientIp);
+  const source = keptRows(dialect, input, from, to);
+  const sql = `select ${select.join(", ")} from ${source.sql} where ?? >= ? and ?? < ? and ?? is not null group by 1, 2`;
+  bindings.push(...source.bindings, columns.timestamp, from * scale, columns.timestamp, to * scale, columns.clientIp);
   const rows = resultRows((await db.raw(sql, bindings as Knex.RawBinding[])) as unknown as { rows?: Row[] } | Row[][] | Row[]);
   const seen = new Map<string, { client: string; listed: boolean }>();
   const out: ClientRow[] = rows.map((row) => {
@@ -149,7 +197,7 @@ async function clientHours(db: Knex, input: TrainingInput, from: number, to: num
       const value = num(row[`x_${i}`]);
       features[name] = Number.isFinite(value) ? value : 0;
     });
-    const client: ClientRow = { hour: num(row.hour_index) * HOUR, client: known.client, features };
+    const client: ClientRow = { hour: num(row.hour_index) * HOUR + shiftMs, client: known.client, features };
     if (columns.label) client.label = num(row.label) > 0 ? 1 : 0;
     return client;
   });

@@ -1,6 +1,10 @@
+import * as z from "zod";
 import { seededRandom, shuffled } from "../../random.ts";
-import { auc, precisionRecall } from "./metrics.ts";
-import { type ClientRow, type Trainer, type TrainerResult, throwIfAborted } from "./trainer.ts";
+import { parseOrThrow } from "../../validate.ts";
+import { auc, chooseThreshold, precisionRecall, type ThresholdRule } from "./metrics.ts";
+import { type ChampionScore, type ClientRow, type ModelArtifact, type Trainer, type TrainerResult, throwIfAborted } from "./trainer.ts";
+
+const HOUR = 3_600_000;
 
 /** The stored form of a logistic-regression threat model. */
 export interface LogisticModel {
@@ -10,8 +14,10 @@ export interface LogisticModel {
   std: number[];
   weights: number[];
   bias: number;
-  /** Probability at or above which a client-hour is called a threat (precision and recall use it). */
+  /** Probability at or above which a client-hour is called a threat: chosen on the training split, used by `classify`. */
   threshold: number;
+  /** Feature columns left out of the fit because they had no usable spread (a constant column). */
+  dropped?: string[];
 }
 
 /** Options of `threatClassifier`. */
@@ -51,7 +57,33 @@ export interface ThreatClassifierOptions {
    * @default 5
    */
   minPositives?: number;
+  /**
+   * The decision threshold: a probability, or how to choose it on the training split: `"f1"` (the
+   * best F1), `{ precision: p }` (the most recall with precision at least p) or `{ recall: r }`
+   * (the most precision with recall at least r).
+   * @default "f1"
+   */
+  threshold?: number | ThresholdRule;
 }
+
+const share = z.number().gt(0).max(1);
+const optionsSchema = z
+  .object({
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9._-]{0,99}$/, "expected a lower-case model name")
+      .default("threat-classifier"),
+    l2: z.number().min(0).default(0.001),
+    epochs: z.number().int().min(1).default(40),
+    learningRate: z.number().positive().default(0.1),
+    batchSize: z.number().int().min(1).default(64),
+    minRows: z.number().int().min(1).default(100),
+    minPositives: z.number().int().min(1).default(5),
+    threshold: z
+      .union([z.number().gt(0).lt(1), z.literal("f1"), z.object({ precision: share }).strict(), z.object({ recall: share }).strict()])
+      .default("f1"),
+  })
+  .strict();
 
 const sigmoid = (z: number) => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)));
 /** Counts are heavy-tailed: a signed log keeps one noisy client from dominating the fit. */
@@ -67,22 +99,43 @@ export function scoreLogistic(model: LogisticModel, features: Record<string, num
   return sigmoid(z);
 }
 
-/** Fits an L2-regularised logistic regression with class-balanced, seeded mini-batch SGD. */
+/**
+ * A column has no usable spread when its standard deviation is below this share of its magnitude:
+ * what is left there is rounding in the mean (a constant 7 keeps about 1e-13), and dividing by it
+ * would turn a 1e-9 drift into a saturated score.
+ */
+const MIN_RELATIVE_SPREAD = 1e-8;
+
+/** Per-column mean and standard deviation (two passes), and the columns with no usable spread. */
+function columnStats(x: readonly number[][], d: number) {
+  const mean = new Array<number>(d).fill(0);
+  const std = new Array<number>(d).fill(0);
+  const n = Math.max(1, x.length);
+  for (const vector of x) for (let j = 0; j < d; j++) mean[j] = (mean[j] as number) + (vector[j] as number);
+  for (let j = 0; j < d; j++) mean[j] = (mean[j] as number) / n;
+  for (const vector of x) for (let j = 0; j < d; j++) std[j] = (std[j] as number) + ((vector[j] as number) - (mean[j] as number)) ** 2;
+  for (let j = 0; j < d; j++) std[j] = Math.sqrt((std[j] as number) / n);
+  const usable = mean.map((m, j) => (std[j] as number) > MIN_RELATIVE_SPREAD * Math.max(1, Math.abs(m)));
+  return { mean, std, usable };
+}
+
+/**
+ * Fits an L2-regularised logistic regression with class-balanced, seeded mini-batch SGD. Columns
+ * with no usable spread are left out of the model and listed in its `dropped`.
+ */
 export function fitLogistic(
   rows: readonly ClientRow[],
   features: readonly string[],
   options: Required<Pick<ThreatClassifierOptions, "l2" | "epochs" | "learningRate" | "batchSize">> & { seed: number; signal?: AbortSignal },
 ): LogisticModel {
-  const d = features.length;
-  const x = rows.map((row) => features.map((name) => squash(row.features[name] ?? 0)));
+  const all = rows.map((row) => features.map((name) => squash(row.features[name] ?? 0)));
+  const stats = columnStats(all, features.length);
+  const keep = features.map((_, j) => j).filter((j) => stats.usable[j]);
+  const mean = keep.map((j) => stats.mean[j] as number);
+  const std = keep.map((j) => stats.std[j] as number);
+  const d = keep.length;
+  const z = all.map((vector) => keep.map((j, k) => ((vector[j] as number) - (mean[k] as number)) / (std[k] as number)));
   const y = rows.map((row) => row.label ?? 0);
-  const mean = new Array<number>(d).fill(0);
-  const std = new Array<number>(d).fill(0);
-  for (const vector of x) for (let j = 0; j < d; j++) mean[j] = (mean[j] as number) + (vector[j] as number) / x.length;
-  for (const vector of x)
-    for (let j = 0; j < d; j++) std[j] = (std[j] as number) + ((vector[j] as number) - (mean[j] as number)) ** 2 / x.length;
-  for (let j = 0; j < d; j++) std[j] = Math.sqrt(std[j] as number) || 1;
-  const z = x.map((vector) => vector.map((value, j) => (value - (mean[j] as number)) / (std[j] as number)));
   const positives = y.filter((label) => label > 0).length;
   const weightOf = (label: number) =>
     label > 0 ? y.length / (2 * Math.max(1, positives)) : y.length / (2 * Math.max(1, y.length - positives));
@@ -114,7 +167,16 @@ export function fitLogistic(
       bias -= rate * (gradientBias / batch.length);
     }
   }
-  return { type: "upkeep.logistic-regression", features: [...features], mean, std, weights, bias, threshold: 0.5 };
+  return {
+    type: "upkeep.logistic-regression",
+    features: keep.map((j) => features[j] as string),
+    mean,
+    std,
+    weights,
+    bias,
+    threshold: 0.5,
+    dropped: features.filter((_, j) => !stats.usable[j]),
+  };
 }
 
 /** Splits rows by time: the latest `holdout` share of the distinct hours is held out. */
@@ -124,23 +186,46 @@ export function splitByTime<T extends { hour: number }>(rows: readonly T[], hold
   return { train: rows.filter((row) => row.hour < cut), test: rows.filter((row) => row.hour >= cut) };
 }
 
+/** A classifier's hold-out figures: AUC, and precision and recall at its own threshold. */
+function holdoutMetrics(model: LogisticModel, test: readonly ClientRow[]) {
+  const scores = test.map((row) => scoreLogistic(model, row.features));
+  const labels = test.map((row) => row.label ?? 0);
+  const { precision, recall } = precisionRecall(scores, labels, model.threshold);
+  return { auc: auc(scores, labels), precision, recall, threshold: model.threshold };
+}
+
+const isLogistic = (artifact: ModelArtifact): artifact is { format: "json"; value: LogisticModel } =>
+  artifact.format === "json" &&
+  typeof artifact.value === "object" &&
+  artifact.value !== null &&
+  (artifact.value as { type?: unknown }).type === "upkeep.logistic-regression";
+
+/** The champion scored on this hold-out, when it is a classifier over features this window has. */
+function scoreChampion(
+  artifact: ModelArtifact | undefined,
+  test: readonly ClientRow[],
+  featureNames: readonly string[],
+): ChampionScore | undefined {
+  if (!artifact) return undefined;
+  if (!isLogistic(artifact)) return { unscored: "the champion is not a built-in classifier model" };
+  const missing = artifact.value.features.filter((name) => !featureNames.includes(name));
+  if (missing.length > 0) return { unscored: `the champion uses features this window does not have: ${missing.join(", ")}` };
+  return { metrics: holdoutMetrics(artifact.value, test) };
+}
+
 /**
  * The built-in threat classifier: L2-regularised logistic regression on per-client-hour features
  * (request count, error share, distinct endpoints, IoC match, host extras), trained on the earlier
- * part of the window and judged on the latest part by AUC, precision and recall.
+ * part of the window, its decision threshold chosen there too, and judged on the latest part by
+ * AUC, and precision and recall at that threshold. The champion is scored on the same hold-out.
+ *
+ * @throws {ConfigError} naming the invalid option.
  */
 export function threatClassifier(options: ThreatClassifierOptions = {}): Trainer {
-  const settings = {
-    l2: options.l2 ?? 0.001,
-    epochs: options.epochs ?? 40,
-    learningRate: options.learningRate ?? 0.1,
-    batchSize: options.batchSize ?? 64,
-  };
-  const minRows = options.minRows ?? 100;
-  const minPositives = options.minPositives ?? 5;
+  const { name, minRows, minPositives, threshold, ...settings } = parseOrThrow(optionsSchema, options, "threatClassifier options");
   return {
-    name: options.name ?? "threat-classifier",
-    metric: { name: "auc", higherIsBetter: true },
+    name,
+    metric: { name: "auc", higherIsBetter: true, best: 1 },
     train(dataset, context): TrainerResult {
       if (!dataset.hasLabels) return { skipped: "no label column is configured" };
       if (dataset.clients.length < minRows)
@@ -157,19 +242,31 @@ export function threatClassifier(options: ThreatClassifierOptions = {}): Trainer
       if (train.length - trainPositives === 0 || test.length - testPositives === 0)
         return { skipped: "no benign client-hours to compare with" };
       const model = fitLogistic(train, dataset.featureNames, { ...settings, seed: context.seed, signal: context.signal });
-      const scores = test.map((row) => scoreLogistic(model, row.features));
-      const labels = test.map((row) => row.label ?? 0);
-      const { precision, recall } = precisionRecall(scores, labels, model.threshold);
+      if (model.features.length === 0)
+        return { skipped: `no feature has any spread in the training split (${dataset.featureNames.join(", ")})` };
+      model.threshold =
+        typeof threshold === "number"
+          ? threshold
+          : chooseThreshold(
+              train.map((row) => scoreLogistic(model, row.features)),
+              train.map((row) => row.label ?? 0),
+              threshold,
+            );
+      const hours = test.reduce((range, row) => ({ from: Math.min(range.from, row.hour), to: Math.max(range.to, row.hour + HOUR) }), {
+        from: Number.POSITIVE_INFINITY,
+        to: Number.NEGATIVE_INFINITY,
+      });
       return {
         metrics: {
-          auc: auc(scores, labels),
-          precision,
-          recall,
+          ...holdoutMetrics(model, test),
           trainRows: train.length,
           holdoutRows: test.length,
           holdoutThreats: testPositives,
         },
         artifact: { format: "json", value: model },
+        holdout: { ...hours, rows: test.length },
+        champion: scoreChampion(context.champion, test, dataset.featureNames),
+        droppedFeatures: model.dropped ?? [],
       };
     },
   };

@@ -1,12 +1,13 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, realpath, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { isAbsolute, join } from "node:path";
+import { join, resolve, sep } from "node:path";
 import * as z from "zod";
 import { TaskError } from "../../errors.ts";
 import { parseOrThrow } from "../../validate.ts";
-import type { PromotionMetric, Trainer, TrainerResult } from "./trainer.ts";
+import { encodeArtifact } from "./registry.ts";
+import type { ChampionScore, ModelArtifact, PromotionMetric, Trainer, TrainerResult } from "./trainer.ts";
 
 /** Options of `commandTrainer`. */
 export interface CommandTrainerOptions {
@@ -18,8 +19,18 @@ export interface CommandTrainerOptions {
   args?: string[];
   /** Working directory. @default the process's */
   cwd?: string;
-  /** Extra environment variables, added to the process's own. @default {} */
+  /**
+   * Environment variables set for the program. It gets no other variable of the host's but `PATH`,
+   * the locale (`LANG`, `LANGUAGE`, `LC_*`), `TMPDIR` and `UPKEEP_ARTIFACT_DIR`, and those named in
+   * `inheritEnv`: the host's secrets (database URLs, the IP-hash key) never reach it.
+   * @default {}
+   */
   env?: Record<string, string>;
+  /**
+   * Names of host environment variables the program inherits (such as `["HOME", "VIRTUAL_ENV"]`).
+   * @default []
+   */
+  inheritEnv?: string[];
   /** The metric promotion compares, by its key in the metrics the program reports. */
   metric: PromotionMetric;
   /**
@@ -41,16 +52,57 @@ const optionsSchema = z
     args: z.array(z.string()).default([]),
     cwd: z.string().optional(),
     env: z.record(z.string(), z.string()).default({}),
-    metric: z.object({ name: z.string().min(1), higherIsBetter: z.boolean() }).strict(),
+    inheritEnv: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name")).default([]),
+    metric: z.object({ name: z.string().min(1), higherIsBetter: z.boolean(), best: z.number().optional() }).strict(),
     dataset: z.enum(["clients", "series", "both"]).default("clients"),
     killGrace: z.number().int().min(0).default(2000),
   })
   .strict();
 
+const metricsSchema = z.record(z.string(), z.number());
 const resultSchema = z.union([
   z.object({ skipped: z.string().min(1).max(500) }),
-  z.object({ metrics: z.record(z.string(), z.number()), artifact: z.string().min(1) }),
+  z.object({
+    metrics: metricsSchema,
+    artifact: z.string().min(1),
+    championMetrics: metricsSchema.optional(),
+    holdout: z.object({ from: z.number(), to: z.number(), rows: z.number().int().min(0) }).optional(),
+  }),
 ]);
+
+/** Host variables every program gets: how to find programs, the locale and the temporary folder. */
+const BASE_ENV = /^(PATH|LANG|LANGUAGE|LC_[A-Z_]+|SYSTEMROOT|WINDIR)$/;
+
+/** The program's whole environment: the base variables, the inherited names, `env`, and the folders. */
+function trainerEnvironment(
+  host: NodeJS.ProcessEnv,
+  settings: { env: Record<string, string>; inheritEnv: string[] },
+  artifactDir: string,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(host)) {
+    if (value !== undefined && (BASE_ENV.test(key) || settings.inheritEnv.includes(key))) out[key] = value;
+  }
+  return { ...out, TMPDIR: tmpdir(), ...settings.env, UPKEEP_ARTIFACT_DIR: artifactDir };
+}
+
+/**
+ * The artifact's real path when it is inside the artifact folder, after resolving `..` and symbolic
+ * links; else what is wrong with it.
+ */
+async function confinedPath(artifactDir: string, reported: string): Promise<{ path: string } | { problem: string }> {
+  const root = await realpath(artifactDir);
+  const outside = { problem: "its artifact is not a file inside $UPKEEP_ARTIFACT_DIR" };
+  const inside = (path: string) => path.startsWith(root + sep);
+  const lexical = resolve(root, reported);
+  if (!inside(lexical)) return outside;
+  try {
+    const path = await realpath(lexical);
+    return inside(path) ? { path } : outside;
+  } catch {
+    return { problem: "its artifact file cannot be read" };
+  }
+}
 
 /** The result line's problems, as paths only: a program's output is never echoed. */
 function badOutput(name: string, what: string): TaskError {
@@ -60,10 +112,14 @@ function badOutput(name: string, what: string): TaskError {
 /**
  * A trainer that runs an external program (a Python or PyTorch script, say). The dataset goes to
  * its stdin as JSON lines: first `{"type":"meta", ...}` (window, feature names, seed, hold-out share,
- * `artifactDir`), then one `{"type":"client", ...}` or `{"type":"series", ...}` per row. The program's
- * last stdout line is its result: `{"metrics": {...}, "artifact": "<path>"}` (a path relative to
- * `artifactDir` or absolute) or `{"skipped": "<reason>"}`. The artifact file is stored as bytes.
- * The run's signal bounds it: on timeout or shutdown it gets SIGTERM, then SIGKILL.
+ * `artifactDir`, and `champion`, the file name of the current champion's artifact in `artifactDir`
+ * when there is one), then one `{"type":"client", ...}` or `{"type":"series", ...}` per row. The
+ * program's last stdout line is its result: `{"metrics": {...}, "artifact": "<path>"}` (a path inside
+ * `artifactDir`; anything outside it is refused), optionally with `"championMetrics": {...}` (the
+ * champion scored on the same hold-out, which promotion then compares) and `"holdout": {"from",
+ * "to", "rows"}`; or `{"skipped": "<reason>"}`. The artifact file is stored as bytes. The program's
+ * environment is minimal (see `env`). The run's signal bounds it: on timeout or shutdown it gets
+ * SIGTERM, then SIGKILL.
  *
  * @throws {ConfigError} naming the invalid option.
  */
@@ -77,7 +133,7 @@ export function commandTrainer(options: CommandTrainerOptions): Trainer {
       try {
         const child = spawn(settings.command, settings.args, {
           cwd: settings.cwd,
-          env: { ...process.env, ...settings.env, UPKEEP_ARTIFACT_DIR: artifactDir },
+          env: trainerEnvironment(process.env, settings, artifactDir),
           stdio: ["pipe", "pipe", "pipe"],
         });
         let stdout = "";
@@ -102,7 +158,13 @@ export function commandTrainer(options: CommandTrainerOptions): Trainer {
         if (context.signal.aborted) onAbort();
         else context.signal.addEventListener("abort", onAbort, { once: true });
         try {
-          const lines = datasetLines(dataset, settings.dataset, { seed: context.seed, holdout: context.holdout, artifactDir });
+          const champion = context.champion ? await writeChampion(artifactDir, context.champion) : undefined;
+          const lines = datasetLines(dataset, settings.dataset, {
+            seed: context.seed,
+            holdout: context.holdout,
+            artifactDir,
+            ...(champion ? { champion } : {}),
+          });
           for (const line of lines) {
             if (context.signal.aborted || child.stdin.destroyed || child.exitCode !== null) break;
             if (!child.stdin.write(`${line}\n`)) await Promise.race([once(child.stdin, "drain"), exited]);
@@ -128,14 +190,27 @@ export function commandTrainer(options: CommandTrainerOptions): Trainer {
           if (!result.success)
             throw badOutput(settings.name, 'expected {"metrics": {name: number}, "artifact": path} or {"skipped": reason}');
           if ("skipped" in result.data) return { skipped: result.data.skipped };
-          const path = isAbsolute(result.data.artifact) ? result.data.artifact : join(artifactDir, result.data.artifact);
+          const confined = await confinedPath(artifactDir, result.data.artifact);
+          if ("problem" in confined) throw badOutput(settings.name, confined.problem);
           let bytes: Buffer;
           try {
-            bytes = await readFile(path);
+            bytes = await readFile(confined.path);
           } catch {
             throw badOutput(settings.name, "its artifact file cannot be read");
           }
-          return { metrics: result.data.metrics, artifact: { format: "bytes", value: new Uint8Array(bytes) } };
+          const { metrics, championMetrics, holdout } = result.data;
+          let championScore: ChampionScore | undefined;
+          if (champion) {
+            championScore = championMetrics
+              ? { metrics: championMetrics }
+              : { unscored: "the program did not report championMetrics for the champion it was given" };
+          }
+          return {
+            metrics,
+            artifact: { format: "bytes", value: new Uint8Array(bytes) },
+            ...(holdout ? { holdout } : {}),
+            ...(championScore ? { champion: championScore } : {}),
+          };
         } finally {
           context.signal.removeEventListener("abort", onAbort);
           if (killTimer) clearTimeout(killTimer);
@@ -148,10 +223,17 @@ export function commandTrainer(options: CommandTrainerOptions): Trainer {
   };
 }
 
+/** Writes the champion's artifact into the artifact folder for the program to score; returns its file name. */
+async function writeChampion(artifactDir: string, artifact: ModelArtifact): Promise<string> {
+  const name = artifact.format === "bytes" ? "champion.bin" : "champion.json";
+  await writeFile(join(artifactDir, name), artifact.format === "bytes" ? artifact.value : encodeArtifact(artifact));
+  return name;
+}
+
 function* datasetLines(
   dataset: Parameters<Trainer["train"]>[0],
   which: "clients" | "series" | "both",
-  extra: { seed: number; holdout: number; artifactDir: string },
+  extra: { seed: number; holdout: number; artifactDir: string; champion?: string },
 ): Generator<string> {
   yield JSON.stringify({
     type: "meta",

@@ -1,5 +1,5 @@
 import { meanAbsoluteError } from "./metrics.ts";
-import { type SeriesPoint, type Trainer, type TrainerResult, throwIfAborted } from "./trainer.ts";
+import { type ChampionScore, type ModelArtifact, type SeriesPoint, type Trainer, type TrainerResult, throwIfAborted } from "./trainer.ts";
 
 const HOUR = 3_600_000;
 const PERIOD = 24;
@@ -120,11 +120,27 @@ interface Backtest {
   state: SmoothingState;
 }
 
+/** The smoothing parameters of a state: what a forecaster model is, apart from the data it has seen. */
+export type SmoothingParameters = Pick<SmoothingState, "alpha" | "beta" | "gamma">;
+
+/** Runs fixed parameters over the values from the first day's initial state. */
+function runWith(hours: readonly number[], values: readonly number[], parameters: SmoothingParameters): SmoothingState {
+  const state = initialState(hours, values, parameters.alpha, parameters.beta, parameters.gamma);
+  for (let i = 0; i < hours.length; i++) step(state, hours[i] as number, values[i] as number);
+  return state;
+}
+
 /**
- * Fits on the hours before `cut`, forecasts the hours from `cut` on and compares with seasonal-naive;
- * the returned state is then refitted on every hour, ready to forecast past the end.
+ * Fits on the hours before `cut` (or, with `fixed`, runs those parameters there), forecasts the
+ * hours from `cut` on and compares with seasonal-naive; the returned state is then run over every
+ * hour, ready to forecast past the end.
  */
-export function backtest(hours: readonly number[], values: readonly number[], cut: number): Backtest | undefined {
+export function backtest(
+  hours: readonly number[],
+  values: readonly number[],
+  cut: number,
+  fixed?: SmoothingParameters,
+): Backtest | undefined {
   const split = hours.findIndex((hour) => hour >= cut);
   if (split < 2 * PERIOD || split === -1) return undefined;
   const fitHours = hours.slice(0, split);
@@ -132,11 +148,10 @@ export function backtest(hours: readonly number[], values: readonly number[], cu
   const testHours = hours.slice(split);
   const testValues = values.slice(split);
   if (testValues.filter(Number.isFinite).length < PERIOD / 2 || fitValues.filter(Number.isFinite).length < PERIOD * 1.5) return undefined;
-  const fitted = fitSmoothing(fitHours, fitValues);
+  const fitted = fixed ? runWith(fitHours, fitValues, fixed) : fitSmoothing(fitHours, fitValues);
   const predicted = forecastState(fitted, fitHours[fitHours.length - 1] as number, testHours.length);
   const naive = seasonalNaive(fitHours, fitValues, testHours);
-  const state = initialState(hours, values, fitted.alpha, fitted.beta, fitted.gamma);
-  for (let i = 0; i < hours.length; i++) step(state, hours[i] as number, values[i] as number);
+  const state = runWith(hours, values, fitted);
   return { mae: meanAbsoluteError(testValues, predicted), naiveMae: meanAbsoluteError(testValues, naive), state };
 }
 
@@ -157,12 +172,23 @@ export function forecastModel(model: ForecastModel, series: string, hours: numbe
 function dense(points: readonly SeriesPoint[], from: number, to: number) {
   const byHour = new Map(points.map((point) => [point.hour, point]));
   const hours: number[] = [];
-  for (let hour = Math.ceil(from / HOUR) * HOUR; hour < to; hour += HOUR) hours.push(hour);
+  // The grid ends at `to`, the start of an hour in the task's timezone (not always a UTC hour).
+  for (let hour = to - HOUR; hour >= from; hour -= HOUR) hours.unshift(hour);
   return {
     hours,
     p95: hours.map((hour) => byHour.get(hour)?.p95 ?? Number.NaN),
     errorRate: hours.map((hour) => byHour.get(hour)?.errorRate ?? Number.NaN),
   };
+}
+
+/** The champion's model when it is a built-in forecaster, else why it cannot be scored here. */
+function championModel(artifact: ModelArtifact | undefined): ForecastModel | { unscored: string } | undefined {
+  if (!artifact) return undefined;
+  const value = artifact.format === "json" ? (artifact.value as { type?: unknown; series?: unknown } | null) : null;
+  if (value?.type !== "upkeep.holt-winters" || typeof value.series !== "object" || value.series === null) {
+    return { unscored: "the champion is not a built-in forecaster model" };
+  }
+  return value as ForecastModel;
 }
 
 // An error ratio to seasonal-naive; the small floor keeps an all-zero error-rate series at 1 instead of 0/0.
@@ -178,7 +204,7 @@ export function slaForecaster(options: SlaForecasterOptions = {}): Trainer {
   const maxSeries = options.maxSeries ?? 50;
   return {
     name: options.name ?? "sla-forecaster",
-    metric: { name: "relativeError", higherIsBetter: false },
+    metric: { name: "relativeError", higherIsBetter: false, best: 0 },
     train(dataset, context): TrainerResult {
       const bySeries = new Map<string, SeriesPoint[]>();
       for (const point of dataset.series) {
@@ -194,6 +220,9 @@ export function slaForecaster(options: SlaForecasterOptions = {}): Trainer {
       const model: ForecastModel = { type: "upkeep.holt-winters", lastHour: dataset.window.to - HOUR, series: {} };
       const ratios: number[] = [];
       const metrics: Record<string, number> = {};
+      const champion = championModel(context.champion);
+      const championRatios: number[] = [];
+      let holdoutRows = 0;
       for (const name of ["platform", ...names]) {
         throwIfAborted(context.signal);
         const { hours, p95, errorRate } = dense(bySeries.get(name) ?? [], dataset.historyFrom, dataset.window.to);
@@ -210,6 +239,16 @@ export function slaForecaster(options: SlaForecasterOptions = {}): Trainer {
         }
         model.series[name] = { p95: latency.state, errorRate: errors.state };
         ratios.push(ratio(latency.mae, latency.naiveMae), ratio(errors.mae, errors.naiveMae));
+        holdoutRows += hours.filter((hour, i) => hour >= dataset.window.from && Number.isFinite(p95[i])).length;
+        if (champion && "series" in champion) {
+          // A series the champion did not model is forecast with its platform parameters.
+          const theirs = champion.series[name] ?? champion.series.platform;
+          const theirLatency = theirs && backtest(hours, p95, dataset.window.from, theirs.p95);
+          const theirErrors = theirs && backtest(hours, errorRate, dataset.window.from, theirs.errorRate);
+          if (theirLatency && theirErrors) {
+            championRatios.push(ratio(theirLatency.mae, theirLatency.naiveMae), ratio(theirErrors.mae, theirErrors.naiveMae));
+          }
+        }
         if (name === "platform") {
           Object.assign(metrics, {
             p95Mae: latency.mae,
@@ -219,9 +258,23 @@ export function slaForecaster(options: SlaForecasterOptions = {}): Trainer {
           });
         }
       }
-      metrics.relativeError = ratios.reduce((sum, value) => sum + value, 0) / ratios.length;
+      const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
+      metrics.relativeError = mean(ratios);
       metrics.series = Object.keys(model.series).length;
-      return { metrics, artifact: { format: "json", value: model } };
+      let championScore: ChampionScore | undefined;
+      if (champion && "unscored" in champion) championScore = champion;
+      else if (champion) {
+        championScore =
+          championRatios.length === ratios.length
+            ? { metrics: { relativeError: mean(championRatios) } }
+            : { unscored: "the champion has no parameters for some series" };
+      }
+      return {
+        metrics,
+        artifact: { format: "json", value: model },
+        holdout: { from: dataset.window.from, to: dataset.window.to, rows: holdoutRows },
+        ...(championScore ? { champion: championScore } : {}),
+      };
     },
   };
 }

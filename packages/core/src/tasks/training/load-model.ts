@@ -30,6 +30,8 @@ export interface LoadedModel {
    * `ioc`, host extras). Built-in classifier models only.
    */
   score(features: Record<string, number>): number;
+  /** Whether one client-hour's score reaches the model's stored decision threshold. Built-in classifier models only. */
+  classify(features: Record<string, number>): boolean;
   /** Hourly p95 latency and error rate for the next `hours` hours of a series (`platform` or an endpoint). Built-in forecaster models only. */
   forecast(series: string, hours: number): ForecastPoint[];
   /** Loads the champion again if a newer one was promoted; resolves true when it switched. */
@@ -73,6 +75,13 @@ export async function loadModel(db: Knex, name: string, options: LoadModelOption
       : undefined;
   timer?.unref();
 
+  const classifierOf = () => {
+    if (typeOf(current.artifact) !== "upkeep.logistic-regression") {
+      throw new UpkeepError("MODEL_NOT_FOUND", `model "${name}" is not a built-in classifier; read its artifact instead`);
+    }
+    return (current.artifact as { value: LogisticModel }).value;
+  };
+
   return {
     get info() {
       return current.info;
@@ -81,10 +90,11 @@ export async function loadModel(db: Knex, name: string, options: LoadModelOption
       return current.artifact;
     },
     score(features) {
-      if (typeOf(current.artifact) !== "upkeep.logistic-regression") {
-        throw new UpkeepError("MODEL_NOT_FOUND", `model "${name}" is not a built-in classifier; read its artifact instead`);
-      }
-      return scoreLogistic((current.artifact as { value: LogisticModel }).value, features);
+      return scoreLogistic(classifierOf(), features);
+    },
+    classify(features) {
+      const model = classifierOf();
+      return scoreLogistic(model, features) >= model.threshold;
     },
     forecast(series, hours) {
       if (typeOf(current.artifact) !== "upkeep.holt-winters") {

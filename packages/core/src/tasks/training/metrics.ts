@@ -54,3 +54,42 @@ export function meanAbsoluteError(actual: readonly number[], predicted: readonly
   });
   return count === 0 ? Number.NaN : sum / count;
 }
+
+/** How the classifier's decision threshold is chosen on the training split. */
+export type ThresholdRule = "f1" | { precision: number } | { recall: number };
+
+/**
+ * The score threshold (`score >= threshold` calls a threat) that best meets `rule` on these scores:
+ * the one with the highest F1; the lowest with precision at least the target (most recall), or,
+ * when none reaches it, the one with the highest precision; the highest with recall at least the
+ * target (most precision). Candidates are the distinct scores. 0.5 without both classes.
+ */
+export function chooseThreshold(scores: readonly number[], labels: readonly number[], rule: ThresholdRule): number {
+  const order = scores.map((score, index) => ({ score, label: (labels[index] ?? 0) > 0 })).sort((a, b) => b.score - a.score);
+  const positives = order.filter((entry) => entry.label).length;
+  if (positives === 0 || positives === order.length) return 0.5;
+  let truePositive = 0;
+  let called = 0;
+  let best: { threshold: number; value: number } | undefined;
+  for (let i = 0; i < order.length; ) {
+    const threshold = (order[i] as { score: number }).score;
+    while (i < order.length && (order[i] as { score: number }).score === threshold) {
+      if ((order[i] as { label: boolean }).label) truePositive++;
+      called++;
+      i++;
+    }
+    const precision = truePositive / called;
+    const recall = truePositive / positives;
+    if (rule === "f1") {
+      const f1 = (2 * truePositive) / (called + positives);
+      if (!best || f1 > best.value) best = { threshold, value: f1 };
+    } else if ("precision" in rule) {
+      // Meeting the target outranks any precision; among those that meet it, more recall wins.
+      const value = precision >= rule.precision ? 1 + recall : precision;
+      if (!best || value > best.value) best = { threshold, value };
+    } else if (recall >= rule.recall) {
+      return threshold;
+    }
+  }
+  return best?.threshold ?? 0.5;
+}

@@ -1,6 +1,7 @@
 import * as z from "zod";
 import { type Duration, parseDuration } from "../../duration.ts";
 import { DEFAULT_LATENCY_BUCKETS } from "./histogram.ts";
+import type { PromotionMargin } from "./promotion.ts";
 import type { Trainer } from "./trainer.ts";
 
 /** Where the host's telemetry lives: one row per request. */
@@ -97,10 +98,12 @@ export interface TrainingOptions {
    */
   holdout?: number;
   /**
-   * How much better (in the trainer's metric) a new model must be than the champion to replace it.
+   * How much better a new model must be than the champion, both scored on the same hold-out: an
+   * absolute gain in the trainer's metric (never more than the champion's distance to the metric's
+   * best value), or `{ relative: r }`, a share r of that distance (the champion's remaining error).
    * @default 0.01
    */
-  promotionMargin?: number;
+  promotionMargin?: PromotionMargin;
   /**
    * Prefix of upkeep's tables, when the model registry lives apart from the run history.
    * @default the configuration's `tablePrefix`
@@ -170,12 +173,24 @@ export const trainingInputSchema = z
     trainers: z.array(trainerSchema).min(1).optional(),
     seed: z.number().int().default(42),
     holdout: z.number().gt(0).max(0.5).default(0.25),
-    promotionMargin: z.number().min(0).default(0.01),
+    promotionMargin: z.union([z.number().min(0), z.object({ relative: z.number().gt(0).max(1) }).strict()]).default(0.01),
     tablePrefix: z
       .string()
       .regex(/^[a-z][a-z0-9_]{0,30}$/i, "expected letters, digits and '_', starting with a letter")
       .optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((input, ctx) => {
+    if (typeof input.promotionMargin === "number") return;
+    for (const [index, trainer] of (input.trainers ?? []).entries()) {
+      if (typeof trainer.metric.best !== "number") {
+        ctx.addIssue({
+          code: "custom",
+          path: ["trainers", index, "metric", "best"],
+          message: "a relative promotionMargin needs the metric's best value",
+        });
+      }
+    }
+  });
 
 export type TrainingInput = z.output<typeof trainingInputSchema>;

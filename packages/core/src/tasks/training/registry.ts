@@ -2,6 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import type { Knex } from "knex";
 import { TaskError } from "../../errors.ts";
 import { isUniqueViolation } from "../../store/knex-store.ts";
+import type { PromotionDecision } from "./promotion.ts";
 import type { ModelArtifact } from "./trainer.ts";
 
 /** A model in the registry (`<prefix>models`), without its artifact. */
@@ -18,6 +19,8 @@ export interface StoredModel {
   createdAt: Date;
   /** Why it was promoted or kept as a candidate. */
   reason: string | null;
+  /** The numbers behind `reason`: both scores, the gain and the hold-out; null for models stored before it was kept. */
+  decision: PromotionDecision | null;
   artifactFormat: ModelArtifact["format"];
 }
 
@@ -29,6 +32,7 @@ export interface NewModel {
   runId: string | null;
   createdAt: number;
   reason: string;
+  decision?: PromotionDecision;
   artifact: ModelArtifact;
 }
 
@@ -46,6 +50,7 @@ function toModel(row: Row): StoredModel {
     runId: (row.run_id as string | null) ?? null,
     createdAt: new Date(num(row.created_at)),
     reason: (row.reason as string | null) ?? null,
+    decision: typeof row.decision === "string" ? (JSON.parse(row.decision) as PromotionDecision) : null,
     artifactFormat: row.artifact_format === "bytes" ? "bytes" : "json",
   };
 }
@@ -61,6 +66,7 @@ const COLUMNS = [
   "run_id",
   "created_at",
   "reason",
+  "decision",
   "artifact_format",
 ];
 
@@ -125,6 +131,7 @@ export async function saveModel(db: Knex, prefix: string, model: NewModel, promo
         run_id: model.runId,
         created_at: model.createdAt,
         reason: model.reason.slice(0, 512),
+        decision: model.decision ? JSON.stringify(model.decision) : null,
         artifact_format: model.artifact.format,
         artifact_sha256: sha256(artifact),
         artifact,

@@ -1,17 +1,22 @@
 import type { SqlDialect } from "../../db.ts";
 
 /**
- * SQL for the hour a row falls in, as an integer count of hours since the epoch. `unitsPerHour` is a
- * constant of our own (3600000 or 3600), never input, so it is written into the statement.
+ * SQL for the hour a row falls in, as an integer count of hours since `shift` time units past the
+ * epoch (hours that start at :30 in a half-hour timezone). `unitsPerHour` (3600000 or 3600) and
+ * `shift` (a whole number below it) are computed by us, never input, so they are written into the
+ * statement.
  */
-export function hourIndexSql(dialect: SqlDialect, unitsPerHour: number): string {
+export function hourIndexSql(dialect: SqlDialect, unitsPerHour: number, shift = 0): string {
+  if (!Number.isInteger(shift) || shift < 0 || shift >= unitsPerHour) throw new RangeError("hour shift out of range");
+  const time = shift === 0 ? "??" : `(?? - ${shift})`;
   switch (dialect) {
     case "postgres":
-      return `floor(?? / ${unitsPerHour}.0)::bigint`;
+      return `floor(${time} / ${unitsPerHour}.0)::bigint`;
     case "mysql":
-      return `floor(?? / ${unitsPerHour})`;
+      return `floor(${time} / ${unitsPerHour})`;
     case "sqlite":
-      return `cast(?? / ${unitsPerHour} as integer)`;
+      // A cast truncates toward zero; times are after the epoch, so that is the floor.
+      return `cast(${time} / ${unitsPerHour} as integer)`;
   }
 }
 

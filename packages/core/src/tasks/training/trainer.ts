@@ -52,13 +52,42 @@ export interface TrainerContext {
   /** Share of the latest data held out for evaluation. */
   holdout: number;
   logger: Logger;
+  /**
+   * The current champion's artifact, when there is one. A trainer that can should score it on the
+   * same hold-out as the new model and return the scores as `champion`, so promotion compares two
+   * models on one exam.
+   */
+  champion?: ModelArtifact;
 }
+
+/** The rows a model was judged on: the hold-out's time range (epoch ms, `to` exclusive) and size. */
+export interface HoldoutInfo {
+  from: number;
+  to: number;
+  /** Rows (client-hours, or series-hours for a forecaster) in the hold-out. */
+  rows: number;
+}
+
+/** The champion's scores on the new model's hold-out, or why it could not be scored there. */
+export type ChampionScore = { metrics: Record<string, number> } | { unscored: string };
 
 /** A trained model's payload as stored in the registry. */
 export type ModelArtifact = { format: "json"; value: unknown } | { format: "bytes"; value: Uint8Array };
 
+/** A trained model with its hold-out metrics. */
+export interface TrainedModel {
+  metrics: Record<string, number>;
+  artifact: ModelArtifact;
+  /** What the metrics were measured on. */
+  holdout?: HoldoutInfo;
+  /** The champion (`TrainerContext.champion`) scored on the same hold-out. */
+  champion?: ChampionScore;
+  /** Feature columns left out of the fit (no usable spread), by name. */
+  droppedFeatures?: string[];
+}
+
 /** A trainer's outcome: a model with its hold-out metrics, or the reason it trained nothing. */
-export type TrainerResult = { metrics: Record<string, number>; artifact: ModelArtifact } | { skipped: string };
+export type TrainerResult = TrainedModel | { skipped: string };
 
 /** The metric a trainer is judged by when deciding promotion. */
 export interface PromotionMetric {
@@ -66,6 +95,13 @@ export interface PromotionMetric {
   name: string;
   /** Whether a larger value is better (AUC) or a smaller one (an error). */
   higherIsBetter: boolean;
+  /**
+   * The best value the metric can take (1 for AUC, 0 for an error), when it has one. An absolute
+   * margin never asks for more than the champion's distance to it, and a relative margin is a share
+   * of that distance.
+   * @default undefined
+   */
+  best?: number;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import type { Knex } from "knex";
 import { parseDuration } from "../../duration.ts";
 import { errorMessage, TaskError } from "../../errors.ts";
 import { defineTask, type TaskDefinition } from "../../task.ts";
@@ -6,10 +7,9 @@ import { type AggregationStats, aggregateTelemetry } from "./aggregate.ts";
 import { threatClassifier } from "./classifier.ts";
 import { slaForecaster } from "./forecaster.ts";
 import { type TrainingInput, type TrainingOptions, trainingInputSchema } from "./options.ts";
-import { findChampion, type StoredModel, saveModel } from "./registry.ts";
-import { type PromotionMetric, type Trainer, throwIfAborted } from "./trainer.ts";
-
-const HOUR = 3_600_000;
+import { type PromotionDecision, promotionDecision } from "./promotion.ts";
+import { findChampion, readArtifact, saveModel } from "./registry.ts";
+import { type Trainer, throwIfAborted } from "./trainer.ts";
 
 /** One trainer's outcome in a run's result. */
 export interface TrainedModelSummary {
@@ -20,7 +20,11 @@ export interface TrainedModelSummary {
   promoted: boolean;
   /** Why it was promoted or kept as a candidate. */
   reason: string;
+  /** The numbers behind `reason`: both scores on the same hold-out (or what was compared instead), gain and hold-out. */
+  decision: PromotionDecision;
   metrics: Record<string, number>;
+  /** Feature columns the trainer left out of the fit for having no usable spread. */
+  droppedFeatures?: string[];
 }
 
 /** What a training run stores as its result: counts, versions and metrics, never an identity. */
@@ -36,25 +40,26 @@ export interface TrainingResult {
 
 const finite = (metrics: Record<string, number>) =>
   Object.fromEntries(Object.entries(metrics).filter(([, value]) => typeof value === "number" && Number.isFinite(value)));
-const fmt = (value: number) => Number(value.toPrecision(4));
 
-/** Whether a candidate beats the champion by the margin on the trainer's metric, and why. */
-export function promotionDecision(
-  metric: PromotionMetric,
-  candidate: Record<string, number>,
-  champion: StoredModel | undefined,
-  margin: number,
-): { promote: boolean; reason: string } {
-  const ours = candidate[metric.name];
-  if (ours === undefined || !Number.isFinite(ours)) return { promote: false, reason: `its ${metric.name} is not a number` };
-  if (!champion) return { promote: true, reason: "first model of this name" };
-  const theirs = champion.metrics[metric.name];
-  if (theirs === undefined || !Number.isFinite(theirs)) return { promote: true, reason: `the champion has no ${metric.name}` };
-  const gain = metric.higherIsBetter ? ours - theirs : theirs - ours;
-  const versus = `${metric.name} ${fmt(ours)} against the champion's ${fmt(theirs)} (v${champion.version})`;
-  return gain >= margin
-    ? { promote: true, reason: `better: ${versus}` }
-    : { promote: false, reason: `not better by the margin ${margin}: ${versus}` };
+/**
+ * The start of the hour `now` falls in, in `timezone`: a 01:01 run in Asia/Kolkata gets 01:00 IST
+ * (19:30 UTC), not 19:00 UTC. Minutes and seconds are read in the zone, so any offset works.
+ */
+export function startOfHour(now: Date, timezone: string): number {
+  const parts = new Intl.DateTimeFormat("en-US", { timeZone: timezone, minute: "numeric", second: "numeric" }).formatToParts(now);
+  const part = (type: string) => Number(parts.find((entry) => entry.type === type)?.value ?? 0);
+  return now.getTime() - (part("minute") * 60 + part("second")) * 1000 - now.getUTCMilliseconds();
+}
+
+/** The champion's registry row and artifact; an artifact that cannot be read leaves it unscored, with the reason. */
+async function championOf(db: Knex, prefix: string, name: string) {
+  const info = await findChampion(db, prefix, name);
+  if (!info) return {};
+  try {
+    return { info, artifact: await readArtifact(db, prefix, info.id) };
+  } catch (error) {
+    return { info, unreadable: `its artifact cannot be read (${errorMessage(error)})` };
+  }
 }
 
 /**
@@ -78,7 +83,7 @@ export function trainingTask(options: TrainingOptions = {}): TaskDefinition<Trai
       const db = ctx.db;
       if (!db) throw new TaskError("the training task needs the host's database (config.db)");
       const prefix = input.tablePrefix ?? ctx.tablePrefix;
-      const to = Math.floor(ctx.now().getTime() / HOUR) * HOUR;
+      const to = startOfHour(ctx.now(), ctx.timezone);
       const from = to - (parseDuration(input.window) as number);
       const historyFrom = from - (parseDuration(input.history) as number);
       const secret = input.ipHashSecret ?? randomBytes(32);
@@ -108,7 +113,14 @@ export function trainingTask(options: TrainingOptions = {}): TaskDefinition<Trai
       };
       for (const [index, trainer] of trainers.entries()) {
         throwIfAborted(ctx.signal);
-        const outcome = await trainer.train(dataset, { signal: ctx.signal, seed: input.seed, holdout: input.holdout, logger: ctx.logger });
+        const champion = await championOf(db, prefix, trainer.name);
+        const outcome = await trainer.train(dataset, {
+          signal: ctx.signal,
+          seed: input.seed,
+          holdout: input.holdout,
+          logger: ctx.logger,
+          ...(champion.artifact ? { champion: champion.artifact } : {}),
+        });
         ctx.progress({ done: index + 1, total: trainers.length, unit: "models", label: trainer.name });
         if ("skipped" in outcome) {
           result.skipped.push({ name: trainer.name, reason: outcome.skipped });
@@ -117,9 +129,16 @@ export function trainingTask(options: TrainingOptions = {}): TaskDefinition<Trai
         }
         throwIfAborted(ctx.signal);
         const metrics = finite(outcome.metrics);
-        const champion = await findChampion(db, prefix, trainer.name);
-        const decision = promotionDecision(trainer.metric, metrics, champion, input.promotionMargin);
-        const summary: TrainedModelSummary = { name: trainer.name, promoted: decision.promote, reason: decision.reason, metrics };
+        const score = champion.unreadable ? { unscored: champion.unreadable } : outcome.champion;
+        const decision = promotionDecision(trainer.metric, metrics, champion.info, score, input.promotionMargin, outcome.holdout);
+        const summary: TrainedModelSummary = {
+          name: trainer.name,
+          promoted: decision.promote,
+          reason: decision.reason,
+          decision,
+          metrics,
+          ...(outcome.droppedFeatures?.length ? { droppedFeatures: outcome.droppedFeatures } : {}),
+        };
         if (!ctx.dryRun) {
           const stored = await saveModel(
             db,
@@ -131,6 +150,7 @@ export function trainingTask(options: TrainingOptions = {}): TaskDefinition<Trai
               runId: ctx.runId,
               createdAt: ctx.now().getTime(),
               reason: decision.reason,
+              decision,
               artifact: outcome.artifact,
             },
             decision.promote,
