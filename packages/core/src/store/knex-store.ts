@@ -1,5 +1,6 @@
 import type { Knex } from "knex";
 import { UpkeepError } from "../errors.ts";
+import { knexTaskState } from "./knex-task-state.ts";
 import { migrate } from "./migrations.ts";
 import {
   type ClaimResult,
@@ -81,6 +82,9 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
       });
     }
   };
+
+  /** The runs that count as ticks for health: scheduled or catch-up, not dry runs. */
+  const tickRuns = (taskId: string) => runs().where({ task_id: taskId, dry_run: false }).whereIn("trigger", ["schedule", "catch-up"]);
 
   const get = async (runId: string) => {
     const row = (await runs().where({ id: runId }).first()) as Row | undefined;
@@ -202,6 +206,22 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
         }
         return latest;
       }),
+    recentTickRuns: (taskId, limit) =>
+      wrap("list", async () => {
+        const rows = (await tickRuns(taskId)
+          .orderBy([
+            { column: "scheduled_for", order: "desc" },
+            { column: "claimed_at", order: "desc" },
+          ])
+          .limit(limit)) as Row[];
+        return rows.map(toRecord);
+      }),
+    lastSucceeded: (taskId) =>
+      wrap("list", async () => {
+        const row = (await tickRuns(taskId).where({ status: "succeeded" }).orderBy("scheduled_for", "desc").first()) as Row | undefined;
+        return row && toRecord(row);
+      }),
+    ...knexTaskState(db, prefix, wrap),
     prune: (before, batchSize = 1000) =>
       wrap("prune", async () => {
         let removed = 0;

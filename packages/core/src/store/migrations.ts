@@ -268,8 +268,30 @@ const iocListingById: UpkeepMigration = {
   },
 };
 
+/**
+ * Per-task state shared by the cluster: the pause flag, since when ticks are expected (health), and
+ * the health state last announced, updated by compare-and-set so one process announces each change.
+ */
+const taskState: UpkeepMigration = {
+  name: "0008_task_state",
+  async up(db, prefix) {
+    await db.schema.createTable(`${prefix}task_state`, (table) => {
+      table.string("task_id", 128).primary();
+      table.boolean("paused").notNullable().defaultTo(false);
+      timeColumn(table, "paused_at");
+      table.string("paused_reason", 512);
+      timeColumn(table, "watched_since");
+      table.string("announced", 16);
+      timeColumn(table, "updated_at").notNullable();
+    });
+  },
+  async down(db, prefix) {
+    await db.schema.dropTableIfExists(`${prefix}task_state`);
+  },
+};
+
 /** Every migration, in order. Tasks that own tables add theirs here. */
-export const MIGRATIONS: readonly UpkeepMigration[] = [runs, keys, models, iocFeedsAndIndicators, iocListingKey, iocListingById];
+export const MIGRATIONS: readonly UpkeepMigration[] = [runs, keys, models, iocFeedsAndIndicators, iocListingKey, iocListingById, taskState];
 
 /** Applies every pending migration, recorded in upkeep's own `<prefix>migrations` table. */
 export async function migrate(db: Knex, prefix: string, migrations: readonly UpkeepMigration[] = MIGRATIONS): Promise<string[]> {
