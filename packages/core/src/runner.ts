@@ -9,6 +9,7 @@ import { childLogger, type Logger } from "./logger.ts";
 import type { Schedule } from "./schedule.ts";
 import type { RunOutcome, RunRecord, RunStore } from "./store/types.ts";
 import type { AnyTaskDefinition, RunTrigger, TaskContext } from "./task.ts";
+import { withRunSpan } from "./tracing.ts";
 
 /** A task as registered: its definition, its validated input and its resolved schedule. */
 export interface RegisteredTask {
@@ -130,7 +131,8 @@ export class Runner {
     }
 
     const controller = new AbortController();
-    const done = this.#run(task, run, options, controller);
+    const claimed = run;
+    const done = withRunSpan(claimed, () => this.#run(task, claimed, options, controller));
     this.#inflight.set(run.id, { controller, done });
     try {
       return await done;
