@@ -372,7 +372,7 @@ describe("upkeep CLI usage and configuration errors", { timeout: 60_000 }, () =>
 // and `list --json` printed knex's warning on stdout before the JSON.
 describe("upkeep CLI --json output and an unreachable database", { timeout: 120_000 }, () => {
   // In this order: the good database is migrated first.
-  const JSON_COMMANDS = [["migrate"], ["list"], ["status"], ["run", "greet"], ["tick"]];
+  const JSON_COMMANDS = [["migrate"], ["list"], ["status"], ["health"], ["run", "greet"], ["tick"]];
   let database: TestDatabase;
   beforeAll(async () => {
     database = await createTestDatabase("sqlite");
@@ -495,7 +495,7 @@ describe("upkeep main() in-process", () => {
   it("an unknown command exits 2 and lists the commands", async () => {
     const { out, io } = capture();
     expect(await main(["lsit"], io)).toBe(2);
-    expect(out.stderr).toContain('unknown command "lsit"; commands: list, run, status, migrate');
+    expect(out.stderr).toContain('unknown command "lsit"; commands: list, run, status, health, pause, resume, migrate');
   });
 
   it("no command exits 2 and prints the help", async () => {

@@ -38,25 +38,25 @@ export class HealthMonitor {
   async health(): Promise<TaskHealth[]> {
     const now = this.#clock();
     const states = await this.#store.taskStates();
-    const out: TaskHealth[] = [];
-    for (const task of this.#tasks.values()) {
-      const id = task.definition.id;
-      const state = states.get(id);
-      const [runs, lastSuccess] = await Promise.all([this.#store.recentTickRuns(id, HEALTH_RUNS_READ), this.#store.lastSucceeded(id)]);
-      const verdict = decideHealth(task, state, runs, now);
-      out.push({
-        id,
-        ...verdict,
-        schedule: task.schedule.pattern,
-        timezone: task.schedule.timezone,
-        nextRun: task.enabled ? task.schedule.next(now) : null,
-        graceMs: graceAt(task, now),
-        lastRun: runs[0],
-        lastSuccess,
-        paused: state?.paused ? { at: state.pausedAt, reason: state.pausedReason } : null,
-      });
-    }
-    return out;
+    // The tasks side by side: a scrape or a sweep waits for one round of reads, not one per task.
+    return Promise.all(
+      [...this.#tasks.values()].map(async (task): Promise<TaskHealth> => {
+        const id = task.definition.id;
+        const state = states.get(id);
+        const [runs, lastSuccess] = await Promise.all([this.#store.recentTickRuns(id, HEALTH_RUNS_READ), this.#store.lastSucceeded(id)]);
+        return {
+          id,
+          ...decideHealth(task, state, runs, now),
+          schedule: task.schedule.pattern,
+          timezone: task.schedule.timezone,
+          nextRun: task.enabled ? task.schedule.next(now) : null,
+          graceMs: graceAt(task, now),
+          lastRun: runs[0],
+          lastSuccess,
+          paused: state?.paused ? { at: state.pausedAt, reason: state.pausedReason } : null,
+        };
+      }),
+    );
   }
 
   /**

@@ -65,7 +65,10 @@ export function upkeepMetrics(upkeep: Upkeep, options: UpkeepMetricsOptions = {}
   // One health read per scrape, shared by the gauges that prom-client collects side by side.
   let snapshot: Promise<TaskHealth[]> | undefined;
   const health = () => {
-    snapshot ??= upkeep.health().finally(() => setImmediate(() => (snapshot = undefined)));
+    // prom-client collects every gauge before the read settles, so they share it; the next scrape reads afresh.
+    snapshot ??= upkeep.health().finally(() => {
+      snapshot = undefined;
+    });
     return snapshot;
   };
   const healthGauge = (name: string, help: string, labelNames: string[], fill: (gauge: Gauge, all: TaskHealth[]) => void) =>

@@ -208,12 +208,8 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
       }),
     recentTickRuns: (taskId, limit) =>
       wrap("list", async () => {
-        const rows = (await tickRuns(taskId)
-          .orderBy([
-            { column: "scheduled_for", order: "desc" },
-            { column: "claimed_at", order: "desc" },
-          ])
-          .limit(limit)) as Row[];
+        // One tick run per (task, tick): the claim key is unique, so the tick alone orders them.
+        const rows = (await tickRuns(taskId).orderBy("scheduled_for", "desc").limit(limit)) as Row[];
         return rows.map(toRecord);
       }),
     lastSucceeded: (taskId) =>

@@ -270,7 +270,8 @@ const iocListingById: UpkeepMigration = {
 
 /**
  * Per-task state shared by the cluster: the pause flag, since when ticks are expected (health), and
- * the health state last announced, updated by compare-and-set so one process announces each change.
+ * the health state last announced, updated by compare-and-set so one process announces each change;
+ * and the runs index health reads a task's latest ticks by.
  */
 const taskState: UpkeepMigration = {
   name: "0008_task_state",
@@ -284,8 +285,15 @@ const taskState: UpkeepMigration = {
       table.string("announced", 16);
       timeColumn(table, "updated_at").notNullable();
     });
+    // Health reads each task's latest ticks: without it, every scrape sorts the task's whole history.
+    await db.schema.alterTable(`${prefix}runs`, (table) => {
+      table.index(["task_id", "scheduled_for"], `${prefix}runs_task_tick`);
+    });
   },
   async down(db, prefix) {
+    await db.schema.alterTable(`${prefix}runs`, (table) => {
+      table.dropIndex(["task_id", "scheduled_for"], `${prefix}runs_task_tick`);
+    });
     await db.schema.dropTableIfExists(`${prefix}task_state`);
   },
 };
