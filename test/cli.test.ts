@@ -208,6 +208,56 @@ for (const { dialect, available } of await probeDialects()) {
       expect(row).toMatchObject({ status: "interrupted", reason: "shutdown" });
     });
 
+    it("health exits 0 while no task is late, missed or failing, and 1 with the failing task named, as a table and as JSON", async () => {
+      const { env } = fresh();
+      expect((await upkeep(["migrate"], { env })).code).toBe(0);
+      const fresh0 = await upkeep(["health", "--json"], { env });
+      expect(fresh0.code).toBe(0);
+      const before = JSON.parse(fresh0.stdout) as { healthy: boolean; tasks: Array<{ id: string; state: string }> };
+      expect(before.healthy).toBe(true);
+      expect(before.tasks.map((task) => task.state)).toEqual(["new", "new", "new", "new", "new"]);
+      // A crontab line serves explode's 12:00 tick, which fails; a manual failure would not count.
+      expect((await upkeep(["run", "explode", "--scheduled", "--log-level", "silent"], { env })).code).toBe(1);
+      const text = await upkeep(["health"], { env });
+      expect(text.code).toBe(1);
+      const lines = text.stdout.split("\n");
+      expect(lines[0]).toMatch(/^TASK\s+STATE\s+LAST TICK RUN\s+DETAIL$/);
+      expect(text.stdout).toMatch(
+        /^explode\s+failing\s+failed .*1 failed tick run in a row; last: failed: \[upkeep\] the fixture task failed on purpose/m,
+      );
+      expect(text.stdout).toMatch(/^greet\s+new\s+never run/m);
+      expect(text.stdout).toContain("1 of 5 tasks are late, missed or failing.");
+      const after = JSON.parse((await upkeep(["health", "--json"], { env })).stdout) as {
+        healthy: boolean;
+        tasks: Array<{ id: string; state: string; consecutiveFailures: number }>;
+      };
+      expect(after.healthy).toBe(false);
+      expect(after.tasks.find((task) => task.id === "explode")).toMatchObject({ state: "failing", consecutiveFailures: 1 });
+    });
+
+    it("pause stops a task's scheduled ticks on every host until resume; a manual run still works", async () => {
+      const { prefix, env } = fresh();
+      const paused = await upkeep(["pause", "greet", "--reason", "table rebuild"], { env });
+      expect(paused.code).toBe(0);
+      expect(paused.stdout).toContain("greet: paused (table rebuild)");
+      const health = JSON.parse((await upkeep(["health", "--json"], { env })).stdout) as {
+        tasks: Array<{ id: string; state: string; detail: string }>;
+      };
+      expect(health.tasks.find((task) => task.id === "greet")).toMatchObject({ state: "paused", detail: "paused: table rebuild" });
+      const line = await upkeep(["run", "greet", "--scheduled"], { env });
+      expect(line.code).toBe(0);
+      expect(line.stdout).toBe("greet: paused; the tick was not run\n");
+      expect(await database.knex(`${prefix}runs`).where({ task_id: "greet" })).toHaveLength(0);
+      const manual = await upkeep(["run", "greet", "--json"], { env });
+      expect(manual.code).toBe(0);
+      expect((JSON.parse(manual.stdout) as { run: JsonRun }).run).toMatchObject({ status: "succeeded", trigger: "manual" });
+      expect((await upkeep(["resume", "greet"], { env })).code).toBe(0);
+      const served = await upkeep(["run", "greet", "--scheduled", "--json"], { env });
+      expect(served.code).toBe(0);
+      expect((JSON.parse(served.stdout) as { run: JsonRun }).run).toMatchObject({ status: "succeeded", trigger: "schedule" });
+      expect((await upkeep(["pause", "nope"], { env })).code).toBe(2);
+    });
+
     it("status lists recent runs with failures first, as a table and as JSON", async () => {
       const { env } = fresh();
       for (const id of ["greet", "explode", "idle"]) await upkeep(["run", id, "--log-level", "silent"], { env });
@@ -322,7 +372,7 @@ describe("upkeep CLI usage and configuration errors", { timeout: 60_000 }, () =>
 // and `list --json` printed knex's warning on stdout before the JSON.
 describe("upkeep CLI --json output and an unreachable database", { timeout: 120_000 }, () => {
   // In this order: the good database is migrated first.
-  const JSON_COMMANDS = [["migrate"], ["list"], ["status"], ["run", "greet"], ["tick"]];
+  const JSON_COMMANDS = [["migrate"], ["list"], ["status"], ["health"], ["run", "greet"], ["tick"]];
   let database: TestDatabase;
   beforeAll(async () => {
     database = await createTestDatabase("sqlite");
@@ -445,7 +495,7 @@ describe("upkeep main() in-process", () => {
   it("an unknown command exits 2 and lists the commands", async () => {
     const { out, io } = capture();
     expect(await main(["lsit"], io)).toBe(2);
-    expect(out.stderr).toContain('unknown command "lsit"; commands: list, run, status, migrate');
+    expect(out.stderr).toContain('unknown command "lsit"; commands: list, run, status, health, pause, resume, migrate');
   });
 
   it("no command exits 2 and prints the help", async () => {

@@ -115,4 +115,18 @@ describe("upkeep crontab and upkeep tick", () => {
     expect(runs.map((entry) => entry.run.taskId)).toEqual(["stamp"]);
     expect(await oracle.duplicateTicks()).toEqual([]);
   });
+
+  it("a paused task's crontab lines run nothing until `upkeep resume`", { timeout: 120_000 }, async () => {
+    // Each command in a process of its own, as cron starts them (the config's knex closes with the command).
+    const bin = async (...args: string[]) => (await exec(join(app, "node_modules", ".bin", "upkeep"), args, { cwd: app })).stdout;
+    expect(await bin("pause", "stamp", "--reason", "maintenance window")).toContain("stamp: paused (maintenance window)");
+    const before = (await runOracle(database.knex).runs("stamp")).length;
+    expect(await bin("run", "stamp", "--scheduled")).toBe("stamp: paused; the tick was not run\n");
+    // Without the pause, tick would report this minute's run (or the one another host claimed).
+    expect(JSON.parse(await bin("tick", "--json"))).toEqual({ runs: [] });
+    expect((await runOracle(database.knex).runs("stamp")).length).toBe(before);
+    await bin("resume", "stamp");
+    const { runs } = JSON.parse(await bin("tick", "--json")) as { runs: Array<{ run: { taskId: string } }> };
+    expect(runs.map((entry) => entry.run.taskId)).toEqual(["stamp"]);
+  });
 });

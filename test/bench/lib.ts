@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { createTestDatabase, type Dialect, probeDialects, type TestDatabase } from "@upkeep/testkit";
 
 /** One measured figure, against a baseline measured in the same run. */
 export interface BenchFigure {
@@ -58,5 +59,18 @@ export async function peakRssGrowthMb<T>(work: () => Promise<T>, everyMs = 5): P
     return { mb: (peak - start) / 1024 / 1024, value };
   } finally {
     clearInterval(timer);
+  }
+}
+
+/** Runs `measure` on each available dialect, with a fresh test database dropped afterwards. */
+export async function onEachDialect(dialects: Dialect[], measure: (database: TestDatabase) => Promise<void>): Promise<void> {
+  for (const status of await probeDialects(dialects)) {
+    if (!status.available) continue;
+    const database = await createTestDatabase(status.dialect);
+    try {
+      await measure(database);
+    } finally {
+      await database.destroy();
+    }
   }
 }

@@ -19,6 +19,11 @@ export interface TaskEntry {
   timeout?: Duration;
   overlap?: OverlapPolicy;
   catchUp?: boolean;
+  /**
+   * How long after a tick its run may start before the task's health is `late`.
+   * @default the smaller of 10 % of the tick's period and 10 minutes
+   */
+  grace?: Duration;
 }
 
 /** What `registerTasks` and the CLI take. Export one from `upkeep.config.ts` with `defineConfig`. */
@@ -81,6 +86,12 @@ export interface UpkeepConfig {
    * @default true
    */
   autoMigrate?: boolean;
+  /**
+   * How often a started instance checks every task's health and fires `task:late`, `task:missed`
+   * and `task:recovered`; 0 turns the sweep off (`upkeep tick` still sweeps once per call).
+   * @default "1m"
+   */
+  healthInterval?: Duration;
   /** Event handlers, the same as calling `upkeep.on` for each. */
   on?: { [E in UpkeepEventName]?: UpkeepEventHandler<E> };
   /**
@@ -129,6 +140,7 @@ export const configSchema = z
     shutdownTimeout: duration.optional(),
     abortGrace: duration.optional(),
     historyRetention: duration.optional(),
+    healthInterval: duration.optional(),
     autoMigrate: z.boolean().optional(),
     on: z.record(z.string(), fn).optional(),
     crypto: z

@@ -2,6 +2,7 @@
 export type UpkeepErrorCode =
   | "CONFIG_INVALID"
   | "TASK_NOT_FOUND"
+  | "TASK_PAUSED"
   | "TASK_FAILED"
   | "TASK_TIMEOUT"
   | "ADAPTER_FAILED"

@@ -1,6 +1,16 @@
+import type { HealthState, TaskHealth } from "./health.ts";
 import type { Logger } from "./logger.ts";
 import type { RunRecord } from "./store/types.ts";
 import type { Progress, TaskEvent } from "./task.ts";
+
+/** The payload of `task:late`, `task:missed` and `task:recovered`. */
+export interface TaskHealthEvent {
+  taskId: string;
+  /** The health that caused the transition. */
+  health: TaskHealth;
+  /** The state announced before, or null for the first announcement. */
+  previous: HealthState | null;
+}
 
 /** Every event `upkeep.on` can subscribe to, with its payload. */
 export interface UpkeepEvents {
@@ -14,6 +24,15 @@ export interface UpkeepEvents {
   event: { run: RunRecord; event: TaskEvent };
   /** Events a task emitted with `security: true`. */
   security: { run: RunRecord; event: TaskEvent };
+  /**
+   * A task became `late`: its latest tick has no run past the grace. Fired once per transition by
+   * the process whose health sweep noticed it first.
+   */
+  "task:late": TaskHealthEvent;
+  /** A task became `missed`: a whole tick period passed with no run. Fired once per transition. */
+  "task:missed": TaskHealthEvent;
+  /** A task that was `late`, `missed` or `failing` is `up` again. Fired once per transition. */
+  "task:recovered": TaskHealthEvent;
 }
 
 export type UpkeepEventName = keyof UpkeepEvents;

@@ -34,7 +34,8 @@ export {
   UpkeepError,
   type UpkeepErrorCode,
 } from "./errors.ts";
-export type { UpkeepEventHandler, UpkeepEventName, UpkeepEvents } from "./events.ts";
+export type { TaskHealthEvent, UpkeepEventHandler, UpkeepEventName, UpkeepEvents } from "./events.ts";
+export { type HealthState, type TaskHealth, UNHEALTHY_STATES } from "./health.ts";
 export {
   childLogger,
   createJsonLogger,
@@ -45,7 +46,7 @@ export {
   silentLogger,
 } from "./logger.ts";
 export { type ManualAdapter, manualAdapter } from "./manual-adapter.ts";
-export { type DueTick, type RunOptions, registerTasks, type TaskInfo, type Upkeep } from "./register.ts";
+export { type DueTick, type PauseOptions, type RunOptions, registerTasks, type TaskInfo, type Upkeep } from "./register.ts";
 export { createSchedule, isValidTimezone, type Schedule, type ScheduleOptions, SECOND_TICKS, scheduleProblem } from "./schedule.ts";
 export type { StopOnSignalsOptions } from "./stop-on-signals.ts";
 export { isUniqueViolation, type KnexStoreOptions, knexStore } from "./store/knex-store.ts";
@@ -61,6 +62,7 @@ export {
   type RunRecord,
   type RunStatus,
   type RunStore,
+  type TaskState,
 } from "./store/types.ts";
 export {
   type AnyTaskDefinition,

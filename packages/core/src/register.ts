@@ -4,6 +4,8 @@ import { createCrypto, type UpkeepCrypto } from "./crypto/crypto.ts";
 import { parseDuration } from "./duration.ts";
 import { AdapterError, ConfigError, type ConfigIssue, UpkeepError } from "./errors.ts";
 import { Emitter, type UpkeepEventHandler, type UpkeepEventName } from "./events.ts";
+import type { TaskHealth } from "./health.ts";
+import { HealthMonitor } from "./health-monitor.ts";
 import { childLogger, createJsonLogger, type Logger } from "./logger.ts";
 import { type RegisteredTask, Runner } from "./runner.ts";
 import { createSchedule, type ScheduleOptions, SECOND_TICKS, scheduleProblem } from "./schedule.ts";
@@ -44,6 +46,14 @@ export interface RunOptions {
   scheduled?: boolean;
 }
 
+/** Options of `upkeep.pause`. */
+export interface PauseOptions {
+  /** Why, shown by `upkeep health` and the health state's detail (at most 500 characters). */
+  reason?: string;
+}
+
+const REASON_MAX = 500;
+
 /** A tick due at a moment, as `upkeep.due(at)` lists it. */
 export interface DueTick {
   /** The task's job; `job.execute({ scheduledFor, catchUp })` runs the tick. */
@@ -71,7 +81,11 @@ export interface Upkeep {
    * exit and the host's pool keeps the process alive. Returns the function that removes the listeners.
    */
   stopOnSignals(options?: StopOnSignalsOptions): () => void;
-  /** Runs a task now, through the same pipeline as a scheduled run. */
+  /**
+   * Runs a task now, through the same pipeline as a scheduled run.
+   * @throws {UpkeepError} `TASK_PAUSED` with `scheduled: true` when the task is paused (a manual run
+   * of a paused task goes ahead).
+   */
   run(id: string, options?: RunOptions): Promise<RunRecord>;
   /**
    * The registered tasks with their next run and last outcome.
@@ -80,6 +94,31 @@ export interface Upkeep {
   list(): Promise<TaskInfo[]>;
   /** Recent runs, newest first. */
   runs(query?: RunQuery): Promise<RunRecord[]>;
+  /**
+   * Every task's health state (new, up, running, late, missed, failing, paused, disabled) from its
+   * schedule, its history and its shared state. Reads only.
+   * @throws {UpkeepError} `STORE_FAILED` when the store cannot be read (database down, not migrated).
+   */
+  health(): Promise<TaskHealth[]>;
+  /**
+   * One health sweep, as a started instance makes every `healthInterval`: `health()`, then
+   * `task:late`, `task:missed` and `task:recovered` for each transition no other process announced
+   * first. `upkeep tick` calls it once a minute.
+   */
+  checkHealth(): Promise<TaskHealth[]>;
+  /**
+   * Pauses a task on every host that shares the store: its scheduled and catch-up ticks are not run
+   * and not recorded until `resume`. Manual runs (`upkeep.run`) still work.
+   * @throws {UpkeepError} `TASK_NOT_FOUND` for an unknown id.
+   * @throws {ConfigError} when the reason is longer than 500 characters.
+   */
+  pause(id: string, options?: PauseOptions): Promise<void>;
+  /**
+   * Resumes a paused task; ticks from now on are expected to run again (those that fell while it was
+   * paused never count as missed). Resuming a task that is not paused changes nothing.
+   * @throws {UpkeepError} `TASK_NOT_FOUND` for an unknown id.
+   */
+  resume(id: string): Promise<void>;
   /** Subscribes to an event; returns the unsubscribe function. */
   on<E extends UpkeepEventName>(event: E, handler: UpkeepEventHandler<E>): () => void;
   /** Applies upkeep's migrations; later runs and `start()` on this instance then skip the check. */
@@ -137,6 +176,11 @@ function resolveTasks(config: UpkeepConfig, defaultTimezone: string, scheduleOpt
       issues.push({ path: `${where}.timeout`, message: "expected a positive duration such as '15m'" });
       return;
     }
+    const graceMs = entry.grace === undefined ? undefined : parseDuration(entry.grace);
+    if (entry.grace !== undefined && (graceMs === undefined || graceMs < 0)) {
+      issues.push({ path: `${where}.grace`, message: "expected a duration such as '5m'" });
+      return;
+    }
     const parsed = definition.input.safeParse(entry.input ?? definition.defaultInput ?? {});
     if (!parsed.success) {
       issues.push(...toIssues(parsed.error, `${where}.input`));
@@ -150,6 +194,7 @@ function resolveTasks(config: UpkeepConfig, defaultTimezone: string, scheduleOpt
       timeoutMs,
       overlap: entry.overlap ?? definition.overlap,
       catchUp: entry.catchUp ?? definition.catchUp,
+      graceMs,
     });
   });
   if (issues.length > 0) throw new ConfigError("invalid task configuration", issues);
@@ -209,6 +254,8 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
     historyRetentionMs: parseDuration(options.historyRetention ?? "30d") as number,
   });
   const shutdownTimeoutMs = parseDuration(options.shutdownTimeout ?? "30s") as number;
+  const healthIntervalMs = parseDuration(options.healthInterval ?? "1m") as number;
+  const monitor = new HealthMonitor({ tasks, store, clock, emitter, logger });
   const autoMigrate = options.autoMigrate ?? true;
 
   const jobs: ScheduledJob[] = [...tasks.values()]
@@ -240,6 +287,20 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
   };
   const ensureMigrated = () => (autoMigrate ? (migrated ?? applyMigrations()) : Promise.resolve());
   let state: "idle" | "started" | "stopped" = "idle";
+  // Once per instance: from now on this process schedules the enabled tasks, so their ticks are expected.
+  let watched: Promise<void> | undefined;
+  const watch = () => {
+    watched ??= store.watchTasks(
+      jobs.map((job) => job.id),
+      clock(),
+    );
+    return watched;
+  };
+  const taskOf = (id: string): RegisteredTask => {
+    const task = tasks.get(id);
+    if (!task) throw new UpkeepError("TASK_NOT_FOUND", `no task "${id}" is registered (known: ${[...tasks.keys()].join(", ") || "none"})`);
+    return task;
+  };
 
   const upkeep: Upkeep = {
     jobs,
@@ -265,10 +326,12 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
         throw error;
       }
       await verifyTasks();
+      await watch();
       await adapterCall(adapter, "init", () => adapter.init?.({ logger }));
       for (const job of jobs) await adapterCall(adapter, `schedule(${job.id})`, () => adapter.schedule(job));
       await adapterCall(adapter, "start", () => adapter.start());
       logger.info({ adapter: adapter.name, tasks: jobs.map((job) => job.id) }, "[upkeep] started");
+      monitor.start(healthIntervalMs);
       await catchUp();
     },
     async stop(stopOptions = {}) {
@@ -279,6 +342,7 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
       // firing: an adapter that waits for its own in-flight callbacks (BullMQ's worker.close)
       // would otherwise wait for runs nobody has told to stop yet.
       const shutdown = runner.shutdown(timeoutMs);
+      await monitor.stop();
       let failure: unknown;
       try {
         await adapterCall(adapter, "stop", () => adapter.stop({ timeoutMs }));
@@ -293,9 +357,7 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
     },
     stopOnSignals: (signalOptions) => installStopOnSignals((stopOptions) => upkeep.stop(stopOptions), logger, signalOptions),
     async run(id, runOptions = {}) {
-      const task = tasks.get(id);
-      if (!task)
-        throw new UpkeepError("TASK_NOT_FOUND", `no task "${id}" is registered (known: ${[...tasks.keys()].join(", ") || "none"})`);
+      const task = taskOf(id);
       if (runner.stopping) throw new UpkeepError("NOT_STARTED", "this instance is stopping; no new runs");
       let input = task.input;
       if (runOptions.input !== undefined) {
@@ -306,6 +368,16 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
       }
       await ensureMigrated();
       const trigger = runOptions.scheduled ? "schedule" : "manual";
+      if (runOptions.scheduled) {
+        await watch();
+        const taskState = await store.taskState(id);
+        if (taskState?.paused) {
+          throw new UpkeepError(
+            "TASK_PAUSED",
+            `task "${id}" is paused${taskState.pausedReason ? ` (${taskState.pausedReason})` : ""}; its ticks are not run`,
+          );
+        }
+      }
       const record = await runner.execute(task, { trigger, input, dryRun: runOptions.dryRun });
       if (!record) throw new UpkeepError("NOT_STARTED", `task "${id}" has no tick to serve now`);
       return record;
@@ -325,8 +397,30 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
       }));
     },
     runs: (query) => store.list(query),
+    health: () => monitor.health(),
+    async checkHealth() {
+      await ensureMigrated();
+      return monitor.check();
+    },
+    async pause(id, pauseOptions = {}) {
+      taskOf(id);
+      const reason = pauseOptions.reason ?? null;
+      if (reason !== null && (typeof reason !== "string" || reason.length > REASON_MAX)) {
+        throw new ConfigError("invalid pause options", [{ path: "reason", message: `expected text of at most ${REASON_MAX} characters` }]);
+      }
+      await ensureMigrated();
+      await store.setPaused(id, { reason }, clock());
+      logger.info({ taskId: id, reason }, "[upkeep] task paused");
+    },
+    async resume(id) {
+      taskOf(id);
+      await ensureMigrated();
+      await store.setPaused(id, null, clock());
+      logger.info({ taskId: id }, "[upkeep] task resumed");
+    },
     async due(at) {
       await ensureMigrated();
+      await watch();
       const due: DueTick[] = [];
       for (const job of jobs) {
         const task = tasks.get(job.id) as RegisteredTask;

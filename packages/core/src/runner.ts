@@ -9,6 +9,7 @@ import { childLogger, type Logger } from "./logger.ts";
 import type { Schedule } from "./schedule.ts";
 import type { RunOutcome, RunRecord, RunStore } from "./store/types.ts";
 import type { AnyTaskDefinition, RunTrigger, TaskContext } from "./task.ts";
+import { withRunSpan } from "./tracing.ts";
 
 /** A task as registered: its definition, its validated input and its resolved schedule. */
 export interface RegisteredTask {
@@ -19,6 +20,8 @@ export interface RegisteredTask {
   readonly timeoutMs: number;
   readonly overlap: AnyTaskDefinition["overlap"];
   readonly catchUp: boolean;
+  /** The configured grace before the task is `late`; undefined for the default. */
+  readonly graceMs?: number;
 }
 
 export interface ExecuteOptions {
@@ -97,6 +100,7 @@ export class Runner {
     const scheduledFor = options.scheduledFor ?? (options.trigger === "manual" ? now : task.schedule.tickAt(now));
     if (!scheduledFor) return undefined;
     const log = childLogger(this.#options.logger, { taskId: id });
+    if (await this.#pausedTick(id, options.trigger, log)) return undefined;
 
     for (const abandoned of await store.abandonExpired(id, now)) {
       log.warn({ runId: abandoned }, "[upkeep] run abandoned: its lease expired without an outcome (its process died?)");
@@ -127,7 +131,8 @@ export class Runner {
     }
 
     const controller = new AbortController();
-    const done = this.#run(task, run, options, controller);
+    const claimed = run;
+    const done = withRunSpan(claimed, () => this.#run(task, claimed, options, controller));
     this.#inflight.set(run.id, { controller, done });
     try {
       return await done;
@@ -135,6 +140,18 @@ export class Runner {
       this.#inflight.delete(run.id);
       this.#maybePrune(log);
     }
+  }
+
+  /**
+   * Whether this is a scheduled or catch-up tick of a paused task. Such a tick is not claimed, so
+   * nothing is recorded for it; manual runs go ahead.
+   */
+  async #pausedTick(taskId: string, trigger: RunTrigger, log: Logger): Promise<boolean> {
+    if (trigger === "manual") return false;
+    const state = await this.#options.store.taskState(taskId);
+    if (!state?.paused) return false;
+    log.info({ reason: state.pausedReason }, "[upkeep] tick not run: the task is paused");
+    return true;
   }
 
   async #run(task: RegisteredTask, claimed: RunRecord, options: ExecuteOptions, controller: AbortController): Promise<RunRecord> {

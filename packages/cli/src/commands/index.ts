@@ -1,9 +1,11 @@
 import type { Command } from "../command.ts";
 import { crontabCommand } from "./crontab.ts";
+import { healthCommand } from "./health.ts";
 import { iocCommand } from "./ioc.ts";
 import { keysCommand } from "./keys.ts";
 import { listCommand } from "./list.ts";
 import { migrateCommand } from "./migrate.ts";
+import { pauseCommand, resumeCommand } from "./pause.ts";
 import { runCommand } from "./run.ts";
 import { statusCommand } from "./status.ts";
 import { tickCommand } from "./tick.ts";
@@ -13,6 +15,9 @@ export const commands: readonly Command[] = [
   listCommand,
   runCommand,
   statusCommand,
+  healthCommand,
+  pauseCommand,
+  resumeCommand,
   migrateCommand,
   keysCommand,
   iocCommand,

@@ -49,6 +49,10 @@ function summary(run: RunRecord, servedElsewhere: boolean): string {
   return text;
 }
 
+function isPaused(error: unknown): boolean {
+  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === "TASK_PAUSED";
+}
+
 const USAGE = "upkeep run <id> [--dry-run] [--input <json>] [--scheduled] [--json]";
 
 /** `upkeep run <id>`: runs a task now through the runner, with live progress and a summary. */
@@ -77,6 +81,12 @@ export const runCommand: Command = {
     let run: RunRecord;
     try {
       run = await ctx.upkeep.run(id, { input, dryRun: ctx.flags["dry-run"] === true, scheduled: ctx.flags.scheduled === true });
+    } catch (error) {
+      // A crontab line of a paused task: nothing to run, and nothing for cron to mail about.
+      if (!isPaused(error)) throw error;
+      if (ctx.json) ctx.stdout(json({ run: null, paused: true }));
+      else ctx.stdout(`${id}: paused; the tick was not run\n`);
+      return EXIT.ok;
     } finally {
       unsubscribe();
       view?.finish();

@@ -11,6 +11,8 @@ export const tickCommand: Command = {
   usage: "upkeep tick [--json]",
   async run(ctx) {
     const runs = await tick(ctx.upkeep, ctx.now());
+    // The single crontab line is also the cluster's health sweep: it announces late and missed tasks.
+    await ctx.upkeep.checkHealth().catch((error: unknown) => ctx.upkeep.logger.warn({ err: error }, "[upkeep] health sweep failed"));
     const here = (run: (typeof runs)[number]) => run.pid === process.pid && run.host === hostname();
     if (ctx.json) {
       ctx.stdout(json({ runs: runs.map((run) => ({ run, servedElsewhere: !here(run) })) }));

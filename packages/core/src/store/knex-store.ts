@@ -1,6 +1,7 @@
 import type { Knex } from "knex";
 import { dbFailureHint } from "../db.ts";
 import { UpkeepError } from "../errors.ts";
+import { knexTaskState } from "./knex-task-state.ts";
 import { migrate, pendingMigrations } from "./migrate.ts";
 import {
   type ClaimResult,
@@ -80,6 +81,9 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
       throw new UpkeepError("STORE_FAILED", `run store: ${what} failed${dbFailureHint(error)}`, { cause: error });
     }
   };
+
+  /** The runs that count as ticks for health: scheduled or catch-up, not dry runs. */
+  const tickRuns = (taskId: string) => runs().where({ task_id: taskId, dry_run: false }).whereIn("trigger", ["schedule", "catch-up"]);
 
   const get = async (runId: string) => {
     const row = (await runs().where({ id: runId }).first()) as Row | undefined;
@@ -202,6 +206,18 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
         }
         return latest;
       }),
+    recentTickRuns: (taskId, limit) =>
+      wrap("list", async () => {
+        // One tick run per (task, tick): the claim key is unique, so the tick alone orders them.
+        const rows = (await tickRuns(taskId).orderBy("scheduled_for", "desc").limit(limit)) as Row[];
+        return rows.map(toRecord);
+      }),
+    lastSucceeded: (taskId) =>
+      wrap("list", async () => {
+        const row = (await tickRuns(taskId).where({ status: "succeeded" }).orderBy("scheduled_for", "desc").first()) as Row | undefined;
+        return row && toRecord(row);
+      }),
+    ...knexTaskState(db, prefix, wrap),
     prune: (before, batchSize = 1000) =>
       wrap("prune", async () => {
         let removed = 0;

@@ -7,12 +7,22 @@ import {
   type RunQuery,
   type RunRecord,
   type RunStore,
+  type TaskState,
 } from "./types.ts";
 
 const keyOf = (taskId: string, key: string) => `${taskId}\u0000${key}`;
 
 function parseResult(result: string | null): unknown {
   return result === null ? null : JSON.parse(result);
+}
+
+/** Scheduled and catch-up runs that are not dry runs: the runs health counts as a task's ticks. */
+function isTickRun(run: RunRecord): boolean {
+  return run.trigger !== "manual" && !run.dryRun;
+}
+
+function byLatestTick(a: RunRecord, b: RunRecord): number {
+  return b.scheduledFor.getTime() - a.scheduledFor.getTime() || b.claimedAt.getTime() - a.claimedAt.getTime();
 }
 
 function byNewest(a: RunRecord, b: RunRecord): number {
@@ -26,7 +36,17 @@ function byNewest(a: RunRecord, b: RunRecord): number {
 export function memoryStore(): RunStore {
   const runs = new Map<string, RunRecord>();
   const ticks = new Map<string, string>();
+  const states = new Map<string, TaskState>();
   const copy = (run: RunRecord): RunRecord => ({ ...run });
+  const tickRuns = (taskId: string) => [...runs.values()].filter((run) => run.taskId === taskId && isTickRun(run)).sort(byLatestTick);
+  const stateOf = (taskId: string): TaskState => {
+    let state = states.get(taskId);
+    if (!state) {
+      state = { taskId, paused: false, pausedAt: null, pausedReason: null, watchedSince: null, announced: null };
+      states.set(taskId, state);
+    }
+    return state;
+  };
 
   return {
     name: "memory",
@@ -108,6 +128,37 @@ export function memoryStore(): RunStore {
         if (!latest.has(run.taskId)) latest.set(run.taskId, copy(run));
       }
       return latest;
+    },
+    async recentTickRuns(taskId, limit) {
+      return tickRuns(taskId).slice(0, limit).map(copy);
+    },
+    async lastSucceeded(taskId) {
+      const run = tickRuns(taskId).find((candidate) => candidate.status === "succeeded");
+      return run && copy(run);
+    },
+    async taskState(taskId) {
+      const state = states.get(taskId);
+      return state && { ...state };
+    },
+    async taskStates() {
+      return new Map([...states].map(([id, state]) => [id, { ...state }]));
+    },
+    async watchTasks(taskIds, at) {
+      for (const id of taskIds) {
+        const state = stateOf(id);
+        state.watchedSince ??= at;
+      }
+    },
+    async setPaused(taskId, pause, at) {
+      const state = stateOf(taskId);
+      if (pause) Object.assign(state, { paused: true, pausedAt: at, pausedReason: pause.reason });
+      else if (state.paused) Object.assign(state, { paused: false, pausedAt: null, pausedReason: null, watchedSince: at });
+    },
+    async announce(taskId, from, to) {
+      const state = states.get(taskId);
+      if (!state || state.announced !== from) return false;
+      state.announced = to;
+      return true;
     },
     async prune(before) {
       let removed = 0;

@@ -294,6 +294,34 @@ const iocListingById: UpkeepMigration = {
 };
 
 /**
+ * Per-task state shared by the cluster: the pause flag, since when ticks are expected (health), and
+ * the health state last announced, updated by compare-and-set so one process announces each change;
+ * and the runs index health reads a task's latest ticks by.
+ */
+const taskState: UpkeepMigration = {
+  name: "0008_task_state",
+  async up(db, prefix) {
+    await createTableIfMissing(db, `${prefix}task_state`, (table) => {
+      table.string("task_id", 128).primary();
+      table.boolean("paused").notNullable().defaultTo(false);
+      timeColumn(table, "paused_at");
+      table.string("paused_reason", 512);
+      timeColumn(table, "watched_since");
+      table.string("announced", 16);
+      timeColumn(table, "updated_at").notNullable();
+    });
+    // Health reads each task's latest ticks: without it, every scrape sorts the task's whole history.
+    await addIndexIfMissing(db, `${prefix}runs`, ["task_id", "scheduled_for"], `${prefix}runs_task_tick`);
+  },
+  async down(db, prefix) {
+    await db.schema.alterTable(`${prefix}runs`, (table) => {
+      table.dropIndex(["task_id", "scheduled_for"], `${prefix}runs_task_tick`);
+    });
+    await db.schema.dropTableIfExists(`${prefix}task_state`);
+  },
+};
+
+/**
  * The dependency-audit task's tables: its findings (open and fixed, one row per finding of one
  * task, keyed by a digest of task, lockfile, kind, package, version and advisory) and its cache of
  * abbreviated packuments (validator and the few fields the audit reads, keyed by a digest of
@@ -405,6 +433,7 @@ export const MIGRATIONS: readonly UpkeepMigration[] = [
   iocFeedsAndIndicators,
   iocListingKey,
   iocListingById,
+  taskState,
   auditFindings,
   iocStaging,
   billingPastDue,

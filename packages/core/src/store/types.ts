@@ -81,6 +81,25 @@ export interface RunOutcome {
   errorStack: string | null;
 }
 
+/**
+ * upkeep's own record of a task, shared by every process on the store: the pause flag, since when
+ * its ticks are expected to run, and the health state last announced by an event.
+ */
+export interface TaskState {
+  taskId: string;
+  /** Scheduled and catch-up ticks of a paused task are not run, on any host. */
+  paused: boolean;
+  pausedAt: Date | null;
+  pausedReason: string | null;
+  /**
+   * Ticks before this moment are not expected to have a run: set when a worker first schedules the
+   * task and again when it is resumed. Null until a worker has scheduled it.
+   */
+  watchedSince: Date | null;
+  /** The health state the last `task:*` transition announced, so each transition is announced once. */
+  announced: string | null;
+}
+
 export interface RunQuery {
   taskId?: string;
   status?: RunStatus;
@@ -121,6 +140,26 @@ export interface RunStore {
   list(query?: RunQuery): Promise<RunRecord[]>;
   /** The newest run of each task. */
   latestPerTask(): Promise<Map<string, RunRecord>>;
+  /**
+   * The runs that count as a task's ticks (scheduled and catch-up, not dry runs), latest tick
+   * first, at most `limit`.
+   */
+  recentTickRuns(taskId: string, limit: number): Promise<RunRecord[]>;
+  /** The latest succeeded tick run of a task (scheduled or catch-up, not a dry run). */
+  lastSucceeded(taskId: string): Promise<RunRecord | undefined>;
+  /** The state of one task; undefined when no process has scheduled, paused or resumed it. */
+  taskState(taskId: string): Promise<TaskState | undefined>;
+  /** The state of every task that has one. */
+  taskStates(): Promise<Map<string, TaskState>>;
+  /** Records that the tasks are scheduled from `at` on, for those that have no state yet. */
+  watchTasks(taskIds: readonly string[], at: Date): Promise<void>;
+  /** Sets (`pause` given) or clears (`null`) the pause flag. Resuming also restarts `watchedSince` at `at`. */
+  setPaused(taskId: string, pause: { reason: string | null } | null, at: Date): Promise<void>;
+  /**
+   * Compare-and-set of the announced health state: true for the one caller that moved it from
+   * `from` to `to`, false when another process announced first.
+   */
+  announce(taskId: string, from: string | null, to: string): Promise<boolean>;
   /** Deletes finished runs claimed before `before`, in batches; returns how many went. */
   prune(before: Date, batchSize?: number): Promise<number>;
   /** Releases the store's own resources (never the host's knex). */

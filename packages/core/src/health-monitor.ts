@@ -1,0 +1,106 @@
+import type { Emitter } from "./events.ts";
+import { decideHealth, graceAt, HEALTH_RUNS_READ, type HealthState, type TaskHealth } from "./health.ts";
+import type { Logger } from "./logger.ts";
+import type { RegisteredTask } from "./runner.ts";
+import type { RunStore } from "./store/types.ts";
+
+/** States that page when entered, and that `task:recovered` ends. */
+const ALERTS: ReadonlySet<string> = new Set<HealthState>(["late", "missed", "failing"]);
+
+/**
+ * Computes every task's health and announces transitions. The announced state lives in the store
+ * and moves by compare-and-set, so of all the processes that sweep, one announces each transition.
+ */
+export class HealthMonitor {
+  readonly #tasks: ReadonlyMap<string, RegisteredTask>;
+  readonly #store: RunStore;
+  readonly #clock: () => Date;
+  readonly #emitter: Emitter;
+  readonly #logger: Logger;
+  #timer: NodeJS.Timeout | undefined;
+  #sweeping: Promise<unknown> | undefined;
+
+  constructor(options: {
+    tasks: ReadonlyMap<string, RegisteredTask>;
+    store: RunStore;
+    clock: () => Date;
+    emitter: Emitter;
+    logger: Logger;
+  }) {
+    this.#tasks = options.tasks;
+    this.#store = options.store;
+    this.#clock = options.clock;
+    this.#emitter = options.emitter;
+    this.#logger = options.logger;
+  }
+
+  /** Every task's health now, in registration order. */
+  async health(): Promise<TaskHealth[]> {
+    const now = this.#clock();
+    const states = await this.#store.taskStates();
+    // The tasks side by side: a scrape or a sweep waits for one round of reads, not one per task.
+    return Promise.all(
+      [...this.#tasks.values()].map(async (task): Promise<TaskHealth> => {
+        const id = task.definition.id;
+        const state = states.get(id);
+        const [runs, lastSuccess] = await Promise.all([this.#store.recentTickRuns(id, HEALTH_RUNS_READ), this.#store.lastSucceeded(id)]);
+        return {
+          id,
+          ...decideHealth(task, state, runs, now),
+          schedule: task.schedule.pattern,
+          timezone: task.schedule.timezone,
+          nextRun: task.enabled ? task.schedule.next(now) : null,
+          graceMs: graceAt(task, now),
+          lastRun: runs[0],
+          lastSuccess,
+          paused: state?.paused ? { at: state.pausedAt, reason: state.pausedReason } : null,
+        };
+      }),
+    );
+  }
+
+  /**
+   * One sweep: computes health, moves each task's announced state and emits `task:late`,
+   * `task:missed` or `task:recovered` for the transitions this process won. `running` is not a
+   * state of its own here: a late task whose run starts stays announced late until the run ends.
+   */
+  async check(): Promise<TaskHealth[]> {
+    const all = await this.health();
+    const states = await this.#store.taskStates();
+    for (const health of all) {
+      if (health.state === "running") continue;
+      const state = states.get(health.id);
+      if (!state) continue;
+      const previous = state.announced as HealthState | null;
+      if (previous === health.state) continue;
+      if (!(await this.#store.announce(health.id, previous, health.state))) continue;
+      const payload = { taskId: health.id, health, previous };
+      if (health.state === "late") this.#emitter.emit("task:late", payload);
+      else if (health.state === "missed") this.#emitter.emit("task:missed", payload);
+      else if (health.state === "up" && previous !== null && ALERTS.has(previous)) this.#emitter.emit("task:recovered", payload);
+      this.#logger.debug({ taskId: health.id, from: previous, to: health.state }, "[upkeep] task health changed");
+    }
+    return all;
+  }
+
+  /** Sweeps every `intervalMs` until `stop()`; a failed sweep is logged and the next one tries again. */
+  start(intervalMs: number): void {
+    if (intervalMs <= 0 || this.#timer) return;
+    this.#timer = setInterval(() => {
+      if (this.#sweeping !== undefined) return;
+      this.#sweeping = this.check()
+        .catch((error: unknown) => this.#logger.warn({ err: error }, "[upkeep] health sweep failed"))
+        .finally(() => {
+          this.#sweeping = undefined;
+        });
+    }, intervalMs);
+    this.#timer.unref();
+  }
+
+  /** Stops sweeping and waits for a sweep in progress. */
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#sweeping;
+  }
+}
