@@ -115,6 +115,13 @@ for (const { dialect, available } of await probeDialects()) {
       const tasks = (JSON.parse(json.stdout) as { tasks: Array<{ id: string; nextRun: string; timezone: string }> }).tasks;
       expect(tasks.map((task) => task.id)).toEqual(["greet", "explode", "idle", "flaky", "wait"]);
       expect(tasks[0]).toMatchObject({ timezone: "Europe/Berlin", nextRun: "2026-01-16T02:00:00.000Z" });
+
+      // A dry run is the last run shown, and marked as one (it read as a real "succeeded").
+      expect((await upkeep(["run", "greet", "--dry-run"], { env })).code).toBe(0);
+      const after = (await upkeep(["list"], { env })).stdout.split("\n");
+      expect(after.find((line) => line.startsWith("greet "))).toMatch(/\ssucceeded \(dry run\) (now|\d+s ago)$/);
+      const last = (JSON.parse((await upkeep(["list", "--json"], { env })).stdout) as { tasks: Array<{ lastRun: unknown }> }).tasks[0];
+      expect(last?.lastRun).toMatchObject({ status: "succeeded", dryRun: true });
     });
 
     it("run exits 0 for a succeeded run, prints its result, and records it in the history table", async () => {

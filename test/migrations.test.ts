@@ -217,7 +217,7 @@ for (const status of statuses) {
       expect(await migrate(database.knex, prefix)).toEqual(NAMES.slice(3));
       await expectBookkeeping(database.knex, prefix);
       const batches = await database.knex(`${prefix}migrations`).orderBy("id").pluck("batch");
-      expect(batches.map(Number)).toEqual([1, 1, 1, 2, 2, 2]);
+      expect(batches.map(Number)).toEqual(NAMES.map((_, i) => (i < 3 ? 1 : 2)));
       expect(await schemaOf(database.knex, dialect, prefix)).toEqual(reference);
       // knex's migrator (a rollback to the older version) reads the same state: nothing pending.
       const [, pending] = await knexMigrator(database.knex, prefix, MIGRATIONS).list();

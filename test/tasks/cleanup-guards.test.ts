@@ -16,6 +16,7 @@ import type { Knex } from "knex";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runDdl } from "../fixtures/schemas/ddl.ts";
 import { djangoBool, djangoTime, tenxyteDdl } from "../fixtures/schemas/django-tenxyte.ts";
+import { unusedDb } from "../fixtures/unused-db.ts";
 
 const NOW = new Date("2026-03-01T12:00:00.000Z");
 const DAY = 86_400_000;
@@ -295,6 +296,7 @@ for (const { dialect, available } of await probeDialects()) {
 describe("cleanup raw where", () => {
   const register = (where: string) => () =>
     registerTasks(manualAdapter(), {
+      db: unusedDb,
       tasks: [cleanupTask({ policies: [{ table: "events", column: "created_at", olderThan: "30d", where }] })],
     });
 

@@ -15,6 +15,7 @@ import { createTestDatabase, probeDialects, type TestDatabase } from "@upkeep/te
 import type { Knex } from "knex";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { killHard, startFixture, untilOutput } from "../fixtures/child.ts";
+import { unusedDb } from "../fixtures/unused-db.ts";
 
 const NOW = new Date("2026-03-01T12:00:00.000Z");
 const DAY = 86_400_000;
@@ -978,7 +979,7 @@ for (const { dialect, available } of await probeDialects()) {
 }
 
 describe("cleanup registration", () => {
-  const register = (options: CleanupOptions) => () => registerTasks(manualAdapter(), { tasks: [cleanupTask(options)] });
+  const register = (options: CleanupOptions) => () => registerTasks(manualAdapter(), { db: unusedDb, tasks: [cleanupTask(options)] });
 
   it("refuses a policy on a protected table, naming the field", () => {
     expect(register({ protectedTables: ["accounts"], policies: [{ table: "accounts", column: "created_at", olderThan: "30d" }] })).toThrow(

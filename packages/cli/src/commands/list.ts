@@ -5,7 +5,7 @@ import { formatRelative, formatTime, json, table } from "../format.ts";
 
 function lastOutcome(run: RunRecord | undefined, now: Date): string {
   if (!run) return "never run";
-  return `${run.status} ${formatRelative(run.claimedAt, now)}`;
+  return `${run.status}${run.dryRun ? " (dry run)" : ""} ${formatRelative(run.claimedAt, now)}`;
 }
 
 /** `upkeep list`: every registered task with its schedule, next run and last outcome. */
@@ -31,6 +31,7 @@ export const listCommand: Command = {
                   id: task.lastRun.id,
                   status: task.lastRun.status,
                   trigger: task.lastRun.trigger,
+                  dryRun: task.lastRun.dryRun,
                   claimedAt: task.lastRun.claimedAt,
                   finishedAt: task.lastRun.finishedAt,
                   durationMs: task.lastRun.durationMs,
