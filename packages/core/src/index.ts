@@ -52,6 +52,8 @@ export { isUniqueViolation, type KnexStoreOptions, knexStore } from "./store/kne
 export { memoryStore } from "./store/memory-store.ts";
 export { MIGRATIONS, migrate, type UpkeepMigration } from "./store/migrations.ts";
 export {
+  asSeenAt,
+  type ClaimOptions,
   type ClaimResult,
   claimKey,
   type NewRun,

@@ -268,8 +268,31 @@ const iocListingById: UpkeepMigration = {
   },
 };
 
+/** The abandoned-run sweep reads the running runs of every task whose lease ended: by status and lease. */
+const runsLeaseIndex: UpkeepMigration = {
+  name: "0007_runs_lease",
+  async up(db, prefix) {
+    await db.schema.alterTable(`${prefix}runs`, (table) => {
+      table.index(["status", "lease_until"], `${prefix}runs_status_lease`);
+    });
+  },
+  async down(db, prefix) {
+    await db.schema.alterTable(`${prefix}runs`, (table) => {
+      table.dropIndex(["status", "lease_until"], `${prefix}runs_status_lease`);
+    });
+  },
+};
+
 /** Every migration, in order. Tasks that own tables add theirs here. */
-export const MIGRATIONS: readonly UpkeepMigration[] = [runs, keys, models, iocFeedsAndIndicators, iocListingKey, iocListingById];
+export const MIGRATIONS: readonly UpkeepMigration[] = [
+  runs,
+  keys,
+  models,
+  iocFeedsAndIndicators,
+  iocListingKey,
+  iocListingById,
+  runsLeaseIndex,
+];
 
 /** Applies every pending migration, recorded in upkeep's own `<prefix>migrations` table. */
 export async function migrate(db: Knex, prefix: string, migrations: readonly UpkeepMigration[] = MIGRATIONS): Promise<string[]> {
