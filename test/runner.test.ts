@@ -341,19 +341,33 @@ for (const { dialect, available } of await probeDialects()) {
 
     it("of two hosts claiming different ticks of a task at once, one runs and the other is skipped", async () => {
       const prefix = freshPrefix();
-      const { task, counter } = countedTask("single", 30);
+      let executions = 0;
+      let held = gate();
+      // The run holds until the other claim has answered, so the two claims always overlap.
+      const task = defineTask({
+        id: "single",
+        schedule: "* * * * *",
+        run: async () => {
+          executions++;
+          await held.opened;
+        },
+      });
       const a = host([task], { prefix });
       const b = host([task], { prefix, db: database.connect() });
       await a.upkeep.start();
       await b.upkeep.start();
       for (let round = 0; round < 5; round++) {
-        counter.executions = 0;
-        const runs = await Promise.all([
-          a.adapter.fire("single", minutes(2 * round + 1)),
-          b.adapter.fire("single", minutes(2 * round + 2)),
-        ]);
+        executions = 0;
+        held = gate();
+        let answered = 0;
+        const fires = [a.adapter.fire("single", minutes(2 * round + 1)), b.adapter.fire("single", minutes(2 * round + 2))].map((fired) =>
+          fired.finally(() => void answered++),
+        );
+        await expect.poll(() => answered + executions).toBeGreaterThanOrEqual(2);
+        held.open();
+        const runs = await Promise.all(fires);
         expect(runs.map((run) => run?.status).sort()).toEqual(["skipped", "succeeded"]);
-        expect(counter.executions).toBe(1);
+        expect(executions).toBe(1);
       }
       await Promise.all([a.upkeep.stop(), b.upkeep.stop()]);
     });

@@ -204,9 +204,10 @@ export class Runner {
     let attempt = 1;
     try {
       for (;;) {
-        const timeout = new AbortController();
-        const signal = AbortSignal.any([controller.signal, timeout.signal]);
-        const timer = setTimeout(() => timeout.abort("timeout"), task.timeoutMs);
+        // One signal for the run: a timeout ends the run (it is never retried), so the attempt's
+        // timer aborts the same controller as shutdown; the first reason stays.
+        const signal = controller.signal;
+        const timer = setTimeout(() => controller.abort("timeout"), task.timeoutMs);
         timer.unref();
         const ctx = this.#context(run, attempt, signal, log, options);
         /** Records a run its signal stopped: timed out, or interrupted by shutdown. */

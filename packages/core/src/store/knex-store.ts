@@ -75,15 +75,19 @@ const COLUMNS = [
  * `skipped` when `busy` finds a run of the task with a live lease. The statement is atomic
  * on each dialect: SQLite has one writer; PostgreSQL serialises the claims of one task with a
  * transaction-scoped advisory lock taken in the statement (a claim that finds it held is a
- * concurrent claim of the task, so it skips); InnoDB's insert ... select locks the index range it
- * read, so two racing claims of one task serialise (one may be told to retry: a deadlock).
+ * concurrent claim of the task, so it skips); on InnoDB the check is a locking read (`for update`)
+ * of the task's running runs, so a claim waits for a concurrent one and sees its row (one of two
+ * may be told to retry: a deadlock).
  * A lost tick returns no row (PostgreSQL, SQLite) or the existing row (MariaDB/MySQL, where
  * `returning` gives the row the duplicate key hit).
  */
 function claimSql(dialect: SqlDialect, overlap: boolean): string {
   const pg = dialect === "postgres";
   const bigint = pg ? "::bigint" : "";
-  const live = `select 1 from ?? r where r.task_id = ? and r.status = 'running' and r.lease_until >= ?${bigint} and r.claimed_at <= ?${bigint}`;
+  // On InnoDB a locking read: it waits for a concurrent claim of the task and reads its row.
+  const live = `select 1 from ?? r where r.task_id = ? and r.status = 'running' and r.lease_until >= ?${bigint} and r.claimed_at <= ?${bigint}${
+    dialect === "mysql" ? " for update" : ""
+  }`;
   const lock = pg ? "not pg_try_advisory_xact_lock(hashtext(?), hashtext(?)) or " : "";
   const busy = overlap ? `${lock}exists (${live})` : "false";
   const select = `select ?, ?, ?, ?${bigint}, ?, case when o.busy then 'skipped' else 'running' end, 1, ?${pg ? "::boolean" : ""},
@@ -99,7 +103,7 @@ function claimSql(dialect: SqlDialect, overlap: boolean): string {
 function claimBindings(dialect: SqlDialect, table: string, run: NewRun, overlap: boolean): Knex.RawBinding[] {
   const claimed = run.claimedAt.getTime();
   const busy: Knex.RawBinding[] = overlap
-    ? [...(dialect === "postgres" ? [table, run.taskId] : []), table, run.taskId, claimed, claimed]
+    ? [...(dialect === "postgres" ? [table, run.taskId] : []), table, run.taskId, claimed, run.leaseUntil.getTime()]
     : [];
   const values = [run.id, run.taskId, claimKey(run), run.scheduledFor.getTime(), run.trigger, run.dryRun, claimed, claimed];
   const tail = [run.leaseUntil.getTime(), OVERLAP_REASON, run.host, run.pid];

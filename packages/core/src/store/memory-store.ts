@@ -35,7 +35,7 @@ export function memoryStore(): RunStore {
     const at = run.claimedAt.getTime();
     for (const other of runs.values()) {
       if (other.taskId !== run.taskId || other.status !== "running" || !other.leaseUntil) continue;
-      if (other.leaseUntil.getTime() >= at && other.claimedAt.getTime() <= at) return true;
+      if (other.leaseUntil.getTime() >= at && other.claimedAt.getTime() <= run.leaseUntil.getTime()) return true;
     }
     return false;
   };

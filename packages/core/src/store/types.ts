@@ -75,8 +75,8 @@ export type ClaimResult = { claimed: true; run: RunRecord } | { claimed: false; 
 export interface ClaimOptions {
   /**
    * `skip`: when another run of the task is `running` with a lease live at `claimedAt` (and was
-   * not claimed after `claimedAt`: a host whose clock runs ahead does not block this one), the run
-   * is recorded `skipped` in the same atomic step; claims of one task are serialised, so of two
+   * not claimed after this run's own lease would end: a clock that far ahead does not block it),
+   * the run is recorded `skipped` in the same atomic step; claims of one task are serialised, so of two
    * racing claims one runs. `allow`: no check.
    * @default "allow"
    */
