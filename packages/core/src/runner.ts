@@ -358,7 +358,7 @@ export class Runner {
   #maybeSweep(): void {
     const { leaseMs, clock, store, logger } = this.#options;
     const now = clock();
-    if (this.#sweeping || now.getTime() - this.#lastSweep < leaseMs) return;
+    if (this.#stopping || this.#sweeping || now.getTime() - this.#lastSweep < leaseMs) return;
     this.#lastSweep = now.getTime();
     this.#sweeping = store
       .abandonExpired(now, SWEEP_LIMIT)
