@@ -2,8 +2,12 @@ import {
   ConfigError,
   defineConfig,
   defineTask,
+  knexStore,
+  type Logger,
   manualAdapter,
+  type RunOutcome,
   type RunRecord,
+  type RunStore,
   registerTasks,
   silentLogger,
   type TaskContext,
@@ -27,6 +31,21 @@ function gate() {
   return { open, opened };
 }
 
+/** A task that counts its executions and takes `ms` to finish each. */
+function countedTask(id: string, ms: number) {
+  const counter = { executions: 0 };
+  const task = defineTask({
+    id,
+    schedule: "* * * * *",
+    run: async () => {
+      counter.executions++;
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      return { ok: true };
+    },
+  });
+  return { task, counter };
+}
+
 function untilAborted(signal: AbortSignal): Promise<string> {
   return new Promise((resolve) => signal.addEventListener("abort", () => resolve(String(signal.reason)), { once: true }));
 }
@@ -46,14 +65,15 @@ for (const { dialect, available } of await probeDialects()) {
 
     function host(
       tasks: Parameters<typeof registerTasks>[1]["tasks"],
-      options: { db?: Knex; prefix: string; clock?: () => Date; lease?: string },
+      options: { db?: Knex; prefix: string; clock?: () => Date; lease?: string | number; store?: RunStore; logger?: Logger },
     ) {
       const adapter = manualAdapter();
       const upkeep = registerTasks(adapter, {
         tasks,
         db: options.db ?? database.knex,
+        store: options.store,
         tablePrefix: options.prefix,
-        logger: silentLogger,
+        logger: options.logger ?? silentLogger,
         clock: options.clock,
         lease: (options.lease ?? "30s") as "30s",
         abortGrace: 200,
@@ -63,22 +83,13 @@ for (const { dialect, available } of await probeDialects()) {
 
     it("runs a tick once when two hosts race for it", async () => {
       const prefix = freshPrefix();
-      let executions = 0;
-      const task = defineTask({
-        id: "race",
-        schedule: "* * * * *",
-        run: async () => {
-          executions++;
-          await new Promise((resolve) => setTimeout(resolve, 50));
-          return { ok: true };
-        },
-      });
+      const { task, counter } = countedTask("race", 50);
       const a = host([task], { prefix });
       const b = host([task], { prefix, db: database.connect() });
       await a.upkeep.start();
       await b.upkeep.start();
       const [ra, rb] = await Promise.all([a.adapter.fire("race", minutes(1)), b.adapter.fire("race", minutes(1))]);
-      expect(executions).toBe(1);
+      expect(counter.executions).toBe(1);
       expect(ra?.id).toBe(rb?.id);
       const rows = await database.knex(`${prefix}runs`).where({ task_id: "race" });
       expect(rows).toHaveLength(1);
@@ -234,9 +245,223 @@ for (const { dialect, available } of await probeDialects()) {
       // Within the lease the dead run still counts as live: the next tick is skipped.
       expect((await adapter.fire("hang", minutes(1)))?.status).toBe("skipped");
       now = new Date(Date.now() + 60_000);
+      // Past its lease, status and list show it abandoned before any sweep has written so.
+      expect((await database.knex(`${prefix}runs`).where({ id: orphan.id }).first()).status).toBe("running");
+      expect((await upkeep.runs({ taskId: "hang" })).find((run) => run.id === orphan.id)?.status).toBe("abandoned");
+      // An expired lease does not count as overlapping: the next tick runs.
       expect((await adapter.fire("hang", minutes(2)))?.status).toBe("succeeded");
-      const after = await upkeep.store.get(orphan.id);
-      expect(after?.status).toBe("abandoned");
+      // The sweep after that run (its last was a lease length ago by the clock) records it.
+      await expect.poll(async () => (await upkeep.store.get(orphan.id))?.status).toBe("abandoned");
+      await upkeep.stop();
+    });
+
+    it("sweeps expired leases of every task in bounded statements, leaving live runs alone", async () => {
+      const prefix = freshPrefix();
+      const store = knexStore(database.knex, { tablePrefix: prefix });
+      await store.migrate();
+      const at = minutes(10);
+      const claim = (id: string, taskId: string, leaseUntil: Date) =>
+        store.claim({
+          id,
+          taskId,
+          scheduledFor: minutes(0),
+          trigger: "manual",
+          dryRun: false,
+          claimedAt: minutes(0),
+          leaseUntil,
+          host: "h",
+          pid: 1,
+        });
+      await claim("00000000-0000-0000-0000-00000000000a", "a", minutes(5));
+      await claim("00000000-0000-0000-0000-00000000000b", "b", minutes(6));
+      await claim("00000000-0000-0000-0000-00000000000c", "c", minutes(7));
+      await claim("00000000-0000-0000-0000-00000000000d", "d", minutes(20));
+      expect(await store.abandonExpired(at, 2)).toBe(2);
+      expect(await store.abandonExpired(at, 2)).toBe(1);
+      expect(await store.abandonExpired(at, 2)).toBe(0);
+      const rows = await database.knex(`${prefix}runs`).select("task_id", "status", "reason").orderBy("task_id");
+      expect(rows).toEqual([
+        { task_id: "a", status: "abandoned", reason: "lease expired without an outcome" },
+        { task_id: "b", status: "abandoned", reason: "lease expired without an outcome" },
+        { task_id: "c", status: "abandoned", reason: "lease expired without an outcome" },
+        { task_id: "d", status: "running", reason: null },
+      ]);
+    });
+
+    it("keeps the first outcome: finish is a compare-and-set on running", async () => {
+      const prefix = freshPrefix();
+      const store = knexStore(database.knex, { tablePrefix: prefix });
+      await store.migrate();
+      const id = "00000000-0000-0000-0000-0000000000f1";
+      await store.claim({
+        id,
+        taskId: "t",
+        scheduledFor: T0,
+        trigger: "manual",
+        dryRun: false,
+        claimedAt: T0,
+        leaseUntil: minutes(1),
+        host: "h",
+        pid: 1,
+      });
+      const outcome = (status: RunOutcome["status"], reason: string): RunOutcome => ({
+        status,
+        finishedAt: minutes(1),
+        attempt: 1,
+        durationMs: 5,
+        result: null,
+        reason,
+        errorMessage: null,
+        errorStack: null,
+      });
+      expect(await store.finish(id, outcome("interrupted", "shutdown"))).toBe(true);
+      expect(await store.finish(id, outcome("succeeded", "late"))).toBe(false);
+      expect(await store.get(id)).toMatchObject({ status: "interrupted", reason: "shutdown" });
+    });
+
+    it("runs a task in two statements: the claim and the finish", async () => {
+      const prefix = freshPrefix();
+      const task = defineTask({ id: "two", schedule: "* * * * *", run: () => ({ ok: true }) });
+      const { upkeep } = host([task], { prefix });
+      await upkeep.migrate();
+      await upkeep.run("two");
+      const sent: unknown[][] = [];
+      const record = (query: { bindings?: unknown[] }) => sent.push(query.bindings ?? []);
+      database.knex.on("query", record);
+      let run: RunRecord;
+      try {
+        run = await upkeep.run("two");
+      } finally {
+        database.knex.removeListener("query", record);
+      }
+      expect(run.status).toBe("succeeded");
+      // Statements about this run; a sweep or prune the run set off carries no run id.
+      expect(sent.filter((bindings) => bindings.includes(run.id))).toHaveLength(2);
+      await upkeep.stop();
+    });
+
+    it("of two hosts claiming different ticks of a task at once, one runs and the other is skipped", async () => {
+      const prefix = freshPrefix();
+      let executions = 0;
+      let held = gate();
+      // The run holds until the other claim has answered, so the two claims always overlap.
+      const task = defineTask({
+        id: "single",
+        schedule: "* * * * *",
+        run: async () => {
+          executions++;
+          await held.opened;
+        },
+      });
+      const a = host([task], { prefix });
+      const b = host([task], { prefix, db: database.connect() });
+      await a.upkeep.start();
+      await b.upkeep.start();
+      for (let round = 0; round < 5; round++) {
+        executions = 0;
+        held = gate();
+        let answered = 0;
+        const fires = [a.adapter.fire("single", minutes(2 * round + 1)), b.adapter.fire("single", minutes(2 * round + 2))].map((fired) =>
+          fired.finally(() => void answered++),
+        );
+        await expect.poll(() => answered + executions).toBeGreaterThanOrEqual(2);
+        held.open();
+        const runs = await Promise.all(fires);
+        expect(runs.map((run) => run?.status).sort()).toEqual(["skipped", "succeeded"]);
+        expect(executions).toBe(1);
+      }
+      await Promise.all([a.upkeep.stop(), b.upkeep.stop()]);
+    });
+
+    it("aborts a run claimed after stop() began and records it interrupted without starting it", async () => {
+      const prefix = freshPrefix();
+      const real = knexStore(database.knex, { tablePrefix: prefix });
+      const claiming = gate();
+      const proceed = gate();
+      // The real store, with the claim held on its way so stop() lands in the middle of it.
+      const store: RunStore = {
+        ...real,
+        claim: async (run, options) => {
+          claiming.open();
+          await proceed.opened;
+          return real.claim(run, options);
+        },
+      };
+      let started = false;
+      const task = defineTask({
+        id: "late",
+        schedule: "* * * * *",
+        run: () => {
+          started = true;
+          return { ok: true };
+        },
+      });
+      const { adapter, upkeep } = host([task], { prefix, store });
+      await upkeep.start();
+      const fired = adapter.fire("late", minutes(1));
+      await claiming.opened;
+      const stopped = upkeep.stop({ timeout: 5000 });
+      proceed.open();
+      const run = await fired;
+      await stopped;
+      expect(started).toBe(false);
+      expect(run).toMatchObject({ status: "interrupted", reason: expect.stringMatching(/^shutdown/) });
+      const [row] = await database.knex(`${prefix}runs`).select("status", "lease_until");
+      expect(row).toEqual({ status: "interrupted", lease_until: null });
+    });
+
+    it("keeps the stop timeout's interrupted outcome when the run ends later, and tells no second outcome", async () => {
+      const prefix = freshPrefix();
+      const task = defineTask({ id: "deaf", schedule: "* * * * *", run: () => new Promise(() => {}) });
+      const { adapter, upkeep } = host([task], { prefix });
+      const outcomes: string[] = [];
+      upkeep.on("run:failure", ({ run }) => void outcomes.push(run.status));
+      upkeep.on("run:success", ({ run }) => void outcomes.push(run.status));
+      let started = 0;
+      upkeep.on("run:start", () => void started++);
+      await upkeep.start();
+      const fired = adapter.fire("deaf", minutes(1));
+      await expect.poll(() => started).toBe(1);
+      // The stop timeout (50 ms) passes before the abort grace (200 ms) gives up on the task.
+      await upkeep.stop({ timeout: 50 });
+      const run = await fired;
+      const stored = await upkeep.store.get(run?.id as string);
+      expect(stored).toMatchObject({ status: "interrupted", reason: "shutdown: did not finish within the stop timeout" });
+      expect(run).toMatchObject({ status: "interrupted", reason: "shutdown: did not finish within the stop timeout" });
+      expect(outcomes).toEqual([]);
+    });
+
+    it("logs no lost lease when a renewal crosses the run's own finish", async () => {
+      const prefix = freshPrefix();
+      const real = knexStore(database.knex, { tablePrefix: prefix });
+      const renewing = gate();
+      const finished = gate();
+      const answered = gate();
+      // The real store, with each renewal answered only after the run has finished.
+      const store: RunStore = {
+        ...real,
+        renewLease: async (runId, leaseUntil) => {
+          renewing.open();
+          await finished.opened;
+          const held = await real.renewLease(runId, leaseUntil);
+          setImmediate(answered.open);
+          return held;
+        },
+        finish: async (runId, outcome) => {
+          const won = await real.finish(runId, outcome);
+          finished.open();
+          return won;
+        },
+      };
+      const warnings: string[] = [];
+      const quiet = () => {};
+      const logger: Logger = { debug: quiet, info: quiet, error: quiet, warn: (_fields, message) => void warnings.push(String(message)) };
+      const task = defineTask({ id: "brief", schedule: "* * * * *", run: () => renewing.opened });
+      const { adapter, upkeep } = host([task], { prefix, store, logger, lease: 90 });
+      await upkeep.start();
+      expect((await adapter.fire("brief", minutes(1)))?.status).toBe("succeeded");
+      await answered.opened;
+      expect(warnings.filter((message) => message.includes("lease"))).toEqual([]);
       await upkeep.stop();
     });
 
@@ -253,9 +478,12 @@ for (const { dialect, available } of await probeDialects()) {
       });
       const stubborn = defineTask({ id: "stubborn", schedule: "* * * * *", run: () => new Promise(() => {}) });
       const { adapter, upkeep } = host([polite, stubborn], { prefix });
+      let started = 0;
+      upkeep.on("run:start", () => void started++);
       await upkeep.start();
       const runs = [adapter.fire("polite", minutes(1)), adapter.fire("stubborn", minutes(1))];
-      await expect.poll(async () => (await upkeep.runs({ status: "running" })).length).toBe(2);
+      // Started, not only claimed: a run claimed but not yet started when stop() lands never starts.
+      await expect.poll(() => started).toBe(2);
       await upkeep.stop({ timeout: 1000 });
       expect(reason).toBe("shutdown");
       const [politeRun] = (await Promise.all(runs)) as RunRecord[];

@@ -107,8 +107,26 @@ export class TaskError extends UpkeepError {
   }
 }
 
-/** The message of anything thrown, without assuming it is an Error. */
+/**
+ * The message of anything thrown, without assuming it is an Error. A value that is not an Error is
+ * described by its kind (`reject(undefined)`, a thrown plain object: its `message` when it has one,
+ * else its keys, never their values, which may be secret).
+ */
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
-  return typeof error === "string" ? error : "non-error value thrown";
+  if (typeof error === "string") return error;
+  if (error === undefined || error === null) return `non-error value thrown: ${error} (a rejection or throw without an error)`;
+  if (typeof error === "object") {
+    const message = (error as { message?: unknown }).message;
+    if (typeof message === "string" && message !== "") return message;
+    const keys = Object.keys(error);
+    const shown = keys.slice(0, 10).join(", ") + (keys.length > 10 ? `, … (${keys.length} keys)` : "");
+    const kind = Array.isArray(error)
+      ? `an array of ${error.length}`
+      : `an object${keys.length > 0 ? ` with keys ${shown}` : " with no keys"}`;
+    return `non-error value thrown: ${kind}`;
+  }
+  if (typeof error === "function") return `non-error value thrown: a function${error.name ? ` named ${error.name}` : ""}`;
+  if (typeof error === "symbol") return `non-error value thrown: ${error.toString()}`;
+  return `non-error value thrown: ${typeof error} ${String(error)}`;
 }

@@ -54,6 +54,8 @@ export { memoryStore } from "./store/memory-store.ts";
 export { type MigrateOptions, migrate, pendingMigrations } from "./store/migrate.ts";
 export { MIGRATIONS, type UpkeepMigration } from "./store/migrations.ts";
 export {
+  asSeenAt,
+  type ClaimOptions,
   type ClaimResult,
   claimKey,
   type NewRun,

@@ -66,6 +66,35 @@ describe("runner on the memory store", () => {
     expect(all).toEqual(["agent.suspended", "billing.upgraded"]);
   });
 
+  it("records a description for a rejection with undefined and for thrown plain objects, never their values", async () => {
+    const thrown: Record<string, unknown> = {
+      undefined: undefined,
+      null: null,
+      withMessage: { message: "quota exceeded", code: 429 },
+      secretive: { apiKey: "sk_live_do_not_log", status: 500 },
+      empty: {},
+      number: 42,
+    };
+    const tasks = Object.entries(thrown).map(([name, value]) =>
+      defineTask({ id: name.toLowerCase(), schedule: "* * * * *", run: () => Promise.reject(value) }),
+    );
+    const upkeep = registerTasks(manualAdapter(), { tasks, logger: silentLogger });
+    const messages: Record<string, string | null> = {};
+    for (const name of Object.keys(thrown)) {
+      const run = await upkeep.run(name.toLowerCase());
+      expect(run.status).toBe("failed");
+      messages[name] = run.errorMessage;
+    }
+    expect(messages).toEqual({
+      undefined: "non-error value thrown: undefined (a rejection or throw without an error)",
+      null: "non-error value thrown: null (a rejection or throw without an error)",
+      withMessage: "quota exceeded",
+      secretive: "non-error value thrown: an object with keys apiKey, status",
+      empty: "non-error value thrown: an object with no keys",
+      number: "non-error value thrown: number 42",
+    });
+  });
+
   it("refuses an unknown task id naming the known ones", async () => {
     const task = defineTask({ id: "known", schedule: "* * * * *", run: () => {} });
     const upkeep = registerTasks(manualAdapter(), { tasks: [task], logger: silentLogger });

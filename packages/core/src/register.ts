@@ -12,7 +12,7 @@ import { createSchedule, type ScheduleOptions, SECOND_TICKS, scheduleProblem } f
 import { installStopOnSignals, type StopOnSignalsOptions } from "./stop-on-signals.ts";
 import { knexStore } from "./store/knex-store.ts";
 import { memoryStore } from "./store/memory-store.ts";
-import type { RunQuery, RunRecord, RunStore } from "./store/types.ts";
+import { asSeenAt, type RunQuery, type RunRecord, type RunStore } from "./store/types.ts";
 import { type AnyTaskDefinition, isTaskDefinition } from "./task.ts";
 import { parseOrThrow, toIssues } from "./validate.ts";
 
@@ -66,7 +66,8 @@ export interface DueTick {
 /** The handle `registerTasks` returns. */
 export interface Upkeep {
   /**
-   * Migrates (unless `autoMigrate: false`), schedules every enabled task, starts the adapter, runs catch-up.
+   * Migrates (unless `autoMigrate: false`), schedules every enabled task, starts the adapter and the
+   * abandoned-run sweep (once a lease length), runs catch-up.
    * @throws {UpkeepError} `NOT_MIGRATED` with `autoMigrate: false` when the schema is not current
    * (the message names the pending migrations and `upkeep migrate`); nothing is scheduled then.
    */
@@ -88,11 +89,15 @@ export interface Upkeep {
    */
   run(id: string, options?: RunOptions): Promise<RunRecord>;
   /**
-   * The registered tasks with their next run and last outcome.
+   * The registered tasks with their next run and last outcome (a last run still `running` past its
+   * lease shows as `abandoned`).
    * @throws {UpkeepError} `STORE_FAILED` when the run store cannot be read (database down, not migrated).
    */
   list(): Promise<TaskInfo[]>;
-  /** Recent runs, newest first. */
+  /**
+   * Recent runs, newest first. A run still `running` past its lease shows as `abandoned` (its
+   * process died), even before the sweep has recorded it so.
+   */
   runs(query?: RunQuery): Promise<RunRecord[]>;
   /**
    * Every task's health state (new, up, running, late, missed, failing, paused, disabled) from its
@@ -330,6 +335,7 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
       await adapterCall(adapter, "init", () => adapter.init?.({ logger }));
       for (const job of jobs) await adapterCall(adapter, `schedule(${job.id})`, () => adapter.schedule(job));
       await adapterCall(adapter, "start", () => adapter.start());
+      runner.startSweeping();
       logger.info({ adapter: adapter.name, tasks: jobs.map((job) => job.id) }, "[upkeep] started");
       monitor.start(healthIntervalMs);
       await catchUp();
@@ -386,6 +392,10 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
       // A store that cannot answer (database down, not migrated) is an error, not "never run".
       const latest = await store.latestPerTask();
       const now = clock();
+      const last = (id: string) => {
+        const run = latest.get(id);
+        return run && asSeenAt(run, now);
+      };
       return [...tasks.values()].map((task) => ({
         id: task.definition.id,
         description: task.definition.description,
@@ -393,10 +403,13 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
         timezone: task.schedule.timezone,
         enabled: task.enabled,
         nextRun: task.enabled ? task.schedule.next(now) : null,
-        lastRun: latest.get(task.definition.id),
+        lastRun: last(task.definition.id),
       }));
     },
-    runs: (query) => store.list(query),
+    async runs(query) {
+      const now = clock();
+      return (await store.list(query)).map((run) => asSeenAt(run, now));
+    },
     health: () => monitor.health(),
     async checkHealth() {
       await ensureMigrated();

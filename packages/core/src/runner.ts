@@ -7,7 +7,7 @@ import { errorMessage, TaskError, UpkeepError } from "./errors.ts";
 import type { Emitter } from "./events.ts";
 import { childLogger, type Logger } from "./logger.ts";
 import type { Schedule } from "./schedule.ts";
-import type { RunOutcome, RunRecord, RunStore } from "./store/types.ts";
+import type { NewRun, RunOutcome, RunRecord, RunStore } from "./store/types.ts";
 import type { AnyTaskDefinition, RunTrigger, TaskContext } from "./task.ts";
 import { withRunSpan } from "./tracing.ts";
 
@@ -58,6 +58,18 @@ type AbortReason = "timeout" | "shutdown";
 
 const RESULT_LIMIT = 256 * 1024;
 const PRUNE_EVERY_MS = 3_600_000;
+/** Most runs one sweep statement marks abandoned; a larger backlog goes over the next sweeps. */
+const SWEEP_LIMIT = 500;
+
+/** How a run ended, as `#finish` records it. `error` is present only when something was thrown. */
+interface RunEnd {
+  status: RunOutcome["status"];
+  attempt: number;
+  reason?: string;
+  result?: unknown;
+  started?: number;
+  error?: unknown;
+}
 
 function serialiseResult(value: unknown): string | null {
   if (value === undefined) return null;
@@ -73,8 +85,10 @@ function reasonOf(signal: AbortSignal): AbortReason | undefined {
 }
 
 /**
- * The one pipeline every adapter feeds: claim the tick, check overlap, run under a renewed lease
- * with a timeout and retries, record the outcome, tell the listeners.
+ * The one pipeline every adapter feeds: claim the tick (with the overlap check in the same
+ * statement), run under a renewed lease with a timeout and retries, record the outcome (the first
+ * one wins), tell the listeners. Two statements a run; expired leases of every task are swept
+ * apart from the runs, at most once a lease length.
  */
 export class Runner {
   readonly #options: RunnerOptions;
@@ -82,6 +96,9 @@ export class Runner {
   readonly #host = hostname();
   #stopping = false;
   #lastPrune = 0;
+  #lastSweep = 0;
+  #sweeping: Promise<void> | undefined;
+  #sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(options: RunnerOptions) {
     this.#options = options;
@@ -94,21 +111,15 @@ export class Runner {
   /** Runs one tick of a task through the whole pipeline. Resolves with the run, or undefined when stopping or no tick applies. */
   async execute(task: RegisteredTask, options: ExecuteOptions): Promise<RunRecord | undefined> {
     if (this.#stopping) return undefined;
-    const { store, clock, emitter } = this.#options;
-    const id = task.definition.id;
+    const { clock } = this.#options;
     const now = clock();
     const scheduledFor = options.scheduledFor ?? (options.trigger === "manual" ? now : task.schedule.tickAt(now));
     if (!scheduledFor) return undefined;
-    const log = childLogger(this.#options.logger, { taskId: id });
-    if (await this.#pausedTick(id, options.trigger, log)) return undefined;
-
-    for (const abandoned of await store.abandonExpired(id, now)) {
-      log.warn({ runId: abandoned }, "[upkeep] run abandoned: its lease expired without an outcome (its process died?)");
-    }
-
-    const claim = await store.claim({
+    const log = childLogger(this.#options.logger, { taskId: task.definition.id });
+    if (await this.#pausedTick(task.definition.id, options.trigger, log)) return undefined;
+    const claim: NewRun = {
       id: randomUUID(),
-      taskId: id,
+      taskId: task.definition.id,
       scheduledFor,
       trigger: options.trigger,
       dryRun: options.dryRun ?? false,
@@ -116,30 +127,50 @@ export class Runner {
       leaseUntil: new Date(now.getTime() + this.#options.leaseMs),
       host: this.#host,
       pid: process.pid,
-    });
-    if (!claim.claimed) {
-      log.debug({ scheduledFor: scheduledFor.toISOString() }, "[upkeep] tick already claimed elsewhere");
-      return claim.existing;
+    };
+    // In flight from before the claim: a stop() that lands while the claim is on its way aborts it too.
+    const controller = new AbortController();
+    const done = this.#claimAndRun(task, claim, options, controller, log);
+    this.#inflight.set(claim.id, { controller, done });
+    try {
+      return await done;
+    } finally {
+      this.#inflight.delete(claim.id);
+      this.#maybeSweep();
+      this.#maybePrune(log);
     }
-    let run = claim.run;
+  }
 
-    if (task.overlap === "skip" && (await store.hasEarlierLiveRun(run, now))) {
-      run = await this.#finish(run, { status: "skipped", reason: "overlap: a run of this task is still going", attempt: 1 });
+  async #claimAndRun(
+    task: RegisteredTask,
+    claim: NewRun,
+    options: ExecuteOptions,
+    controller: AbortController,
+    log: Logger,
+  ): Promise<RunRecord | undefined> {
+    const { store, emitter } = this.#options;
+    const claimed = await store.claim(claim, { overlap: task.overlap });
+    if (!claimed.claimed) {
+      log.debug({ scheduledFor: claim.scheduledFor.toISOString() }, "[upkeep] tick already claimed elsewhere");
+      return claimed.existing;
+    }
+    const run = claimed.run;
+    if (run.status === "skipped") {
       log.info({ runId: run.id }, "[upkeep] run skipped: the previous run is still going");
       emitter.emit("run:skipped", { run });
       return run;
     }
-
-    const controller = new AbortController();
-    const claimed = run;
-    const done = withRunSpan(claimed, () => this.#run(task, claimed, options, controller));
-    this.#inflight.set(run.id, { controller, done });
-    try {
-      return await done;
-    } finally {
-      this.#inflight.delete(run.id);
-      this.#maybePrune(log);
+    if (controller.signal.aborted) {
+      return this.#finish(
+        run,
+        { status: "interrupted", reason: "shutdown: stop began while the run was being claimed", attempt: 1 },
+        (ended) => {
+          log.warn({ runId: ended.id }, "[upkeep] run interrupted by shutdown before it started");
+          emitter.emit("run:failure", { run: ended });
+        },
+      );
     }
+    return withRunSpan(run, () => this.#run(task, run, options, controller));
   }
 
   /**
@@ -161,12 +192,14 @@ export class Runner {
     const input = options.input ?? task.input;
     const started = performance.now();
     let run = claimed;
+    let finishing = false;
 
     const renew = setInterval(
       () => {
         store.renewLease(run.id, new Date(clock().getTime() + leaseMs)).then(
           (held) => {
-            if (!held) log.warn({}, "[upkeep] lease lost: the run was finished or marked abandoned elsewhere");
+            // A renewal that crossed this run's own finish is no loss.
+            if (!held && !finishing) log.warn({}, "[upkeep] lease lost: the run was finished or marked abandoned elsewhere");
           },
           (error: unknown) => log.warn({ err: error }, "[upkeep] lease renewal failed"),
         );
@@ -174,6 +207,12 @@ export class Runner {
       Math.max(10, Math.floor(leaseMs / 3)),
     );
     renew.unref();
+    /** Records the outcome (if it is the first) and tells the listeners through `tell`. */
+    const end = (outcome: RunEnd, tell: (ended: RunRecord) => void) => {
+      finishing = true;
+      clearInterval(renew);
+      return this.#finish(run, outcome, tell);
+    };
 
     emitter.emit("run:start", { run });
     log.info({ trigger: run.trigger, scheduledFor: run.scheduledFor.toISOString(), dryRun: run.dryRun }, "[upkeep] run started");
@@ -181,40 +220,36 @@ export class Runner {
     let attempt = 1;
     try {
       for (;;) {
-        const timeout = new AbortController();
-        const signal = AbortSignal.any([controller.signal, timeout.signal]);
-        const timer = setTimeout(() => timeout.abort("timeout"), task.timeoutMs);
+        // One signal for the run: a timeout ends the run (it is never retried), so the attempt's
+        // timer aborts the same controller as shutdown; the first reason stays.
+        const signal = controller.signal;
+        const timer = setTimeout(() => controller.abort("timeout"), task.timeoutMs);
         timer.unref();
         const ctx = this.#context(task, run, attempt, signal, log, options);
         /** Records a run its signal stopped: timed out, or interrupted by shutdown. */
-        const stopped = async (aborted: AbortReason, outcome: { result: unknown } | { thrown: unknown }) => {
+        const stopped = (aborted: AbortReason, outcome: { result: unknown } | { thrown: unknown }) => {
           const timedOut = aborted === "timeout";
-          run = await this.#finish(run, {
-            status: timedOut ? "timed_out" : "interrupted",
-            reason: aborted,
-            attempt,
-            started,
-            ...("result" in outcome ? { result: outcome.result } : { error: timedOut ? outcome.thrown : undefined }),
+          const kept = "result" in outcome ? { result: outcome.result } : timedOut ? { error: outcome.thrown } : {};
+          return end({ status: timedOut ? "timed_out" : "interrupted", reason: aborted, attempt, started, ...kept }, (ended) => {
+            log.warn({ reason: aborted }, timedOut ? "[upkeep] run timed out" : "[upkeep] run interrupted by shutdown");
+            emitter.emit("run:failure", "thrown" in outcome ? { run: ended, error: outcome.thrown } : { run: ended });
           });
-          log.warn({ reason: aborted }, timedOut ? "[upkeep] run timed out" : "[upkeep] run interrupted by shutdown");
-          emitter.emit("run:failure", "thrown" in outcome ? { run, error: outcome.thrown } : { run });
-          return run;
         };
         try {
           const result = await this.#settle(definition.run(ctx, input), signal);
           const aborted = reasonOf(signal);
           // The task returned after its signal fired: keep what it reports; the status says why it stopped.
           if (aborted) return await stopped(aborted, { result });
-          run = await this.#finish(run, { status: "succeeded", attempt, result, started });
-          log.info({ durationMs: run.durationMs }, "[upkeep] run succeeded");
-          emitter.emit("run:success", { run });
-          return run;
+          return await end({ status: "succeeded", attempt, result, started }, (ended) => {
+            log.info({ durationMs: ended.durationMs }, "[upkeep] run succeeded");
+            emitter.emit("run:success", { run: ended });
+          });
         } catch (error) {
           if (error instanceof SkipSignal) {
-            run = await this.#finish(run, { status: "skipped", reason: error.reason, attempt, started });
-            log.info({ reason: error.reason }, "[upkeep] run skipped");
-            emitter.emit("run:skipped", { run });
-            return run;
+            return await end({ status: "skipped", reason: error.reason, attempt, started }, (ended) => {
+              log.info({ reason: error.reason }, "[upkeep] run skipped");
+              emitter.emit("run:skipped", { run: ended });
+            });
           }
           const aborted = reasonOf(signal);
           if (aborted) return await stopped(aborted, { thrown: error });
@@ -225,19 +260,20 @@ export class Runner {
             try {
               await sleep(delay, undefined, { signal: controller.signal });
             } catch {
-              run = await this.#finish(run, { status: "interrupted", reason: "shutdown", attempt, started, error });
-              emitter.emit("run:failure", { run, error });
-              return run;
+              return await end({ status: "interrupted", reason: "shutdown", attempt, started, error }, (ended) => {
+                emitter.emit("run:failure", { run: ended, error });
+              });
             }
             attempt++;
             await store.setAttempt(run.id, attempt);
+            run = { ...run, attempt };
             continue;
           }
           const result = error instanceof TaskError ? error.result : undefined;
-          run = await this.#finish(run, { status: "failed", attempt, started, error, result });
-          log.error({ err: error, attempt }, "[upkeep] run failed");
-          emitter.emit("run:failure", { run, error });
-          return run;
+          return await end({ status: "failed", attempt, started, error, result }, (ended) => {
+            log.error({ err: error, attempt }, "[upkeep] run failed");
+            emitter.emit("run:failure", { run: ended, error });
+          });
         } finally {
           clearTimeout(timer);
         }
@@ -307,10 +343,13 @@ export class Runner {
     };
   }
 
-  async #finish(
-    run: RunRecord,
-    end: { status: RunOutcome["status"]; attempt: number; reason?: string; result?: unknown; started?: number; error?: unknown },
-  ): Promise<RunRecord> {
+  /**
+   * Records the outcome with a compare-and-set on `running`: the first outcome wins. When another
+   * was recorded first (stop()'s timeout recorded `interrupted`, a sweep found the lease expired),
+   * that one stays and is returned, and `tell` is not called: listeners hear of one outcome a run.
+   */
+  async #finish(run: RunRecord, end: RunEnd, tell: (ended: RunRecord) => void): Promise<RunRecord> {
+    const thrown = "error" in end;
     const error = end.error;
     const outcome: RunOutcome = {
       status: end.status,
@@ -319,16 +358,52 @@ export class Runner {
       durationMs: end.started === undefined ? null : Math.round(performance.now() - end.started),
       result: serialiseResult(end.result),
       reason: end.reason ?? (error instanceof TaskError ? (error.reason ?? null) : error instanceof UpkeepError ? error.code : null),
-      errorMessage: error === undefined ? null : errorMessage(error),
+      errorMessage: thrown ? errorMessage(error) : null,
       errorStack: error instanceof Error ? (error.stack ?? null) : null,
     };
-    await this.#options.store.finish(run.id, outcome);
-    return {
-      ...run,
-      ...outcome,
-      result: outcome.result === null ? null : JSON.parse(outcome.result),
-      leaseUntil: null,
-    };
+    if (!(await this.#options.store.finish(run.id, outcome))) {
+      const stored = await this.#options.store.get(run.id);
+      childLogger(this.#options.logger, { taskId: run.taskId, runId: run.id }).info(
+        { status: outcome.status, recorded: stored?.status },
+        "[upkeep] the run already had an outcome, which stays",
+      );
+      return stored ?? run;
+    }
+    const ended: RunRecord = { ...run, ...outcome, result: outcome.result === null ? null : JSON.parse(outcome.result), leaseUntil: null };
+    tell(ended);
+    return ended;
+  }
+
+  /**
+   * Marks expired leases of every task `abandoned`, at most once a lease length: from the periodic
+   * timer of a started instance, and after runs (so a process that only runs, such as a crontab
+   * line's `upkeep run`, sweeps too). Never on the claim's path.
+   */
+  #maybeSweep(): void {
+    const { leaseMs, clock, store, logger } = this.#options;
+    const now = clock();
+    if (this.#stopping || this.#sweeping || now.getTime() - this.#lastSweep < leaseMs) return;
+    this.#lastSweep = now.getTime();
+    this.#sweeping = store
+      .abandonExpired(now, SWEEP_LIMIT)
+      .then(
+        (marked) => {
+          if (marked > 0)
+            logger.warn({ abandoned: marked }, "[upkeep] runs abandoned: their lease expired without an outcome (their process died?)");
+        },
+        (error: unknown) => logger.warn({ err: error }, "[upkeep] abandoned-run sweep failed"),
+      )
+      .finally(() => {
+        this.#sweeping = undefined;
+      });
+  }
+
+  /** Starts the periodic abandoned-run sweep (once a lease length); `shutdown` ends it. */
+  startSweeping(): void {
+    if (this.#sweepTimer || this.#stopping) return;
+    this.#maybeSweep();
+    this.#sweepTimer = setInterval(() => this.#maybeSweep(), this.#options.leaseMs);
+    this.#sweepTimer.unref();
   }
 
   #maybePrune(log: Logger): void {
@@ -344,17 +419,22 @@ export class Runner {
     );
   }
 
-  /** Stops accepting runs, aborts those in flight with reason `shutdown`, and waits up to `timeoutMs`. Returns the ids still running. */
+  /**
+   * Stops accepting runs, aborts those in flight with reason `shutdown` (a claim on its way is
+   * aborted too and records `interrupted` at once), and waits up to `timeoutMs`. Records what is
+   * still running `interrupted` and returns those ids.
+   */
   async shutdown(timeoutMs: number): Promise<string[]> {
     this.#stopping = true;
+    clearInterval(this.#sweepTimer);
     const inflight = [...this.#inflight.entries()];
     for (const [, entry] of inflight) entry.controller.abort("shutdown");
     const all = Promise.allSettled(inflight.map(([, entry]) => entry.done));
     const timer = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), timeoutMs).unref());
     await Promise.race([all, timer]);
-    const left = [...this.#inflight.keys()];
-    for (const runId of left) {
-      await this.#options.store.finish(runId, {
+    const left: string[] = [];
+    for (const runId of this.#inflight.keys()) {
+      const recorded = await this.#options.store.finish(runId, {
         status: "interrupted",
         finishedAt: this.#options.clock(),
         attempt: 1,
@@ -364,7 +444,9 @@ export class Runner {
         errorMessage: null,
         errorStack: null,
       });
+      if (recorded) left.push(runId);
     }
+    await this.#sweeping;
     return left;
   }
 

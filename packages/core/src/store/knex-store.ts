@@ -1,18 +1,22 @@
 import type { Knex } from "knex";
-import { dbFailureHint } from "../db.ts";
+import { dbFailureHint, dialectOf, type SqlDialect } from "../db.ts";
 import { UpkeepError } from "../errors.ts";
 import { knexTaskState } from "./knex-task-state.ts";
 import { migrate, pendingMigrations } from "./migrate.ts";
 import {
+  ABANDONED_REASON,
+  type ClaimOptions,
   type ClaimResult,
   claimKey,
   type NewRun,
   newRecord,
+  OVERLAP_REASON,
   type RunOutcome,
   type RunQuery,
   type RunRecord,
   type RunStatus,
   type RunStore,
+  skippedRecord,
 } from "./types.ts";
 
 export interface KnexStoreOptions {
@@ -50,6 +54,75 @@ function toRecord(row: Row): RunRecord {
   };
 }
 
+const COLUMNS = [
+  "id",
+  "task_id",
+  "claim_key",
+  "scheduled_for",
+  "trigger",
+  "status",
+  "attempt",
+  "dry_run",
+  "claimed_at",
+  "finished_at",
+  "lease_until",
+  "reason",
+  "host",
+  "pid",
+];
+
+/**
+ * The claim as one statement: insert the run unless its tick is taken, recorded `running`, or
+ * `skipped` when `busy` finds a run of the task with a live lease. The statement is atomic
+ * on each dialect: SQLite has one writer; PostgreSQL serialises the claims of one task with a
+ * transaction-scoped advisory lock taken in the statement (a claim that finds it held is a
+ * concurrent claim of the task, so it skips); on InnoDB the check is a locking read (`for update`)
+ * of the task's running runs, so a claim waits for a concurrent one and sees its row (one of two
+ * may be told to retry: a deadlock).
+ * A lost tick returns no row (PostgreSQL, SQLite) or the existing row (MariaDB/MySQL, where
+ * `returning` gives the row the duplicate key hit).
+ */
+function claimSql(dialect: SqlDialect, overlap: boolean): string {
+  const pg = dialect === "postgres";
+  const bigint = pg ? "::bigint" : "";
+  // On InnoDB a locking read: it waits for a concurrent claim of the task and reads its row.
+  const live = `select 1 from ?? r where r.task_id = ? and r.status = 'running' and r.lease_until >= ?${bigint} and r.claimed_at <= ?${bigint}${
+    dialect === "mysql" ? " for update" : ""
+  }`;
+  const lock = pg ? "not pg_try_advisory_xact_lock(hashtext(?), hashtext(?)) or " : "";
+  const busy = overlap ? `${lock}exists (${live})` : "false";
+  const select = `select ?, ?, ?, ?${bigint}, ?, case when o.busy then 'skipped' else 'running' end, 1, ?${pg ? "::boolean" : ""},
+      ?${bigint}, case when o.busy then ?${bigint} end, case when o.busy then null else ?${bigint} end,
+      case when o.busy then ? end, ?, ?${pg ? "::integer" : ""}
+    from (select ${busy} as busy) o`;
+  const insert = `insert into ?? (??) ${select}`;
+  if (dialect === "mysql") return `${insert} on duplicate key update ?? = ?? returning *`;
+  // SQLite needs a where clause to read `on conflict` as the upsert clause of an insert ... select.
+  return `${insert}${dialect === "sqlite" ? " where true" : ""} on conflict (task_id, claim_key) do nothing returning status`;
+}
+
+function claimBindings(dialect: SqlDialect, table: string, run: NewRun, overlap: boolean): Knex.RawBinding[] {
+  const claimed = run.claimedAt.getTime();
+  const busy: Knex.RawBinding[] = overlap
+    ? [...(dialect === "postgres" ? [table, run.taskId] : []), table, run.taskId, claimed, run.leaseUntil.getTime()]
+    : [];
+  const values = [run.id, run.taskId, claimKey(run), run.scheduledFor.getTime(), run.trigger, run.dryRun, claimed, claimed];
+  const tail = [run.leaseUntil.getTime(), OVERLAP_REASON, run.host, run.pid];
+  return [table, COLUMNS, ...values, ...tail, ...busy, ...(dialect === "mysql" ? [`${table}.id`, `${table}.id`] : [])];
+}
+
+/** The rows a raw statement with `returning` gave, whatever the driver's result shape. */
+function returnedRows(result: unknown, dialect: SqlDialect): Row[] {
+  if (dialect === "postgres") return (result as { rows: Row[] }).rows;
+  if (dialect === "mysql") return (result as [Row[]])[0];
+  return result as Row[];
+}
+
+const isDeadlock = (error: unknown): boolean =>
+  typeof error === "object" &&
+  error !== null &&
+  ((error as { errno?: unknown }).errno === 1213 || (error as { code?: unknown }).code === "ER_LOCK_DEADLOCK");
+
 /** Whether a driver error is a unique-key violation, on PostgreSQL, MySQL/MariaDB or SQLite. */
 export function isUniqueViolation(error: unknown): boolean {
   if (typeof error !== "object" || error === null) return false;
@@ -72,6 +145,7 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
   const prefix = options.tablePrefix ?? "upkeep_";
   const table = `${prefix}runs`;
   const runs = () => db(table);
+  const dialect = dialectOf(db);
 
   const wrap = async <T>(what: string, work: () => Promise<T>): Promise<T> => {
     try {
@@ -96,60 +170,39 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
       await wrap("migrate", () => migrate(db, prefix));
     },
     pendingMigrations: () => wrap("migration check", () => pendingMigrations(db, prefix)),
-    claim: (run: NewRun) =>
+    claim: (run: NewRun, claimOptions: ClaimOptions = {}) =>
       wrap("claim", async (): Promise<ClaimResult> => {
-        try {
-          await runs().insert({
-            id: run.id,
-            task_id: run.taskId,
-            claim_key: claimKey(run),
-            scheduled_for: run.scheduledFor.getTime(),
-            trigger: run.trigger,
-            status: "running",
-            attempt: 1,
-            dry_run: run.dryRun,
-            claimed_at: run.claimedAt.getTime(),
-            lease_until: run.leaseUntil.getTime(),
-            host: run.host,
-            pid: run.pid,
-          });
-        } catch (error) {
-          if (!isUniqueViolation(error)) throw error;
-          const row = (await runs()
+        const overlap = claimOptions.overlap === "skip";
+        const sql = claimSql(dialect, overlap);
+        const bindings = claimBindings(dialect, table, run, overlap);
+        for (let attempt = 1; ; attempt++) {
+          let rows: Row[];
+          try {
+            rows = returnedRows(await db.raw(sql, bindings), dialect);
+          } catch (error) {
+            // InnoDB picks one of two racing claims of a task as a deadlock victim: claim again.
+            if (attempt < 5 && isDeadlock(error)) continue;
+            throw error;
+          }
+          const [row] = rows;
+          if (row && (dialect !== "mysql" || String(row.id) === run.id)) {
+            return { claimed: true, run: row.status === "skipped" ? skippedRecord(run) : newRecord(run) };
+          }
+          if (row) return { claimed: false, existing: toRecord(row) };
+          const existing = (await runs()
             .where({ task_id: run.taskId, claim_key: claimKey(run) })
             .first()) as Row | undefined;
-          return { claimed: false, existing: row && toRecord(row) };
+          return { claimed: false, existing: existing && toRecord(existing) };
         }
-        return { claimed: true, run: newRecord(run) };
       }),
-    hasEarlierLiveRun: (run, now) =>
-      wrap("overlap check", async () => {
-        const claimed = run.claimedAt.getTime();
-        const row = await runs()
-          .select("id")
-          .where({ task_id: run.taskId, status: "running" })
-          .whereNot({ id: run.id })
-          .where("lease_until", ">=", now.getTime())
-          .where((q) => q.where("claimed_at", "<", claimed).orWhere((tie) => tie.where("claimed_at", claimed).where("id", "<", run.id)))
-          .first();
-        return row !== undefined;
-      }),
-    abandonExpired: (taskId, now) =>
-      wrap("abandon expired", async () => {
-        const rows = (await runs()
-          .select("id")
-          .where({ task_id: taskId, status: "running" })
-          .where("lease_until", "<", now.getTime())) as Row[];
-        const ids = rows.map((row) => String(row.id));
-        if (ids.length === 0) return [];
-        // Compare-and-set on status and lease: a run that renewed meanwhile stays running.
-        await runs()
-          .whereIn("id", ids)
-          .where({ status: "running" })
-          .where("lease_until", "<", now.getTime())
-          .update({ status: "abandoned", finished_at: now.getTime(), lease_until: null, reason: "lease expired without an outcome" });
-        const after = (await runs().select("id").whereIn("id", ids).where({ status: "abandoned" })) as Row[];
-        return after.map((row) => String(row.id));
+    abandonExpired: (now, limit) =>
+      wrap("abandoned-run sweep", async () => {
+        const expired = (q: Knex.QueryBuilder) => q.where({ status: "running" }).where("lease_until", "<", now.getTime());
+        const marked = { status: "abandoned", finished_at: now.getTime(), lease_until: null, reason: ABANDONED_REASON };
+        // One bounded statement; the status and lease conditions make it a compare-and-set, so a
+        // run that renewed or finished meanwhile keeps its state.
+        if (dialect === "mysql") return num(await expired(runs()).limit(limit).update(marked));
+        return num(await expired(runs().whereIn("id", expired(db(table).select("id")).limit(limit))).update(marked));
       }),
     renewLease: (runId, leaseUntil) =>
       wrap("lease renewal", async () => {
@@ -162,7 +215,7 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
       }),
     finish: (runId, outcome: RunOutcome) =>
       wrap("finish", async () => {
-        await runs().where({ id: runId }).update({
+        const changed = await runs().where({ id: runId, status: "running" }).update({
           status: outcome.status,
           finished_at: outcome.finishedAt.getTime(),
           attempt: outcome.attempt,
@@ -173,6 +226,7 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
           error_stack: outcome.errorStack,
           lease_until: null,
         });
+        return num(changed) > 0;
       }),
     get: (runId) => wrap("read", () => get(runId)),
     findByTick: (taskId, scheduledFor) =>

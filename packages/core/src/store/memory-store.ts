@@ -1,4 +1,6 @@
 import {
+  ABANDONED_REASON,
+  type ClaimOptions,
   type ClaimResult,
   claimKey,
   type NewRun,
@@ -7,6 +9,7 @@ import {
   type RunQuery,
   type RunRecord,
   type RunStore,
+  skippedRecord,
   type TaskState,
 } from "./types.ts";
 
@@ -47,45 +50,40 @@ export function memoryStore(): RunStore {
     }
     return state;
   };
+  /** Another run of the task holds a lease live at `run.claimedAt` (see `ClaimOptions.overlap`). */
+  const hasLiveRun = (run: NewRun): boolean => {
+    const at = run.claimedAt.getTime();
+    for (const other of runs.values()) {
+      if (other.taskId !== run.taskId || other.status !== "running" || !other.leaseUntil) continue;
+      if (other.leaseUntil.getTime() >= at && other.claimedAt.getTime() <= run.leaseUntil.getTime()) return true;
+    }
+    return false;
+  };
 
   return {
     name: "memory",
     async migrate() {},
-    async claim(run: NewRun): Promise<ClaimResult> {
+    async claim(run: NewRun, options: ClaimOptions = {}): Promise<ClaimResult> {
       const key = keyOf(run.taskId, claimKey(run));
       const existingId = ticks.get(key);
       if (existingId !== undefined) {
         const existing = runs.get(existingId);
         return { claimed: false, existing: existing && copy(existing) };
       }
-      const record = newRecord(run);
+      const record = options.overlap === "skip" && hasLiveRun(run) ? skippedRecord(run) : newRecord(run);
       runs.set(run.id, record);
       ticks.set(key, run.id);
       return { claimed: true, run: copy(record) };
     },
-    async hasEarlierLiveRun(run, now) {
-      for (const other of runs.values()) {
-        if (other.id === run.id || other.taskId !== run.taskId || other.status !== "running") continue;
-        if (!other.leaseUntil || other.leaseUntil.getTime() < now.getTime()) continue;
-        const earlier =
-          other.claimedAt.getTime() < run.claimedAt.getTime() ||
-          (other.claimedAt.getTime() === run.claimedAt.getTime() && other.id < run.id);
-        if (earlier) return true;
-      }
-      return false;
-    },
-    async abandonExpired(taskId, now) {
-      const ids: string[] = [];
+    async abandonExpired(now, limit) {
+      let marked = 0;
       for (const run of runs.values()) {
-        if (run.taskId !== taskId || run.status !== "running") continue;
-        if (run.leaseUntil && run.leaseUntil.getTime() < now.getTime()) {
-          run.status = "abandoned";
-          run.finishedAt = now;
-          run.reason = "lease expired without an outcome";
-          ids.push(run.id);
-        }
+        if (marked >= limit) break;
+        if (run.status !== "running" || !run.leaseUntil || run.leaseUntil.getTime() >= now.getTime()) continue;
+        Object.assign(run, { status: "abandoned", finishedAt: now, leaseUntil: null, reason: ABANDONED_REASON });
+        marked++;
       }
-      return ids;
+      return marked;
     },
     async renewLease(runId, leaseUntil) {
       const run = runs.get(runId);
@@ -99,8 +97,9 @@ export function memoryStore(): RunStore {
     },
     async finish(runId, outcome: RunOutcome) {
       const run = runs.get(runId);
-      if (!run) return;
+      if (run?.status !== "running") return false;
       Object.assign(run, { ...outcome, result: parseResult(outcome.result), leaseUntil: null });
+      return true;
     },
     async get(runId) {
       const run = runs.get(runId);

@@ -293,6 +293,19 @@ const iocListingById: UpkeepMigration = {
   },
 };
 
+/** The abandoned-run sweep reads the running runs of every task whose lease ended: by status and lease. */
+const runsLeaseIndex: UpkeepMigration = {
+  name: "0007_runs_lease",
+  async up(db, prefix) {
+    await addIndexIfMissing(db, `${prefix}runs`, ["status", "lease_until"], `${prefix}runs_status_lease`);
+  },
+  async down(db, prefix) {
+    await db.schema.alterTable(`${prefix}runs`, (table) => {
+      table.dropIndex(["status", "lease_until"], `${prefix}runs_status_lease`);
+    });
+  },
+};
+
 /**
  * Per-task state shared by the cluster: the pause flag, since when ticks are expected (health), and
  * the health state last announced, updated by compare-and-set so one process announces each change;
@@ -433,6 +446,7 @@ export const MIGRATIONS: readonly UpkeepMigration[] = [
   iocFeedsAndIndicators,
   iocListingKey,
   iocListingById,
+  runsLeaseIndex,
   taskState,
   auditFindings,
   iocStaging,

@@ -1,4 +1,4 @@
-import type { RunTrigger } from "../task.ts";
+import type { OverlapPolicy, RunTrigger } from "../task.ts";
 
 /** The outcome of a run, or `running` while it goes on. */
 export type RunStatus = "running" | "succeeded" | "failed" | "skipped" | "timed_out" | "interrupted" | "abandoned";
@@ -65,8 +65,43 @@ export function newRecord(run: NewRun): RunRecord {
   };
 }
 
-/** What `claim` found: the run is ours, or another process holds this tick. */
+/**
+ * What `claim` found: the run is ours (recorded `running`, or already `skipped` because the task's
+ * overlap policy found a live run), or another process holds this tick.
+ */
 export type ClaimResult = { claimed: true; run: RunRecord } | { claimed: false; existing: RunRecord | undefined };
+
+/** How a claim treats other runs of the same task. */
+export interface ClaimOptions {
+  /**
+   * `skip`: when another run of the task is `running` with a lease live at `claimedAt` (and was
+   * not claimed after this run's own lease would end: a clock that far ahead does not block it),
+   * the run is recorded `skipped` in the same atomic step; claims of one task are serialised, so of two
+   * racing claims one runs. `allow`: no check.
+   * @default "allow"
+   */
+  overlap?: OverlapPolicy;
+}
+
+/** The reason a run skipped by the overlap check is stored with. */
+export const OVERLAP_REASON = "overlap: a run of this task is still going";
+
+/** The reason the abandoned-run sweep stores. */
+export const ABANDONED_REASON = "lease expired without an outcome";
+
+/** The record of a run the overlap check skipped at its claim. */
+export function skippedRecord(run: NewRun): RunRecord {
+  return { ...newRecord(run), status: "skipped", finishedAt: run.claimedAt, leaseUntil: null, reason: OVERLAP_REASON };
+}
+
+/**
+ * A run as an operator should see it at `now`: one still `running` past its lease is `abandoned`
+ * (its process died), even before a sweep has recorded it so.
+ */
+export function asSeenAt(run: RunRecord, now: Date): RunRecord {
+  if (run.status !== "running" || run.leaseUntil === null || run.leaseUntil.getTime() >= now.getTime()) return run;
+  return { ...run, status: "abandoned", reason: run.reason ?? ABANDONED_REASON };
+}
 
 /** How a run ended. */
 export interface RunOutcome {
@@ -120,19 +155,22 @@ export interface RunStore {
    * without it is taken as current by `start()` with `autoMigrate: false`.
    */
   pendingMigrations?(): Promise<string[]>;
-  claim(run: NewRun): Promise<ClaimResult>;
+  /** Claims the tick, with the overlap check of `options` in the same atomic step. */
+  claim(run: NewRun, options?: ClaimOptions): Promise<ClaimResult>;
   /**
-   * Whether another run of the task holds a live lease and was claimed before `run` (earlier
-   * `claimedAt`, ties broken by id), so exactly one of two racing claims goes ahead.
+   * Marks at most `limit` runs of any task still `running` whose lease ended before `now` as
+   * `abandoned`, in one bounded statement; returns how many it marked.
    */
-  hasEarlierLiveRun(run: RunRecord, now: Date): Promise<boolean>;
-  /** Marks the task's running runs whose lease ended before `now` as `abandoned`; returns their ids. */
-  abandonExpired(taskId: string, now: Date): Promise<string[]>;
+  abandonExpired(now: Date, limit: number): Promise<number>;
   /** Extends a running run's lease; false when the run is no longer `running`. */
   renewLease(runId: string, leaseUntil: Date): Promise<boolean>;
   /** Records the attempt number of a run being retried. */
   setAttempt(runId: string, attempt: number): Promise<void>;
-  finish(runId: string, outcome: RunOutcome): Promise<void>;
+  /**
+   * Records the outcome of a run that is still `running` (compare-and-set on the status): the
+   * first outcome wins. Returns false when the run already had one, which stays.
+   */
+  finish(runId: string, outcome: RunOutcome): Promise<boolean>;
   get(runId: string): Promise<RunRecord | undefined>;
   /** The scheduled or catch-up run of a tick, when one exists. */
   findByTick(taskId: string, scheduledFor: Date): Promise<RunRecord | undefined>;
