@@ -7,7 +7,7 @@
 // on the page and put before the block's code; anything of upkeep's must be imported in the block.
 // Run after `pnpm build` (CI builds first).
 import { execFile } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -29,14 +29,7 @@ function pages(): string[] {
   for (const pkg of readdirSync(join(root, "packages"), { withFileTypes: true })) {
     if (pkg.isDirectory()) found.push(join("packages", pkg.name, "README.md"));
   }
-  return found.filter((page) => {
-    try {
-      readFileSync(join(root, page));
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  return found.filter((page) => existsSync(join(root, page)));
 }
 
 interface Block {

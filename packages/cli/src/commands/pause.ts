@@ -1,5 +1,5 @@
 import type { Command } from "../command.ts";
-import { EXIT, UsageError } from "../command.ts";
+import { EXIT } from "../command.ts";
 import { json } from "../format.ts";
 import { requireTaskId } from "./run.ts";
 
@@ -16,8 +16,8 @@ export const pauseCommand: Command = {
   },
   async run(ctx) {
     const id = await requireTaskId(ctx, PAUSE_USAGE);
+    // upkeep.pause checks the reason's length (a ConfigError, exit 2).
     const raw = ctx.flags.reason;
-    if (typeof raw === "string" && raw.length > 500) throw new UsageError("--reason must be at most 500 characters");
     const reason = typeof raw === "string" && raw.length > 0 ? raw : undefined;
     await ctx.upkeep.pause(id, { reason });
     if (ctx.json) ctx.stdout(json({ taskId: id, paused: true, reason: reason ?? null }));
