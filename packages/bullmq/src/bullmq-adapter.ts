@@ -14,11 +14,17 @@ import { type ConnectionOptions, type Job, Queue, Worker } from "bullmq";
  * the same object. Typed by shape, so either major's `Redis` fits.
  */
 export interface RedisConnection {
+  /** The options the connection was made with; a worker needs `maxRetriesPerRequest: null`. */
   readonly options: { readonly maxRetriesPerRequest?: number | null };
+  /** A new connection with the same options (BullMQ opens its blocking connections with it). */
   duplicate(...args: never[]): unknown;
+  /** Sets a key. */
   set(key: string, value: string): Promise<unknown>;
+  /** Sets a key only when it does not exist. */
   set(key: string, value: string, nx: "NX"): Promise<unknown>;
+  /** Listens for the connection becoming ready. */
   on(event: "ready", listener: () => void): unknown;
+  /** Stops listening for the connection becoming ready. */
   off(event: "ready", listener: () => void): unknown;
 }
 

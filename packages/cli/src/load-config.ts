@@ -12,6 +12,7 @@ export interface LoadedConfig {
   config: UpkeepConfig;
 }
 
+/** Options of `loadConfig`: where to look for the config file. */
 export interface LoadConfigOptions {
   /** Where the upward search starts, and what a relative `path` is resolved against. */
   cwd: string;

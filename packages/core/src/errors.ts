@@ -35,6 +35,7 @@ export class UpkeepError extends Error {
   override readonly name: string = "UpkeepError";
   readonly code: UpkeepErrorCode;
 
+  /** `message` gets the `[upkeep]` prefix; `options.cause` becomes the error's `cause`. */
   constructor(code: UpkeepErrorCode, message: string, options: UpkeepErrorOptions = {}) {
     super(prefixed(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
@@ -56,6 +57,7 @@ export class ConfigError extends UpkeepError {
   override readonly name = "ConfigError";
   readonly issues: readonly ConfigIssue[];
 
+  /** The message is followed by one line per issue, `path: message`. */
   constructor(message: string, issues: readonly ConfigIssue[] = [], options: UpkeepErrorOptions = {}) {
     const detail = issues.map((issue) => `\n  - ${issue.path || "(root)"}: ${issue.message}`).join("");
     super("CONFIG_INVALID", `${message}${detail}`, options);
@@ -71,12 +73,14 @@ export class AdapterError extends UpkeepError {
   override readonly name = "AdapterError";
   readonly adapter: string;
 
+  /** `adapter` is the adapter's name, put in front of the message. */
   constructor(adapter: string, message: string, options: UpkeepErrorOptions = {}) {
     super("ADAPTER_FAILED", `[${adapter}] ${message}`, options);
     this.adapter = adapter;
   }
 }
 
+/** Options of `new TaskError(message, options)`. */
 export interface TaskErrorOptions extends UpkeepErrorOptions {
   /**
    * Whether the runner may retry the run after this error (with the task's `retry` policy).
@@ -99,6 +103,7 @@ export class TaskError extends UpkeepError {
   readonly reason: string | undefined;
   readonly result: unknown;
 
+  /** A run failed with `message`; see {@link TaskErrorOptions} for retries, the reason and the result. */
   constructor(message: string, options: TaskErrorOptions = {}) {
     super("TASK_FAILED", message, options);
     this.retryable = options.retryable ?? false;

@@ -35,7 +35,9 @@ export interface UpkeepEvents {
   "task:recovered": TaskHealthEvent;
 }
 
+/** The name of an event `upkeep.on` can subscribe to. */
 export type UpkeepEventName = keyof UpkeepEvents;
+/** A handler of one event; its errors (thrown or rejected) are logged, never break the runner. */
 export type UpkeepEventHandler<E extends UpkeepEventName> = (payload: UpkeepEvents[E]) => void | Promise<void>;
 
 /** A small typed emitter whose handlers can never break the runner: their errors are logged. */

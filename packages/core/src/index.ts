@@ -1,3 +1,7 @@
+/**
+ * The task model, the runner, the run stores and the built-in maintenance tasks.
+ * @module @upkeep/core
+ */
 export type { Adapter, AdapterCapabilities, AdapterContext, AdapterFactory, ScheduledJob, Trigger } from "./adapter.ts";
 export { defineConfig, type TaskEntry, type UpkeepConfig } from "./config.ts";
 export {

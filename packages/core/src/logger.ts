@@ -12,13 +12,16 @@ export interface Logger {
   info: LogMethod;
   warn: LogMethod;
   error: LogMethod;
+  /** A logger that adds `bindings` to every line; used when present to bind a run's ids. */
   child?: (bindings: LogFields) => Logger;
 }
 
+/** A log level; `silent` writes nothing. */
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 
 const RANK: Record<LogLevel, number> = { debug: 20, info: 30, warn: 40, error: 50, silent: 99 };
 
+/** Options of `createJsonLogger`. */
 export interface JsonLoggerOptions {
   /**
    * The lowest level written.

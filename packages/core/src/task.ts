@@ -139,6 +139,10 @@ export interface TaskOptions<Input, Result> {
    * @default false
    */
   needsDb?: boolean;
+  /**
+   * The task's work: gets the run's context and its validated input, returns the run's result
+   * (stored as JSON; never a secret). Throw a `TaskError` to fail the run on purpose.
+   */
   run: (ctx: TaskContext, input: Input) => Promise<Result> | Result;
   /**
    * Checks the input against the database once `upkeep.start()` has migrated, before anything is
@@ -170,6 +174,7 @@ export interface TaskDefinition<Input = unknown, Result = unknown> {
   readonly timezone: string | undefined;
   readonly input: z.ZodType<Input>;
   readonly defaultInput: unknown;
+  /** See {@link TaskOptions.mergeInput}. */
   readonly mergeInput: TaskOptions<Input, Result>["mergeInput"];
   readonly timeoutMs: number;
   readonly retry: Required<Pick<RetryPolicy, "retries" | "backoff">> & { delayMs: number; maxDelayMs: number };
@@ -177,10 +182,13 @@ export interface TaskDefinition<Input = unknown, Result = unknown> {
   readonly catchUp: boolean;
   readonly enabled: boolean;
   readonly needsDb: boolean;
+  /** See {@link TaskOptions.run}. */
   readonly run: (ctx: TaskContext, input: Input) => Promise<Result> | Result;
+  /** See {@link TaskOptions.verify}. */
   readonly verify: TaskOptions<Input, Result>["verify"];
 }
 
+/** A task of any input and result type, as a config's `tasks` list holds them. */
 // biome-ignore lint/suspicious/noExplicitAny: a registry holds tasks of every input and result type.
 export type AnyTaskDefinition = TaskDefinition<any, any>;
 

@@ -1,3 +1,7 @@
+/**
+ * The system-cron adapter: renders and installs crontab lines.
+ * @module @upkeep/cron
+ */
 export { type CronAdapter, cronAdapter } from "./cron-adapter.ts";
 export {
   type CrontabChange,

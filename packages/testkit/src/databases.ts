@@ -7,6 +7,7 @@ import knexFactory, { type Knex } from "knex";
 /** The databases upkeep supports, each covered by the same suites. */
 export type Dialect = "sqlite" | "postgres" | "mariadb";
 
+/** Every dialect the helpers can make a database on. */
 export const DIALECTS: readonly Dialect[] = ["sqlite", "postgres", "mariadb"];
 
 /** Where the service databases are; override with these environment variables. */

@@ -1,3 +1,7 @@
+/**
+ * Test helpers: throwaway databases, the adapter conformance suite, local Stripe and npm registry servers.
+ * @module @upkeep/testkit
+ */
 export { type AdapterCase, type AdapterSuiteContext, type TestAdapterOptions, testAdapter } from "./adapter-suite.ts";
 export {
   createTestDatabase,

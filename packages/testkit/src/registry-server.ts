@@ -99,6 +99,7 @@ export interface RegistryServer {
   inject(...faults: RegistryFault[]): void;
   /** Drops pending faults and zeroes the counters. */
   reset(): void;
+  /** Stops the server and ends its open connections. */
   close(): Promise<void>;
 }
 

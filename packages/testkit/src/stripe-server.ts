@@ -27,6 +27,7 @@ export type StripeFault =
   /** 403 as Stripe answers a restricted key without read access to subscriptions. */
   | { kind: "forbidden"; page: number; times?: number };
 
+/** Options of `startStripeServer`: what it serves at first, and the faults to inject. */
 export interface StripeServerOptions {
   subscriptions?: SubscriptionFixture[];
   faults?: StripeFault[];
@@ -75,6 +76,7 @@ export interface StripeServer {
    * play a webhook that lands while the listing runs.
    */
   onPage?: (page: number) => unknown;
+  /** Stops the server and ends its open connections. */
   close(): Promise<void>;
 }
 

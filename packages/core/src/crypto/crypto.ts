@@ -62,6 +62,7 @@ export interface UpkeepCrypto {
   reload(): Promise<void>;
 }
 
+/** Options of `createCrypto`: the database holding the keyring and the key-encryption keys. */
 export interface CryptoOptions {
   /** The host's knex instance holding `<prefix>keys` (run `upkeep migrate` first). */
   db: Knex;

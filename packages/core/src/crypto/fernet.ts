@@ -123,8 +123,11 @@ export function fernet(key: string): Fernet {
 
 /** Several Fernet keys: encrypt with the first, decrypt with any, rotate to the first. */
 export interface MultiFernet {
+  /** The keys, primary first. */
   readonly keys: readonly Fernet[];
+  /** Encrypts under the first key; `at` is the token's timestamp (default now). */
   encrypt(plaintext: string | Uint8Array, at?: Date): string;
+  /** Decrypts a token signed by any of the keys; throws when none verifies it (or its TTL passed). */
   decrypt(token: string, options?: FernetDecryptOptions): Buffer;
   /** Index of the key that signed the token, or -1 when none did. */
   keyIndexOf(token: string): number;

@@ -67,6 +67,7 @@ function checkValue(key: Uint8Array): string {
   return createHmac("sha256", key).update("upkeep kek id").digest("hex").slice(0, 12);
 }
 
+/** Options of `localKek`: a key-encryption key held by the host. */
 export interface LocalKekOptions {
   /**
    * This KEK's id, stored with every data key it wraps.

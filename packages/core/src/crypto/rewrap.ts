@@ -4,7 +4,9 @@ import { kekFor } from "./crypto.ts";
 import type { KekProvider } from "./kek.ts";
 import { keyringTable } from "./keyring.ts";
 
+/** Options of `rewrapKeys`: where the keyring is, and which KEKs unwrap and wrap it. */
 export interface RewrapOptions {
+  /** The host's knex instance holding `<prefix>keys`. */
   db: Knex;
   /** The new KEK: every data key ends wrapped by it. */
   kek: KekProvider;

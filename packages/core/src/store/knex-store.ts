@@ -19,6 +19,7 @@ import {
   skippedRecord,
 } from "./types.ts";
 
+/** Options of `knexStore`: the run store on the host's knex database. */
 export interface KnexStoreOptions {
   /**
    * Prefix of every upkeep table name.

@@ -16,8 +16,11 @@ import {
  * from the checking steps in `schema-steps.ts` (`createTableIfMissing`, `addIndexIfMissing`, ...).
  */
 export interface UpkeepMigration {
+  /** The migration's name, recorded once applied, such as `0001_runs`. */
   name: string;
+  /** Applies the migration to the tables named with `prefix`; resumable after a failure part-way. */
   up(db: Knex, prefix: string): Promise<void>;
+  /** Reverts `up`. */
   down(db: Knex, prefix: string): Promise<void>;
 }
 

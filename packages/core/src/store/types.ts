@@ -135,8 +135,11 @@ export interface TaskState {
   announced: string | null;
 }
 
+/** Which runs `RunStore.list` returns, newest first. */
 export interface RunQuery {
+  /** Only this task's runs. */
   taskId?: string;
+  /** Only runs in this status. */
   status?: RunStatus;
   /** @default 50 */
   limit?: number;
@@ -171,6 +174,7 @@ export interface RunStore {
    * first outcome wins. Returns false when the run already had one, which stays.
    */
   finish(runId: string, outcome: RunOutcome): Promise<boolean>;
+  /** One run by its id, or undefined. */
   get(runId: string): Promise<RunRecord | undefined>;
   /** The scheduled or catch-up run of a tick, when one exists. */
   findByTick(taskId: string, scheduledFor: Date): Promise<RunRecord | undefined>;

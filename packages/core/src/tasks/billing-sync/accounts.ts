@@ -6,6 +6,7 @@ import type { TargetState } from "./entitlement.ts";
 import type { BillingSyncInput } from "./options.ts";
 
 export type AccountColumns = BillingSyncInput["accounts"];
+/** The primary key of a row of the host's accounts table, as the driver returned it. */
 export type AccountId = string | number;
 
 /** An account with a Stripe customer, as read from the host's table. */

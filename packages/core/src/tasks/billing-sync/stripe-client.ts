@@ -61,6 +61,7 @@ export interface SubscriptionListParams {
  */
 export interface StripeClient {
   subscriptions: {
+    /** Every subscription matching `params`, page after page (`for await`). */
     list(params: SubscriptionListParams): AsyncIterable<StripeSubscriptionLike>;
   };
 }

@@ -3,6 +3,7 @@ import { type Duration, durationMs } from "../../duration.ts";
 
 /** Severities, lowest first, as npm's advisories grade them. */
 export const SEVERITIES = ["info", "low", "moderate", "high", "critical"] as const;
+/** An advisory's severity, one of `SEVERITIES`. */
 export type Severity = (typeof SEVERITIES)[number];
 
 /** What a finding is: an advisory, or one of the integrity checks. */

@@ -17,6 +17,7 @@ export interface ParseSink {
 export type LineFormat = "plain" | "firehol" | "spamhaus-drop" | "spamhaus-drop-json" | "csv" | "misp-freetext" | "misp-csv";
 /** Feeds read as JSON documents. */
 export type JsonFormat = "stix" | "misp-feed" | "taxii";
+/** A feed's format: `format` of an ioc-ingest feed. */
 export type FeedFormat = LineFormat | JsonFormat;
 
 export const LINE_FORMATS: readonly LineFormat[] = [

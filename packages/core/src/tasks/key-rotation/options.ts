@@ -38,6 +38,7 @@ const fernetColumnSchema = z
     table: identifier,
     id: identifier.default("id"),
     column: identifier,
+    /** The MultiFernet key list, primary first, or a function reading it; rows move to the first key. */
     keys: fernetKeys,
     batchSize: batchSize.optional(),
   })
@@ -70,6 +71,7 @@ export const keyRotationInput = z
     }
   });
 
+/** The key-rotation task's input after validation, its defaults filled in. */
 export type KeyRotationInput = z.output<typeof keyRotationInput>;
 export type EncryptedColumn = KeyRotationInput["columns"][number];
 export type FernetColumn = KeyRotationInput["fernet"][number];

@@ -84,11 +84,15 @@ export interface KeysStatus {
   columns: ColumnKeyCounts[];
 }
 
+/** Options of `keysStatus`: the keyring's database and the columns to count rows of. */
 export interface KeysStatusOptions {
+  /** The host's knex instance holding `<prefix>keys` and the registered columns. */
   db: Knex;
   /** @default "upkeep_" */
   tablePrefix?: string;
+  /** Envelope-encrypted columns whose rows are counted per data key. @default [] */
   columns?: readonly EncryptedColumn[];
+  /** Fernet columns whose rows are counted per key. @default [] */
   fernet?: readonly FernetColumn[];
   /** @default 30 */
   maxAgeDays?: number;

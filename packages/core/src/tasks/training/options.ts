@@ -155,6 +155,7 @@ export const trainingInputSchema = z
     history: duration.default("7d"),
     minTenants: z.number().int().min(1).default(3),
     ipHashSecret: z.string().min(16, "expected at least 16 characters").optional(),
+    /** Answers "is this IP listed?" (an IoC matcher's lookup); adds the `ioc` feature. */
     isListed: z.custom<(ip: string) => boolean>((value) => typeof value === "function", "expected a function").optional(),
     extraFeatures: z
       .record(

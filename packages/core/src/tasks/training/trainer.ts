@@ -111,7 +111,9 @@ export interface PromotionMetric {
 export interface Trainer {
   /** The model's name in the registry, such as `threat-classifier`. */
   readonly name: string;
+  /** The hold-out metric a candidate must beat the champion on to be promoted. */
   readonly metric: PromotionMetric;
+  /** Trains a candidate on the dataset's training part and scores it on its hold-out. */
   train(dataset: TrainingDataset, context: TrainerContext): Promise<TrainerResult> | TrainerResult;
 }
 
