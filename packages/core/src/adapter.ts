@@ -45,6 +45,7 @@ export interface AdapterCapabilities {
 
 /** What the core hands an adapter once, before any `schedule` call. */
 export interface AdapterContext {
+  /** The configuration's logger, for the adapter's own lines. */
   logger: Logger;
 }
 
@@ -54,7 +55,9 @@ export interface AdapterContext {
  * turns failures into `AdapterError`.
  */
 export interface Adapter {
+  /** The adapter's name, such as `croner`; shown in logs and errors. */
   readonly name: string;
+  /** What the runtime does by itself. */
   readonly capabilities: AdapterCapabilities;
   /** Called once by `registerTasks` before scheduling. */
   init?(context: AdapterContext): void | Promise<void>;

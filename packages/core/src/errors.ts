@@ -32,7 +32,9 @@ function prefixed(message: string): string {
  * value.
  */
 export class UpkeepError extends Error {
+  /** `UpkeepError`, or the subclass's name. */
   override readonly name: string = "UpkeepError";
+  /** What went wrong, for programs to branch on. */
   readonly code: UpkeepErrorCode;
 
   /** `message` gets the `[upkeep]` prefix; `options.cause` becomes the error's `cause`. */
@@ -46,6 +48,7 @@ export class UpkeepError extends Error {
 export interface ConfigIssue {
   /** Dotted path of the offending field, such as `tasks.cleanup.input.policies.0.table`. */
   path: string;
+  /** What is wrong there; never the value. */
   message: string;
 }
 
@@ -54,7 +57,9 @@ export interface ConfigIssue {
  * names every failing field path; `issues` lists them for programs. Values are never included.
  */
 export class ConfigError extends UpkeepError {
+  /** `ConfigError`. */
   override readonly name = "ConfigError";
+  /** Every failing field, with its path and what is wrong. */
   readonly issues: readonly ConfigIssue[];
 
   /** The message is followed by one line per issue, `path: message`. */
@@ -70,7 +75,9 @@ export class ConfigError extends UpkeepError {
  * adapter's original error is the `cause`.
  */
 export class AdapterError extends UpkeepError {
+  /** `AdapterError`. */
   override readonly name = "AdapterError";
+  /** The failing adapter's name. */
   readonly adapter: string;
 
   /** `adapter` is the adapter's name, put in front of the message. */
@@ -98,9 +105,13 @@ export interface TaskErrorOptions extends UpkeepErrorOptions {
  * runner retries them with backoff; everything else fails the run at once.
  */
 export class TaskError extends UpkeepError {
+  /** `TaskError`. */
   override readonly name = "TaskError";
+  /** Whether the runner may retry the run (see {@link TaskErrorOptions.retryable}). */
   readonly retryable: boolean;
+  /** The short machine-readable reason stored with the run, when given. */
   readonly reason: string | undefined;
+  /** What the run did before it failed, stored as the failed run's result. */
   readonly result: unknown;
 
   /** A run failed with `message`; see {@link TaskErrorOptions} for retries, the reason and the result. */

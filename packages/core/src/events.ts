@@ -14,11 +14,15 @@ export interface TaskHealthEvent {
 
 /** Every event `upkeep.on` can subscribe to, with its payload. */
 export interface UpkeepEvents {
+  /** A run was claimed and starts. */
   "run:start": { run: RunRecord };
+  /** A run succeeded. */
   "run:success": { run: RunRecord };
   /** A run that ended `failed`, `timed_out`, `interrupted` or `abandoned`. */
   "run:failure": { run: RunRecord; error?: unknown };
+  /** A run was recorded `skipped`: the overlap check found a run still going, or the task called `ctx.skip`. */
   "run:skipped": { run: RunRecord };
+  /** A run reported progress (`ctx.progress`). */
   "run:progress": { run: RunRecord; progress: Progress };
   /** Any event a task emitted. */
   event: { run: RunRecord; event: TaskEvent };

@@ -20,14 +20,19 @@ export const UNHEALTHY_STATES: readonly HealthState[] = ["late", "missed", "fail
 
 /** One task's health as `upkeep.health()` reports it. */
 export interface TaskHealth {
+  /** The task's id. */
   id: string;
+  /** Its health state. */
   state: HealthState;
   /** One line saying why, for a table or a page. */
   detail: string;
+  /** Its 5-field cron pattern. */
   schedule: string;
+  /** The timezone its schedule is read in. */
   timezone: string;
   /** The tick the state is about (the late or missed one, or the one whose run decided it), when there is one. */
   tick: Date | null;
+  /** Its next tick, or null when it has none or is disabled. */
   nextRun: Date | null;
   /** How long after a tick its run may start before the task is `late`. */
   graceMs: number;

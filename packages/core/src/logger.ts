@@ -8,9 +8,13 @@ type LogMethod = (fields: LogFields, message: string) => void;
  * built-in JSON-lines logger all fit. `child` is used when present to bind a run's ids.
  */
 export interface Logger {
+  /** Writes a debug line. */
   debug: LogMethod;
+  /** Writes an info line. */
   info: LogMethod;
+  /** Writes a warning. */
   warn: LogMethod;
+  /** Writes an error. */
   error: LogMethod;
   /** A logger that adds `bindings` to every line; used when present to bind a run's ids. */
   child?: (bindings: LogFields) => Logger;

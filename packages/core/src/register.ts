@@ -18,10 +18,15 @@ import { parseOrThrow, toIssues } from "./validate.ts";
 
 /** A registered task as `upkeep.list()` shows it. */
 export interface TaskInfo {
+  /** The task's id. */
   id: string;
+  /** The task's description. */
   description: string;
+  /** Its 5-field cron pattern. */
   schedule: string;
+  /** The timezone its schedule is read in. */
   timezone: string;
+  /** Whether it is scheduled (a disabled task can still be run by hand). */
   enabled: boolean;
   /** The next tick, or null when the task is disabled or the pattern has none left. */
   nextRun: Date | null;
@@ -58,6 +63,7 @@ const REASON_MAX = 500;
 export interface DueTick {
   /** The task's job; `job.execute({ scheduledFor, catchUp })` runs the tick. */
   job: ScheduledJob;
+  /** The tick that is due. */
   scheduledFor: Date;
   /** True for the latest missed tick of a `catchUp` task that has no run yet. */
   catchUp: boolean;
@@ -141,7 +147,9 @@ export interface Upkeep {
   readonly crypto: UpkeepCrypto;
   /** The jobs as handed to the adapter, one per enabled task. */
   readonly jobs: readonly ScheduledJob[];
+  /** The run store: the history and the claims. */
   readonly store: RunStore;
+  /** The configuration's logger. */
   readonly logger: Logger;
 }
 

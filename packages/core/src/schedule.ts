@@ -2,7 +2,9 @@ import { Cron } from "croner";
 
 /** A validated 5-field cron schedule in an IANA timezone. The core's one source of tick times. */
 export interface Schedule {
+  /** The 5-field cron pattern. */
   readonly pattern: string;
+  /** The IANA timezone the pattern is read in. */
   readonly timezone: string;
   /** The first tick strictly after `after`. */
   next(after: Date): Date | null;

@@ -12,7 +12,9 @@ export type RunTrigger = "schedule" | "manual" | "catch-up";
 
 /** Progress a task reports while it works; the CLI shows it live. */
 export interface Progress {
+  /** How much is done. */
   done: number;
+  /** How much there is in all, when known. */
   total?: number;
   /** What is counted, such as `rows`. */
   unit?: string;
@@ -36,10 +38,13 @@ export interface TaskEvent {
 
 /** What a task's `run` receives besides its input. */
 export interface TaskContext {
+  /** The run's id. */
   readonly runId: string;
+  /** The task's id. */
   readonly taskId: string;
   /** The tick this run serves; for a manual run, the moment it was asked for. */
   readonly scheduledFor: Date;
+  /** What started the run: `schedule`, `catch-up` or `manual`. */
   readonly trigger: RunTrigger;
   /** 1 for the first attempt, 2 for the first retry, and so on. */
   readonly attempt: number;

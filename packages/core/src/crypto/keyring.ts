@@ -3,15 +3,19 @@ import { isUniqueViolation } from "../store/knex-store.ts";
 
 /** A data key as the keyring lists it: never its material. */
 export interface KeyInfo {
+  /** The data key's id, named in every ciphertext it encrypted. */
   id: string;
   /** 1 for the first key, one more for each rotation; the highest unretired one is active. */
   generation: number;
+  /** Its cipher, `aes-256-gcm`. */
   algorithm: string;
   /** The KEK that wraps it. */
   kekId: string;
+  /** When it was made. */
   createdAt: Date;
   /** Set once no registered row uses it; a retired key still decrypts. */
   retiredAt: Date | null;
+  /** `active` (encrypts), `old` (still decrypts, rows move off it) or `retired` (no registered row uses it). */
   status: "active" | "old" | "retired";
 }
 

@@ -7,37 +7,61 @@ export const FINAL_STATUSES: readonly RunStatus[] = ["succeeded", "failed", "ski
 
 /** One row of the run history. Times are `Date`s; JSON results are parsed. */
 export interface RunRecord {
+  /** The run's id (a UUID). */
   id: string;
+  /** The task's id. */
   taskId: string;
+  /** The tick the run serves; for a manual run, when it was asked for. */
   scheduledFor: Date;
+  /** What started it: `schedule`, `catch-up` or `manual`. */
   trigger: RunTrigger;
+  /** Its outcome, or `running` while it goes on. */
   status: RunStatus;
+  /** The attempt number, from 1; more after retries. */
   attempt: number;
+  /** Whether it ran as a dry run (changing nothing). */
   dryRun: boolean;
+  /** When a process claimed it. */
   claimedAt: Date;
+  /** When it ended, or null while running. */
   finishedAt: Date | null;
+  /** Until when the running process holds it; a run still `running` past it is abandoned. */
   leaseUntil: Date | null;
+  /** How long it ran, or null while running. */
   durationMs: number | null;
   /** The task's return value (JSON), for a run that produced one. */
   result: unknown;
   /** Why a run was skipped, interrupted or timed out, or the error code of a failure. */
   reason: string | null;
+  /** The error's message of a failed or timed-out run (never a secret), or null. */
   errorMessage: string | null;
+  /** The error's stack of a failed run, or null. */
   errorStack: string | null;
+  /** The host name of the process that ran it. */
   host: string;
+  /** The process id that ran it. */
   pid: number;
 }
 
 /** A run to claim. */
 export interface NewRun {
+  /** The run's id (a UUID). */
   id: string;
+  /** The task's id. */
   taskId: string;
+  /** The tick the run serves; for a manual run, when it was asked for. */
   scheduledFor: Date;
+  /** What starts it: `schedule`, `catch-up` or `manual`. */
   trigger: RunTrigger;
+  /** Whether it runs as a dry run. */
   dryRun: boolean;
+  /** When it is claimed. */
   claimedAt: Date;
+  /** Until when the claiming process holds it; renewed while the run goes on. */
   leaseUntil: Date;
+  /** The host name of the claiming process. */
   host: string;
+  /** The claiming process's id. */
   pid: number;
 }
 
@@ -105,14 +129,21 @@ export function asSeenAt(run: RunRecord, now: Date): RunRecord {
 
 /** How a run ended. */
 export interface RunOutcome {
+  /** How the run ended. */
   status: Exclude<RunStatus, "running">;
+  /** When it ended. */
   finishedAt: Date;
+  /** The attempt that ended it. */
   attempt: number;
+  /** How long it ran. */
   durationMs: number | null;
   /** Already serialised JSON, or null. */
   result: string | null;
+  /** Why it was skipped, interrupted or timed out, or the failure's error code. */
   reason: string | null;
+  /** The error's message of a failed run (never a secret), or null. */
   errorMessage: string | null;
+  /** The error's stack of a failed run, or null. */
   errorStack: string | null;
 }
 
@@ -121,10 +152,13 @@ export interface RunOutcome {
  * its ticks are expected to run, and the health state last announced by an event.
  */
 export interface TaskState {
+  /** The task's id. */
   taskId: string;
   /** Scheduled and catch-up ticks of a paused task are not run, on any host. */
   paused: boolean;
+  /** When it was paused, or null. */
   pausedAt: Date | null;
+  /** The reason given with the pause, or null. */
   pausedReason: string | null;
   /**
    * Ticks before this moment are not expected to have a run: set when a worker first schedules the
