@@ -340,6 +340,47 @@ for (const { dialect, available } of await probeDialects()) {
       await upkeep.stop();
     });
 
+    it("runs a scheduled tick in two statements, the pause flag read in the claim; a paused task's tick records nothing", async () => {
+      const prefix = freshPrefix();
+      const task = defineTask({ id: "ticked", schedule: "* * * * *", run: () => ({ ok: true }) });
+      const lines: Array<[string, Record<string, unknown>]> = [];
+      const quiet = () => {};
+      const logger: Logger = { debug: quiet, warn: quiet, error: quiet, info: (fields, message) => lines.push([message, fields]) };
+      const adapter = manualAdapter();
+      const upkeep = registerTasks(adapter, {
+        tasks: [task],
+        db: database.knex,
+        tablePrefix: prefix,
+        logger,
+        healthInterval: 0,
+        historyRetention: 0,
+      });
+      await upkeep.start();
+      await adapter.fire("ticked", minutes(1));
+      const sent: string[] = [];
+      const record = (query: { sql: string }) => sent.push(query.sql);
+      database.knex.on("query", record);
+      let run: RunRecord | undefined;
+      try {
+        run = await adapter.fire("ticked", minutes(2));
+      } finally {
+        database.knex.removeListener("query", record);
+      }
+      expect(run).toMatchObject({ status: "succeeded", trigger: "schedule" });
+      expect(sent).toHaveLength(2);
+      expect(sent[0]).toContain(`${prefix}task_state`);
+
+      await upkeep.pause("ticked", { reason: "reindexing" });
+      expect(await adapter.fire("ticked", minutes(3))).toBeUndefined();
+      expect(await database.knex(`${prefix}runs`).where({ task_id: "ticked" })).toHaveLength(2);
+      const paused = lines.find(([message]) => message === "[upkeep] tick not run: the task is paused");
+      expect(paused?.[1]).toMatchObject({ taskId: "ticked", reason: "reindexing" });
+      expect((await upkeep.run("ticked")).status).toBe("succeeded");
+      await upkeep.resume("ticked");
+      expect(await adapter.fire("ticked", minutes(4))).toMatchObject({ status: "succeeded" });
+      await upkeep.stop();
+    });
+
     it("of two hosts claiming different ticks of a task at once, one runs and the other is skipped", async () => {
       const prefix = freshPrefix();
       let executions = 0;

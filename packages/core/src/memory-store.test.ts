@@ -2,7 +2,48 @@ import { describe, expect, it } from "vitest";
 import { silentLogger } from "./logger.ts";
 import { manualAdapter } from "./manual-adapter.ts";
 import { registerTasks } from "./register.ts";
+import { memoryStore } from "./store/memory-store.ts";
+import type { NewRun } from "./store/types.ts";
 import { defineTask } from "./task.ts";
+
+describe("memory store claims", () => {
+  const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 0, minute));
+  const run = (id: string, minute: number, trigger: NewRun["trigger"] = "schedule"): NewRun => ({
+    id,
+    taskId: "t",
+    scheduledFor: at(minute),
+    trigger,
+    dryRun: false,
+    claimedAt: at(minute),
+    leaseUntil: at(minute + 5),
+    host: "h",
+    pid: 1,
+  });
+
+  it("records nothing for a paused task's tick and says so; a manual run is claimed", async () => {
+    const store = memoryStore();
+    await store.setPaused("t", { reason: "reindexing" }, at(0));
+    expect(await store.claim(run("a", 1))).toEqual({ claimed: false, existing: undefined, paused: { reason: "reindexing" } });
+    expect(await store.claim(run("b", 1, "catch-up"))).toMatchObject({ claimed: false, paused: { reason: "reindexing" } });
+    expect(await store.claim(run("c", 1, "manual"))).toMatchObject({ claimed: true, run: { status: "running" } });
+    expect((await store.list()).map((r) => r.id)).toEqual(["c"]);
+    await store.setPaused("t", null, at(2));
+    expect(await store.claim(run("d", 3))).toMatchObject({ claimed: true, run: { status: "running" } });
+  });
+
+  it("checks overlap against running runs only: a finished or abandoned run no longer blocks", async () => {
+    const store = memoryStore();
+    await store.claim(run("a", 1), { overlap: "skip" });
+    expect(await store.claim(run("b", 2), { overlap: "skip" })).toMatchObject({ run: { status: "skipped" } });
+    const outcome = { attempt: 1, durationMs: 1, result: null, reason: null, errorMessage: null, errorStack: null };
+    expect(await store.finish("a", { status: "succeeded", finishedAt: at(2), ...outcome })).toBe(true);
+    expect(await store.claim(run("c", 3), { overlap: "skip" })).toMatchObject({ run: { status: "running" } });
+    expect(await store.abandonExpired(at(20), 10)).toBe(1);
+    expect((await store.get("c"))?.status).toBe("abandoned");
+    expect(await store.abandonExpired(at(20), 10)).toBe(0);
+    expect(await store.claim(run("d", 21), { overlap: "skip" })).toMatchObject({ run: { status: "running" } });
+  });
+});
 
 describe("runner on the memory store", () => {
   it("runs a tick once when the same process fires it twice at once", async () => {

@@ -116,7 +116,6 @@ export class Runner {
     const scheduledFor = options.scheduledFor ?? (options.trigger === "manual" ? now : task.schedule.tickAt(now));
     if (!scheduledFor) return undefined;
     const log = childLogger(this.#options.logger, { taskId: task.definition.id });
-    if (await this.#pausedTick(task.definition.id, options.trigger, log)) return undefined;
     const claim: NewRun = {
       id: randomUUID(),
       taskId: task.definition.id,
@@ -149,8 +148,13 @@ export class Runner {
     log: Logger,
   ): Promise<RunRecord | undefined> {
     const { store, emitter } = this.#options;
+    // A scheduled or catch-up tick of a paused task is not claimed, in the claim statement itself.
     const claimed = await store.claim(claim, { overlap: task.overlap });
     if (!claimed.claimed) {
+      if (claimed.paused) {
+        log.info({ reason: claimed.paused.reason }, "[upkeep] tick not run: the task is paused");
+        return undefined;
+      }
       log.debug({ scheduledFor: claim.scheduledFor.toISOString() }, "[upkeep] tick already claimed elsewhere");
       return claimed.existing;
     }
@@ -171,18 +175,6 @@ export class Runner {
       );
     }
     return withRunSpan(run, () => this.#run(task, run, options, controller));
-  }
-
-  /**
-   * Whether this is a scheduled or catch-up tick of a paused task. Such a tick is not claimed, so
-   * nothing is recorded for it; manual runs go ahead.
-   */
-  async #pausedTick(taskId: string, trigger: RunTrigger, log: Logger): Promise<boolean> {
-    if (trigger === "manual") return false;
-    const state = await this.#options.store.taskState(taskId);
-    if (!state?.paused) return false;
-    log.info({ reason: state.pausedReason }, "[upkeep] tick not run: the task is paused");
-    return true;
   }
 
   async #run(task: RegisteredTask, claimed: RunRecord, options: ExecuteOptions, controller: AbortController): Promise<RunRecord> {

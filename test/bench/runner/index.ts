@@ -1,5 +1,6 @@
-// The cost of one run through the runner (claim with its overlap check, lease, record) on SQLite and
-// PostgreSQL, against two baselines measured in the same run: calling the task function directly,
+// The cost of one run through the runner (claim with its overlap check, lease, record) on SQLite,
+// PostgreSQL and MariaDB, manual runs and scheduled ticks (whose claim also honours the pause flag),
+// against two baselines measured in the same run: calling the task function directly,
 // and the least a durable exactly-once run can cost, the task plus exactly one insert-on-conflict
 // claim and one update of the outcome in the run history table itself. The task is a small
 // real unit of work: one indexed query, so the ratios show what the runner adds to a short task.
@@ -25,11 +26,20 @@ async function measure(database: TestDatabase) {
     return { n: Number(row?.n) };
   };
   const task = defineTask({ id: "bench", schedule: "* * * * *", run: (ctx) => work(ctx) });
-  const upkeep = registerTasks(manualAdapter(), { tasks: [task], db, logger: silentLogger, historyRetention: 0 });
-  await upkeep.migrate();
+  const adapter = manualAdapter();
+  const upkeep = registerTasks(adapter, { tasks: [task], db, logger: silentLogger, historyRetention: 0, healthInterval: 0 });
+  await upkeep.start();
+  // Each scheduled run serves its own tick, a minute after the previous one.
+  let tick = Date.UTC(2030, 0, 1);
+  const scheduled = async () => {
+    tick += 60_000;
+    const run = await adapter.fire("bench", new Date(tick));
+    if (run?.status !== "succeeded") throw new Error(`scheduled bench run ended ${run?.status}`);
+  };
   for (let i = 0; i < 50; i++) {
     await work({ db });
     await upkeep.run("bench");
+    await scheduled();
   }
   /**
    * The floor: claim the run (one insert-on-conflict into the run history, same table and
@@ -60,8 +70,8 @@ async function measure(database: TestDatabase) {
       .update({ status: "succeeded", finished_at: Date.now(), lease_until: null, result: JSON.stringify(result) });
   };
   for (let i = 0; i < 50; i++) await logged();
-  // Interleaved in ten slices, so load from elsewhere on the machine falls on all three alike.
-  const ms = { direct: 0, floor: 0, runner: 0 };
+  // Interleaved in ten slices, so load from elsewhere on the machine falls on all four alike.
+  const ms = { direct: 0, floor: 0, runner: 0, scheduled: 0 };
   const slice = Math.ceil(RUNS / 10);
   for (let done = 0; done < RUNS; done += slice) {
     const n = Math.min(slice, RUNS - done);
@@ -80,6 +90,11 @@ async function measure(database: TestDatabase) {
         for (let i = 0; i < n; i++) await upkeep.run("bench");
       })
     ).ms;
+    ms.scheduled += (
+      await timed(async () => {
+        for (let i = 0; i < n; i++) await scheduled();
+      })
+    ).ms;
   }
   const direct = { ms: ms.direct };
   const floor = { ms: ms.floor };
@@ -89,8 +104,14 @@ async function measure(database: TestDatabase) {
   result.report({ metric: `${dialect}.throughput`, ours: oursRate, baseline: baseRate, unit: "runs/s" });
   result.report({ metric: `${dialect}.per_run`, ours: runner.ms / RUNS, baseline: direct.ms / RUNS, unit: "ms" });
   result.report({ metric: `${dialect}.per_run_vs_claim_update`, ours: runner.ms / RUNS, baseline: floor.ms / RUNS, unit: "ms" });
+  result.report({
+    metric: `${dialect}.scheduled_per_run_vs_claim_update`,
+    ours: ms.scheduled / RUNS,
+    baseline: floor.ms / RUNS,
+    unit: "ms",
+  });
   await upkeep.stop();
 }
 
-await onEachDialect(["sqlite", "postgres"], measure);
+await onEachDialect(["sqlite", "postgres", "mariadb"], measure);
 result.write();

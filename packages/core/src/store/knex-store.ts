@@ -83,7 +83,7 @@ const COLUMNS = [
  * A lost tick returns no row (PostgreSQL, SQLite) or the existing row (MariaDB/MySQL, where
  * `returning` gives the row the duplicate key hit).
  */
-function claimSql(dialect: SqlDialect, overlap: boolean): string {
+function claimSql(dialect: SqlDialect, overlap: boolean, pausable: boolean): string {
   const pg = dialect === "postgres";
   const bigint = pg ? "::bigint" : "";
   // On InnoDB a locking read: it waits for a concurrent claim of the task and reads its row.
@@ -96,20 +96,42 @@ function claimSql(dialect: SqlDialect, overlap: boolean): string {
       ?${bigint}, case when o.busy then ?${bigint} end, case when o.busy then null else ?${bigint} end,
       case when o.busy then ? end, ?, ?${pg ? "::integer" : ""}
     from (select ${busy} as busy) o`;
-  const insert = `insert into ?? (??) ${select}`;
+  // A scheduled or catch-up tick of a paused task inserts nothing. SQLite needs a where clause
+  // anyway, to read `on conflict` as the upsert clause of an insert ... select.
+  const where = pausable
+    ? " where not exists (select 1 from ?? s where s.task_id = ? and s.paused)"
+    : dialect === "sqlite"
+      ? " where true"
+      : "";
+  const insert = `insert into ?? (??) ${select}${where}`;
   if (dialect === "mysql") return `${insert} on duplicate key update ?? = ?? returning *`;
-  // SQLite needs a where clause to read `on conflict` as the upsert clause of an insert ... select.
-  return `${insert}${dialect === "sqlite" ? " where true" : ""} on conflict (task_id, claim_key) do nothing returning status`;
+  return `${insert} on conflict (task_id, claim_key) do nothing returning status`;
 }
 
-function claimBindings(dialect: SqlDialect, table: string, run: NewRun, overlap: boolean): Knex.RawBinding[] {
+/** The claim statements, made once per store for each shape (dialect fixed; overlap; pausable). */
+function claimStatements(dialect: SqlDialect): (overlap: boolean, pausable: boolean) => string {
+  const made = new Map<number, string>();
+  return (overlap, pausable) => {
+    const key = (overlap ? 1 : 0) + (pausable ? 2 : 0);
+    let sql = made.get(key);
+    if (sql === undefined) {
+      sql = claimSql(dialect, overlap, pausable);
+      made.set(key, sql);
+    }
+    return sql;
+  };
+}
+
+function claimBindings(dialect: SqlDialect, prefix: string, run: NewRun, overlap: boolean, pausable: boolean): Knex.RawBinding[] {
+  const table = `${prefix}runs`;
   const claimed = run.claimedAt.getTime();
   const busy: Knex.RawBinding[] = overlap
     ? [...(dialect === "postgres" ? [table, run.taskId] : []), table, run.taskId, claimed, run.leaseUntil.getTime()]
     : [];
   const values = [run.id, run.taskId, claimKey(run), run.scheduledFor.getTime(), run.trigger, run.dryRun, claimed, claimed];
   const tail = [run.leaseUntil.getTime(), OVERLAP_REASON, run.host, run.pid];
-  return [table, COLUMNS, ...values, ...tail, ...busy, ...(dialect === "mysql" ? [`${table}.id`, `${table}.id`] : [])];
+  const paused = pausable ? [`${prefix}task_state`, run.taskId] : [];
+  return [table, COLUMNS, ...values, ...tail, ...busy, ...paused, ...(dialect === "mysql" ? [`${table}.id`, `${table}.id`] : [])];
 }
 
 /** The rows a raw statement with `returning` gave, whatever the driver's result shape. */
@@ -147,6 +169,7 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
   const table = `${prefix}runs`;
   const runs = () => db(table);
   const dialect = dialectOf(db);
+  const claimStatement = claimStatements(dialect);
 
   const wrap = async <T>(what: string, work: () => Promise<T>): Promise<T> => {
     try {
@@ -159,6 +182,8 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
 
   /** The runs that count as ticks for health: scheduled or catch-up, not dry runs. */
   const tickRuns = (taskId: string) => runs().where({ task_id: taskId, dry_run: false }).whereIn("trigger", ["schedule", "catch-up"]);
+
+  const taskState = knexTaskState(db, prefix, wrap);
 
   const get = async (runId: string) => {
     const row = (await runs().where({ id: runId }).first()) as Row | undefined;
@@ -174,8 +199,9 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
     claim: (run: NewRun, claimOptions: ClaimOptions = {}) =>
       wrap("claim", async (): Promise<ClaimResult> => {
         const overlap = claimOptions.overlap === "skip";
-        const sql = claimSql(dialect, overlap);
-        const bindings = claimBindings(dialect, table, run, overlap);
+        const pausable = run.trigger !== "manual";
+        const sql = claimStatement(overlap, pausable);
+        const bindings = claimBindings(dialect, prefix, run, overlap, pausable);
         for (let attempt = 1; ; attempt++) {
           let rows: Row[];
           try {
@@ -193,7 +219,10 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
           const existing = (await runs()
             .where({ task_id: run.taskId, claim_key: claimKey(run) })
             .first()) as Row | undefined;
-          return { claimed: false, existing: existing && toRecord(existing) };
+          if (existing || !pausable) return { claimed: false, existing: existing && toRecord(existing) };
+          // Nothing inserted and no run holds the tick: the task is paused (or was, at the claim).
+          const state = await taskState.taskState(run.taskId);
+          return { claimed: false, existing: undefined, ...(state?.paused ? { paused: { reason: state.pausedReason } } : {}) };
         }
       }),
     abandonExpired: (now, limit) =>
@@ -272,7 +301,7 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
         const row = (await tickRuns(taskId).where({ status: "succeeded" }).orderBy("scheduled_for", "desc").first()) as Row | undefined;
         return row && toRecord(row);
       }),
-    ...knexTaskState(db, prefix, wrap),
+    ...taskState,
     prune: (before, batchSize = 1000) =>
       wrap("prune", async () => {
         let removed = 0;

@@ -40,6 +40,13 @@ export function memoryStore(): RunStore {
   const runs = new Map<string, RunRecord>();
   const ticks = new Map<string, string>();
   const states = new Map<string, TaskState>();
+  /** The runs still `running`, per task: the overlap check and the sweep never walk the history. */
+  const running = new Map<string, Set<RunRecord>>();
+  const settled = (run: RunRecord) => {
+    const set = running.get(run.taskId);
+    set?.delete(run);
+    if (set?.size === 0) running.delete(run.taskId);
+  };
   const copy = (run: RunRecord): RunRecord => ({ ...run });
   const tickRuns = (taskId: string) => [...runs.values()].filter((run) => run.taskId === taskId && isTickRun(run)).sort(byLatestTick);
   const stateOf = (taskId: string): TaskState => {
@@ -53,8 +60,8 @@ export function memoryStore(): RunStore {
   /** Another run of the task holds a lease live at `run.claimedAt` (see `ClaimOptions.overlap`). */
   const hasLiveRun = (run: NewRun): boolean => {
     const at = run.claimedAt.getTime();
-    for (const other of runs.values()) {
-      if (other.taskId !== run.taskId || other.status !== "running" || !other.leaseUntil) continue;
+    for (const other of running.get(run.taskId) ?? []) {
+      if (!other.leaseUntil) continue;
       if (other.leaseUntil.getTime() >= at && other.claimedAt.getTime() <= run.leaseUntil.getTime()) return true;
     }
     return false;
@@ -70,17 +77,24 @@ export function memoryStore(): RunStore {
         const existing = runs.get(existingId);
         return { claimed: false, existing: existing && copy(existing) };
       }
+      const state = run.trigger === "manual" ? undefined : states.get(run.taskId);
+      if (state?.paused) return { claimed: false, existing: undefined, paused: { reason: state.pausedReason } };
       const record = options.overlap === "skip" && hasLiveRun(run) ? skippedRecord(run) : newRecord(run);
       runs.set(run.id, record);
       ticks.set(key, run.id);
+      if (record.status === "running") {
+        const set = running.get(run.taskId) ?? new Set();
+        running.set(run.taskId, set.add(record));
+      }
       return { claimed: true, run: copy(record) };
     },
     async abandonExpired(now, limit) {
       let marked = 0;
-      for (const run of runs.values()) {
+      for (const run of [...running.values()].flatMap((set) => [...set])) {
         if (marked >= limit) break;
-        if (run.status !== "running" || !run.leaseUntil || run.leaseUntil.getTime() >= now.getTime()) continue;
+        if (!run.leaseUntil || run.leaseUntil.getTime() >= now.getTime()) continue;
         Object.assign(run, { status: "abandoned", finishedAt: now, leaseUntil: null, reason: ABANDONED_REASON });
+        settled(run);
         marked++;
       }
       return marked;
@@ -99,6 +113,7 @@ export function memoryStore(): RunStore {
       const run = runs.get(runId);
       if (run?.status !== "running") return false;
       Object.assign(run, { ...outcome, result: parseResult(outcome.result), leaseUntil: null });
+      settled(run);
       return true;
     },
     async get(runId) {

@@ -91,9 +91,12 @@ export function newRecord(run: NewRun): RunRecord {
 
 /**
  * What `claim` found: the run is ours (recorded `running`, or already `skipped` because the task's
- * overlap policy found a live run), or another process holds this tick.
+ * overlap policy found a live run), another process holds this tick, or (`paused`) the tick is a
+ * scheduled or catch-up one of a paused task, so nothing was recorded.
  */
-export type ClaimResult = { claimed: true; run: RunRecord } | { claimed: false; existing: RunRecord | undefined };
+export type ClaimResult =
+  | { claimed: true; run: RunRecord }
+  | { claimed: false; existing: RunRecord | undefined; paused?: { reason: string | null } };
 
 /** How a claim treats other runs of the same task. */
 export interface ClaimOptions {
@@ -192,7 +195,11 @@ export interface RunStore {
    * without it is taken as current by `start()` with `autoMigrate: false`.
    */
   pendingMigrations?(): Promise<string[]>;
-  /** Claims the tick, with the overlap check of `options` in the same atomic step. */
+  /**
+   * Claims the tick, with the overlap check of `options` and, for a scheduled or catch-up tick, the
+   * task's pause flag in the same atomic step: a paused task's tick records nothing and gives
+   * `paused`.
+   */
   claim(run: NewRun, options?: ClaimOptions): Promise<ClaimResult>;
   /**
    * Marks at most `limit` runs of any task still `running` whose lease ended before `now` as
