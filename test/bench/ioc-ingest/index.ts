@@ -10,11 +10,11 @@ import type { Knex } from "knex";
 import { seededRandom as prng } from "../../../packages/core/src/random.ts";
 import { Allowlist, BUILTIN_ALLOWLIST } from "../../../packages/core/src/tasks/ioc-ingest/allowlist.ts";
 import { Collector } from "../../../packages/core/src/tasks/ioc-ingest/collector.ts";
-import { formatIPv4, formatIPv6, parseIPv4 } from "../../../packages/core/src/tasks/ioc-ingest/ip.ts";
-import { type IndicatorRow, MatchIndex } from "../../../packages/core/src/tasks/ioc-ingest/match-index.ts";
-import { normalise } from "../../../packages/core/src/tasks/ioc-ingest/normalise.ts";
+import { formatIPv4, parseIPv4 } from "../../../packages/core/src/tasks/ioc-ingest/ip.ts";
+import { MatchIndex } from "../../../packages/core/src/tasks/ioc-ingest/match-index.ts";
 import { createLineParser, LineSplitter } from "../../../packages/core/src/tasks/ioc-ingest/parsers.ts";
 import { bench, peakRssGrowthMb, timed } from "../lib.ts";
+import { buildInPages, measureMemory, type Prefix, rowOf, v4Prefixes, v6Prefixes } from "./networks.ts";
 
 const b = bench("ioc-ingest");
 const quick = process.env.BENCH_QUICK === "1";
@@ -191,41 +191,6 @@ for (const { dialect, available } of ingest ? await probeDialects(ingestDialects
 }
 
 // ---- 3. matcher lookups per second, build time and memory
-interface Prefix {
-  value: string;
-  start: number;
-  end: number;
-  length: number;
-}
-function v4Prefixes(count: number): Prefix[] {
-  const out = new Map<string, Prefix>();
-  while (out.size < count) {
-    const length = 16 + Math.floor(random() * 17);
-    const indicator = normalise(`${formatIPv4(publicV4())}/${length}`);
-    if (!indicator) continue;
-    const start = parseIPv4(indicator.value.split("/")[0] as string);
-    out.set(indicator.value, { value: indicator.value, start, end: start + 2 ** (32 - length) - 1, length });
-  }
-  return [...out.values()];
-}
-function v6Prefixes(count: number): string[] {
-  const out = new Set<string>();
-  while (out.size < count) {
-    const words = [0x2a000000 + Math.floor(random() * 0x00ffffff), Math.floor(random() * 2 ** 32), 0, 0];
-    const indicator = normalise(`${formatIPv6(words)}/${24 + Math.floor(random() * 41)}`);
-    if (indicator) out.add(indicator.value);
-  }
-  return [...out];
-}
-const rowOf = (kind: IndicatorRow["kind"], value: string): IndicatorRow => ({
-  kind,
-  value,
-  feeds: ["bench"],
-  confidence: 50,
-  firstSeen: 0,
-  lastSeen: 0,
-});
-
 /**
  * Lookups per second over `probes`, after an untimed warm-up (so the optimising compiler has run);
  * hits go to a sink the loop's result depends on, so the work cannot be dropped.
@@ -257,10 +222,43 @@ function flat(strings: string[]): string[] {
   return JSON.parse(JSON.stringify(strings)) as string[];
 }
 
-/** Heap plus native memory (BlockList keeps its rules outside the JS heap), after a collection. */
-function heapMb(): number {
-  globalThis.gc?.();
-  return process.memoryUsage.rss() / 1024 / 1024;
+/**
+ * Memory per 100,000 networks against BlockList's, both ways (JS heap plus array buffers; RSS), and
+ * bytes a network against the floor the issue names: a start, an end and an owner reference, 12 bytes.
+ */
+function reportMemory(family: "ipv4" | "ipv6", label: string, size: number): void {
+  const ours = measureMemory(family, size, "ours");
+  const blockList = measureMemory(family, size, "blocklist");
+  const per100k = (mb: number) => (mb * 100_000) / size;
+  b.report({
+    metric: `${family}_heap_per_100k_${label}_vs_blocklist`,
+    ours: per100k(ours.heap),
+    baseline: per100k(blockList.heap),
+    unit: "MB",
+  });
+  b.report({
+    metric: `${family}_rss_per_100k_${label}_vs_blocklist`,
+    ours: per100k(ours.rss),
+    baseline: per100k(blockList.rss),
+    unit: "MB",
+  });
+  b.report({
+    metric: `${family}_heap_bytes_per_prefix_${label}_vs_12_byte_floor`,
+    ours: (ours.heap * 1024 * 1024) / size,
+    baseline: 12,
+    unit: "B",
+  });
+  b.report({
+    metric: `${family}_rss_bytes_per_prefix_${label}_vs_blocklist`,
+    ours: (ours.rss * 1024 * 1024) / size,
+    baseline: (blockList.rss * 1024 * 1024) / size,
+    unit: "B",
+  });
+  // A refresh builds the next index while the loaded one still serves: peak RSS growth of that
+  // build, page by page as from the database, against the loaded index's own RSS (a ratio of 1
+  // would double the matcher's memory).
+  if (ours.rebuildPeak !== undefined)
+    b.report({ metric: `${family}_rebuild_peak_rss_${label}_vs_loaded_index`, ours: ours.rebuildPeak, baseline: ours.rss, unit: "MB" });
 }
 
 const sizes = process.env.BENCH_IOC_SIZES?.split(",").map(Number) ?? (quick ? [100_000] : [100_000, 1_000_000]);
@@ -268,17 +266,13 @@ for (const size of onlyIngest ? [] : sizes) {
   const label = size >= 1_000_000 ? `${size / 1_000_000}m` : `${size / 1000}k`;
   if (families.has("ipv4")) {
     // IPv4
-    const prefixes = v4Prefixes(size);
-    const heapBefore = heapMb();
-    const built = await timed(() => new MatchIndex(prefixes.map((prefix) => rowOf("ipv4", prefix.value))));
+    const prefixes = v4Prefixes(size, random);
+    const built = await timed(() => buildInPages(size, (i) => rowOf("ipv4", (prefixes[i] as Prefix).value)));
     const index = built.value;
-    const ourMb = heapMb() - heapBefore;
     const blockList = new BlockList();
-    const blockHeap = heapMb();
     const blockBuilt = await timed(() => {
       for (const prefix of prefixes) blockList.addSubnet(formatIPv4(prefix.start), prefix.length, "ipv4");
     });
-    const blockMb = heapMb() - blockHeap;
     const probes = flat(
       Array.from({ length: 1_000_000 }, (_, i) => {
         if (i % 2 === 0) {
@@ -311,37 +305,21 @@ for (const size of onlyIngest ? [] : sizes) {
       baseline: (blockBuilt.ms * 100_000) / size,
       unit: "ms",
     });
-    b.report({ metric: `ipv4_memory_per_100k_${label}`, ours: (ourMb * 100_000) / size, baseline: (blockMb * 100_000) / size, unit: "MB" });
-    // Against the floor the issue names: a start, an end and an owner reference per range, 12 bytes.
-    b.report({ metric: `ipv4_bytes_per_prefix_${label}_vs_12_byte_floor`, ours: (ourMb * 1024 * 1024) / size, baseline: 12, unit: "B" });
-    // A refresh builds the next index while the loaded one still serves: peak RSS growth of that
-    // build, against the loaded index's own memory (a ratio of 1 would double the matcher's memory).
-    const rebuilt = await peakRssGrowthMb(async () => new MatchIndex(prefixes.map((prefix) => rowOf("ipv4", prefix.value))));
-    b.report({ metric: `ipv4_rebuild_peak_rss_${label}_vs_loaded_index`, ours: rebuilt.mb, baseline: ourMb, unit: "MB" });
-    if (rebuilt.value.size.ipv4 !== index.size.ipv4) throw new Error("rebuild lost prefixes");
+    reportMemory("ipv4", label, size);
   }
 
   if (families.has("ipv6")) {
     // IPv6
-    const v6 = v6Prefixes(size);
-    const v6Heap = heapMb();
-    const v6Built = await timed(() => new MatchIndex(v6.map((value) => rowOf("ipv6", value))));
-    const v6Mb = heapMb() - v6Heap;
+    const v6 = v6Prefixes(size, random);
+    const v6Built = await timed(() => buildInPages(size, (i) => rowOf("ipv6", v6[i] as string)));
     const v6Block = new BlockList();
-    const v6BlockHeap = heapMb();
     const v6BlockBuilt = await timed(() => {
       for (const value of v6) {
         const [address, length] = value.split("/");
         v6Block.addSubnet(address as string, Number(length), "ipv6");
       }
     });
-    const v6BlockMb = heapMb() - v6BlockHeap;
-    b.report({
-      metric: `ipv6_memory_per_100k_${label}`,
-      ours: (v6Mb * 100_000) / size,
-      baseline: (v6BlockMb * 100_000) / size,
-      unit: "MB",
-    });
+    reportMemory("ipv6", label, size);
     const v6Probes = flat(
       Array.from({ length: 500_000 }, (_, i) => {
         const pick = v6[Math.floor(random() * v6.length)] as string;

@@ -4,7 +4,7 @@ import { Allowlist, BUILTIN_ALLOWLIST } from "./allowlist.ts";
 import { Collector } from "./collector.ts";
 import { splitCsvLine } from "./csv.ts";
 import { type CsvMapping, DEFAULT_MAX_LINE_LENGTH, LINE_FORMATS, type LineFormat, LineSplitter, parseLineStream } from "./parsers.ts";
-import { readMispEvent, readMispManifest, readStixBundle, readTaxiiEnvelope } from "./stix.ts";
+import { parseStixPattern, readMispEvent, readMispManifest, readStixBundle, readTaxiiEnvelope } from "./stix.ts";
 import type { Listed } from "./store.ts";
 
 // Regression tests for issue 21, items 1 and 4: a crafted line froze the event loop for minutes
@@ -139,6 +139,11 @@ describe("hostile JSON feeds (issue 21 item 5)", () => {
       listed: 40_000,
     },
     { name: "a 16 MB string", text: bundle([`{"type":"note","content":"${"a".repeat(16 * MB)}"}`, indicator("45.155.205.1")]), listed: 1 },
+    {
+      name: "an 8 MB pattern",
+      text: bundle([JSON.stringify({ type: "indicator", pattern: `[${"a ".repeat(4 * MB)}]` }), indicator("45.155.205.1")]),
+      listed: 1,
+    },
   ];
   for (const { name, text, listed } of bodies) {
     it(`reads a STIX bundle of ${name} as a stream, without a long stall`, { timeout: 60_000 }, async () => {
@@ -151,8 +156,18 @@ describe("hostile JSON feeds (issue 21 item 5)", () => {
       delay.disable();
       console.log(`stix, ${name}: longest event-loop stall ${(delay.max / 1e6).toFixed(1)} ms over ${(text.length / MB).toFixed(1)} MB`);
       expect(rows.filter((row) => !row.withdrawn)).toHaveLength(listed);
+      if (name === "an 8 MB pattern") expect(sink.counts.invalid).toBe(1);
     });
   }
+
+  it("splits pattern comparisons on OR in any case and refuses AND", () => {
+    const or = parseStixPattern(
+      "[ipv4-addr:value = '45.155.205.1' or ipv4-addr:value = '45.155.205.2'] OR [domain-name:value = 'evil.example']",
+    );
+    expect(or?.map((found) => found.value)).toEqual(["45.155.205.1", "45.155.205.2", "evil.example"]);
+    expect(parseStixPattern("[ipv4-addr:value = '45.155.205.1' AND ipv4-addr:value = '45.155.205.2']")).toBeUndefined();
+    expect(parseStixPattern("[ipv4-addr:value = 'a AND b']")?.map((found) => found.value)).toEqual(["a AND b"]);
+  });
 
   it("fails a truncated, empty, trailing-garbage or too deeply nested JSON body, naming the document", async () => {
     const { sink } = collector();

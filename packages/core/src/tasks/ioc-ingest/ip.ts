@@ -119,29 +119,38 @@ export function formatIPv4(value: number): string {
 
 /** RFC 5952 text of four words: lower-case hex, no leading zeros, the longest zero run as `::`. */
 export function formatIPv6(words: ArrayLike<number>): string {
-  const parts: number[] = [];
   for (let w = 0; w < 4; w++) {
     const word = words[w] as number;
-    parts.push(word >>> 16, word & 0xffff);
+    groups[2 * w] = word >>> 16;
+    groups[2 * w + 1] = word & 0xffff;
   }
   let bestStart = -1;
   let bestLength = 0;
   for (let k = 0; k < 8; ) {
-    if (parts[k] !== 0) {
+    if (groups[k] !== 0) {
       k++;
       continue;
     }
     let end = k;
-    while (end < 8 && parts[end] === 0) end++;
+    while (end < 8 && groups[end] === 0) end++;
     if (end - k > bestLength) {
       bestStart = k;
       bestLength = end - k;
     }
     k = end;
   }
-  const hex = parts.map((part) => part.toString(16));
-  if (bestLength < 2) return hex.join(":");
-  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLength).join(":")}`;
+  if (bestLength < 2) bestStart = -1;
+  let text = "";
+  for (let k = 0; k < 8; k++) {
+    if (k === bestStart) {
+      text += "::";
+      k += bestLength - 1;
+      continue;
+    }
+    if (text !== "" && !text.endsWith(":")) text += ":";
+    text += (groups[k] as number).toString(16);
+  }
+  return text;
 }
 
 /** Clears the host bits of a 32-bit address for a prefix length. */

@@ -2,7 +2,7 @@ import { BlockList } from "node:net";
 import { describe, expect, it } from "vitest";
 import { seededRandom as prng } from "../../random.ts";
 import { formatIPv4, formatIPv6 } from "./ip.ts";
-import { type IndicatorRow, MatchIndex } from "./match-index.ts";
+import { type IndicatorRow, MatchIndex, MatchIndexBuilder } from "./match-index.ts";
 import { normalise } from "./normalise.ts";
 
 const row = (kind: IndicatorRow["kind"], value: string, feed: string): IndicatorRow => ({
@@ -187,5 +187,46 @@ describe("MatchIndex memory (issue 21, matcher memory)", () => {
     expect(three?.firstSeen).toBe(one?.firstSeen);
     expect(three?.lastSeen.getTime()).toBe(7);
     expect(three?.feeds).toEqual(["b"]);
+  });
+});
+
+describe("MatchIndex in typed arrays (issue 21, matcher memory)", () => {
+  it("rebuilds each value as stored, keeps a value stored in another form, and keeps each hash's kind", () => {
+    const index = new MatchIndex([
+      row("ipv4", "45.155.205.0/24", "a"),
+      row("ipv4", "45.155.205.7/32", "b"),
+      row("ipv6", "2a06:e480::/29", "c"),
+      row("ipv6", "2a06:E480:0:0::1", "d"),
+      row("md5", "d41d8cd98f00b204e9800998ecf8427e", "e"),
+      row("sha1", "da39a3ee5e6b4b0d3255bfef95601890afd80709", "f"),
+    ]);
+    expect(index.match("45.155.205.1")?.value).toBe("45.155.205.0/24");
+    expect(index.match("45.155.205.7")).toMatchObject({ kind: "ipv4", value: "45.155.205.7/32", feeds: ["b"] });
+    expect(index.match("2a06:e480::2")?.value).toBe("2a06:e480::/29");
+    expect(index.match("2a06:e480::1")).toMatchObject({ kind: "ipv6", value: "2a06:E480:0:0::1", feeds: ["d"] });
+    expect(index.match("D41D8CD98F00B204E9800998ECF8427E")?.kind).toBe("md5");
+    expect(index.match("da39a3ee5e6b4b0d3255bfef95601890afd80709")?.kind).toBe("sha1");
+    expect(index.size).toEqual({ ipv4: 2, ipv6: 2, domains: 0, urls: 0, hashes: 2 });
+  });
+
+  it("gives equal, frozen answers for an indicator after its cached object was evicted", () => {
+    const rows = Array.from({ length: 20_000 }, (_, i) => row("ipv4", `46.${i >> 8}.${i & 255}.0/24`, "x"));
+    const index = new MatchIndex(rows);
+    const first = index.match("46.0.0.1");
+    for (let i = 0; i < 20_000; i++) index.match(`46.${i >> 8}.${i & 255}.9`);
+    const again = index.match("46.0.0.1");
+    expect(again).toEqual(first);
+    expect(Object.isFrozen(again)).toBe(true);
+    expect(again?.feeds).toBe(first?.feeds);
+  });
+
+  it("a builder fed page by page answers like the rows constructor", () => {
+    const rows = Array.from({ length: 3000 }, (_, i) => ({ ...row("ipv4", `47.${i >> 8}.${i & 255}.0/24`, `f${i % 3}`), lastSeen: i % 5 }));
+    const builder = new MatchIndexBuilder();
+    for (const one of rows) builder.add(one);
+    const paged = builder.build();
+    const whole = new MatchIndex(rows);
+    for (let i = 0; i < 3000; i += 7) expect(paged.match(`47.${i >> 8}.${i & 255}.3`)).toEqual(whole.match(`47.${i >> 8}.${i & 255}.3`));
+    expect(paged.match("47.0.5.1")).toMatchObject({ feeds: ["f2"], lastSeen: new Date(0) });
   });
 });

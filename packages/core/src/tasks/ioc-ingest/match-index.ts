@@ -1,10 +1,14 @@
 import { domainToASCII } from "node:url";
-import { isMappedIPv4, maskIPv6, parseIPv4, parseIPv6, wordsToBigInt } from "./ip.ts";
+import { formatIPv4, formatIPv6, isMappedIPv4, maskIPv6, parseIPv4, parseIPv6, wordsToBigInt } from "./ip.ts";
 import { type IndicatorKind, normaliseUrl } from "./normalise.ts";
 import { IPv4Table, IPv6Ranges, type Span } from "./ranges.ts";
 import { StringTable } from "./string-table.ts";
 
-/** A live indicator as the matcher returns it. The same frozen object is returned on every hit. */
+/**
+ * A live indicator as the matcher returns it: frozen, built on a hit from the index's typed arrays.
+ * A repeated hit on a recently matched indicator returns the same object; compare `value`, not
+ * identity.
+ */
 export interface IocMatch {
   readonly kind: IndicatorKind;
   /** The stored (canonical) indicator that matched: a covering network, a parent domain, or the value itself. */
@@ -51,128 +55,355 @@ function isSpace(code: number): boolean {
 }
 
 /**
- * One frozen feed list per distinct list and one `Date` per distinct time: an ingest stamps every
- * indicator of a feed with the same times and lists, so a million indicators share a handful of
- * each instead of holding three objects apiece.
+ * The distinct match records (feed list, confidence, first and last seen) shared by indicators: an
+ * ingest stamps every indicator of a feed with the same lists and times, so a million indicators
+ * share a handful of records. One frozen feed list per distinct list and one `Date` per distinct
+ * time.
  */
-class SharedParts {
-  readonly #feeds = new Map<string, readonly string[]>();
+class Records {
+  readonly feeds: Array<readonly string[]> = [];
+  readonly confidence: number[] = [];
+  readonly firstSeen: Date[] = [];
+  readonly lastSeen: Date[] = [];
+  readonly #ids = new Map<string, number>();
+  readonly #lists = new Map<string, readonly string[]>();
   readonly #dates = new Map<number, Date>();
 
-  feeds(list: readonly string[]): readonly string[] {
-    const key = list.join("\u0000");
-    let found = this.#feeds.get(key);
-    if (found) return found;
-    found = Object.freeze([...list]);
-    this.#feeds.set(key, found);
+  #last: IndicatorRow | undefined;
+  #lastId = -1;
+
+  id(row: IndicatorRow): number {
+    // Rows come feed by feed: most share the previous row's record, found without a key.
+    const last = this.#last;
+    if (
+      last !== undefined &&
+      last.confidence === row.confidence &&
+      last.firstSeen === row.firstSeen &&
+      last.lastSeen === row.lastSeen &&
+      sameList(last.feeds, row.feeds)
+    )
+      return this.#lastId;
+    this.#last = row;
+    this.#lastId = this.#idOf(row);
+    return this.#lastId;
+  }
+
+  #idOf(row: IndicatorRow): number {
+    const list = row.feeds.join("\u0000");
+    const key = `${row.confidence}\u0001${row.firstSeen}\u0001${row.lastSeen}\u0001${list}`;
+    let id = this.#ids.get(key);
+    if (id !== undefined) return id;
+    id = this.feeds.length;
+    this.#ids.set(key, id);
+    let feeds = this.#lists.get(list);
+    if (!feeds) {
+      feeds = Object.freeze([...row.feeds]);
+      this.#lists.set(list, feeds);
+    }
+    this.feeds.push(feeds);
+    this.confidence.push(row.confidence);
+    this.firstSeen.push(this.#date(row.firstSeen));
+    this.lastSeen.push(this.#date(row.lastSeen));
+    return id;
+  }
+
+  #date(ms: number): Date {
+    let found = this.#dates.get(ms);
+    if (!found) {
+      found = new Date(ms);
+      this.#dates.set(ms, found);
+    }
     return found;
   }
 
-  date(ms: number): Date {
-    let found = this.#dates.get(ms);
-    if (found) return found;
-    found = new Date(ms);
-    this.#dates.set(ms, found);
-    return found;
+  /** Drops the build-time lookups; the records stay. */
+  seal(): void {
+    this.#last = undefined;
+    this.#ids.clear();
+    this.#lists.clear();
+    this.#dates.clear();
+  }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A growable typed array of one element type. */
+class Column<A extends Uint32Array | Uint8Array> {
+  #data: A;
+  length = 0;
+  readonly #make: (size: number) => A;
+
+  constructor(make: (size: number) => A) {
+    this.#make = make;
+    this.#data = make(256);
+  }
+
+  push(value: number): void {
+    if (this.length === this.#data.length) {
+      const next = this.#make(this.#data.length * 2);
+      next.set(this.#data);
+      this.#data = next;
+    }
+    this.#data[this.length++] = value;
+  }
+
+  /** The used part: copied into an array of its own size unless nearly full (the copy would add to the peak). */
+  done(): A {
+    const data = this.#data;
+    return (this.length >= data.length - data.length / 8 ? data.subarray(0, this.length) : data.slice(0, this.length)) as A;
+  }
+}
+
+const u32 = (size: number) => new Uint32Array(size);
+const u8 = (size: number) => new Uint8Array(size);
+/** Kinds stored as one byte for the string families. */
+const KIND_CODES: readonly IndicatorKind[] = ["ipv4", "ipv6", "domain", "url", "md5", "sha1", "sha256", "sha512"];
+/** Slots of the cache of recently returned match objects (a power of two). */
+const CACHE_SLOTS = 4096;
+
+/** Indicators of one string family (domains, URLs or hashes) while building. */
+class StringFamily {
+  readonly values: string[] = [];
+  readonly records = new Column(u32);
+  readonly kinds = new Column(u8);
+
+  add(value: string, record: number, kind: IndicatorKind): void {
+    this.values.push(value);
+    this.records.push(record);
+    this.kinds.push(KIND_CODES.indexOf(kind));
   }
 }
 
 /**
- * The immutable lookup structure behind a matcher: IPv4 and IPv6 networks flattened into sorted,
- * non-overlapping ranges in typed arrays (most specific wins), domains and exact values in string
- * tables. Build once, then swap in whole.
+ * Collects indicator rows (page by page, as they are read) into typed arrays, then builds the
+ * index. Holds per IPv4 network 9 bytes, per IPv6 network 21 bytes, per string its value and
+ * 5 bytes; no object per indicator.
+ */
+export class MatchIndexBuilder {
+  readonly #records = new Records();
+  readonly #v4Starts = new Column(u32);
+  readonly #v4Lengths = new Column(u8);
+  readonly #v4Records = new Column(u32);
+  readonly #v4Values = new Map<number, string>();
+  readonly #v6Words = new Column(u32);
+  readonly #v6Lengths = new Column(u8);
+  readonly #v6Records = new Column(u32);
+  readonly #v6Values = new Map<number, string>();
+  readonly #domains = new StringFamily();
+  readonly #urls = new StringFamily();
+  readonly #hashes = new StringFamily();
+
+  /** Adds one stored indicator; an IP indicator that does not parse is skipped, as before. */
+  add(row: IndicatorRow): void {
+    if (row.kind === "ipv4") {
+      const [address, prefix] = splitPrefix(row.value, 32);
+      const start = parseIPv4(address);
+      if (start < 0) return;
+      const id = this.#v4Starts.length;
+      this.#v4Starts.push(start);
+      this.#v4Lengths.push(prefix);
+      this.#v4Records.push(this.#records.id(row));
+      // The value is rebuilt from the network on a hit; one stored in another form is kept as it is.
+      if (ipv4Text(start, prefix) !== row.value) this.#v4Values.set(id, row.value);
+    } else if (row.kind === "ipv6") {
+      const [address, prefix] = splitPrefix(row.value, 128);
+      if (!parseIPv6(address, 0, address.length, words)) return;
+      maskIPv6(words, prefix);
+      const id = this.#v6Lengths.length;
+      for (let w = 0; w < 4; w++) this.#v6Words.push(words[w] as number);
+      this.#v6Lengths.push(prefix);
+      this.#v6Records.push(this.#records.id(row));
+      if (ipv6Text(words, 0, prefix) !== row.value) this.#v6Values.set(id, row.value);
+    } else if (row.kind === "domain") this.#domains.add(row.value, this.#records.id(row), row.kind);
+    else if (row.kind === "url") this.#urls.add(row.value, this.#records.id(row), row.kind);
+    else this.#hashes.add(row.value, this.#records.id(row), row.kind);
+  }
+
+  /** The finished index. */
+  build(): MatchIndex {
+    return new MatchIndex(this);
+  }
+
+  /** @internal The collected parts, for `MatchIndex`; the builder is spent. */
+  takeParts(): IndexParts {
+    this.#records.seal();
+    const family = (strings: StringFamily, ignoreCase: boolean): StringParts => ({
+      table: new StringTable(strings.values, ignoreCase),
+      values: strings.values,
+      records: strings.records.done(),
+      kinds: strings.kinds.done(),
+    });
+    return {
+      records: this.#records,
+      v4: { starts: this.#v4Starts.done(), lengths: this.#v4Lengths.done(), records: this.#v4Records.done(), values: this.#v4Values },
+      v6: { words: this.#v6Words.done(), lengths: this.#v6Lengths.done(), records: this.#v6Records.done(), values: this.#v6Values },
+      domains: family(this.#domains, true),
+      urls: family(this.#urls, false),
+      hashes: family(this.#hashes, true),
+    };
+  }
+}
+
+function ipv4Text(start: number, prefix: number): string {
+  const network = formatIPv4(start);
+  return prefix === 32 ? network : `${network}/${prefix}`;
+}
+
+function ipv6Text(all: Uint32Array, offset: number, prefix: number): string {
+  const network = formatIPv6(all.subarray(offset, offset + 4));
+  return prefix === 128 ? network : `${network}/${prefix}`;
+}
+
+interface NetworkParts {
+  lengths: Uint8Array;
+  records: Uint32Array;
+  /** Values not in the form rebuilt from the network, by network index. */
+  values: Map<number, string>;
+}
+
+interface StringParts {
+  table: StringTable;
+  values: string[];
+  records: Uint32Array;
+  kinds: Uint8Array;
+}
+
+interface IndexParts {
+  records: Records;
+  v4: NetworkParts & { starts: Uint32Array };
+  v6: NetworkParts & { words: Uint32Array };
+  domains: StringParts;
+  urls: StringParts;
+  hashes: StringParts;
+}
+
+/**
+ * The immutable lookup structure behind a matcher, in typed arrays: IPv4 and IPv6 networks
+ * flattened into sorted, non-overlapping ranges (most specific wins) owned by network indexes,
+ * domains and exact values in string tables, and per indicator the index of its match record
+ * (feeds, confidence and times, shared). The match object is built on a hit, from the network or
+ * the stored string and the record, and kept in a small cache of recent hits. Build with
+ * `MatchIndexBuilder` (or from rows at once), then swap in whole.
  */
 export class MatchIndex {
-  readonly #entries: IocMatch[];
-  readonly #v4: IPv4Table<IocMatch>;
+  readonly #records: Records;
+  readonly #v4: IPv4Table;
+  readonly #v4Parts: NetworkParts & { starts: Uint32Array };
   readonly #v6: IPv6Ranges;
-  readonly #domains: StringTable;
-  readonly #urls: StringTable;
-  readonly #hashes: StringTable;
-  readonly #domainIds: Int32Array;
-  readonly #urlIds: Int32Array;
-  readonly #hashIds: Int32Array;
+  readonly #v6Parts: NetworkParts & { words: Uint32Array };
+  readonly #domains: StringParts;
+  readonly #urls: StringParts;
+  readonly #hashes: StringParts;
+  readonly #cacheKeys = new Int32Array(CACHE_SLOTS).fill(-1);
+  readonly #cache: Array<IocMatch | undefined> = new Array(CACHE_SLOTS).fill(undefined);
   readonly size: MatchIndexSize;
 
-  constructor(rows: Iterable<IndicatorRow>) {
-    this.#entries = [];
-    const v4: Array<Span<number>> = [];
-    const v6: Array<Span<bigint>> = [];
-    const domains: string[] = [];
-    const domainIds: number[] = [];
-    const urls: string[] = [];
-    const urlIds: number[] = [];
-    const hashes: string[] = [];
-    const hashIds: number[] = [];
-    const size: MatchIndexSize = { ipv4: 0, ipv6: 0, domains: 0, urls: 0, hashes: 0 };
-    const shared = new SharedParts();
-    for (const row of rows) {
-      const id = this.#entries.length;
-      if (row.kind === "ipv4") {
-        const [address, prefix] = splitPrefix(row.value, 32);
-        const start = parseIPv4(address);
-        if (start < 0) continue;
-        v4.push({ start, stop: start + 2 ** (32 - prefix), id });
-        size.ipv4++;
-      } else if (row.kind === "ipv6") {
-        const [address, prefix] = splitPrefix(row.value, 128);
-        if (!parseIPv6(address, 0, address.length, words)) continue;
-        maskIPv6(words, prefix);
-        const start = wordsToBigInt(words);
-        v6.push({ start, stop: start + (1n << BigInt(128 - prefix)), id });
-        size.ipv6++;
-      } else if (row.kind === "domain") {
-        domains.push(row.value);
-        domainIds.push(id);
-        size.domains++;
-      } else if (row.kind === "url") {
-        urls.push(row.value);
-        urlIds.push(id);
-        size.urls++;
-      } else {
-        hashes.push(row.value);
-        hashIds.push(id);
-        size.hashes++;
-      }
-      this.#entries.push(
-        Object.freeze({
-          kind: row.kind,
-          value: row.value,
-          feeds: shared.feeds(row.feeds),
-          confidence: row.confidence,
-          firstSeen: shared.date(row.firstSeen),
-          lastSeen: shared.date(row.lastSeen),
-        }),
-      );
+  /** From rows at once, or from a builder that took them page by page. */
+  constructor(source: Iterable<IndicatorRow> | MatchIndexBuilder) {
+    let builder: MatchIndexBuilder;
+    if (source instanceof MatchIndexBuilder) builder = source;
+    else {
+      builder = new MatchIndexBuilder();
+      for (const row of source) builder.add(row);
     }
-    this.#v4 = new IPv4Table(v4, this.#entries);
+    const parts = builder.takeParts();
+    this.#records = parts.records;
+    this.#v4Parts = parts.v4;
+    this.#v6Parts = parts.v6;
+    this.#domains = parts.domains;
+    this.#urls = parts.urls;
+    this.#hashes = parts.hashes;
+    this.#v4 = IPv4Table.fromNetworks(parts.v4.starts, parts.v4.lengths);
+    const v6: Array<Span<bigint>> = [];
+    const v6Words = parts.v6.words;
+    for (let id = 0; id < parts.v6.lengths.length; id++) {
+      const start = wordsToBigInt(v6Words.subarray(id * 4, id * 4 + 4));
+      v6.push({ start, stop: start + (1n << BigInt(128 - (parts.v6.lengths[id] as number))), id });
+    }
     this.#v6 = new IPv6Ranges(v6);
-    this.#domains = new StringTable(domains, true);
-    this.#urls = new StringTable(urls, false);
-    this.#hashes = new StringTable(hashes, true);
-    this.#domainIds = Int32Array.from(domainIds);
-    this.#urlIds = Int32Array.from(urlIds);
-    this.#hashIds = Int32Array.from(hashIds);
-    this.size = size;
+    this.size = {
+      ipv4: parts.v4.lengths.length,
+      ipv6: parts.v6.lengths.length,
+      domains: parts.domains.values.length,
+      urls: parts.urls.values.length,
+      hashes: parts.hashes.values.length,
+    };
   }
 
-  #entry(id: number): IocMatch | undefined {
-    return id < 0 ? undefined : this.#entries[id];
+  /** Keeps `match` as the cached object of indicator `key` (unique across families). */
+  #keep(key: number, match: IocMatch): IocMatch {
+    const slot = key & (CACHE_SLOTS - 1);
+    this.#cacheKeys[slot] = key;
+    this.#cache[slot] = match;
+    return match;
   }
 
-  #via(ids: Int32Array, id: number): IocMatch | undefined {
-    return id < 0 ? undefined : this.#entries[ids[id] as number];
+  #make(kind: IndicatorKind, value: string, record: number): IocMatch {
+    const records = this.#records;
+    return Object.freeze({
+      kind,
+      value,
+      feeds: records.feeds[record] as readonly string[],
+      confidence: records.confidence[record] as number,
+      firstSeen: records.firstSeen[record] as Date,
+      lastSeen: records.lastSeen[record] as Date,
+    });
+  }
+
+  // Cache keys tell the families apart by their low bits: IPv4 0 or 4 mod 8, IPv6 1 or 5, domains
+  // 2 or 6, URLs 3, hashes 7.
+
+  #v4Match(id: number): IocMatch | undefined {
+    if (id < 0) return undefined;
+    const key = id * 4;
+    if (this.#cacheKeys[key & (CACHE_SLOTS - 1)] === key) return this.#cache[key & (CACHE_SLOTS - 1)];
+    const parts = this.#v4Parts;
+    const value = parts.values.get(id) ?? ipv4Text(parts.starts[id] as number, parts.lengths[id] as number);
+    return this.#keep(key, this.#make("ipv4", value, parts.records[id] as number));
+  }
+
+  #v6Match(id: number): IocMatch | undefined {
+    if (id < 0) return undefined;
+    const key = id * 4 + 1;
+    if (this.#cacheKeys[key & (CACHE_SLOTS - 1)] === key) return this.#cache[key & (CACHE_SLOTS - 1)];
+    const parts = this.#v6Parts;
+    const value = parts.values.get(id) ?? ipv6Text(parts.words, id * 4, parts.lengths[id] as number);
+    return this.#keep(key, this.#make("ipv6", value, parts.records[id] as number));
+  }
+
+  #stringMatch(family: StringParts, key: number, id: number): IocMatch | undefined {
+    if (id < 0) return undefined;
+    if (this.#cacheKeys[key & (CACHE_SLOTS - 1)] === key) return this.#cache[key & (CACHE_SLOTS - 1)];
+    const kind = KIND_CODES[family.kinds[id] as number] as IndicatorKind;
+    return this.#keep(key, this.#make(kind, family.values[id] as string, family.records[id] as number));
+  }
+
+  #domain(id: number): IocMatch | undefined {
+    return this.#stringMatch(this.#domains, id * 4 + 2, id);
+  }
+
+  #url(id: number): IocMatch | undefined {
+    return this.#stringMatch(this.#urls, id * 8 + 3, id);
+  }
+
+  #hash(id: number): IocMatch | undefined {
+    return this.#stringMatch(this.#hashes, id * 8 + 7, id);
   }
 
   /** The most specific network listing an IPv4 address given as a 32-bit number. */
   matchIPv4Number(address: number): IocMatch | undefined {
-    return this.#v4.find(address);
+    return this.#v4Match(this.#v4.find(address));
   }
 
   /** The most specific indicator covering an IP address (IPv4 or IPv6 text, brackets and zone allowed). */
   matchIp(text: string, from = 0, to = text.length): IocMatch | undefined {
     const v4 = parseIPv4(text, from, to);
-    if (v4 >= 0) return this.#v4.find(v4);
+    if (v4 >= 0) return this.#v4Match(this.#v4.find(v4));
     return this.#matchIPv6(text, from, to);
   }
 
@@ -188,8 +419,8 @@ export class MatchIndex {
       }
     }
     if (!parseIPv6(text, from, to, words)) return undefined;
-    if (isMappedIPv4(words)) return this.#v4.find(words[3] as number);
-    return this.#entry(this.#v6.find(words));
+    if (isMappedIPv4(words)) return this.#v4Match(this.#v4.find(words[3] as number));
+    return this.#v6Match(this.#v6.find(words));
   }
 
   /** The listed domain itself or its most specific listed parent. */
@@ -200,26 +431,26 @@ export class MatchIndex {
 
   #matchAsciiDomain(text: string, from: number, to: number): IocMatch | undefined {
     if (to > from && text.charCodeAt(to - 1) === 46) to--;
-    return this.#via(this.#domainIds, this.#domains.findSuffix(text, from, to));
+    return this.#domain(this.#domains.table.findSuffix(text, from, to));
   }
 
   #matchUnicodeDomain(text: string, from: number, to: number): IocMatch | undefined {
     if (to > from && text.charCodeAt(to - 1) === 46) to--;
     const ascii = domainToASCII(text.slice(from, to));
-    return ascii ? this.#via(this.#domainIds, this.#domains.findSuffix(ascii, 0, ascii.length)) : undefined;
+    return ascii ? this.#domain(this.#domains.table.findSuffix(ascii, 0, ascii.length)) : undefined;
   }
 
   /** An exact URL; a URL not in canonical form is canonicalised first (that allocates). */
   matchUrl(text: string, from = 0, to = text.length): IocMatch | undefined {
-    const id = this.#urls.find(text, from, to);
-    if (id >= 0) return this.#via(this.#urlIds, id);
+    const id = this.#urls.table.find(text, from, to);
+    if (id >= 0) return this.#url(id);
     const canonical = normaliseUrl(text.slice(from, to));
-    return canonical === undefined ? undefined : this.#via(this.#urlIds, this.#urls.find(canonical));
+    return canonical === undefined ? undefined : this.#url(this.#urls.table.find(canonical));
   }
 
   /** An exact MD5, SHA-1, SHA-256 or SHA-512 (any case). */
   matchHash(text: string, from = 0, to = text.length): IocMatch | undefined {
-    return this.#via(this.#hashIds, this.#hashes.find(text, from, to));
+    return this.#hash(this.#hashes.table.find(text, from, to));
   }
 
   /**
@@ -235,7 +466,7 @@ export class MatchIndex {
     const head = text.charCodeAt(from);
     if (head >= 48 && head <= 57) {
       const v4 = parseIPv4(text, from, to);
-      if (v4 >= 0) return this.#v4.find(v4);
+      if (v4 >= 0) return this.#v4Match(this.#v4.find(v4));
     }
     let colon = false;
     let dot = false;

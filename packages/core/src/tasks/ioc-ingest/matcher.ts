@@ -4,7 +4,7 @@ import { type Duration, parseDuration } from "../../duration.ts";
 import { ConfigError, UpkeepError } from "../../errors.ts";
 import { createJsonLogger, type Logger } from "../../logger.ts";
 import { onIocChange } from "./changes.ts";
-import { type IndicatorRow, type IocMatch, MatchIndex, type MatchIndexSize } from "./match-index.ts";
+import { type IocMatch, type MatchIndex, MatchIndexBuilder, type MatchIndexSize } from "./match-index.ts";
 import { type IocTables, iocTables, readIndicators, versionStamp } from "./store.ts";
 
 /** Options of `createMatcher`. */
@@ -29,7 +29,10 @@ export interface MatcherOptions {
   logger?: Logger;
 }
 
-/** An in-memory blocklist over the live indicators. Lookups allocate nothing and never wait. */
+/**
+ * An in-memory blocklist over the live indicators, held in typed arrays. Lookups never wait; a miss
+ * allocates nothing, a hit at most its match object (recent hits come from a small cache).
+ */
 export interface Matcher {
   /** The indicator listing `value` (an IP address, a domain or any subdomain, a URL or a hash), or undefined. */
   match(value: string): IocMatch | undefined;
@@ -57,9 +60,11 @@ async function loadSnapshot(db: Knex, tablePrefix: string): Promise<{ version: s
   const config = dialectOf(db) === "sqlite" ? undefined : { isolationLevel: "repeatable read" as const };
   return db.transaction(async (trx) => {
     const version = await versionStamp(trx, tables);
-    const rows: IndicatorRow[] = [];
-    for await (const page of readIndicators(trx, tables)) for (const row of page) rows.push(row);
-    return { version, index: new MatchIndex(rows) };
+    // Page by page into typed arrays: no page outlives its turn, so a refresh holds the loaded
+    // index, one page and the new index's arrays.
+    const builder = new MatchIndexBuilder();
+    for await (const page of readIndicators(trx, tables)) for (const row of page) builder.add(row);
+    return { version, index: builder.build() };
   }, config);
 }
 

@@ -53,12 +53,22 @@ const spansOf = (prefixes: Prefix[]): Array<Span<number>> =>
   prefixes.map((prefix, id) => ({ start: prefix.start, stop: prefix.start + 2 ** (32 - prefix.length), id }));
 
 describe("IPv4 ranges against a brute-force oracle", () => {
-  it.each([1, 2, 3, 4])("the lookup table returns the most specific prefix's value, at every edge (seed %i)", (seed) => {
-    const { prefixes, probes } = scenario(seed);
-    const values = prefixes.map((prefix, id) => ({ id, prefix }));
-    const table = new IPv4Table(spansOf(prefixes), values);
-    for (const address of probes) expect(table.find(address)?.id ?? -1, String(address)).toBe(oracle(prefixes, address));
-  });
+  it.each([1, 2, 3, 4])(
+    "the lookup table returns the most specific prefix, at every edge, from spans or from typed arrays (seed %i)",
+    (seed) => {
+      const { prefixes, probes } = scenario(seed);
+      const fromSpans = IPv4Table.fromSpans(spansOf(prefixes));
+      const fromNetworks = IPv4Table.fromNetworks(
+        Uint32Array.from(prefixes.map((prefix) => prefix.start)),
+        Uint8Array.from(prefixes.map((prefix) => prefix.length)),
+      );
+      for (const address of probes) {
+        const expected = oracle(prefixes, address);
+        expect(fromSpans.find(address), String(address)).toBe(expected);
+        expect(fromNetworks.find(address), String(address)).toBe(expected);
+      }
+    },
+  );
 
   it.each([5, 6])("overlaps agree with the oracle (seed %i)", (seed) => {
     const { prefixes, probes } = scenario(seed);
@@ -78,9 +88,10 @@ describe("IPv4 ranges against a brute-force oracle", () => {
   });
 
   it("an empty table answers nothing", () => {
-    const table = new IPv4Table<object>([], []);
-    expect(table.find(0)).toBeUndefined();
-    expect(table.find(0xffffffff)).toBeUndefined();
+    for (const table of [IPv4Table.fromSpans([]), IPv4Table.fromNetworks(new Uint32Array(0), new Uint8Array(0))]) {
+      expect(table.find(0)).toBe(-1);
+      expect(table.find(0xffffffff)).toBe(-1);
+    }
     expect(new IPv4Ranges([]).overlaps(0, 0xffffffff)).toBe(-1);
   });
 });

@@ -112,43 +112,142 @@ export class IPv4Ranges {
   }
 }
 
-/**
- * IPv4 spans resolved to their values, laid out so that a lookup touches little memory: at a
- * million spans a random read in a table of tens of megabytes costs a TLB miss and a cache miss,
- * far more than the arithmetic. The address space is cut into runs (see `partitionIPv4`);
- * `buckets[k]` is the first run starting in /16 number `k`, `keys` holds each run's start
- * without its top 16 bits (2 bytes a run: a /16's runs share a few cache lines), and `values` each
- * run's value (the object returned, not an id to look up elsewhere). A lookup reads two adjacent
- * buckets, binary-searches its /16's keys, and reads one value: the run before the first one
- * starting in the /16 covers any address before that.
- */
-export class IPv4Table<T> {
-  readonly #buckets: Uint32Array;
-  readonly #keys: Uint16Array;
-  readonly #values: Array<T | undefined>;
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-  /** `values[id]` is what a lookup returns for an address of the span owned by `id`. */
-  constructor(spans: Array<Span<number>>, values: readonly T[]) {
-    const { starts, owners } = partitionIPv4(flattenSpans(spans));
-    const n = starts.length;
-    this.#keys = new Uint16Array(n);
-    this.#values = [];
-    for (let i = 0; i < n; i++) {
-      const start = starts[i] as number;
-      const owner = owners[i] as number;
-      this.#keys[i] = start & 0xffff;
-      this.#values.push(owner < 0 ? undefined : values[owner]);
+/**
+ * Network indexes in order of start, then widest first, then index. Each network is one 64-bit key
+ * (start in the high word; prefix length and index in the low one) sorted natively in place, so
+ * the sort holds 8 bytes a network and calls no comparator; returns the keys' 32-bit view, whose
+ * low words (even slots on a little-endian machine) carry the index in their low 26 bits.
+ */
+function sortNetworks(starts: Uint32Array, lengths: Uint8Array, count: number): { view: Uint32Array; low: number } {
+  const keys = new BigUint64Array(count);
+  const view = new Uint32Array(keys.buffer);
+  const low = LITTLE_ENDIAN ? 0 : 1;
+  for (let i = 0; i < count; i++) {
+    view[2 * i + low] = (((lengths[i] as number) << 26) | i) >>> 0;
+    view[2 * i + 1 - low] = starts[i] as number;
+  }
+  keys.sort();
+  return { view, low };
+}
+
+/** Most networks an IPv4 table takes (the index shares a 32-bit word with the prefix length). */
+export const MAX_IPV4_NETWORKS = 2 ** 26;
+
+/**
+ * The IPv4 runs (see `partitionIPv4`) laid out so that a lookup touches little memory: at a
+ * million networks a random read in a table of tens of megabytes costs a TLB miss and a cache miss,
+ * far more than the arithmetic. `buckets[k]` is the first run starting in /16 number `k`, `keys`
+ * holds each run's start without its top 16 bits (2 bytes a run: a /16's runs share a few cache
+ * lines), and `owners` each run's owner (-1: none). A lookup reads two adjacent buckets,
+ * binary-searches its /16's keys, and reads one owner: the run before the first one starting in the
+ * /16 covers any address before that. Six bytes a run plus 256 KB of buckets.
+ */
+export class IPv4Table {
+  readonly #buckets = new Uint32Array(2 ** 16 + 1);
+  #keys: Uint16Array;
+  #owners: Int32Array;
+  #runs = 0;
+  /** The /16 of the last run added. */
+  #bucket = -1;
+
+  /**
+   * From networks in typed arrays: `starts[i]` with prefix length `lengths[i]` is owned by `i`
+   * (identical networks: the first). Ordered by a native sort of packed keys, then a stack of the
+   * networks open at the cursor hands each address to the innermost one; besides the table it
+   * holds 8 bytes a network for the sort. O(n log n).
+   */
+  static fromNetworks(starts: Uint32Array, lengths: Uint8Array, count = starts.length): IPv4Table {
+    if (count > MAX_IPV4_NETWORKS) throw new RangeError(`at most ${MAX_IPV4_NETWORKS} IPv4 networks`);
+    const table = new IPv4Table(count * 2 + 1);
+    const { view, low } = sortNetworks(starts, lengths, count);
+    const stackStop: number[] = [];
+    const stackId: number[] = [];
+    let cursor = -1;
+    const close = () => {
+      const stop = stackStop.pop() as number;
+      const id = stackId.pop() as number;
+      if (cursor >= 0 && cursor < stop) table.#emit(cursor, stop, id);
+      cursor = stop;
+    };
+    let lastStart = -1;
+    let lastStop = -1;
+    for (let k = 0; k < count; k++) {
+      const packed = view[2 * k + low] as number;
+      const id = packed & (MAX_IPV4_NETWORKS - 1);
+      const start = view[2 * k + 1 - low] as number;
+      const stop = start + 2 ** (32 - (packed >>> 26));
+      while (stackStop.length > 0 && (stackStop[stackStop.length - 1] as number) <= start) close();
+      // Identical networks sort next to each other, the first index first: keep that one.
+      if (start === lastStart && stop === lastStop) continue;
+      if (stackStop.length > 0 && cursor < start) table.#emit(cursor, start, stackId[stackId.length - 1] as number);
+      cursor = start;
+      stackStop.push(stop);
+      stackId.push(id);
+      lastStart = start;
+      lastStop = stop;
     }
-    this.#buckets = new Uint32Array(2 ** 16 + 1);
-    let at = 0;
-    for (let key = 0; key <= 2 ** 16; key++) {
-      while (at < n && (starts[at] as number) >>> 16 < key) at++;
-      this.#buckets[key] = at;
-    }
+    while (stackStop.length > 0) close();
+    return table.#finish();
   }
 
-  /** The value owning `address`, or undefined. No allocation. */
-  find(address: number): T | undefined {
+  /** From spans (any ranges, not only CIDR blocks), owned by their ids. */
+  static fromSpans(spans: Array<Span<number>>): IPv4Table {
+    const { starts, owners } = partitionIPv4(flattenSpans(spans));
+    const table = new IPv4Table(starts.length);
+    for (let i = 0; i < starts.length; i++) table.#run(starts[i] as number, owners[i] as number);
+    return table.#finish();
+  }
+
+  private constructor(capacity: number) {
+    this.#keys = new Uint16Array(capacity);
+    this.#owners = new Int32Array(capacity);
+  }
+
+  /** Appends a run starting at `start` (runs come in order, the first at 0). */
+  #run(start: number, owner: number): void {
+    const bucket = start >>> 16;
+    while (this.#bucket < bucket) this.#buckets[++this.#bucket] = this.#runs;
+    this.#keys[this.#runs] = start & 0xffff;
+    this.#owners[this.#runs] = owner;
+    this.#runs++;
+  }
+
+  /** Hands `[start, stop)` to `owner`: a gap before it becomes a run of no owner, a neighbour of the same owner grows. */
+  #emit(start: number, stop: number, owner: number): void {
+    if (!(start < stop)) return;
+    const covered = this.#covered;
+    if (this.#runs === 0 || start > covered) {
+      if (start > 0) this.#run(this.#runs === 0 ? 0 : covered, -1);
+    } else if (this.#owners[this.#runs - 1] === owner) {
+      this.#covered = stop;
+      return;
+    }
+    this.#run(start, owner);
+    this.#covered = stop;
+  }
+
+  #covered = 0;
+
+  #finish(): IPv4Table {
+    if (this.#runs === 0) this.#run(0, -1);
+    else if (this.#covered < 2 ** 32 && this.#owners[this.#runs - 1] !== -1) this.#run(this.#covered, -1);
+    while (this.#bucket < 2 ** 16) this.#buckets[++this.#bucket] = this.#runs;
+    if (this.#runs < this.#keys.length) {
+      this.#keys = this.#keys.slice(0, this.#runs);
+      this.#owners = this.#owners.slice(0, this.#runs);
+    }
+    return this;
+  }
+
+  /** Bytes held by the table's arrays. */
+  get bytes(): number {
+    return this.#buckets.byteLength + this.#keys.byteLength + this.#owners.byteLength;
+  }
+
+  /** The owner of `address`, or -1. No allocation. */
+  find(address: number): number {
     const key = address >>> 16;
     const low = address & 0xffff;
     const keys = this.#keys;
@@ -160,7 +259,7 @@ export class IPv4Table<T> {
       else hi = mid;
     }
     // Run 0 starts at 0, so some run always starts at or before the address.
-    return this.#values[lo - 1];
+    return this.#owners[lo - 1] as number;
   }
 }
 

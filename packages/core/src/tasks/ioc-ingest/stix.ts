@@ -11,6 +11,20 @@ const PATHS: Record<string, KindHint> = {
 const HASH_PATH = /^file:hashes\.(?:'(MD5|SHA-1|SHA-256|SHA-512)'|(MD5|SHA1|SHA256|SHA512))$/i;
 const COMPARISON = /^([a-z0-9-]+:[A-Za-z0-9_.'-]+)\s*=\s*'((?:[^'\\]|\\.)*)'$/;
 
+/**
+ * Longest STIX pattern read, in characters; a longer one is counted invalid unread. A pattern of a
+ * few values is tens of characters; parsing is linear, but a crafted 8 MB pattern would still hold
+ * the event loop for a second in one object.
+ */
+export const MAX_STIX_PATTERN_LENGTH = 64 * 1024;
+
+/** Whether `text` has whitespace, `word` (any case) and whitespace at `at`. */
+function wordAt(text: string, at: number, word: string): boolean {
+  const end = at + word.length + 1;
+  if (end >= text.length || !/\s/.test(text[at] as string) || !/\s/.test(text[end] as string)) return false;
+  return text.slice(at + 1, end).toUpperCase() === word;
+}
+
 /** Splits `text` on ` OR ` / ` AND ` outside quotes; undefined when it holds an AND. */
 function splitOr(text: string): string[] | undefined {
   const parts: string[] = [];
@@ -24,12 +38,10 @@ function splitOr(text: string): string[] | undefined {
     }
     if (char === "'") quoted = !quoted;
     if (quoted) continue;
-    const rest = text.slice(i);
-    if (/^\sAND\s/i.test(rest)) return undefined;
-    const or = /^\sOR\s/i.exec(rest);
-    if (or) {
+    if (wordAt(text, i, "AND")) return undefined;
+    if (wordAt(text, i, "OR")) {
       parts.push(text.slice(start, i).trim());
-      start = i + or[0].length;
+      start = i + 4;
       i = start - 1;
     }
   }
@@ -96,7 +108,8 @@ function addStixObject(object: unknown, sink: ParseSink, now: number): void {
     sink.invalid(`pattern_type ${sample(sdo.pattern_type)}`);
     return;
   }
-  const values = typeof sdo.pattern === "string" ? parseStixPattern(sdo.pattern) : undefined;
+  const values =
+    typeof sdo.pattern === "string" && sdo.pattern.length <= MAX_STIX_PATTERN_LENGTH ? parseStixPattern(sdo.pattern) : undefined;
   if (!values) {
     sink.invalid(sample(sdo.pattern));
     return;
