@@ -3,6 +3,7 @@ import * as z from "zod";
 import type { CryptoConfig } from "./crypto/crypto.ts";
 import { kekSchema } from "./crypto/kek.ts";
 import { type Duration, parseDuration } from "./duration.ts";
+import type { EventTarget } from "./events/target.ts";
 import type { UpkeepEventHandler, UpkeepEventName } from "./events.ts";
 import type { Logger } from "./logger.ts";
 import type { RunStore } from "./store/types.ts";
@@ -99,6 +100,11 @@ export interface UpkeepConfig {
    * `{ kek: envKek() }`. Give the key-rotation task the same KEK.
    */
   crypto?: CryptoConfig;
+  /** Where events go besides the `upkeep.on` handlers; `upkeep events redeliver` finds its targets here. */
+  events?: {
+    /** Delivery targets, such as `webhookTarget({ ... })`. @default [] */
+    targets?: readonly EventTarget[];
+  };
 }
 
 /** Each key of `C` that `UpkeepConfig` does not have, typed `never`: a misspelled key is a type error. */
@@ -148,6 +154,19 @@ export const configSchema = z
         kek: kekSchema,
         previousKeks: z.array(kekSchema).optional(),
         cacheFor: duration.optional(),
+      })
+      .strict()
+      .optional(),
+    events: z
+      .object({
+        targets: z
+          .array(
+            z.custom<EventTarget>(
+              (value) => typeof value === "object" && value !== null && typeof (value as EventTarget).accept === "function",
+              "expected an event target (an object with name and accept)",
+            ),
+          )
+          .optional(),
       })
       .strict()
       .optional(),

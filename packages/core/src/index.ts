@@ -38,6 +38,18 @@ export {
   UpkeepError,
   type UpkeepErrorCode,
 } from "./errors.ts";
+export type { DeliveryState } from "./events/deliveries.ts";
+export type { EventTarget, StoredEvent } from "./events/target.ts";
+export {
+  type WebhookFilter,
+  type WebhookRedeliverOptions,
+  type WebhookRedeliverReport,
+  type WebhookRetryOptions,
+  type WebhookSendReport,
+  type WebhookTarget,
+  type WebhookTargetOptions,
+  webhookTarget,
+} from "./events/webhook.ts";
 export type { TaskHealthEvent, UpkeepEventHandler, UpkeepEventName, UpkeepEvents } from "./events.ts";
 export { type HealthState, type TaskHealth, UNHEALTHY_STATES } from "./health.ts";
 export {

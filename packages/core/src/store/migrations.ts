@@ -441,6 +441,38 @@ const billingPastDue: UpkeepMigration = {
   },
 };
 
+/**
+ * Webhook deliveries: one row per event and target (the key makes `accept` idempotent), with the
+ * signed payload's body, the retry state and the lease a sender holds while it posts. The index
+ * serves the sweep's "due pending deliveries of this target".
+ */
+const eventDeliveries: UpkeepMigration = {
+  name: "0014_event_deliveries",
+  async up(db, prefix) {
+    const name = `${prefix}event_deliveries`;
+    await createTableIfMissing(db, name, (table) => {
+      table.string("event_id", 64).notNullable();
+      table.string("target", 128).notNullable();
+      table.string("state", 16).notNullable();
+      table.integer("attempts").notNullable().defaultTo(0);
+      table.integer("last_status");
+      table.string("last_error", 512);
+      longText(table, "payload").notNullable();
+      timeColumn(table, "next_attempt_at").notNullable();
+      timeColumn(table, "give_up_at").notNullable();
+      timeColumn(table, "created_at").notNullable();
+      timeColumn(table, "delivered_at");
+      table.string("lease_owner", 64);
+      timeColumn(table, "lease_until");
+      table.primary(["event_id", "target"]);
+    });
+    await addIndexIfMissing(db, name, ["target", "state", "next_attempt_at"], `${prefix}event_deliveries_due`);
+  },
+  async down(db, prefix) {
+    await db.schema.dropTableIfExists(`${prefix}event_deliveries`);
+  },
+};
+
 /** Every migration, in order. Tasks that own tables add theirs here (one entry each). */
 export const MIGRATIONS: readonly UpkeepMigration[] = [
   runs,
@@ -455,4 +487,5 @@ export const MIGRATIONS: readonly UpkeepMigration[] = [
   iocStaging,
   billingPastDue,
   modelDecision,
+  eventDeliveries,
 ];
