@@ -14,7 +14,7 @@ import { knexStore } from "./store/knex-store.ts";
 import { memoryStore } from "./store/memory-store.ts";
 import { asSeenAt, type RunQuery, type RunRecord, type RunStore } from "./store/types.ts";
 import { type AnyTaskDefinition, isTaskDefinition } from "./task.ts";
-import { parseOrThrow, toIssues } from "./validate.ts";
+import { parseOrThrow, validateInput, validateInputOrThrow } from "./validate.ts";
 
 /** A registered task as `upkeep.list()` shows it. */
 export interface TaskInfo {
@@ -186,14 +186,14 @@ function resolveTasks(config: UpkeepConfig, defaultTimezone: string, scheduleOpt
       issues.push({ path: `${where}.grace`, message: "expected a duration such as '5m'" });
       return;
     }
-    const parsed = definition.input.safeParse(entry.input ?? definition.defaultInput ?? {});
-    if (!parsed.success) {
-      issues.push(...toIssues(parsed.error, `${where}.input`));
+    const parsed = validateInput(definition.input, entry.input ?? definition.defaultInput ?? {}, `${where}.input`);
+    if (!parsed.ok) {
+      issues.push(...parsed.issues);
       return;
     }
     tasks.set(definition.id, {
       definition,
-      input: parsed.data,
+      input: parsed.value,
       schedule: createSchedule(pattern, timezone, scheduleOptions),
       enabled: entry.enabled ?? definition.enabled,
       timeoutMs,
@@ -370,7 +370,7 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
         const merged = task.definition.mergeInput
           ? task.definition.mergeInput(task.input, runOptions.input)
           : { ...(task.input as Record<string, unknown>), ...runOptions.input };
-        input = parseOrThrow(task.definition.input, merged, `input for task ${id}`, "input");
+        input = validateInputOrThrow(task.definition.input, merged, `input for task ${id}`, "input");
       }
       await ensureMigrated();
       const trigger = runOptions.scheduled ? "schedule" : "manual";
