@@ -1,4 +1,5 @@
 import type { Adapter, ScheduledJob } from "./adapter.ts";
+import { checkAdapterDependencies } from "./adapter-dependencies.ts";
 import { configSchema, type TaskEntry, type UpkeepConfig } from "./config.ts";
 import { createCrypto, type UpkeepCrypto } from "./crypto/crypto.ts";
 import { parseDuration } from "./duration.ts";
@@ -233,6 +234,8 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
   const seconds = (config as { [SECOND_TICKS]?: unknown })[SECOND_TICKS] === true;
   const tasks = resolveTasks(config, timezone, { seconds });
   const logger = config.logger ?? createJsonLogger();
+  const dependencyIssues = checkAdapterDependencies(adapter, logger);
+  if (dependencyIssues.length > 0) throw new ConfigError(`adapter ${adapter.name} cannot run with what is installed`, dependencyIssues);
   const store = config.store ?? (config.db ? knexStore(config.db, { tablePrefix: options.tablePrefix }) : memoryStore());
   const clock = config.clock ?? (() => new Date());
   const emitter = new Emitter(logger);
