@@ -69,6 +69,49 @@ describe("renderCrontab", () => {
   });
 });
 
+// Rendered lines carried only cd and PATH, so a config reading DATABASE_URL or UPKEEP_KEK from the
+// environment failed under cron (issue 23): envFile makes each line source a file first.
+describe("renderCrontab's envFile", () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "upkeep cron env-"));
+    mkdirSync(join(dir, "bin"));
+    // Stands in for the CLI: writes what it finds in its environment.
+    writeFileSync(join(dir, "bin", "upkeep"), '#!/bin/sh\nprintf "%s|%s|%s" "$UPKEEP_KEK" "$DATABASE_URL" "$1" > "$PWD/seen"\n');
+    chmodSync(join(dir, "bin", "upkeep"), 0o755);
+    writeFileSync(join(dir, ".env"), "UPKEEP_KEK='k3k with spaces'\nDATABASE_URL=postgres://app@db/app?x=50%\n", { mode: 0o600 });
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("sources the file before upkeep starts, so its variables reach the process under cron's bare environment", async () => {
+    const path = `${join(dir, "bin")}:/usr/bin:/bin`;
+    const block = renderCrontab(jobs.slice(0, 1), { cwd: dir, path, envFile: ".env", cronTimezone: "UTC" });
+    const line = block.split("\n")[1] as string;
+    expect(line).toContain(`set -a && . '${join(dir, ".env")}' && set +a && PATH=`);
+    await runAsCron(line);
+    expect(readFileSync(join(dir, "seen"), "utf8")).toBe("k3k with spaces|postgres://app@db/app?x=50%|run");
+    rmSync(join(dir, "seen"));
+    const tickLine = renderCrontab([], { mode: "tick", cwd: dir, path, envFile: join(dir, ".env") }).split("\n")[1] as string;
+    await runAsCron(tickLine);
+    expect(readFileSync(join(dir, "seen"), "utf8")).toBe("k3k with spaces|postgres://app@db/app?x=50%|tick");
+  });
+
+  it("stops the line before upkeep when the file is missing", async () => {
+    rmSync(join(dir, "seen"), { force: true });
+    const line = renderCrontab([], { mode: "tick", cwd: dir, path: `${join(dir, "bin")}:/usr/bin:/bin`, envFile: "missing.env" }).split(
+      "\n",
+    )[1] as string;
+    await expect(runAsCron(line)).rejects.toThrow();
+    expect(() => readFileSync(join(dir, "seen"))).toThrow(/ENOENT/);
+  });
+
+  it.each(["a\nb", "it's.env", 'a".env', "a`id`.env", "a\\b", " "])("refuses the path %j, naming envFile", (envFile) => {
+    expect(() => renderCrontab(jobs, { envFile })).toThrow(/envFile: expected a file path without newlines/);
+  });
+});
+
 describe("installCrontab and uninstallCrontab (through a file-backed crontab command)", () => {
   let dir: string;
   let file: string;

@@ -2,6 +2,7 @@ import {
   type Adapter,
   AdapterError,
   type AdapterFactory,
+  adapterDependency,
   type Duration,
   type Logger,
   parseDuration,
@@ -228,9 +229,11 @@ export function bullmqAdapter(options: BullmqAdapterOptions): BullmqAdapter {
     }
   }
 
+  const bullmq = adapterDependency("bullmq", import.meta.url);
   return {
     name: ADAPTER,
     capabilities: { inProcess: true, distributed: true },
+    dependencies: bullmq ? [bullmq] : [],
     get queue() {
       return queue;
     },

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { type ConfigIssue, createJsonLogger, errorMessage, type LogLevel, manualAdapter, registerTasks, type Upkeep } from "@upkeep/core";
 import { type Command, type CommandContext, EXIT, UsageError } from "./command.ts";
@@ -6,6 +7,7 @@ import { commands } from "./commands/index.ts";
 import { json } from "./format.ts";
 import { commandHelp, GLOBAL_OPTIONS, mainHelp } from "./help.ts";
 import { loadConfig } from "./load-config.ts";
+import { resolveSqlitePath } from "./sqlite-path.ts";
 
 /** Where `main` reads and writes; every field defaults to the process's own. */
 export interface CliIo {
@@ -149,6 +151,8 @@ async function dispatch(argv: readonly string[], io: CliIo, streams: Streams): P
   const level = parseLogLevel(flags["log-level"]);
   const loaded = await loadConfig({ cwd: base.cwd, path: typeof flags.config === "string" ? flags.config : undefined });
   const config = loaded.config.logger ? loaded.config : { ...loaded.config, logger: createJsonLogger({ level, write: streams.stderr }) };
+  const sqlite = resolveSqlitePath(config.db, dirname(loaded.path));
+  if (sqlite) config.logger?.debug({ ...sqlite }, "[upkeep] relative SQLite filename resolved against the config file's directory");
   let upkeep: Upkeep;
   try {
     upkeep = registerTasks(manualAdapter(), config);

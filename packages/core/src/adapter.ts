@@ -1,3 +1,4 @@
+import type { AdapterDependency } from "./adapter-dependencies.ts";
 import type { Logger } from "./logger.ts";
 import type { RunRecord } from "./store/types.ts";
 
@@ -59,6 +60,13 @@ export interface Adapter {
   readonly name: string;
   /** What the runtime does by itself. */
   readonly capabilities: AdapterCapabilities;
+  /**
+   * The host packages the adapter loaded (`adapterDependency("bullmq", import.meta.url)`), checked
+   * by `registerTasks`: a version outside the adapter's peer range is a `ConfigError`, a second copy
+   * of a package core also loads (croner) a warning.
+   * @default none, nothing is checked
+   */
+  readonly dependencies?: readonly AdapterDependency[];
   /** Called once by `registerTasks` before scheduling. */
   init?(context: AdapterContext): void | Promise<void>;
   /** Adds or replaces the job with this id. Calling it again for the same job must be harmless. */

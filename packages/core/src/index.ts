@@ -3,6 +3,7 @@
  * @module @upkeep/core
  */
 export type { Adapter, AdapterCapabilities, AdapterContext, AdapterFactory, ScheduledJob, Trigger } from "./adapter.ts";
+export { type AdapterDependency, adapterDependency } from "./adapter-dependencies.ts";
 export { defineConfig, type TaskEntry, type UpkeepConfig } from "./config.ts";
 export {
   type CryptoCallOptions,

@@ -1,4 +1,5 @@
 import type { Adapter, ScheduledJob } from "./adapter.ts";
+import { checkAdapterDependencies } from "./adapter-dependencies.ts";
 import { configSchema, type TaskEntry, type UpkeepConfig } from "./config.ts";
 import { createCrypto, type UpkeepCrypto } from "./crypto/crypto.ts";
 import { parseDuration } from "./duration.ts";
@@ -14,7 +15,7 @@ import { knexStore } from "./store/knex-store.ts";
 import { memoryStore } from "./store/memory-store.ts";
 import { asSeenAt, type RunQuery, type RunRecord, type RunStore } from "./store/types.ts";
 import { type AnyTaskDefinition, isTaskDefinition } from "./task.ts";
-import { parseOrThrow, toIssues } from "./validate.ts";
+import { parseOrThrow, validateInput, validateInputOrThrow } from "./validate.ts";
 
 /** A registered task as `upkeep.list()` shows it. */
 export interface TaskInfo {
@@ -194,14 +195,14 @@ function resolveTasks(config: UpkeepConfig, defaultTimezone: string, scheduleOpt
       issues.push({ path: `${where}.grace`, message: "expected a duration such as '5m'" });
       return;
     }
-    const parsed = definition.input.safeParse(entry.input ?? definition.defaultInput ?? {});
-    if (!parsed.success) {
-      issues.push(...toIssues(parsed.error, `${where}.input`));
+    const parsed = validateInput(definition.input, entry.input ?? definition.defaultInput ?? {}, `${where}.input`);
+    if (!parsed.ok) {
+      issues.push(...parsed.issues);
       return;
     }
     tasks.set(definition.id, {
       definition,
-      input: parsed.data,
+      input: parsed.value,
       schedule: createSchedule(pattern, timezone, scheduleOptions),
       enabled: entry.enabled ?? definition.enabled,
       timeoutMs,
@@ -241,6 +242,8 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
   const seconds = (config as { [SECOND_TICKS]?: unknown })[SECOND_TICKS] === true;
   const tasks = resolveTasks(config, timezone, { seconds });
   const logger = config.logger ?? createJsonLogger();
+  const dependencyIssues = checkAdapterDependencies(adapter, logger);
+  if (dependencyIssues.length > 0) throw new ConfigError(`adapter ${adapter.name} cannot run with what is installed`, dependencyIssues);
   const store = config.store ?? (config.db ? knexStore(config.db, { tablePrefix: options.tablePrefix }) : memoryStore());
   const clock = config.clock ?? (() => new Date());
   const emitter = new Emitter(logger);
@@ -378,7 +381,7 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
         const merged = task.definition.mergeInput
           ? task.definition.mergeInput(task.input, runOptions.input)
           : { ...(task.input as Record<string, unknown>), ...runOptions.input };
-        input = parseOrThrow(task.definition.input, merged, `input for task ${id}`, "input");
+        input = validateInputOrThrow(task.definition.input, merged, `input for task ${id}`, "input");
       }
       await ensureMigrated();
       const trigger = runOptions.scheduled ? "schedule" : "manual";

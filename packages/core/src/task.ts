@@ -1,3 +1,4 @@
+import type { StandardSchemaV1 } from "@standard-schema/spec";
 import type { Knex } from "knex";
 import * as z from "zod";
 import type { UpkeepCrypto } from "./crypto/crypto.ts";
@@ -5,7 +6,7 @@ import { type Duration, parseDuration } from "./duration.ts";
 import { ConfigError, type ConfigIssue } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import { scheduleProblem } from "./schedule.ts";
-import { toIssues } from "./validate.ts";
+import { isStandardSchema, toIssues } from "./validate.ts";
 
 /** How a run was started. */
 export type RunTrigger = "schedule" | "manual" | "catch-up";
@@ -109,10 +110,13 @@ export interface TaskOptions<Input, Result> {
    */
   timezone?: string;
   /**
-   * Validates the input once at registration (and again for a manual run's input override).
-   * Defaults to accepting no input.
+   * Validates the input once at registration (and again for a manual run's input override): any
+   * Standard Schema validator (zod 3.24+ and 4, Valibot, ArkType, …); `run` receives its output.
+   * Validation is synchronous: a schema whose validation returns a Promise (an async refinement)
+   * is a `ConfigError` at `registerTasks`.
+   * @default a schema that accepts only an empty object
    */
-  input?: z.ZodType<Input>;
+  input?: StandardSchemaV1<unknown, Input>;
   /** The input used when the configuration gives none. Built-in task factories put their options here. */
   defaultInput?: unknown;
   /**
@@ -177,7 +181,8 @@ export interface TaskDefinition<Input = unknown, Result = unknown> {
   readonly description: string;
   readonly schedule: string;
   readonly timezone: string | undefined;
-  readonly input: z.ZodType<Input>;
+  /** The task's input schema (a Standard Schema validator). */
+  readonly input: StandardSchemaV1<unknown, Input>;
   readonly defaultInput: unknown;
   /** See {@link TaskOptions.mergeInput}. */
   readonly mergeInput: TaskOptions<Input, Result>["mergeInput"];
@@ -224,6 +229,7 @@ const optionsSchema = z.object({
   needsDb: z.boolean().optional(),
   run: z.custom<(...args: unknown[]) => unknown>((value) => typeof value === "function", "expected a function"),
   verify: z.custom<(...args: unknown[]) => unknown>((value) => typeof value === "function", "expected a function").optional(),
+  input: z.custom((value) => isStandardSchema(value), "expected a Standard Schema validator (zod 3.24+ or 4, Valibot, ArkType)").optional(),
   mergeInput: z.custom<(...args: unknown[]) => unknown>((value) => typeof value === "function", "expected a function").optional(),
 });
 
@@ -257,7 +263,7 @@ export function defineTask<Input = Record<string, never>, Result = unknown>(
     description: options.description ?? "",
     schedule: options.schedule.trim().split(/\s+/).join(" "),
     timezone: options.timezone,
-    input: options.input ?? (z.object({}).strict() as unknown as z.ZodType<Input>),
+    input: options.input ?? (z.object({}).strict() as unknown as StandardSchemaV1<unknown, Input>),
     defaultInput: options.defaultInput,
     mergeInput: options.mergeInput,
     timeoutMs: ms(options.timeout, 3_600_000),

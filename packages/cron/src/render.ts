@@ -1,5 +1,5 @@
-import { dirname } from "node:path";
-import type { ScheduledJob } from "@upkeep/core";
+import { dirname, resolve } from "node:path";
+import { ConfigError, type ScheduledJob } from "@upkeep/core";
 
 /** How the crontab starts upkeep. */
 export type CrontabMode = "per-task" | "tick";
@@ -39,6 +39,15 @@ export interface RenderOptions {
    */
   path?: string;
   /**
+   * A file of `KEY=value` lines each line reads before starting upkeep (`set -a; . <file>; set +a`),
+   * so the configuration finds `DATABASE_URL`, `UPKEEP_KEK` and the like under cron's bare
+   * environment. Relative to `cwd`, or absolute. It is read by `sh`: quote values with spaces or
+   * shell characters. A missing or unreadable file stops the line before upkeep starts. Keep it
+   * `chmod 600`, owned by the user whose crontab runs it.
+   * @default none
+   */
+  envFile?: string;
+  /**
    * A file each line appends its output to; otherwise cron mails it (or drops it).
    * @default none
    */
@@ -73,14 +82,34 @@ function systemTimezone(): string {
   return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 }
 
-/** The shell command of one line: cd, PATH, then the CLI invocation, with `%` escaped for cron. */
+/** The `set -a; . <file>; set +a` part of a line, or nothing without `envFile`. */
+function sourceEnvFile(envFile: string | undefined, cwd: string): string {
+  if (envFile === undefined) return "";
+  // A newline would end the crontab line; quotes and backslashes are refused rather than escaped so
+  // the rendered line stays readable and the path means the same in sh and in the crontab.
+  if (envFile.trim() === "" || /[\n\r\0'"`\\]/.test(envFile)) {
+    throw new ConfigError("invalid crontab options", [
+      { path: "envFile", message: "expected a file path without newlines, quotes, backquotes or backslashes" },
+    ]);
+  }
+  // `. name` without a slash searches PATH, so the file is made absolute.
+  return `set -a && . ${shellQuote(resolve(cwd, envFile))} && set +a && `;
+}
+
+/**
+ * The shell command of one line: cd, the env file when set, PATH, then the CLI invocation, with `%`
+ * escaped for cron.
+ *
+ * @throws {ConfigError} at `envFile` for a path with a newline, quote or backslash.
+ */
 export function renderCommand(args: readonly string[], options: RenderOptions = {}): string {
   const cwd = options.cwd ?? process.cwd();
+  const env = sourceEnvFile(options.envFile, cwd);
   const path = options.path ?? [`${cwd}/node_modules/.bin`, dirname(process.execPath), "/usr/local/bin", "/usr/bin", "/bin"].join(":");
   const config = options.config === undefined ? [] : ["--config", options.config];
   const invocation = [options.command ?? "upkeep", ...[...args, ...config].map(shellQuote)].join(" ");
   const log = options.log === undefined ? "" : ` >> ${shellQuote(options.log)} 2>&1`;
-  return escapePercent(`cd ${shellQuote(cwd)} && PATH=${shellQuote(path)} && export PATH && ${invocation}${log}`);
+  return escapePercent(`cd ${shellQuote(cwd)} && ${env}PATH=${shellQuote(path)} && export PATH && ${invocation}${log}`);
 }
 
 /**

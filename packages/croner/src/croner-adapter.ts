@@ -1,4 +1,4 @@
-import type { Adapter, AdapterFactory, Logger, RunRecord, ScheduledJob } from "@upkeep/core";
+import { type Adapter, type AdapterFactory, adapterDependency, type Logger, type RunRecord, type ScheduledJob } from "@upkeep/core";
 import { Cron } from "croner";
 
 /** Options of `cronerAdapter`. */
@@ -71,9 +71,11 @@ export function cronerAdapter(options: CronerAdapterOptions = {}): CronerAdapter
     crons.set(job.id, cron);
   }
 
+  const croner = adapterDependency("croner", import.meta.url);
   return {
     name: "croner",
     capabilities: { inProcess: true, distributed: false },
+    dependencies: croner ? [croner] : [],
     crons,
     init(context) {
       logger = context.logger;

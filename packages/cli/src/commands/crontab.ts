@@ -7,13 +7,15 @@ import { json } from "../format.ts";
 export const crontabCommand: Command = {
   name: "crontab",
   summary: "Print the crontab block for the config, or install / remove it in your crontab",
-  usage: "upkeep crontab [--install | --uninstall] [--tick] [--name <name>] [--log <file>] [--cron-timezone <zone>] [--json]",
+  usage:
+    "upkeep crontab [--install | --uninstall] [--tick] [--name <name>] [--log <file>] [--env-file <file>] [--cron-timezone <zone>] [--json]",
   options: {
     install: { type: "boolean", description: "Write the block into your crontab, replacing an earlier one; other lines stay" },
     uninstall: { type: "boolean", description: "Remove the block from your crontab; other lines stay" },
     tick: { type: "boolean", description: "One `* * * * * upkeep tick` line instead of one line per task" },
     name: { type: "string", description: "Name of the block, so several apps can share a crontab (default: default)" },
     log: { type: "string", description: "Append each line's output to this file" },
+    "env-file": { type: "string", description: "A KEY=value file each line sources before upkeep starts (keep it chmod 600)" },
     "cron-timezone": { type: "string", description: "The timezone cron reads patterns in (default: the system's)" },
     "crontab-command": { type: "string", description: "The crontab executable to read and write with (default: crontab)" },
   },
@@ -39,6 +41,7 @@ export const crontabCommand: Command = {
       cwd: ctx.cwd,
       config: str("config") === undefined ? undefined : ctx.configPath,
       log: str("log"),
+      envFile: str("env-file"),
       cronTimezone: str("cron-timezone"),
     });
     if (flags.install !== true) {
