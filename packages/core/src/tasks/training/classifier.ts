@@ -119,6 +119,112 @@ function columnStats(x: readonly number[][], d: number) {
   return { mean, std, usable };
 }
 
+/** Standardised feature rows, their labels, each label's class weight and the L2 strength. */
+interface FitData {
+  z: readonly number[][];
+  y: readonly number[];
+  weightOf: (label: number) => number;
+  l2: number;
+}
+
+/** Class-weighted mean log loss plus the L2 penalty (the bias is not penalised): what the fit minimises. */
+function objective({ z, y, weightOf, l2 }: FitData, weights: readonly number[], bias: number) {
+  let loss = 0;
+  for (let i = 0; i < z.length; i++) {
+    const vector = z[i] as number[];
+    let score = bias;
+    for (let j = 0; j < weights.length; j++) score += (weights[j] as number) * (vector[j] as number);
+    const label = y[i] as number;
+    // log(1 + e^s) - y s, computed without overflow.
+    loss += weightOf(label) * (Math.max(score, 0) + Math.log1p(Math.exp(-Math.abs(score))) - label * score);
+  }
+  return loss / Math.max(1, z.length) + (l2 / 2) * weights.reduce((sum, w) => sum + w * w, 0);
+}
+
+/** Solves `a x = b` by Gaussian elimination with partial pivoting; undefined when `a` is singular. */
+function solve(a: number[][], b: number[]): number[] | undefined {
+  const n = b.length;
+  const m = a.map((row, i) => [...row, b[i] as number]);
+  for (let col = 0; col < n; col++) {
+    let pivot = col;
+    for (let row = col + 1; row < n; row++)
+      if (Math.abs((m[row] as number[])[col] as number) > Math.abs((m[pivot] as number[])[col] as number)) pivot = row;
+    [m[col], m[pivot]] = [m[pivot] as number[], m[col] as number[]];
+    const head = m[col] as number[];
+    if (!(Math.abs(head[col] as number) > 1e-300)) return undefined;
+    for (let row = col + 1; row < n; row++) {
+      const line = m[row] as number[];
+      const factor = (line[col] as number) / (head[col] as number);
+      for (let k = col; k <= n; k++) line[k] = (line[k] as number) - factor * (head[k] as number);
+    }
+  }
+  const x = new Array<number>(n).fill(0);
+  for (let row = n - 1; row >= 0; row--) {
+    const line = m[row] as number[];
+    let sum = line[n] as number;
+    for (let k = row + 1; k < n; k++) sum -= (line[k] as number) * (x[k] as number);
+    x[row] = sum / (line[row] as number);
+  }
+  return x.every(Number.isFinite) ? x : undefined;
+}
+
+/**
+ * Newton steps (with step halving) from the SGD solution to the minimum of the regularised,
+ * class-weighted log loss, the one scikit-learn's `LogisticRegression` finds with C = 1/(l2·n):
+ * SGD alone stops short of it (weights about a quarter too small, log loss 20 % higher on the
+ * reference data). `weights` is updated in place; returns the bias. A step that does not lower
+ * the objective, or a singular system (separable data without L2), keeps the last point.
+ */
+function newtonRefine(data: FitData, weights: number[], bias: number): number {
+  const { z, y, weightOf, l2 } = data;
+  const d = weights.length;
+  const n = Math.max(1, z.length);
+  let current = objective(data, weights, bias);
+  for (let iteration = 0; iteration < 25; iteration++) {
+    const gradient = new Array<number>(d + 1).fill(0);
+    const hessian = Array.from({ length: d + 1 }, () => new Array<number>(d + 1).fill(0));
+    for (let i = 0; i < z.length; i++) {
+      const vector = [...(z[i] as number[]), 1];
+      let score = bias;
+      for (let j = 0; j < d; j++) score += (weights[j] as number) * (vector[j] as number);
+      const p = sigmoid(score);
+      const label = y[i] as number;
+      const c = weightOf(label);
+      for (let j = 0; j <= d; j++) {
+        gradient[j] = (gradient[j] as number) + (c * (p - label) * (vector[j] as number)) / n;
+        const row = hessian[j] as number[];
+        for (let k = 0; k <= j; k++) row[k] = (row[k] as number) + (c * p * (1 - p) * (vector[j] as number) * (vector[k] as number)) / n;
+      }
+    }
+    for (let j = 0; j <= d; j++) {
+      const row = hessian[j] as number[];
+      for (let k = 0; k < j; k++) (hessian[k] as number[])[j] = row[k] as number;
+      if (j < d) {
+        gradient[j] = (gradient[j] as number) + l2 * (weights[j] as number);
+        row[j] = (row[j] as number) + l2;
+      }
+    }
+    const delta = solve(hessian, gradient);
+    if (!delta) break;
+    let stepSize = 1;
+    let improved = false;
+    for (let halving = 0; halving < 20 && !improved; halving++, stepSize /= 2) {
+      const tryWeights = weights.map((w, j) => w - stepSize * (delta[j] as number));
+      const tryBias = bias - stepSize * (delta[d] as number);
+      const value = objective(data, tryWeights, tryBias);
+      if (!(value <= current)) continue;
+      const converged = current - value <= 1e-12 * Math.max(1, current);
+      weights.splice(0, d, ...tryWeights);
+      bias = tryBias;
+      current = value;
+      if (converged) return bias;
+      improved = true;
+    }
+    if (!improved) break;
+  }
+  return bias;
+}
+
 /**
  * Fits an L2-regularised logistic regression with class-balanced, seeded mini-batch SGD. Columns
  * with no usable spread are left out of the model and listed in its `dropped`.
@@ -167,6 +273,7 @@ export function fitLogistic(
       bias -= rate * (gradientBias / batch.length);
     }
   }
+  bias = newtonRefine({ z, y, weightOf, l2: options.l2 }, weights, bias);
   return {
     type: "upkeep.logistic-regression",
     features: keep.map((j) => features[j] as string),

@@ -44,23 +44,114 @@ export interface SlaForecasterOptions {
   maxSeries?: number;
 }
 
-const ALPHAS = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7];
-const BETAS = [0, 0.01, 0.05];
-const GAMMAS = [0.05, 0.1, 0.2, 0.3, 0.5];
+// The coarse grid the search starts from; Nelder-Mead refines its best point.
+const ALPHAS = [0.1, 0.6];
+const BETAS = [0, 0.2];
+const GAMMAS = [0.05, 0.3];
+/** Most evaluations of the one-step error Nelder-Mead may spend after the grid. */
+const SEARCH_EVALUATIONS = 60;
 
 const slot = (hour: number) => ((Math.floor(hour / HOUR) % PERIOD) + PERIOD) % PERIOD;
 
-/** Initial state from the first day: its mean as level, each hour's offset from it as season. */
-function initialState(hours: readonly number[], values: readonly number[], alpha: number, beta: number, gamma: number): SmoothingState {
-  const first = values.slice(0, PERIOD).filter(Number.isFinite);
-  const level = first.reduce((sum, value) => sum + value, 0) / Math.max(1, first.length);
-  const season = new Array<number>(PERIOD).fill(0);
-  for (let i = 0; i < Math.min(PERIOD, values.length); i++) {
-    const value = values[i] as number;
-    if (Number.isFinite(value)) season[slot(hours[i] as number)] = value - level;
+/** Mean of the finite values, NaN when there is none. */
+function finiteMean(values: readonly number[]): number {
+  let sum = 0;
+  let count = 0;
+  for (const value of values) {
+    if (!Number.isFinite(value)) continue;
+    sum += value;
+    count++;
   }
-  return { alpha, beta, gamma, level, trend: 0, season };
+  return count === 0 ? Number.NaN : sum / count;
 }
+
+/** α, β, γ, each in [0, 1]. */
+type Point = [number, number, number];
+
+/** Slope and intercept of the least-squares line through the points. */
+function line(points: readonly { at: number; mean: number }[]): { slope: number; intercept: number } {
+  const meanAt = points.reduce((sum, point) => sum + point.at, 0) / points.length;
+  const meanValue = points.reduce((sum, point) => sum + point.mean, 0) / points.length;
+  let covariance = 0;
+  let variance = 0;
+  for (const point of points) {
+    covariance += (point.at - meanAt) * (point.mean - meanValue);
+    variance += (point.at - meanAt) ** 2;
+  }
+  const slope = variance > 0 ? covariance / variance : 0;
+  return { slope, intercept: meanValue - slope * meanAt };
+}
+
+type DayMean = { at: number; mean: number };
+
+/**
+ * A day's slope from its neighbours' means: of the slopes to the day before and to the day after,
+ * the smaller one when they agree in sign, else 0 (minmod), so a step between two days reads as no
+ * slope and a steady trend as itself. `fallback` without a neighbour.
+ */
+function localSlope(before: DayMean | undefined, day: DayMean, after: DayMean | undefined, fallback: number): number {
+  const slopes = [before, after]
+    .filter((point): point is DayMean => point !== undefined && Number.isFinite(point.mean))
+    .map((point) => (point.mean - day.mean) / (point.at - day.at));
+  if (slopes.length === 0) return fallback;
+  if (slopes.length === 1) return slopes[0] as number;
+  const [a, b] = slopes as [number, number];
+  return a * b <= 0 ? 0 : Math.sign(a) * Math.min(Math.abs(a), Math.abs(b));
+}
+
+/**
+ * Days the initial state is decomposed from: the first half of the history, at most four. The
+ * one-step error that chooses α, β, γ is summed over the hours after them only: a season
+ * estimated from the same hours it is judged on would always look best left unchanged (γ = 0).
+ */
+const initialDays = (length: number) => Math.max(1, Math.min(4, Math.floor(length / PERIOD / 2)));
+
+/**
+ * Initial state from a decomposition of the first days (`initialDays`): each hour's seasonal term
+ * is its average offset from its own day's mean and local slope (`localSlope`), centred on 0, so a
+ * level shift between days does not leak into the season. Level and trend are the line through
+ * those days' means, the level taken the hour before the first value, as `step` expects.
+ */
+function initialState(hours: readonly number[], values: readonly number[]): InitialState {
+  const days = initialDays(values.length);
+  const means = Array.from({ length: days }, (_, day) => ({
+    at: day * PERIOD + (PERIOD - 1) / 2,
+    mean: finiteMean(values.slice(day * PERIOD, (day + 1) * PERIOD)),
+  }));
+  const known = means.filter((point) => Number.isFinite(point.mean));
+  const start = known.length >= 2 ? line(known) : { slope: 0, intercept: known[0]?.mean ?? 0 };
+  const sums = new Array<number>(PERIOD).fill(0);
+  const counts = new Array<number>(PERIOD).fill(0);
+  for (let day = 0; day < days; day++) {
+    const centre = means[day] as { at: number; mean: number };
+    if (!Number.isFinite(centre.mean)) continue;
+    const slope = localSlope(means[day - 1], centre, means[day + 1], start.slope);
+    for (let i = day * PERIOD; i < Math.min((day + 1) * PERIOD, values.length); i++) {
+      const value = values[i] as number;
+      if (!Number.isFinite(value)) continue;
+      const s = slot(hours[i] as number);
+      sums[s] = (sums[s] as number) + value - (centre.mean + slope * (i - centre.at));
+      counts[s] = (counts[s] as number) + 1;
+    }
+  }
+  const offsets = sums.map((sum, s) => ((counts[s] as number) > 0 ? sum / (counts[s] as number) : Number.NaN));
+  const centre = finiteMean(offsets);
+  const season = offsets.map((offset) => (Number.isFinite(offset) ? offset - centre : 0));
+  return { level: start.intercept - start.slope, trend: start.slope, season };
+}
+
+/** The state before the first value, apart from the parameters. */
+type InitialState = Pick<SmoothingState, "level" | "trend" | "season">;
+
+/** A fresh state from an initial one and parameters (the season copied: `step` updates it). */
+const startWith = (initial: InitialState, [alpha, beta, gamma]: Point): SmoothingState => ({
+  alpha,
+  beta,
+  gamma,
+  level: initial.level,
+  trend: initial.trend,
+  season: [...initial.season],
+});
 
 /** Feeds one observation (NaN for a missing hour) and returns the forecast it was compared with. */
 function step(state: SmoothingState, hour: number, value: number): number {
@@ -83,23 +174,90 @@ function ahead(state: SmoothingState, lastHour: number, h: number): number {
   return state.level + h * state.trend + (state.season[slot(lastHour + h * HOUR)] as number);
 }
 
-/** Fits α, β, γ by grid search on one-step-ahead squared error, then runs the state over all values. */
+const clamp01 = (value: number) => Math.min(1, Math.max(0, value));
+
+interface Vertex {
+  point: Point;
+  value: number;
+}
+
+/**
+ * Nelder-Mead on `f` over the unit cube (points are clamped into it), from `start`, within
+ * `budget` evaluations; returns the best vertex.
+ */
+function nelderMead(f: (point: Point) => number, start: Vertex, budget: number): Vertex {
+  let evaluations = 0;
+  const vertex = (point: Point): Vertex => {
+    evaluations++;
+    return { point, value: f(point) };
+  };
+  const simplex: Vertex[] = [start];
+  for (let k = 0; k < 3; k++) {
+    const point: Point = [...start.point];
+    point[k] = (point[k] as number) + 0.1 <= 1 ? (point[k] as number) + 0.1 : (point[k] as number) - 0.1;
+    simplex.push(vertex(point));
+  }
+  const combine = (a: Point, b: Point, t: number): Point => [
+    clamp01(a[0] + t * (b[0] - a[0])),
+    clamp01(a[1] + t * (b[1] - a[1])),
+    clamp01(a[2] + t * (b[2] - a[2])),
+  ];
+  while (evaluations < budget) {
+    simplex.sort((a, b) => a.value - b.value);
+    const [best, next, second, worst] = simplex as [Vertex, Vertex, Vertex, Vertex];
+    if (worst.value - best.value <= 1e-10 * (Math.abs(best.value) + 1e-12)) break;
+    const centroid: Point = [
+      (best.point[0] + next.point[0] + second.point[0]) / 3,
+      (best.point[1] + next.point[1] + second.point[1]) / 3,
+      (best.point[2] + next.point[2] + second.point[2]) / 3,
+    ];
+    const reflected = vertex(combine(centroid, worst.point, -1));
+    if (reflected.value < best.value) {
+      const expanded = vertex(combine(centroid, worst.point, -2));
+      simplex[3] = expanded.value < reflected.value ? expanded : reflected;
+    } else if (reflected.value < second.value) {
+      simplex[3] = reflected;
+    } else {
+      const contracted = vertex(combine(centroid, worst.point, reflected.value < worst.value ? -0.5 : 0.5));
+      if (contracted.value < Math.min(worst.value, reflected.value)) simplex[3] = contracted;
+      else for (let k = 1; k < 4; k++) simplex[k] = vertex(combine(best.point, (simplex[k] as Vertex).point, 0.5));
+    }
+  }
+  simplex.sort((a, b) => a.value - b.value);
+  return simplex[0] as Vertex;
+}
+
+/** One-step-ahead squared error of fixed parameters over the values (after the first day), and the final state. */
+function oneStepError(hours: readonly number[], values: readonly number[], initial: InitialState, point: Point) {
+  const state = startWith(initial, point);
+  const from = initialDays(values.length) * PERIOD;
+  let sse = 0;
+  for (let i = 0; i < values.length; i++) {
+    const predicted = step(state, hours[i] as number, values[i] as number);
+    if (i >= from && Number.isFinite(values[i])) sse += ((values[i] as number) - predicted) ** 2;
+  }
+  return { sse, state };
+}
+
+/**
+ * Fits α, β, γ on one-step-ahead squared error, as statsmodels does: the best point of a coarse
+ * grid, refined by Nelder-Mead, from an initial state decomposed from the history. Returns
+ * the state after running the best parameters over all values.
+ */
 export function fitSmoothing(hours: readonly number[], values: readonly number[]): SmoothingState {
-  let best: { sse: number; state: SmoothingState } | undefined;
+  const initial = initialState(hours, values);
+  let best: Vertex | undefined;
   for (const alpha of ALPHAS) {
     for (const beta of BETAS) {
       for (const gamma of GAMMAS) {
-        const state = initialState(hours, values, alpha, beta, gamma);
-        let sse = 0;
-        for (let i = 0; i < values.length; i++) {
-          const predicted = step(state, hours[i] as number, values[i] as number);
-          if (i >= PERIOD && Number.isFinite(values[i])) sse += ((values[i] as number) - predicted) ** 2;
-        }
-        if (!best || sse < best.sse) best = { sse, state };
+        const point: Point = [alpha, beta, gamma];
+        const value = oneStepError(hours, values, initial, point).sse;
+        if (!best || value < best.value) best = { point, value };
       }
     }
   }
-  return (best as { state: SmoothingState }).state;
+  const refined = nelderMead((point) => oneStepError(hours, values, initial, point).sse, best as Vertex, SEARCH_EVALUATIONS);
+  return oneStepError(hours, values, initial, refined.point).state;
 }
 
 /** Multi-step forecasts of `count` hours after `lastHour`. */
@@ -125,7 +283,7 @@ export type SmoothingParameters = Pick<SmoothingState, "alpha" | "beta" | "gamma
 
 /** Runs fixed parameters over the values from the first day's initial state. */
 function runWith(hours: readonly number[], values: readonly number[], parameters: SmoothingParameters): SmoothingState {
-  const state = initialState(hours, values, parameters.alpha, parameters.beta, parameters.gamma);
+  const state = startWith(initialState(hours, values), [parameters.alpha, parameters.beta, parameters.gamma]);
   for (let i = 0; i < hours.length; i++) step(state, hours[i] as number, values[i] as number);
   return state;
 }
