@@ -5,6 +5,7 @@ import { kekSchema } from "./crypto/kek.ts";
 import { type Duration, parseDuration } from "./duration.ts";
 import type { UpkeepEventHandler, UpkeepEventName } from "./events.ts";
 import type { Logger } from "./logger.ts";
+import type { EventsConfig, EventTarget } from "./outbox.ts";
 import type { RunStore } from "./store/types.ts";
 import type { AnyTaskDefinition, OverlapPolicy } from "./task.ts";
 
@@ -92,6 +93,11 @@ export interface UpkeepConfig {
    * @default "1m"
    */
   healthInterval?: Duration;
+  /**
+   * The events outbox: where events go besides the handlers (`targets`), and how long delivered
+   * events are kept in `<prefix>events` (`retention`, default 90 days).
+   */
+  events?: EventsConfig;
   /** Event handlers, the same as calling `upkeep.on` for each. */
   on?: { [E in UpkeepEventName]?: UpkeepEventHandler<E> };
   /**
@@ -143,6 +149,21 @@ export const configSchema = z
     healthInterval: duration.optional(),
     autoMigrate: z.boolean().optional(),
     on: z.record(z.string(), fn).optional(),
+    events: z
+      .object({
+        targets: z
+          .array(
+            z.custom<EventTarget>((value) => {
+              if (typeof value !== "object" || value === null) return false;
+              const target = value as Record<string, unknown>;
+              return typeof target.name === "string" && typeof target.accept === "function";
+            }, "expected an event target with a name and an accept function"),
+          )
+          .optional(),
+        retention: duration.optional(),
+      })
+      .strict()
+      .optional(),
     crypto: z
       .object({
         kek: kekSchema,

@@ -1,6 +1,7 @@
 import type { Knex } from "knex";
 import { dbFailureHint, dialectOf, type SqlDialect } from "../db.ts";
 import { UpkeepError } from "../errors.ts";
+import { knexEvents } from "./knex-events.ts";
 import { knexTaskState } from "./knex-task-state.ts";
 import { migrate, pendingMigrations } from "./migrate.ts";
 import {
@@ -134,6 +135,32 @@ export function isUniqueViolation(error: unknown): boolean {
     code === "SQLITE_CONSTRAINT_UNIQUE" ||
     code === "SQLITE_CONSTRAINT_PRIMARYKEY"
   );
+}
+
+/**
+ * Deletes the rows `where` picks, by id, `batchSize` at a time (each batch its own short
+ * statement); returns how many went.
+ */
+export async function deleteInBatches(
+  db: Knex,
+  table: string,
+  where: (query: Knex.QueryBuilder) => Knex.QueryBuilder,
+  batchSize: number,
+): Promise<number> {
+  let removed = 0;
+  for (;;) {
+    const rows = (await where(db(table).select("id")).limit(batchSize)) as Row[];
+    if (rows.length === 0) return removed;
+    removed += num(
+      await db(table)
+        .whereIn(
+          "id",
+          rows.map((row) => String(row.id)),
+        )
+        .delete(),
+    );
+    if (rows.length < batchSize) return removed;
+  }
 }
 
 /**
@@ -272,26 +299,10 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
         return row && toRecord(row);
       }),
     ...knexTaskState(db, prefix, wrap),
+    events: knexEvents(db, prefix, dialect, wrap),
     prune: (before, batchSize = 1000) =>
-      wrap("prune", async () => {
-        let removed = 0;
-        for (;;) {
-          const rows = (await runs()
-            .select("id")
-            .whereNot({ status: "running" })
-            .where("claimed_at", "<", before.getTime())
-            .limit(batchSize)) as Row[];
-          if (rows.length === 0) return removed;
-          removed += num(
-            await runs()
-              .whereIn(
-                "id",
-                rows.map((row) => String(row.id)),
-              )
-              .delete(),
-          );
-          if (rows.length < batchSize) return removed;
-        }
-      }),
+      wrap("prune", () =>
+        deleteInBatches(db, table, (q) => q.whereNot({ status: "running" }).where("claimed_at", "<", before.getTime()), batchSize),
+      ),
   };
 }
