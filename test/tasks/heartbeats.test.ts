@@ -300,6 +300,10 @@ for (const { dialect, available } of await probeDialects()) {
       });
       expect(events).toEqual([
         {
+          id: expect.stringMatching(/^[0-9A-Z]{26}$/),
+          task: "heartbeats",
+          runId: run.id,
+          createdAt: NOW,
           type: "agent.suspended",
           security: true,
           severity: "warning",

@@ -3,9 +3,9 @@ import * as z from "zod";
 import type { CryptoConfig } from "./crypto/crypto.ts";
 import { kekSchema } from "./crypto/kek.ts";
 import { type Duration, parseDuration } from "./duration.ts";
-import type { EventTarget } from "./events/target.ts";
 import type { UpkeepEventHandler, UpkeepEventName } from "./events.ts";
 import type { Logger } from "./logger.ts";
+import type { EventsConfig, EventTarget } from "./outbox.ts";
 import type { RunStore } from "./store/types.ts";
 import type { AnyTaskDefinition, OverlapPolicy } from "./task.ts";
 
@@ -93,6 +93,11 @@ export interface UpkeepConfig {
    * @default "1m"
    */
   healthInterval?: Duration;
+  /**
+   * The events outbox: where events go besides the handlers (`targets`), and how long delivered
+   * events are kept in `<prefix>events` (`retention`, default 90 days).
+   */
+  events?: EventsConfig;
   /** Event handlers, the same as calling `upkeep.on` for each. */
   on?: { [E in UpkeepEventName]?: UpkeepEventHandler<E> };
   /**
@@ -100,11 +105,6 @@ export interface UpkeepConfig {
    * `{ kek: envKek() }`. Give the key-rotation task the same KEK.
    */
   crypto?: CryptoConfig;
-  /** Where events go besides the `upkeep.on` handlers; `upkeep events redeliver` finds its targets here. */
-  events?: {
-    /** Delivery targets, such as `webhookTarget({ ... })`. @default [] */
-    targets?: readonly EventTarget[];
-  };
 }
 
 /** Each key of `C` that `UpkeepConfig` does not have, typed `never`: a misspelled key is a type error. */
@@ -149,24 +149,26 @@ export const configSchema = z
     healthInterval: duration.optional(),
     autoMigrate: z.boolean().optional(),
     on: z.record(z.string(), fn).optional(),
+    events: z
+      .object({
+        targets: z
+          .array(
+            z.custom<EventTarget>((value) => {
+              if (typeof value !== "object" || value === null) return false;
+              const target = value as Record<string, unknown>;
+              return typeof target.name === "string" && typeof target.accept === "function";
+            }, "expected an event target with a name and an accept function"),
+          )
+          .optional(),
+        retention: duration.optional(),
+      })
+      .strict()
+      .optional(),
     crypto: z
       .object({
         kek: kekSchema,
         previousKeks: z.array(kekSchema).optional(),
         cacheFor: duration.optional(),
-      })
-      .strict()
-      .optional(),
-    events: z
-      .object({
-        targets: z
-          .array(
-            z.custom<EventTarget>(
-              (value) => typeof value === "object" && value !== null && typeof (value as EventTarget).accept === "function",
-              "expected an event target (an object with name and accept)",
-            ),
-          )
-          .optional(),
       })
       .strict()
       .optional(),

@@ -14,7 +14,9 @@ export type UpkeepErrorCode =
   | "DECRYPT_FAILED"
   | "KEY_NOT_FOUND"
   | "KEK_FAILED"
-  | "MODEL_NOT_FOUND";
+  | "MODEL_NOT_FOUND"
+  | "EVENT_INVALID"
+  | "EVENT_NOT_FOUND";
 
 export interface UpkeepErrorOptions {
   cause?: unknown;

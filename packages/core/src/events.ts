@@ -1,7 +1,8 @@
 import type { HealthState, TaskHealth } from "./health.ts";
 import type { Logger } from "./logger.ts";
+import type { StoredEvent } from "./store/event-types.ts";
 import type { RunRecord } from "./store/types.ts";
-import type { Progress, TaskEvent } from "./task.ts";
+import type { Progress } from "./task.ts";
 
 /** The payload of `task:late`, `task:missed` and `task:recovered`. */
 export interface TaskHealthEvent {
@@ -24,10 +25,13 @@ export interface UpkeepEvents {
   "run:skipped": { run: RunRecord };
   /** A run reported progress (`ctx.progress`). */
   "run:progress": { run: RunRecord; progress: Progress };
-  /** Any event a task emitted. */
-  event: { run: RunRecord; event: TaskEvent };
-  /** Events a task emitted with `security: true`. */
-  security: { run: RunRecord; event: TaskEvent };
+  /**
+   * Any event a task emitted, once its change committed; at least once, in order per task: drop a
+   * repeat by `event.id`.
+   */
+  event: { run: RunRecord; event: StoredEvent };
+  /** Events a task emitted with `security: true`, as `event`. */
+  security: { run: RunRecord; event: StoredEvent };
   /**
    * A task became `late`: its latest tick has no run past the grace. Fired once per transition by
    * the process whose health sweep noticed it first.
@@ -64,16 +68,27 @@ export class Emitter {
   }
 
   emit<E extends UpkeepEventName>(event: E, payload: UpkeepEvents[E]): void {
+    void this.#call(event, payload);
+  }
+
+  /** As `emit`, resolving once every handler has returned (or its promise settled). */
+  emitAndWait<E extends UpkeepEventName>(event: E, payload: UpkeepEvents[E]): Promise<void> {
+    return this.#call(event, payload);
+  }
+
+  #call<E extends UpkeepEventName>(event: E, payload: UpkeepEvents[E]): Promise<void> {
     const set = this.#handlers.get(event);
-    if (!set) return;
+    if (!set) return Promise.resolve();
+    const pending: Promise<unknown>[] = [];
     for (const handler of set) {
       const fail = (error: unknown) => this.#logger.error({ event, err: error }, "[upkeep] event handler threw");
       try {
         const result = (handler as UpkeepEventHandler<E>)(payload);
-        if (result instanceof Promise) result.catch(fail);
+        if (result instanceof Promise) pending.push(result.catch(fail));
       } catch (error) {
         fail(error);
       }
     }
+    return pending.length === 0 ? Promise.resolve() : Promise.all(pending).then(() => undefined);
   }
 }

@@ -10,6 +10,7 @@ export {
   type CryptoConfig,
   type CryptoOptions,
   createCrypto,
+  type RotateOptions,
   rowAad,
   type UpkeepCrypto,
 } from "./crypto/crypto.ts";
@@ -40,7 +41,6 @@ export {
   type UpkeepErrorCode,
 } from "./errors.ts";
 export type { DeliveryState } from "./events/deliveries.ts";
-export type { EventTarget, StoredEvent } from "./events/target.ts";
 export {
   type WebhookFilter,
   type WebhookRedeliverOptions,
@@ -63,9 +63,11 @@ export {
   silentLogger,
 } from "./logger.ts";
 export { type ManualAdapter, manualAdapter } from "./manual-adapter.ts";
+export type { EventsConfig, EventTarget, UpkeepEventsHandle } from "./outbox.ts";
 export { type DueTick, type PauseOptions, type RunOptions, registerTasks, type TaskInfo, type Upkeep } from "./register.ts";
 export { createSchedule, isValidTimezone, type Schedule, type ScheduleOptions, SECOND_TICKS, scheduleProblem } from "./schedule.ts";
 export type { StopOnSignalsOptions } from "./stop-on-signals.ts";
+export type { EventLease, EventQuery, EventRecord, EventState, EventStore, StoredEvent } from "./store/event-types.ts";
 export { isUniqueViolation, type KnexStoreOptions, knexStore } from "./store/knex-store.ts";
 export { memoryStore } from "./store/memory-store.ts";
 export { type MigrateOptions, migrate, pendingMigrations } from "./store/migrate.ts";
@@ -86,6 +88,7 @@ export {
 export {
   type AnyTaskDefinition,
   defineTask,
+  type EmitOptions,
   isTaskDefinition,
   type OverlapPolicy,
   type Progress,

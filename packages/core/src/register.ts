@@ -8,6 +8,7 @@ import { Emitter, type UpkeepEventHandler, type UpkeepEventName } from "./events
 import type { TaskHealth } from "./health.ts";
 import { HealthMonitor } from "./health-monitor.ts";
 import { childLogger, createJsonLogger, type Logger } from "./logger.ts";
+import { Outbox, type UpkeepEventsHandle } from "./outbox.ts";
 import { type RegisteredTask, Runner } from "./runner.ts";
 import { createSchedule, type ScheduleOptions, SECOND_TICKS, scheduleProblem } from "./schedule.ts";
 import { installStopOnSignals, type StopOnSignalsOptions } from "./stop-on-signals.ts";
@@ -146,6 +147,11 @@ export interface Upkeep {
    * @throws {ConfigError} when the configuration has no `crypto` or no `db`.
    */
   readonly crypto: UpkeepCrypto;
+  /**
+   * The events outbox: list events, send one again, or deliver what a dead writer left pending
+   * (as the periodic sweep does).
+   */
+  readonly events: UpkeepEventsHandle;
   /** The jobs as handed to the adapter, one per enabled task. */
   readonly jobs: readonly ScheduledJob[];
   /** The run store: the history and the claims. */
@@ -257,6 +263,8 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
   for (const [event, handler] of Object.entries(config.on ?? {})) {
     emitter.on(event as UpkeepEventName, handler as UpkeepEventHandler<UpkeepEventName>);
   }
+  const leaseMs = parseDuration(options.lease ?? "30s") as number;
+  const outbox = new Outbox({ store, emitter, logger, clock, leaseMs, targets: config.events?.targets ?? [] });
   const runner = new Runner({
     store,
     logger,
@@ -265,9 +273,11 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
     db: config.db,
     tablePrefix,
     crypto: configuredCrypto,
-    leaseMs: parseDuration(options.lease ?? "30s") as number,
+    leaseMs,
     abortGraceMs: parseDuration(options.abortGrace ?? "5s") as number,
     historyRetentionMs: parseDuration(options.historyRetention ?? "30d") as number,
+    outbox,
+    eventRetentionMs: parseDuration(options.events?.retention ?? "90d") as number,
   });
   const shutdownTimeoutMs = parseDuration(options.shutdownTimeout ?? "30s") as number;
   const healthIntervalMs = parseDuration(options.healthInterval ?? "1m") as number;
@@ -318,8 +328,30 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
     return task;
   };
 
+  const noEvents = () => new UpkeepError("STORE_FAILED", `the run store (${store.name}) keeps no events`);
+  const events: UpkeepEventsHandle = {
+    async list(query) {
+      await ensureMigrated();
+      return store.events ? store.events.list(query) : [];
+    },
+    async get(id) {
+      await ensureMigrated();
+      return store.events?.get(id);
+    },
+    async redeliver(id) {
+      await ensureMigrated();
+      if (!store.events) throw noEvents();
+      return outbox.redeliver(id, new AbortController().signal);
+    },
+    async sweep() {
+      await ensureMigrated();
+      return runner.sweepEvents();
+    },
+  };
+
   const upkeep: Upkeep = {
     jobs,
+    events,
     store,
     logger,
     get crypto() {

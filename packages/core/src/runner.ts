@@ -6,9 +6,10 @@ import type { UpkeepCrypto } from "./crypto/crypto.ts";
 import { errorMessage, TaskError, UpkeepError } from "./errors.ts";
 import type { Emitter } from "./events.ts";
 import { childLogger, type Logger } from "./logger.ts";
+import { type Outbox, RunEvents } from "./outbox.ts";
 import type { Schedule } from "./schedule.ts";
 import type { NewRun, RunOutcome, RunRecord, RunStore } from "./store/types.ts";
-import type { AnyTaskDefinition, RunTrigger, TaskContext } from "./task.ts";
+import type { AnyTaskDefinition, EmitOptions, RunTrigger, TaskContext, TaskEvent } from "./task.ts";
 import { withRunSpan } from "./tracing.ts";
 
 /** A task as registered: its definition, its validated input and its resolved schedule. */
@@ -47,6 +48,10 @@ export interface RunnerOptions {
   abortGraceMs: number;
   /** Finished runs older than this are pruned from the history (0 keeps everything). */
   historyRetentionMs: number;
+  /** Writes, delivers and sweeps the events tasks emit. */
+  outbox: Outbox;
+  /** Delivered events older than this are pruned from the outbox (0 keeps everything). */
+  eventRetentionMs: number;
 }
 
 /** Thrown by `ctx.skip(reason)`: ends the run as `skipped`. */
@@ -95,6 +100,8 @@ export class Runner {
   readonly #inflight = new Map<string, { controller: AbortController; done: Promise<unknown> }>();
   readonly #host = hostname();
   #stopping = false;
+  /** Aborted at the end of shutdown: event deliveries and the outbox sweep stop waiting on targets. */
+  readonly #outboxAbort = new AbortController();
   #lastPrune = 0;
   #lastSweep = 0;
   #sweeping: Promise<void> | undefined;
@@ -102,6 +109,10 @@ export class Runner {
 
   constructor(options: RunnerOptions) {
     this.#options = options;
+  }
+
+  get #deliverySignal(): AbortSignal {
+    return this.#outboxAbort.signal;
   }
 
   get stopping(): boolean {
@@ -200,9 +211,12 @@ export class Runner {
     );
     renew.unref();
     /** Records the outcome (if it is the first) and tells the listeners through `tell`. */
-    const end = (outcome: RunEnd, tell: (ended: RunRecord) => void) => {
+    const deliveries = new RunEvents(this.#options.outbox, log, this.#deliverySignal);
+    /** Records the outcome once the run's events are delivered (or left to the sweep). */
+    const end = async (outcome: RunEnd, tell: (ended: RunRecord) => void) => {
       finishing = true;
       clearInterval(renew);
+      await deliveries.settled();
       return this.#finish(run, outcome, tell);
     };
 
@@ -217,7 +231,7 @@ export class Runner {
         const signal = controller.signal;
         const timer = setTimeout(() => controller.abort("timeout"), task.timeoutMs);
         timer.unref();
-        const ctx = this.#context(task, run, attempt, signal, log, options);
+        const ctx = this.#context(task, run, attempt, signal, log, options, deliveries);
         /** Records a run its signal stopped: timed out, or interrupted by shutdown. */
         const stopped = (aborted: AbortReason, outcome: { result: unknown } | { thrown: unknown }) => {
           const timedOut = aborted === "timeout";
@@ -308,8 +322,10 @@ export class Runner {
     signal: AbortSignal,
     logger: Logger,
     options: ExecuteOptions,
+    deliveries: RunEvents,
   ): TaskContext {
     const { clock, emitter, db, tablePrefix, crypto } = this.#options;
+    const dryRun = options.dryRun ?? false;
     return {
       runId: run.id,
       taskId: run.taskId,
@@ -318,17 +334,17 @@ export class Runner {
       attempt,
       signal,
       logger,
-      dryRun: options.dryRun ?? false,
+      dryRun,
       db,
       tablePrefix,
       crypto: crypto(),
       timezone: task.schedule.timezone,
       now: clock,
       progress: (progress) => emitter.emit("run:progress", { run, progress }),
-      emit: (event) => {
-        emitter.emit("event", { run, event });
-        if (event.security) emitter.emit("security", { run, event });
-      },
+      emit: ((event: TaskEvent | readonly TaskEvent[], emitOptions?: EmitOptions): Promise<void> | undefined => {
+        if (dryRun) return emitOptions ? Promise.resolve() : undefined;
+        return deliveries.emit(run, Array.isArray(event) ? event : [event as TaskEvent], emitOptions?.trx);
+      }) as TaskContext["emit"],
       skip: (reason: string): never => {
         throw new SkipSignal(reason);
       },
@@ -376,18 +392,25 @@ export class Runner {
     const now = clock();
     if (this.#stopping || this.#sweeping || now.getTime() - this.#lastSweep < leaseMs) return;
     this.#lastSweep = now.getTime();
-    this.#sweeping = store
-      .abandonExpired(now, SWEEP_LIMIT)
-      .then(
-        (marked) => {
-          if (marked > 0)
-            logger.warn({ abandoned: marked }, "[upkeep] runs abandoned: their lease expired without an outcome (their process died?)");
-        },
-        (error: unknown) => logger.warn({ err: error }, "[upkeep] abandoned-run sweep failed"),
-      )
+    const abandoned = store.abandonExpired(now, SWEEP_LIMIT).then(
+      (marked) => {
+        if (marked > 0)
+          logger.warn({ abandoned: marked }, "[upkeep] runs abandoned: their lease expired without an outcome (their process died?)");
+      },
+      (error: unknown) => logger.warn({ err: error }, "[upkeep] abandoned-run sweep failed"),
+    );
+    // Events a dead writer left pending go out in the same sweep.
+    const events = this.sweepEvents().catch((error: unknown) => logger.warn({ err: error }, "[upkeep] event sweep failed"));
+    this.#sweeping = Promise.all([abandoned, events])
+      .then(() => undefined)
       .finally(() => {
         this.#sweeping = undefined;
       });
+  }
+
+  /** Delivers the pending events whose lease ended (their writer died), as the periodic sweep does. */
+  sweepEvents(): Promise<number> {
+    return this.#options.outbox.sweep(this.#deliverySignal);
   }
 
   /** Starts the periodic abandoned-run sweep (once a lease length); `shutdown` ends it. */
@@ -399,16 +422,26 @@ export class Runner {
   }
 
   #maybePrune(log: Logger): void {
-    const { historyRetentionMs, clock, store } = this.#options;
+    const { historyRetentionMs, eventRetentionMs, clock, store, outbox } = this.#options;
     const now = clock().getTime();
-    if (historyRetentionMs <= 0 || now - this.#lastPrune < PRUNE_EVERY_MS) return;
+    if (now - this.#lastPrune < PRUNE_EVERY_MS) return;
     this.#lastPrune = now;
-    store.prune(new Date(now - historyRetentionMs)).then(
-      (removed) => {
-        if (removed > 0) log.debug({ removed }, "[upkeep] pruned old run history");
-      },
-      (error: unknown) => log.warn({ err: error }, "[upkeep] pruning run history failed"),
-    );
+    if (historyRetentionMs > 0) {
+      store.prune(new Date(now - historyRetentionMs)).then(
+        (removed) => {
+          if (removed > 0) log.debug({ removed }, "[upkeep] pruned old run history");
+        },
+        (error: unknown) => log.warn({ err: error }, "[upkeep] pruning run history failed"),
+      );
+    }
+    if (eventRetentionMs > 0) {
+      outbox.prune(new Date(now - eventRetentionMs)).then(
+        (removed) => {
+          if (removed > 0) log.debug({ removed }, "[upkeep] pruned old delivered events");
+        },
+        (error: unknown) => log.warn({ err: error }, "[upkeep] pruning events failed"),
+      );
+    }
   }
 
   /**
@@ -438,6 +471,7 @@ export class Runner {
       });
       if (recorded) left.push(runId);
     }
+    this.#outboxAbort.abort("shutdown");
     await this.#sweeping;
     return left;
   }

@@ -37,6 +37,15 @@ export interface TaskEvent {
   data?: Record<string, unknown>;
 }
 
+/** Options of `ctx.emit`. */
+export interface EmitOptions {
+  /**
+   * A transaction of `ctx.db` (the outermost one): the events are written in it, so they exist
+   * exactly when the change they report commits, and are delivered after that commit.
+   */
+  trx: Knex.Transaction;
+}
+
 /** What a task's `run` receives besides its input. */
 export interface TaskContext {
   /** The run's id. */
@@ -67,8 +76,19 @@ export interface TaskContext {
   now(): Date;
   /** Reports progress; cheap, call it per batch. */
   progress(progress: Progress): void;
-  /** Emits a domain or security event. */
-  emit(event: TaskEvent): void;
+  /**
+   * Emits domain or security events (one, or a list written in one statement). They are written to
+   * the outbox (`<prefix>events`) right away, in a statement of their own, and delivered to the
+   * `upkeep.on` handlers and the configured targets once written. In a dry run nothing is written or
+   * sent.
+   * @throws {UpkeepError} `EVENT_INVALID` naming the field of a malformed event.
+   */
+  emit(event: TaskEvent | readonly TaskEvent[]): void;
+  /**
+   * Emits events in the transaction `options.trx`: written with the change they report, delivered
+   * after the commit, never when it rolls back. Await it before the transaction ends.
+   */
+  emit(event: TaskEvent | readonly TaskEvent[], options: EmitOptions): Promise<void>;
   /** Ends the run as `skipped` with this reason (too little data, nothing to do). */
   skip(reason: string): never;
 }

@@ -52,7 +52,7 @@ export interface UpkeepCrypto {
    * runs. Refuses (`KEK_FAILED`, writing nothing) unless the configured KEKs unwrap the active key,
    * and the new key is committed only once `kek` has unwrapped what was stored.
    */
-  rotate(): Promise<KeyInfo>;
+  rotate(options?: RotateOptions): Promise<KeyInfo>;
   /**
    * Marks a key retired: no longer listed as in use; it still decrypts. The key-rotation task calls
    * this at zero rows. Returns false for the active key or one already retired.
@@ -60,6 +60,16 @@ export interface UpkeepCrypto {
   retire(id: string): Promise<boolean>;
   /** Forgets the cached keyring; the next call reads it again. */
   reload(): Promise<void>;
+}
+
+/** Options of `rotate`. */
+export interface RotateOptions {
+  /**
+   * Runs inside the transaction that adds the key, once it is proven readable: what it writes
+   * through `trx` (the key-rotation task's `key-rotation.rotated` event) commits with the new key,
+   * or not at all.
+   */
+  within?: (trx: Knex.Transaction, key: KeyInfo) => Promise<void>;
 }
 
 /** Options of `createCrypto`: the database holding the keyring and the key-encryption keys. */
@@ -188,7 +198,7 @@ export function createCrypto(options: CryptoOptions): UpkeepCrypto {
    * what it cannot unwrap, or one that is not the keyring's, leaves the keyring as it was. With
    * `firstOnly`, a keyring that has an active key is left alone (another process made the first key).
    */
-  const addKey = async (firstOnly: boolean): Promise<StoredKey | undefined> => {
+  const addKey = async (firstOnly: boolean, within?: RotateOptions["within"]): Promise<StoredKey | undefined> => {
     for (let attempt = 0; attempt < 5; attempt++) {
       const id = randomBytes(8).toString("hex");
       const material = randomBytes(32);
@@ -211,6 +221,7 @@ export function createCrypto(options: CryptoOptions): UpkeepCrypto {
               `KEK "${options.kek.id}" did not unwrap the new data key ${id} to what it wrapped; nothing was written`,
             );
           }
+          await within?.(trx, keyInfo(written));
           return written;
         });
         if (stored) unwrapped.set(`${id}\u0000${stored.kekId}\u0000${stored.wrapped}`, Promise.resolve(material));
@@ -277,8 +288,8 @@ export function createCrypto(options: CryptoOptions): UpkeepCrypto {
       if (newest) await unwrapOrRefuse(newest, "the keyring's active data key");
       return newest && keyInfo(newest);
     },
-    async rotate() {
-      return keyInfo((await addKey(false)) as StoredKey);
+    async rotate(rotateOptions = {}) {
+      return keyInfo((await addKey(false, rotateOptions.within)) as StoredKey);
     },
     async retire(id) {
       if ((await load()).active?.id === id) return false;

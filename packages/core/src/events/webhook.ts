@@ -4,9 +4,10 @@ import { Webhook } from "standardwebhooks";
 import { type Duration, parseDuration } from "../duration.ts";
 import { ConfigError, type ConfigIssue } from "../errors.ts";
 import { createJsonLogger, type Logger } from "../logger.ts";
+import type { EventTarget } from "../outbox.ts";
+import type { StoredEvent } from "../store/event-types.ts";
 import type { TaskEvent } from "../task.ts";
 import { DeliveryTable } from "./deliveries.ts";
-import type { EventTarget, StoredEvent } from "./target.ts";
 import { type PostOutcome, postSigned } from "./webhook-post.ts";
 
 type Severity = NonNullable<TaskEvent["severity"]>;

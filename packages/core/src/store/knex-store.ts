@@ -1,6 +1,7 @@
 import type { Knex } from "knex";
 import { dbFailureHint, dialectOf, type SqlDialect } from "../db.ts";
 import { UpkeepError } from "../errors.ts";
+import { knexEvents } from "./knex-events.ts";
 import { knexTaskState } from "./knex-task-state.ts";
 import { migrate, pendingMigrations } from "./migrate.ts";
 import {
@@ -160,6 +161,32 @@ export function isUniqueViolation(error: unknown): boolean {
 }
 
 /**
+ * Deletes the rows `where` picks, by id, `batchSize` at a time (each batch its own short
+ * statement); returns how many went.
+ */
+export async function deleteInBatches(
+  db: Knex,
+  table: string,
+  where: (query: Knex.QueryBuilder) => Knex.QueryBuilder,
+  batchSize: number,
+): Promise<number> {
+  let removed = 0;
+  for (;;) {
+    const rows = (await where(db(table).select("id")).limit(batchSize)) as Row[];
+    if (rows.length === 0) return removed;
+    removed += num(
+      await db(table)
+        .whereIn(
+          "id",
+          rows.map((row) => String(row.id)),
+        )
+        .delete(),
+    );
+    if (rows.length < batchSize) return removed;
+  }
+}
+
+/**
  * Run history in the host's database through its knex instance: PostgreSQL, MySQL/MariaDB or
  * SQLite. The unique `(task_id, claim_key)` key makes `claim` atomic across every process that
  * shares the database. Times are stored as epoch milliseconds.
@@ -302,26 +329,10 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
         return row && toRecord(row);
       }),
     ...taskState,
+    events: knexEvents(db, prefix, dialect, wrap),
     prune: (before, batchSize = 1000) =>
-      wrap("prune", async () => {
-        let removed = 0;
-        for (;;) {
-          const rows = (await runs()
-            .select("id")
-            .whereNot({ status: "running" })
-            .where("claimed_at", "<", before.getTime())
-            .limit(batchSize)) as Row[];
-          if (rows.length === 0) return removed;
-          removed += num(
-            await runs()
-              .whereIn(
-                "id",
-                rows.map((row) => String(row.id)),
-              )
-              .delete(),
-          );
-          if (rows.length < batchSize) return removed;
-        }
-      }),
+      wrap("prune", () =>
+        deleteInBatches(db, table, (q) => q.whereNot({ status: "running" }).where("claimed_at", "<", before.getTime()), batchSize),
+      ),
   };
 }

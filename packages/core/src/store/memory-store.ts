@@ -1,3 +1,4 @@
+import { memoryEvents } from "./memory-events.ts";
 import {
   ABANDONED_REASON,
   type ClaimOptions,
@@ -69,6 +70,7 @@ export function memoryStore(): RunStore {
 
   return {
     name: "memory",
+    events: memoryEvents(),
     async migrate() {},
     async claim(run: NewRun, options: ClaimOptions = {}): Promise<ClaimResult> {
       const key = keyOf(run.taskId, claimKey(run));

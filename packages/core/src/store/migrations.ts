@@ -442,6 +442,39 @@ const billingPastDue: UpkeepMigration = {
 };
 
 /**
+ * The events outbox: every event a task emits, written in the transaction of the change it reports,
+ * kept `pending` under a delivery lease until handlers and targets have it, then `delivered` until
+ * its retention ends. Indexed for the sweep (pending rows whose lease ended) and for listing.
+ */
+const events: UpkeepMigration = {
+  name: "0013_events",
+  async up(db, prefix) {
+    const name = `${prefix}events`;
+    await createTableIfMissing(db, name, (table) => {
+      table.string("id", 26).primary();
+      table.string("task", 128).notNullable();
+      table.string("run_id", 36).notNullable();
+      table.string("type", 128).notNullable();
+      table.string("severity", 16).notNullable();
+      table.boolean("security").notNullable().defaultTo(false);
+      longText(table, "data").notNullable();
+      timeColumn(table, "created_at").notNullable();
+      table.string("state", 16).notNullable();
+      table.string("lease_owner", 64);
+      timeColumn(table, "lease_until");
+      table.integer("attempts").notNullable().defaultTo(0);
+      timeColumn(table, "delivered_at");
+    });
+    await addIndexIfMissing(db, name, ["state", "lease_until"], `${prefix}events_sweep`);
+    await addIndexIfMissing(db, name, ["task", "created_at"], `${prefix}events_task_created`);
+    await addIndexIfMissing(db, name, ["created_at"], `${prefix}events_created`);
+  },
+  async down(db, prefix) {
+    await db.schema.dropTableIfExists(`${prefix}events`);
+  },
+};
+
+/**
  * Webhook deliveries: one row per event and target (the key makes `accept` idempotent), with the
  * signed payload's body, the retry state and the lease a sender holds while it posts. The index
  * serves the sweep's "due pending deliveries of this target".
@@ -487,5 +520,6 @@ export const MIGRATIONS: readonly UpkeepMigration[] = [
   iocStaging,
   billingPastDue,
   modelDecision,
+  events,
   eventDeliveries,
 ];

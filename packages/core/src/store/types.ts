@@ -1,4 +1,5 @@
 import type { OverlapPolicy, RunTrigger } from "../task.ts";
+import type { EventStore } from "./event-types.ts";
 
 /** The outcome of a run, or `running` while it goes on. */
 export type RunStatus = "running" | "succeeded" | "failed" | "skipped" | "timed_out" | "interrupted" | "abandoned";
@@ -245,6 +246,11 @@ export interface RunStore {
   announce(taskId: string, from: string | null, to: string): Promise<boolean>;
   /** Deletes finished runs claimed before `before`, in batches; returns how many went. */
   prune(before: Date, batchSize?: number): Promise<number>;
+  /**
+   * The events outbox. A store without one delivers events from memory only: a process that dies
+   * between a change and its delivery loses the event.
+   */
+  readonly events?: EventStore;
   /** Releases the store's own resources (never the host's knex). */
   close?(): Promise<void>;
 }

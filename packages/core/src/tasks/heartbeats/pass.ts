@@ -26,6 +26,11 @@ export interface PassOptions {
   dryRun?: boolean;
   /** Checked between batches; once aborted the pass stops and reports what it did. */
   signal?: AbortSignal;
+  /**
+   * Called inside each batch's transaction with the tokens it changed, before the commit: what it
+   * writes through `trx` (the batch's events) commits with the change, or not at all.
+   */
+  inTransaction?: (tokens: readonly OverdueToken[], trx: Knex.Transaction) => Promise<void>;
   /** Called after each batch commits. */
   onBatch?: (tokens: readonly OverdueToken[]) => void;
   /** @internal Test hook: runs between the MariaDB select-for-update and its update. */
@@ -74,9 +79,20 @@ export async function timeKinds(db: Knex, dialect: SqlDialect, input: Heartbeats
   return (await detectTimeKinds(db, dialect, input.table, named, input.sqliteTimeFormat)) as unknown as TimeKinds;
 }
 
-async function batchReturning(db: Knex, statements: HeartbeatStatements, limit: number | undefined): Promise<TokenRow[]> {
+/** PostgreSQL and SQLite: the compare-and-set update and the batch's events in one transaction. */
+async function batchReturning(
+  db: Knex,
+  statements: HeartbeatStatements,
+  limit: number | undefined,
+  options: PassOptions,
+): Promise<OverdueToken[]> {
   const { sql, bindings } = statements.updateReturning(limit);
-  return rowsOf<TokenRow>(statements.dialect, await db.raw(sql, bindings as Knex.RawBinding[]));
+  return db.transaction(async (trx) => {
+    const rows = rowsOf<TokenRow>(statements.dialect, await trx.raw(sql, bindings as Knex.RawBinding[]));
+    const tokens = rows.map((row) => toToken(row, options.now));
+    if (tokens.length > 0) await options.inTransaction?.(tokens, trx);
+    return tokens;
+  });
 }
 
 async function batchLocked(
@@ -84,7 +100,7 @@ async function batchLocked(
   statements: HeartbeatStatements,
   limit: number | undefined,
   options: PassOptions,
-): Promise<TokenRow[]> {
+): Promise<OverdueToken[]> {
   // One short READ COMMITTED transaction: the locking read sees the newest committed version of each
   // row (a heartbeat committed after the pass began counts), and rows that do not match are unlocked
   // at once, so heartbeats of other tokens are not held up.
@@ -97,14 +113,19 @@ async function batchLocked(
       await options.afterLock?.(ids, trx);
       const update = statements.updateByIds(ids);
       const [header] = (await trx.raw(update.sql, update.bindings as Knex.RawBinding[])) as [{ affectedRows: number }];
-      if (header.affectedRows === locked.length) return locked;
-      const changed = statements.changedAmong(ids);
-      const kept = new Set(
-        rowsOf<{ id: string | number }>("mysql", await trx.raw(changed.sql, changed.bindings as Knex.RawBinding[])).map((row) =>
-          String(row.id),
-        ),
-      );
-      return locked.filter((row) => kept.has(String(row.id)));
+      let changedRows = locked;
+      if (header.affectedRows !== locked.length) {
+        const changed = statements.changedAmong(ids);
+        const kept = new Set(
+          rowsOf<{ id: string | number }>("mysql", await trx.raw(changed.sql, changed.bindings as Knex.RawBinding[])).map((row) =>
+            String(row.id),
+          ),
+        );
+        changedRows = locked.filter((row) => kept.has(String(row.id)));
+      }
+      const tokens = changedRows.map((row) => toToken(row, options.now));
+      if (tokens.length > 0) await options.inTransaction?.(tokens, trx);
+      return tokens;
     },
     { isolationLevel: "read committed" },
   );
@@ -129,16 +150,15 @@ export async function runHeartbeatPass(db: Knex, input: HeartbeatsInput, options
     }
     for (;;) {
       if (options.signal?.aborted) return { tokens, stopped: true };
-      const rows =
+      const batch =
         dialect === "mysql"
           ? await batchLocked(db, statements, input.batchSize, options)
-          : await batchReturning(db, statements, input.batchSize);
-      const batch = rows.map((row) => toToken(row, options.now));
+          : await batchReturning(db, statements, input.batchSize, options);
       tokens.push(...batch);
       if (batch.length > 0) options.onBatch?.(batch);
       // A batch smaller than the limit means the table ran out of overdue tokens (a token a
       // concurrent heartbeat rescued also shortens a batch; anything left is caught next pass).
-      if (input.batchSize === undefined || rows.length < input.batchSize) return { tokens, stopped: false };
+      if (input.batchSize === undefined || batch.length < input.batchSize) return { tokens, stopped: false };
     }
   } catch (error) {
     if (error instanceof TaskError) throw error;

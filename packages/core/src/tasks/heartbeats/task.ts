@@ -1,6 +1,6 @@
 import { dialectOf } from "../../db.ts";
 import { TaskError } from "../../errors.ts";
-import { defineTask, type TaskContext, type TaskDefinition } from "../../task.ts";
+import { defineTask, type TaskDefinition, type TaskEvent } from "../../task.ts";
 import { isoTime } from "./iso-time.ts";
 import { type HeartbeatsInput, type HeartbeatsOptions, inputSchema } from "./options.ts";
 import { type OverdueToken, runHeartbeatPass, timeKinds } from "./pass.ts";
@@ -24,8 +24,8 @@ export interface HeartbeatsResult {
   stopped: boolean;
 }
 
-function emitFor(ctx: TaskContext, token: OverdueToken, graceMs: number): void {
-  ctx.emit({
+function eventFor(token: OverdueToken, graceMs: number): TaskEvent {
+  return {
     type: token.expired ? "agent.expired" : "agent.suspended",
     security: true,
     severity: token.expired ? "info" : "warning",
@@ -38,15 +38,15 @@ function emitFor(ctx: TaskContext, token: OverdueToken, graceMs: number): void {
       periodSeconds: token.periodSeconds,
       graceMs,
     },
-  });
+  };
 }
 
 /**
  * The built-in `heartbeats` task: every minute, suspends the host's agent tokens whose heartbeat is
  * overdue (`SUSPENDED`, reason `HEARTBEAT_MISSING`), or marks them `EXPIRED` when already past their
- * expiry, with one compare-and-set statement per batch. Emits a `security` event per token
- * (`agent.suspended` / `agent.expired`), logs one warning with the count, and never reactivates a
- * token.
+ * expiry, with one compare-and-set statement per batch. Writes a `security` event per token
+ * (`agent.suspended` / `agent.expired`) in the batch's transaction, logs one warning with the count,
+ * and never reactivates a token.
  */
 export function heartbeatsTask(options: HeartbeatsOptions = {}): TaskDefinition<HeartbeatsInput, HeartbeatsResult> {
   const { id, schedule, timezone, ...input } = options;
@@ -82,8 +82,12 @@ export function heartbeatsTask(options: HeartbeatsOptions = {}): TaskDefinition<
         now,
         dryRun: ctx.dryRun,
         signal: ctx.signal,
+        inTransaction: (batch, trx) =>
+          ctx.emit(
+            batch.map((token) => eventFor(token, input.grace)),
+            { trx },
+          ),
         onBatch: (batch) => {
-          for (const token of batch) emitFor(ctx, token, input.grace);
           done += batch.length;
           ctx.progress({ done, unit: "tokens" });
         },

@@ -188,9 +188,12 @@ async function run(ctx: TaskContext, input: KeyRotationInput): Promise<KeyRotati
 
   let active = before;
   if (rotationDue) {
-    active = await crypto.rotate();
+    // The event commits with the new key: it exists exactly when the key became active.
+    active = await crypto.rotate({
+      within: (trx, key) =>
+        ctx.emit({ type: "key-rotation.rotated", security: true, data: { keyId: key.id, previousKeyId: before?.id ?? null } }, { trx }),
+    });
     log.info({ keyId: active.id, previousKeyId: before?.id, generation: active.generation }, "[upkeep] new data key is active");
-    ctx.emit({ type: "key-rotation.rotated", security: true, data: { keyId: active.id, previousKeyId: before?.id ?? null } });
   }
   const result: KeyRotationResult = {
     dryRun: false,

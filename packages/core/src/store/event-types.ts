@@ -1,0 +1,72 @@
+import type { Knex } from "knex";
+
+/** An event as the outbox keeps it: what a task emitted, with its stable id and where it came from. */
+export interface StoredEvent {
+  /**
+   * Stable and unique (time-ordered, 26 characters): every delivery of this event carries the same
+   * id, so a handler or receiver drops a repeat by it.
+   */
+  id: string;
+  /** The task that emitted it. */
+  task: string;
+  runId: string;
+  /** A dotted name, such as `agent.suspended`. */
+  type: string;
+  severity: "info" | "warning" | "critical";
+  security: boolean;
+  data: Record<string, unknown>;
+  createdAt: Date;
+}
+
+/** Delivery state of an outbox row. */
+export type EventState = "pending" | "delivered";
+
+/** An outbox row as `upkeep events` lists it. */
+export interface EventRecord extends StoredEvent {
+  state: EventState;
+  /** How many times a process took it for delivery (the writer's own delivery counts as one). */
+  attempts: number;
+  deliveredAt: Date | null;
+}
+
+/** Who holds an event for delivery, and until when. */
+export interface EventLease {
+  owner: string;
+  until: Date;
+}
+
+/** Filters of `EventStore.list`. */
+export interface EventQuery {
+  task?: string;
+  /** Events created at or after this moment. */
+  since?: Date;
+  /** Only security events. @default false */
+  security?: boolean;
+  /** @default 100 */
+  limit?: number;
+}
+
+/**
+ * The outbox of a run store: where emitted events are kept until they have been delivered, then
+ * until their retention ends.
+ */
+export interface EventStore {
+  /**
+   * Writes events as `pending`, held by `lease` (the writer delivers them after commit). With `trx`
+   * (the host's knex transaction on the store's database) they commit or roll back with it.
+   */
+  write(events: readonly StoredEvent[], lease: EventLease, trx?: Knex.Transaction): Promise<void>;
+  /**
+   * Takes up to `limit` pending events whose lease ended before `now` (their writer died, or a
+   * sweeper did), oldest first, under `lease`; a compare-and-set, so two sweepers never take the
+   * same event. Returns those taken, in order.
+   */
+  claimPending(now: Date, lease: EventLease, limit: number): Promise<StoredEvent[]>;
+  /** Marks the events delivered. */
+  markDelivered(ids: readonly string[], at: Date): Promise<void>;
+  /** Events, newest first. */
+  list(query?: EventQuery): Promise<EventRecord[]>;
+  get(id: string): Promise<EventRecord | undefined>;
+  /** Deletes events created before `before`, in batches; returns how many went. */
+  prune(before: Date, batchSize?: number): Promise<number>;
+}

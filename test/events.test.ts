@@ -1,0 +1,201 @@
+import { randomBytes } from "node:crypto";
+import {
+  createCrypto,
+  heartbeatsTask,
+  knexStore,
+  localKek,
+  manualAdapter,
+  registerTasks,
+  type StoredEvent,
+  silentLogger,
+} from "@upkeep/core";
+import { createTestDatabase, probeDialects, type TestDatabase } from "@upkeep/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type FixtureProcess, killHard, startFixture, untilOutput } from "./fixtures/child.ts";
+
+const TOKENS = 60;
+const HOUR = 3_600_000;
+let prefixes = 0;
+
+/** Every `delivered <eventId> <subject>` line a fixture printed. */
+function deliveredLines(output: string): Array<{ id: string; subject: string }> {
+  return [...output.matchAll(/^delivered (\S+) (\S+)$/gm)].map((match) => ({ id: match[1] as string, subject: match[2] as string }));
+}
+
+/** Collects a fixture's whole output until it exits or is killed. */
+function collect(child: FixtureProcess): { text: () => string } {
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  return { text: () => output };
+}
+
+const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+for (const { dialect, available } of await probeDialects()) {
+  describe.skipIf(!available)(`events outbox on ${dialect}`, () => {
+    let database: TestDatabase;
+    beforeAll(async () => {
+      database = await createTestDatabase(dialect);
+    });
+    afterAll(async () => {
+      await database?.destroy();
+    });
+
+    async function setup() {
+      const prefix = `ev${++prefixes}_`;
+      const table = `${prefix}agent_tokens`;
+      const db = database.knex;
+      await db.schema.createTable(table, (t) => {
+        t.increments("id");
+        t.string("status", 20).notNullable();
+        t.integer("heartbeat_required_every").nullable();
+        t.bigInteger("last_heartbeat_at").nullable();
+        t.bigInteger("created_at").notNullable();
+        t.bigInteger("suspended_at").nullable();
+        t.string("suspended_reason", 40).nullable();
+      });
+      const now = Date.now();
+      const rows = [];
+      // Overdue ones, and on-time ones the pass must never touch.
+      for (let i = 0; i < TOKENS; i++)
+        rows.push({ status: "ACTIVE", heartbeat_required_every: 60, last_heartbeat_at: now - HOUR, created_at: now - HOUR });
+      for (let i = 0; i < 10; i++)
+        rows.push({ status: "ACTIVE", heartbeat_required_every: 3600, last_heartbeat_at: now, created_at: now - HOUR });
+      await db(table).insert(rows);
+      return { prefix, table, db };
+    }
+
+    /** A second host on the database that sweeps the outbox once the dead writer's lease is over. */
+    async function sweepAfterLease(prefix: string) {
+      const seen: StoredEvent[] = [];
+      const upkeep = registerTasks(manualAdapter(), {
+        tasks: [],
+        db: database.connect(),
+        tablePrefix: prefix,
+        logger: silentLogger,
+        lease: "1s",
+      });
+      upkeep.on("event", ({ event }) => void seen.push(event));
+      await wait(1_200);
+      await upkeep.events.sweep();
+      return { seen, upkeep };
+    }
+
+    for (const point of ["hold", "random"] as const) {
+      it(`heartbeats killed ${point === "hold" ? "between a commit and its delivery" : "at a random point of a pass"}: one event row per suspended token, each delivered`, async () => {
+        const s = await setup();
+        const child = startFixture("events-child", [dialect, database.target, s.prefix, "heartbeats", point, s.table]);
+        const output = collect(child);
+        const batches = 1 + Math.floor(Math.random() * 4);
+        await untilOutput(child, (text) =>
+          point === "hold" ? text.includes("holding") : (text.match(/^batch /gm)?.length ?? 0) >= batches,
+        );
+        await killHard(child);
+
+        const { seen, upkeep } = await sweepAfterLease(s.prefix);
+        const suspended = (await s.db(s.table).where({ status: "SUSPENDED" }).select("id")).map((row) => String(row.id));
+        expect(suspended.length).toBeGreaterThan(0);
+        const rows = await s.db(`${s.prefix}events`).select("*");
+        const subjects = rows.map((row) => String(JSON.parse(row.data as string).tokenId));
+        // Exactly one row per suspended token, none for a token the pass did not change.
+        expect([...subjects].sort()).toEqual([...suspended].sort());
+        expect(rows.every((row) => row.type === "agent.suspended")).toBe(true);
+        expect(rows.every((row) => row.state === "delivered")).toBe(true);
+        // At least one delivery of each: by the writer before it died, or by the sweep.
+        const delivered = new Set([...deliveredLines(output.text()).map((line) => line.id), ...seen.map((event) => event.id)]);
+        for (const row of rows) expect(delivered.has(String(row.id))).toBe(true);
+        expect(seen.every((event) => event.task === "heartbeats" && event.type === "agent.suspended")).toBe(true);
+        if (point === "hold") expect(seen.length).toBeGreaterThan(0);
+
+        // The next pass finishes the job and its events are delivered in the run.
+        const after: StoredEvent[] = [];
+        const next = registerTasks(manualAdapter(), {
+          tasks: [heartbeatsTask({ table: s.table, batchSize: 10 })],
+          db: s.db,
+          tablePrefix: s.prefix,
+          logger: silentLogger,
+        });
+        next.on("event", ({ event }) => void after.push(event));
+        await next.run("heartbeats");
+        expect(Number((await s.db(s.table).where({ status: "SUSPENDED" }).count({ n: "*" }).first())?.n)).toBe(TOKENS);
+        expect(Number((await s.db(s.table).where({ status: "ACTIVE" }).count({ n: "*" }).first())?.n)).toBe(10);
+        const total = await s.db(`${s.prefix}events`).count({ n: "*" }).first();
+        expect(Number(total?.n)).toBe(TOKENS);
+        expect(after.length).toBe(TOKENS - suspended.length);
+        await upkeep.stop();
+      });
+    }
+
+    it("key-rotation killed between the commit of the new key and its delivery: one rotated event, delivered", async () => {
+      const s = await setup();
+      const kekHex = randomBytes(32).toString("hex");
+      const crypto = createCrypto({ db: s.db, kek: localKek(kekHex), tablePrefix: s.prefix });
+      const child = startFixture("events-child", [dialect, database.target, s.prefix, "key-rotation", "hold", kekHex]);
+      const output = collect(child);
+      await untilOutput(child, (text) => text.includes("holding"));
+      await killHard(child);
+      const { seen, upkeep } = await sweepAfterLease(s.prefix);
+      const active = await crypto.activeKey();
+      const rows = await s.db(`${s.prefix}events`).where({ type: "key-rotation.rotated" });
+      expect(rows).toHaveLength(1);
+      expect(JSON.parse(rows[0].data as string).keyId).toBe(active?.id);
+      expect(rows[0].state).toBe("delivered");
+      expect(deliveredLines(output.text()).map((line) => line.id)).toEqual([rows[0].id]);
+      expect(seen.map((event) => event.id)).toEqual([rows[0].id]);
+      await upkeep.stop();
+    });
+
+    it("two processes sweeping at once deliver each pending event once", async () => {
+      const s = await setup();
+      const store = knexStore(s.db, { tablePrefix: s.prefix });
+      await store.migrate();
+      const createdAt = new Date();
+      const events: StoredEvent[] = Array.from({ length: 1500 }, (_, i) => ({
+        id: `01SWEEP${String(i).padStart(19, "0")}`,
+        task: "custom",
+        runId: "run-gone",
+        type: "custom.thing",
+        severity: "info",
+        security: false,
+        data: { tokenId: i },
+        createdAt,
+      }));
+      // Written by a "writer" whose lease already ended.
+      await store.events?.write(events, { owner: "dead", until: new Date(Date.now() - 1000) });
+      // Both start sweeping at the same moment, once their (slow) start-up is over.
+      const startAt = String(Date.now() + 8000);
+      const children = [0, 1].map(() => startFixture("events-child", [dialect, database.target, s.prefix, "sweep", startAt, ""]));
+      const outputs = children.map(collect);
+      await Promise.all(children.map((child) => new Promise((resolve) => child.once("exit", resolve))));
+      // The run is gone from the history, so handlers are skipped; count what each swept instead.
+      const counts = outputs.map((output) => Number(/swept (\d+)/.exec(output.text())?.[1]));
+      expect((counts[0] ?? 0) + (counts[1] ?? 0)).toBe(1500);
+      const rows = await s.db(`${s.prefix}events`).select("state", "attempts");
+      expect(rows.every((row) => row.state === "delivered")).toBe(true);
+      // Each was taken once by the writer (attempt 1) and once by exactly one sweeper.
+      expect(rows.every((row) => Number(row.attempts) === 2)).toBe(true);
+    }, 120_000);
+
+    it("a dry run writes no event rows and sends nothing", async () => {
+      const s = await setup();
+      const seen: unknown[] = [];
+      const upkeep = registerTasks(manualAdapter(), {
+        tasks: [heartbeatsTask({ table: s.table })],
+        db: s.db,
+        tablePrefix: s.prefix,
+        logger: silentLogger,
+      });
+      upkeep.on("event", (payload) => void seen.push(payload));
+      const run = await upkeep.run("heartbeats", { dryRun: true });
+      expect((run.result as { suspended: number }).suspended).toBe(TOKENS);
+      expect(Number((await s.db(`${s.prefix}events`).count({ n: "*" }).first())?.n)).toBe(0);
+      expect(seen).toEqual([]);
+      const real = await upkeep.run("heartbeats");
+      expect(real.status).toBe("succeeded");
+      expect(seen).toHaveLength(TOKENS);
+      expect(Number((await s.db(`${s.prefix}events`).where({ state: "delivered" }).count({ n: "*" }).first())?.n)).toBe(TOKENS);
+    });
+  });
+}
