@@ -49,7 +49,7 @@ export { type ManualAdapter, manualAdapter } from "./manual-adapter.ts";
 export { type DueTick, type PauseOptions, type RunOptions, registerTasks, type TaskInfo, type Upkeep } from "./register.ts";
 export { createSchedule, isValidTimezone, type Schedule, type ScheduleOptions, SECOND_TICKS, scheduleProblem } from "./schedule.ts";
 export type { StopOnSignalsOptions } from "./stop-on-signals.ts";
-export { isUniqueViolation, type KnexStoreOptions, knexStore } from "./store/knex-store.ts";
+export { isUniqueViolation, type KnexStoreOptions, knexStore, runFromRow } from "./store/knex-store.ts";
 export { memoryStore } from "./store/memory-store.ts";
 export { type MigrateOptions, migrate, pendingMigrations } from "./store/migrate.ts";
 export { MIGRATIONS, type UpkeepMigration } from "./store/migrations.ts";
