@@ -146,7 +146,7 @@ for (const { dialect, available } of await probeDialects(["sqlite", "postgres"])
       const run = (await upkeep.runs({ taskId: "noisy" }))[0];
       await page.goto(`${origin}${BASE}/runs/${run?.id}`);
       await expect(page.locator("pre.result").textContent()).resolves.toContain(XSS);
-      await expect(page.evaluate("window.__pwned")).resolves.toBeUndefined();
+      await expect(page.evaluate(() => (globalThis as { __pwned?: number }).__pwned)).resolves.toBeUndefined();
       await expect(page.locator("img[src=x]").count()).resolves.toBe(0);
     });
 
@@ -279,6 +279,15 @@ for (const { dialect, available } of await probeDialects(["sqlite", "postgres"])
       expect((await upkeep.health()).find((task) => task.id === "tidy")?.state).not.toBe("paused");
     });
 
+    /** Waits until the run page's live section shows `done` (a function, not a string: the CSP forbids eval). */
+    const liveDone = (done: string) =>
+      page.waitForFunction((expected) => {
+        const doc = (
+          globalThis as unknown as { document: { querySelector(selector: string): { getAttribute(name: string): string | null } | null } }
+        ).document;
+        return doc.querySelector("section[data-live]")?.getAttribute("data-done") === expected;
+      }, done);
+
     it("follows a running run's progress live and shows its outcome when it ends", async () => {
       allowed.add("view").add("run");
       await page.goto(`${origin}${BASE}/tasks/slow`);
@@ -286,13 +295,12 @@ for (const { dialect, available } of await probeDialects(["sqlite", "postgres"])
       await gated.gate.started;
       await page.waitForSelector("section[data-live]");
       const live = page.locator("section[data-live]");
-      await page.waitForFunction('typeof EventSource === "function"');
       // Each step reports one batch; the page shows each without a reload.
       gated.gate.step();
-      await page.waitForFunction('document.querySelector("section[data-live]")?.getAttribute("data-done") === "1"');
+      await liveDone("1");
       await expect(live.locator("[data-progress-text]").textContent()).resolves.toBe("1 / 3 batches");
       gated.gate.step();
-      await page.waitForFunction('document.querySelector("section[data-live]")?.getAttribute("data-done") === "2"');
+      await liveDone("2");
       await expect(page.locator("progress").evaluate((bar) => (bar as unknown as { value: number }).value)).resolves.toBe(2);
       gated.gate.step();
       await page.waitForSelector("h1 .s-succeeded", { timeout: 15_000 });

@@ -2,8 +2,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   createJsonLogger,
   type Logger,
-  type Progress,
   manualAdapter,
+  type Progress,
   type RunRecord,
   type RunStatus,
   registerTasks,
@@ -234,7 +234,15 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     return task;
   }
 
-  async function page(request: IncomingMessage, response: ServerResponse, ctx: PageContext, route: string[], params: URLSearchParams) {
+  /** Renders a page; only a rendered page sets the CSRF cookie (a 404 such as /favicon.ico never replaces it). */
+  async function page(
+    request: IncomingMessage,
+    response: ServerResponse,
+    ctx: PageContext,
+    route: string[],
+    params: URLSearchParams,
+    setCookie: string | undefined,
+  ) {
     const [first, id, rest] = route;
     let body: Html;
     if (first === undefined) {
@@ -267,7 +275,7 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     } else {
       throw new Refusal(404, "no such page");
     }
-    send(response, 200, `${body}`);
+    send(response, 200, `${body}`, setCookie ? { "set-cookie": setCookie } : {});
   }
 
   async function act(request: IncomingMessage, response: ServerResponse, route: string[]) {
@@ -352,8 +360,7 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     const taskId = route[0] === "tasks" ? route[1] : undefined;
     if (!(await allowed(request, "view", taskId ? { taskId } : {}))) throw new Refusal(403, "not authorized to view the dashboard");
     const session = csrf.session(request, cookiePath);
-    if (session.setCookie) response.setHeader("set-cookie", session.setCookie);
-    await page(request, response, { base, csrf: csrf.token(session.value), now }, route, url.searchParams);
+    await page(request, response, { base, csrf: csrf.token(session.value), now }, route, url.searchParams, session.setCookie);
   }
 
   const handler = ((request: IncomingMessage, response: ServerResponse) => {
