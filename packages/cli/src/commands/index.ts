@@ -1,5 +1,6 @@
 import type { Command } from "../command.ts";
 import { crontabCommand } from "./crontab.ts";
+import { dashboardCommand } from "./dashboard.ts";
 import { healthCommand } from "./health.ts";
 import { iocCommand } from "./ioc.ts";
 import { keysCommand } from "./keys.ts";
@@ -16,6 +17,7 @@ export const commands: readonly Command[] = [
   runCommand,
   statusCommand,
   healthCommand,
+  dashboardCommand,
   pauseCommand,
   resumeCommand,
   migrateCommand,
