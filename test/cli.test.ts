@@ -301,6 +301,32 @@ describe("upkeep CLI usage and configuration errors", { timeout: 60_000 }, () =>
     await database?.destroy();
   });
 
+  it("dashboard serves the pages on 127.0.0.1, prints the URL and exits 0 on SIGTERM", async () => {
+    await upkeep(["migrate"], { env });
+    let page: Promise<{ status: number; text: string }> | undefined;
+    let asked = false;
+    const out = await upkeep(["dashboard", "--port", "0"], {
+      env,
+      onStdout: (text, child) => {
+        const url = /http:\/\/127\.0\.0\.1:\d+\//.exec(text)?.[0];
+        if (!url || asked) return;
+        asked = true;
+        page = fetch(url).then(async (response) => ({ status: response.status, text: await response.text() }));
+        void page.finally(() => child.kill("SIGTERM"));
+      },
+    });
+    expect(out.code).toBe(0);
+    const served = await page;
+    expect(served?.status).toBe(200);
+    expect(served?.text).toContain("<h1>Tasks</h1>");
+  });
+
+  it("dashboard refuses a port that is not a number", async () => {
+    const out = await upkeep(["dashboard", "--port", "eighty"], { env });
+    expect(out.code).toBe(2);
+    expect(out.stderr).toContain("--port must be a whole number");
+  });
+
   it("an unknown task id exits 2 and names the known ones", async () => {
     const out = await upkeep(["run", "nope"], { env });
     expect(out.code).toBe(2);

@@ -68,7 +68,7 @@ export { type DueTick, type PauseOptions, type RunOptions, registerTasks, type T
 export { createSchedule, isValidTimezone, type Schedule, type ScheduleOptions, SECOND_TICKS, scheduleProblem } from "./schedule.ts";
 export type { StopOnSignalsOptions } from "./stop-on-signals.ts";
 export type { EventLease, EventQuery, EventRecord, EventState, EventStore, StoredEvent } from "./store/event-types.ts";
-export { isUniqueViolation, type KnexStoreOptions, knexStore } from "./store/knex-store.ts";
+export { isUniqueViolation, type KnexStoreOptions, knexStore, runFromRow } from "./store/knex-store.ts";
 export { memoryStore } from "./store/memory-store.ts";
 export { type MigrateOptions, migrate, pendingMigrations } from "./store/migrate.ts";
 export { MIGRATIONS, type UpkeepMigration } from "./store/migrations.ts";

@@ -1,5 +1,6 @@
 import type { Command } from "../command.ts";
 import { crontabCommand } from "./crontab.ts";
+import { dashboardCommand } from "./dashboard.ts";
 import { eventsCommand } from "./events.ts";
 import { healthCommand } from "./health.ts";
 import { iocCommand } from "./ioc.ts";
@@ -17,6 +18,7 @@ export const commands: readonly Command[] = [
   runCommand,
   statusCommand,
   healthCommand,
+  dashboardCommand,
   eventsCommand,
   pauseCommand,
   resumeCommand,

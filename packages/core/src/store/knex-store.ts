@@ -34,7 +34,8 @@ type Row = Record<string, unknown>;
 const num = (value: unknown): number => (typeof value === "number" ? value : Number(value));
 const time = (value: unknown): Date | null => (value === null || value === undefined ? null : new Date(num(value)));
 
-function toRecord(row: Row): RunRecord {
+/** A row of `<prefix>runs` as a `RunRecord` (times as `Date`s, the result parsed), for readers of the table. */
+export function runFromRow(row: Row): RunRecord {
   return {
     id: String(row.id),
     taskId: String(row.task_id),
@@ -214,7 +215,7 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
 
   const get = async (runId: string) => {
     const row = (await runs().where({ id: runId }).first()) as Row | undefined;
-    return row && toRecord(row);
+    return row && runFromRow(row);
   };
 
   return {
@@ -242,11 +243,11 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
           if (row && (dialect !== "mysql" || String(row.id) === run.id)) {
             return { claimed: true, run: row.status === "skipped" ? skippedRecord(run) : newRecord(run) };
           }
-          if (row) return { claimed: false, existing: toRecord(row) };
+          if (row) return { claimed: false, existing: runFromRow(row) };
           const existing = (await runs()
             .where({ task_id: run.taskId, claim_key: claimKey(run) })
             .first()) as Row | undefined;
-          if (existing || !pausable) return { claimed: false, existing: existing && toRecord(existing) };
+          if (existing || !pausable) return { claimed: false, existing: existing && runFromRow(existing) };
           // Nothing inserted and no run holds the tick: the task is paused (or was, at the claim).
           const state = await taskState.taskState(run.taskId);
           return { claimed: false, existing: undefined, ...(state?.paused ? { paused: { reason: state.pausedReason } } : {}) };
@@ -290,7 +291,7 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
       wrap("read", async () => {
         const key = claimKey({ id: "", trigger: "schedule", scheduledFor });
         const row = (await runs().where({ task_id: taskId, claim_key: key }).first()) as Row | undefined;
-        return row && toRecord(row);
+        return row && runFromRow(row);
       }),
     list: (query: RunQuery = {}) =>
       wrap("list", async () => {
@@ -303,7 +304,7 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
           .limit(query.limit ?? 50);
         if (query.taskId !== undefined) q.where({ task_id: query.taskId });
         if (query.status !== undefined) q.where({ status: query.status });
-        return ((await q) as Row[]).map(toRecord);
+        return ((await q) as Row[]).map(runFromRow);
       }),
     latestPerTask: () =>
       wrap("list", async () => {
@@ -312,7 +313,7 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
           .select("r.*")
           .join(newest, (join) => join.on("r.task_id", "newest.task_id").andOn("r.claimed_at", "newest.newest"))) as Row[];
         const latest = new Map<string, RunRecord>();
-        for (const record of rows.map(toRecord).sort((a, b) => (a.id < b.id ? 1 : -1))) {
+        for (const record of rows.map(runFromRow).sort((a, b) => (a.id < b.id ? 1 : -1))) {
           if (!latest.has(record.taskId)) latest.set(record.taskId, record);
         }
         return latest;
@@ -321,12 +322,12 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
       wrap("list", async () => {
         // One tick run per (task, tick): the claim key is unique, so the tick alone orders them.
         const rows = (await tickRuns(taskId).orderBy("scheduled_for", "desc").limit(limit)) as Row[];
-        return rows.map(toRecord);
+        return rows.map(runFromRow);
       }),
     lastSucceeded: (taskId) =>
       wrap("list", async () => {
         const row = (await tickRuns(taskId).where({ status: "succeeded" }).orderBy("scheduled_for", "desc").first()) as Row | undefined;
-        return row && toRecord(row);
+        return row && runFromRow(row);
       }),
     ...taskState,
     events: knexEvents(db, prefix, dialect, wrap),
