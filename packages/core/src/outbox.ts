@@ -43,6 +43,7 @@ export interface EventsConfig {
 export interface UpkeepEventsHandle {
   /** Events, newest first. */
   list(query?: EventQuery): Promise<EventRecord[]>;
+  /** One event by its id, or undefined when there is none (or it was pruned). */
   get(id: string): Promise<EventRecord | undefined>;
   /**
    * Sends an event again to the handlers and every target, whatever its state.

@@ -66,6 +66,7 @@ export interface EventStore {
   markDelivered(ids: readonly string[], at: Date): Promise<void>;
   /** Events, newest first. */
   list(query?: EventQuery): Promise<EventRecord[]>;
+  /** One event by its id, or undefined when there is none (or it was pruned). */
   get(id: string): Promise<EventRecord | undefined>;
   /** Deletes events created before `before`, in batches; returns how many went. */
   prune(before: Date, batchSize?: number): Promise<number>;
