@@ -11,8 +11,9 @@ import {
 } from "@upkeep/core";
 import { createTestDatabase, type TestDatabase } from "@upkeep/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type CommandContext, EXIT, UsageError } from "../../packages/cli/src/command.ts";
+import { EXIT, UsageError } from "../../packages/cli/src/command.ts";
 import { keysCommand } from "../../packages/cli/src/commands/keys.ts";
+import { commandContext } from "../fixtures/cli-context.ts";
 
 const NOW = new Date("2026-03-01T00:20:00Z");
 let ticks = 0;
@@ -55,23 +56,9 @@ describe("upkeep keys (SQLite)", () => {
     flags: Record<string, string | boolean> = {},
     options: { json?: boolean; tty?: boolean } = {},
   ) {
-    const out: string[] = [];
-    const err: string[] = [];
-    const ctx = {
-      config,
-      configPath: "upkeep.config.ts",
-      cwd: process.cwd(),
-      now: clock,
-      upkeep: registerTasks(manualAdapter(), config),
-      positionals,
-      flags,
-      json: options.json ?? false,
-      tty: options.tty ?? false,
-      stdout: (text: string) => out.push(text),
-      stderr: (text: string) => err.push(text),
-    } as CommandContext;
+    const { ctx, out, err } = commandContext(config, positionals, flags, { ...options, now: clock });
     const code = await keysCommand.run(ctx);
-    return { code, out: out.join(""), err: err.join("") };
+    return { code, out: out(), err: err() };
   }
 
   it("status shows the active key's age and due date and rows per key per column", async () => {

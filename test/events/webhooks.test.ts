@@ -8,9 +8,7 @@ import {
   type LogFields,
   type Logger,
   MIGRATIONS,
-  manualAdapter,
   migrate,
-  registerTasks,
   type StoredEvent,
   silentLogger,
   type UpkeepConfig,
@@ -21,9 +19,10 @@ import { createTestDatabase, probeDialects, type TestDatabase } from "@upkeep/te
 import knexFactory, { type Knex } from "knex";
 import { Webhook } from "standardwebhooks";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type CommandContext, EXIT } from "../../packages/cli/src/command.ts";
+import { EXIT } from "../../packages/cli/src/command.ts";
 import { eventsCommand } from "../../packages/cli/src/commands/events.ts";
 import { startFixture, untilOutput } from "../fixtures/child.ts";
+import { commandContext } from "../fixtures/cli-context.ts";
 import { type Receiver, startReceiver } from "../fixtures/webhook-receiver.ts";
 import type { SweeperArgs } from "../fixtures/webhook-sweeper.ts";
 
@@ -334,22 +333,9 @@ for (const { dialect, available } of await probeDialects()) {
       expect((await rows()).map((row) => row.state)).toEqual(["failed", "failed"]);
       receiver.fallback = 204;
       const config: UpkeepConfig = { db, tablePrefix: prefix, logger: silentLogger, tasks: [], events: { targets: [target] } };
-      const out: string[] = [];
-      const ctx = {
-        config,
-        configPath: "upkeep.config.ts",
-        cwd: process.cwd(),
-        now: () => new Date(),
-        upkeep: registerTasks(manualAdapter(), config),
-        positionals: ["redeliver"],
-        flags: { failed: true, target: name },
-        json: true,
-        tty: false,
-        stdout: (text: string) => out.push(text),
-        stderr: () => {},
-      } as CommandContext;
+      const { ctx, out } = commandContext(config, ["redeliver"], { failed: true, target: name }, { json: true });
       expect(await eventsCommand.run(ctx)).toBe(EXIT.ok);
-      expect(JSON.parse(out.join(""))).toEqual({ targets: [{ target: name, reset: 2, delivered: 2, retrying: 0, failed: 0 }] });
+      expect(JSON.parse(out())).toEqual({ targets: [{ target: name, reset: 2, delivered: 2, retrying: 0, failed: 0 }] });
       const after = await rows();
       expect(after.map((row) => [row.state, row.last_status])).toEqual([
         ["delivered", 204],
