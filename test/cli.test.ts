@@ -528,7 +528,7 @@ describe("upkeep main() in-process", () => {
   it("an unknown command exits 2 and lists the commands", async () => {
     const { out, io } = capture();
     expect(await main(["lsit"], io)).toBe(2);
-    expect(out.stderr).toContain('unknown command "lsit"; commands: list, run, status, health, pause, resume, migrate');
+    expect(out.stderr).toContain('unknown command "lsit"; commands: list, run, status, health, dashboard, events, pause, resume, migrate');
   });
 
   it("no command exits 2 and prints the help", async () => {

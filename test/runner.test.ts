@@ -354,6 +354,7 @@ for (const { dialect, available } of await probeDialects()) {
         logger,
         healthInterval: 0,
         historyRetention: 0,
+        events: { retention: 0 },
       });
       await upkeep.start();
       await adapter.fire("ticked", minutes(1));

@@ -193,11 +193,11 @@ for (const { dialect, available } of await probeDialects(["sqlite", "postgres"])
       expect(grid).toContain("Attempts1");
     });
 
-    it("shows security events from the runs' results when there is no events table", async () => {
+    it("shows the security events the tasks wrote to the outbox", async () => {
       await page.goto(`${origin}${BASE}/security`);
-      await expect(page.locator("main p").first().textContent()).resolves.toContain("Derived from the stored results");
+      await expect(page.locator("main p").first().textContent()).resolves.toContain("From the events table");
       const row = page.locator('tr[data-event="agent.suspended"]');
-      await expect(row.count()).resolves.toBe(1);
+      await expect(row.count()).resolves.toBeGreaterThan(0);
       await expect(row.textContent()).resolves.toContain("agent-7");
     });
 
@@ -307,29 +307,9 @@ for (const { dialect, available } of await probeDialects(["sqlite", "postgres"])
       await expect(page.locator("pre.result").textContent()).resolves.toContain('"batches": 3');
     });
 
-    it("reads security events from the events table when it exists", async () => {
-      await database.knex.schema.createTable(`${prefix}events`, (table) => {
-        table.bigIncrements("id");
-        table.string("task");
-        table.string("run_id").nullable();
-        table.string("type");
-        table.string("severity");
-        table.boolean("security");
-        table.text("data");
-        table.bigInteger("created_at");
-      });
-      await database.knex(`${prefix}events`).insert([
-        {
-          task: "key-rotation",
-          run_id: null,
-          type: "key-rotation.rotated",
-          severity: "info",
-          security: true,
-          data: JSON.stringify({ keyId: "k-2" }),
-          created_at: Date.now(),
-        },
-        { task: "ioc", run_id: null, type: "ioc.other", severity: "info", security: false, data: "{}", created_at: Date.now() },
-      ]);
+    it("falls back to the runs' results on a schema without the events table", async () => {
+      // A host whose schema predates the outbox (0013_events): the page derives what it can.
+      await database.knex.schema.dropTable(`${prefix}events`);
       const fresh = createDashboard({
         upkeep,
         db: database.knex,
@@ -342,10 +322,8 @@ for (const { dialect, available } of await probeDialects(["sqlite", "postgres"])
       await new Promise<void>((resolve) => other.listen(0, "127.0.0.1", resolve));
       try {
         await page.goto(`http://127.0.0.1:${(other.address() as AddressInfo).port}${BASE}/security`);
-        await expect(page.locator("main p").first().textContent()).resolves.toContain("From the events table");
-        await expect(
-          page.locator("tr[data-event]").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-event"))),
-        ).resolves.toEqual(["key-rotation.rotated"]);
+        await expect(page.locator("main p").first().textContent()).resolves.toContain("Derived from the stored results");
+        await expect(page.locator('tr[data-event="agent.suspended"]').count()).resolves.toBeGreaterThan(0);
       } finally {
         await fresh.close();
         await new Promise((resolve) => other.close(resolve));

@@ -41,7 +41,9 @@ function valueAt(root: unknown, keys: readonly PropertyKey[]): unknown {
 
 /**
  * Some validators quote the offending value in their messages (Valibot's `received "…"`, ArkType's
- * `(was "…")`); an input may hold a secret, so the value at the issue's path is cut out.
+ * `(was "…")`); an input may hold a secret, so the value at the issue's path is cut out. zod's own
+ * messages never quote it, and a task's refinements name what they mean to (a protected table's
+ * name), so zod issues are kept as written.
  */
 function withoutValue(message: string, value: unknown): string {
   if (typeof value !== "string" || value.length === 0) return message;
@@ -64,13 +66,14 @@ export function validateInput<T>(schema: StandardSchemaV1<unknown, T>, value: un
   }
   const sync = result as StandardSchemaV1.Result<T>;
   if (!sync.issues) return { ok: true, value: sync.value };
+  const scrub = schema["~standard"].vendor !== "zod";
   return {
     ok: false,
     issues: sync.issues.map((issue) => {
       const keys = (issue.path ?? []).map((segment) => (typeof segment === "object" && segment !== null ? segment.key : segment));
       return {
         path: [prefix, ...keys.map(String)].filter(Boolean).join("."),
-        message: withoutValue(issue.message, valueAt(value, keys)),
+        message: scrub ? withoutValue(issue.message, valueAt(value, keys)) : issue.message,
       };
     }),
   };

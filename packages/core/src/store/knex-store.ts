@@ -247,10 +247,13 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
           const existing = (await runs()
             .where({ task_id: run.taskId, claim_key: claimKey(run) })
             .first()) as Row | undefined;
-          if (existing || !pausable) return { claimed: false, existing: existing && runFromRow(existing) };
-          // Nothing inserted and no run holds the tick: the task is paused (or was, at the claim).
-          const state = await taskState.taskState(run.taskId);
-          return { claimed: false, existing: undefined, ...(state?.paused ? { paused: { reason: state.pausedReason } } : {}) };
+          if (pausable) {
+            // Nothing inserted: a paused task's tick reports the pause, even when an earlier run
+            // (before the pause) holds the tick, as a paused task's tick does nothing at all.
+            const state = await taskState.taskState(run.taskId);
+            if (state?.paused) return { claimed: false, existing: undefined, paused: { reason: state.pausedReason } };
+          }
+          return { claimed: false, existing: existing && runFromRow(existing) };
         }
       }),
     abandonExpired: (now, limit) =>

@@ -75,12 +75,12 @@ export function memoryStore(): RunStore {
     async claim(run: NewRun, options: ClaimOptions = {}): Promise<ClaimResult> {
       const key = keyOf(run.taskId, claimKey(run));
       const existingId = ticks.get(key);
+      const state = run.trigger === "manual" ? undefined : states.get(run.taskId);
+      if (state?.paused) return { claimed: false, existing: undefined, paused: { reason: state.pausedReason } };
       if (existingId !== undefined) {
         const existing = runs.get(existingId);
         return { claimed: false, existing: existing && copy(existing) };
       }
-      const state = run.trigger === "manual" ? undefined : states.get(run.taskId);
-      if (state?.paused) return { claimed: false, existing: undefined, paused: { reason: state.pausedReason } };
       const record = options.overlap === "skip" && hasLiveRun(run) ? skippedRecord(run) : newRecord(run);
       runs.set(run.id, record);
       ticks.set(key, run.id);
