@@ -48,15 +48,18 @@ const tasks = () => [
   defineTask({
     id: "guard",
     schedule: "* * * * *",
-    run: () => ({
-      dryRun: false,
-      suspended: 1,
-      expired: 0,
-      suspendedIds: ["agent-7"],
-      expiredIds: [],
-      idsTruncated: false,
-      stopped: false,
-    }),
+    run: (ctx) => {
+      ctx.emit({ type: "agent.suspended", security: true, severity: "warning", data: { tokenId: "agent-7" } });
+      return {
+        dryRun: false,
+        suspended: 1,
+        expired: 0,
+        suspendedIds: ["agent-7"],
+        expiredIds: [],
+        idsTruncated: false,
+        stopped: false,
+      };
+    },
   }),
 ];
 
