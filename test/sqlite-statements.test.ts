@@ -140,6 +140,15 @@ describe.each([
       const store = knexStore(db);
       expect(await store.get(kept.id)).toMatchObject({ status: "succeeded" });
       expect(await store.get(undone.id)).toBeUndefined();
+      // A store on a finished transaction refuses, as knex does, instead of writing outside it.
+      const trx = await db.transaction();
+      await trx.commit();
+      const late = newRun("x");
+      await expect(knexStore(trx).claim(late)).rejects.toMatchObject({
+        code: "STORE_FAILED",
+        cause: { message: expect.stringContaining("Transaction query already complete") },
+      });
+      expect(await store.get(late.id)).toBeUndefined();
     } finally {
       await db.destroy();
     }

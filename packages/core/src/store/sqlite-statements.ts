@@ -60,6 +60,9 @@ export function sqliteStatements(db: Knex): ((template: string, bindings: readon
     const { sql, identifier } = compile(template, bindings);
     const values = bindings.filter((_, i) => !identifier[i]).map(bindable);
     const client = db.client as Knex.Client & { emit(event: string, ...args: unknown[]): boolean };
+    // As knex refuses a query on a finished transaction, rather than run it outside the transaction.
+    const trx = db as unknown as Partial<Knex.Transaction>;
+    if (trx.isTransaction && trx.isCompleted?.()) throw new Error(`Transaction query already complete: ${sql}`);
     const connection = (await client.acquireConnection()) as Connection;
     try {
       let statements = prepared.get(connection);
