@@ -4,6 +4,7 @@ import { UpkeepError } from "../errors.ts";
 import { knexEvents } from "./knex-events.ts";
 import { knexTaskState } from "./knex-task-state.ts";
 import { migrate, pendingMigrations } from "./migrate.ts";
+import { sqliteStatements } from "./sqlite-statements.ts";
 import {
   ABANDONED_REASON,
   type ClaimOptions,
@@ -136,6 +137,10 @@ function claimBindings(dialect: SqlDialect, prefix: string, run: NewRun, overlap
   return [table, COLUMNS, ...values, ...tail, ...busy, ...paused, ...(dialect === "mysql" ? [`${table}.id`, `${table}.id`] : [])];
 }
 
+/** The finish on SQLite: the same compare-and-set on `running` the query builder writes elsewhere. */
+const FINISH_SQL =
+  "update ?? set status = ?, finished_at = ?, attempt = ?, duration_ms = ?, result = ?, reason = ?, error_message = ?, error_stack = ?, lease_until = null where id = ? and status = 'running'";
+
 /** The rows a raw statement with `returning` gave, whatever the driver's result shape. */
 function returnedRows(result: unknown, dialect: SqlDialect): Row[] {
   if (dialect === "postgres") return (result as { rows: Row[] }).rows;
@@ -198,6 +203,8 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
   const runs = () => db(table);
   const dialect = dialectOf(db);
   const claimStatement = claimStatements(dialect);
+  // better-sqlite3: the claim and the finish run on statements prepared once per connection.
+  const hot = sqliteStatements(db);
 
   const wrap = async <T>(what: string, work: () => Promise<T>): Promise<T> => {
     try {
@@ -233,7 +240,7 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
         for (let attempt = 1; ; attempt++) {
           let rows: Row[];
           try {
-            rows = returnedRows(await db.raw(sql, bindings), dialect);
+            rows = hot ? ((await hot(sql, bindings)).rows ?? []) : returnedRows(await db.raw(sql, bindings), dialect);
           } catch (error) {
             // InnoDB picks one of two racing claims of a task as a deadlock victim: claim again.
             if (attempt < 5 && isDeadlock(error)) continue;
@@ -276,6 +283,21 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
       }),
     finish: (runId, outcome: RunOutcome) =>
       wrap("finish", async () => {
+        if (hot) {
+          const { changes } = await hot(FINISH_SQL, [
+            table,
+            outcome.status,
+            outcome.finishedAt.getTime(),
+            outcome.attempt,
+            outcome.durationMs,
+            outcome.result,
+            outcome.reason,
+            outcome.errorMessage,
+            outcome.errorStack,
+            runId,
+          ]);
+          return (changes ?? 0) > 0;
+        }
         const changed = await runs().where({ id: runId, status: "running" }).update({
           status: outcome.status,
           finished_at: outcome.finishedAt.getTime(),
