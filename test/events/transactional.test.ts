@@ -1,9 +1,20 @@
 // Built-in tasks write their events in the transaction of the change they report (issue 26): the
 // event row and the change commit together, or neither does. A refusal is forced in the database
 // (a CHECK constraint, a trigger on SQLite) on the event row or on the change written after it.
+
+import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { billingSyncTask, iocIngestTask, manualAdapter, registerTasks, silentLogger } from "@upkeep/core";
+import {
+  billingSyncTask,
+  createCrypto,
+  iocIngestTask,
+  keyRotationTask,
+  localKek,
+  manualAdapter,
+  registerTasks,
+  silentLogger,
+} from "@upkeep/core";
 import {
   createTestDatabase,
   probeDialects,
@@ -195,6 +206,44 @@ for (const { dialect, available } of await probeDialects()) {
       expect(run.status).toBe("failed");
       expect(await h.status()).toBe("ok");
       expect(await eventRows(h.prefix)).toEqual([]);
+      await h.upkeep.stop();
+    });
+    async function rotation() {
+      const prefix = `tx${++prefixes}_`;
+      const kekHex = randomBytes(32).toString("hex");
+      const upkeep = registerTasks(manualAdapter(), {
+        db: database.knex,
+        tablePrefix: prefix,
+        logger: silentLogger,
+        tasks: [keyRotationTask({ kek: localKek(kekHex), columns: [], force: true })],
+      });
+      await upkeep.migrate();
+      // The first run makes key 1; the next makes key 2 and retires key 1 (no registered row uses it).
+      expect((await upkeep.run("key-rotation")).status).toBe("succeeded");
+      const crypto = createCrypto({ db: database.knex, kek: localKek(kekHex), tablePrefix: prefix });
+      const first = (await crypto.activeKey())?.id;
+      const statusOf = async (id: string | undefined) => {
+        await crypto.reload();
+        return (await crypto.keys()).find((key) => key.id === id)?.status;
+      };
+      return { prefix, upkeep, first, statusOf };
+    }
+
+    it("key-rotation: the retirement and its key-rotation.retired event commit together", async () => {
+      const h = await rotation();
+      expect((await h.upkeep.run("key-rotation")).status).toBe("succeeded");
+      expect(await h.statusOf(h.first)).toBe("retired");
+      const retired = (await eventRows(h.prefix)).filter((row) => row.type === "key-rotation.retired");
+      expect(retired.map((row) => row.data.keyId)).toEqual([h.first]);
+      await h.upkeep.stop();
+    });
+
+    it("key-rotation: a retired event the outbox refuses leaves the key unretired", async () => {
+      const h = await rotation();
+      await refuse(database.knex, dialect, `${h.prefix}events`, "type", "key-rotation.retired");
+      expect((await h.upkeep.run("key-rotation")).status).toBe("failed");
+      expect(await h.statusOf(h.first)).toBe("old");
+      expect((await eventRows(h.prefix)).filter((row) => row.type === "key-rotation.retired")).toEqual([]);
       await h.upkeep.stop();
     });
   });
