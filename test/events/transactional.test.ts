@@ -1,7 +1,6 @@
 // Built-in tasks write their events in the transaction of the change they report (issue 26): the
 // event row and the change commit together, or neither does. A refusal is forced in the database
 // (a CHECK constraint, a trigger on SQLite) on the event row or on the change written after it.
-
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -10,10 +9,13 @@ import {
   createCrypto,
   iocIngestTask,
   keyRotationTask,
+  listModels,
   localKek,
   manualAdapter,
   registerTasks,
   silentLogger,
+  threatClassifier,
+  trainingTask,
 } from "@upkeep/core";
 import {
   createTestDatabase,
@@ -27,6 +29,7 @@ import type { Knex } from "knex";
 import Stripe from "stripe";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAccountsTable } from "../fixtures/billing-accounts.ts";
+import { createTelemetryTable, insertTelemetry, regimeTelemetry } from "../fixtures/telemetry.ts";
 
 const T0 = new Date("2026-03-01T02:00:00Z");
 const T0s = T0.getTime() / 1000;
@@ -244,6 +247,42 @@ for (const { dialect, available } of await probeDialects()) {
       expect((await h.upkeep.run("key-rotation")).status).toBe("failed");
       expect(await h.statusOf(h.first)).toBe("old");
       expect((await eventRows(h.prefix)).filter((row) => row.type === "key-rotation.retired")).toEqual([]);
+      await h.upkeep.stop();
+    });
+    async function training() {
+      const prefix = `tx${++prefixes}_`;
+      const table = `${prefix}telemetry`;
+      const end = Date.UTC(2026, 4, 4, 1);
+      await createTelemetryTable(database.knex, table);
+      await insertTelemetry(database.knex, regimeTelemetry({ end, hours: 24, regime: () => "errors" }), table);
+      const at = new Date(end + 60_000);
+      const upkeep = registerTasks(manualAdapter(), {
+        tasks: [trainingTask({ telemetry: { table, columns: { timestamp: "ts", label: "is_threat" } }, trainers: [threatClassifier()] })],
+        db: database.knex,
+        tablePrefix: prefix,
+        clock: () => at,
+        logger: silentLogger,
+      });
+      await upkeep.migrate();
+      const models = () => listModels(database.knex, "threat-classifier", { tablePrefix: prefix });
+      return { prefix, upkeep, models };
+    }
+
+    it("training: the promotion and its model.promoted event commit together", async () => {
+      const h = await training();
+      expect((await h.upkeep.run("training")).status).toBe("succeeded");
+      expect((await h.models()).map((model) => `${model.version} ${model.champion}`)).toEqual(["1 true"]);
+      const rows = await eventRows(h.prefix);
+      expect(rows.map((row) => `${row.type} ${row.data.name} ${row.data.version}`)).toEqual(["model.promoted threat-classifier 1"]);
+      await h.upkeep.stop();
+    });
+
+    it("training: a model.promoted event the outbox refuses leaves no model and no champion", async () => {
+      const h = await training();
+      await refuse(database.knex, dialect, `${h.prefix}events`, "type", "model.promoted");
+      expect((await h.upkeep.run("training")).status).toBe("failed");
+      expect(await h.models()).toEqual([]);
+      expect(await eventRows(h.prefix)).toEqual([]);
       await h.upkeep.stop();
     });
   });
