@@ -25,10 +25,10 @@ import {
   startStripeServer,
   type TestDatabase,
 } from "@upkeep/testkit";
-import type { Knex } from "knex";
 import Stripe from "stripe";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAccountsTable } from "../fixtures/billing-accounts.ts";
+import { refuse } from "../fixtures/refuse.ts";
 import { createTelemetryTable, insertTelemetry, regimeTelemetry } from "../fixtures/telemetry.ts";
 
 const T0 = new Date("2026-03-01T02:00:00Z");
@@ -44,21 +44,6 @@ const sub = (id: string, customer: string, status: string, price: string): Subsc
   currentPeriodStart: T0s - 10 * DAY,
   currentPeriodEnd: T0s + 20 * DAY,
 });
-
-let refusals = 0;
-/** Makes the database refuse any row of `table` whose `column` is `value`, on insert and update. */
-async function refuse(db: Knex, dialect: string, table: string, column: string, value: string): Promise<void> {
-  const name = `refuse_${++refusals}`;
-  if (dialect === "sqlite") {
-    for (const when of ["insert", "update"]) {
-      await db.raw(
-        `create trigger ${name}_${when} before ${when} on ${table} when new.${column} = '${value}' begin select raise(abort, 'refused by the test'); end`,
-      );
-    }
-    return;
-  }
-  await db.raw(`alter table ${table} add constraint ${name} check (${column} <> '${value}')`);
-}
 
 for (const { dialect, available } of await probeDialects()) {
   describe.skipIf(!available)(`built-in events commit with their change on ${dialect}`, () => {
