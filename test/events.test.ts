@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import {
   createCrypto,
   heartbeatsTask,
@@ -9,8 +11,9 @@ import {
   type StoredEvent,
   silentLogger,
 } from "@upkeep/core";
-import { createTestDatabase, probeDialects, type TestDatabase } from "@upkeep/testkit";
+import { createTestDatabase, probeDialects, startStripeServer, type TestDatabase } from "@upkeep/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAccountsTable } from "./fixtures/billing-accounts.ts";
 import { type FixtureProcess, killHard, startFixture, untilOutput } from "./fixtures/child.ts";
 
 const TOKENS = 60;
@@ -145,6 +148,87 @@ for (const { dialect, available } of await probeDialects()) {
       expect(deliveredLines(output.text()).map((line) => line.id)).toEqual([rows[0].id]);
       expect(seen.map((event) => event.id)).toEqual([rows[0].id]);
       await upkeep.stop();
+    });
+
+    it("billing-sync killed between a batch's commit and its delivery: one event row per plan change, each delivered", async () => {
+      const s = await setup();
+      const stripe = await startStripeServer();
+      try {
+        const table = `${s.prefix}accounts`;
+        await createAccountsTable(s.db, table);
+        const updatedAt = new Date(Date.now() - 86_400_000);
+        await s.db(table).insert([
+          { stripe_customer_id: "cus_lapsed", plan: "pro", updated_at: updatedAt },
+          { stripe_customer_id: "cus_entitled", plan: "starter", updated_at: updatedAt },
+          { stripe_customer_id: "cus_same", plan: "pro", updated_at: updatedAt },
+        ]);
+        const at = Math.floor(Date.now() / 1000) - 86_400;
+        const fixture = (id: string, customer: string, status: string, price: string) => ({
+          id,
+          customer,
+          status,
+          prices: [price],
+          created: at,
+          currentPeriodStart: at,
+          currentPeriodEnd: at + 30 * 86_400,
+        });
+        stripe.setSubscriptions([
+          fixture("sub_lapsed", "cus_lapsed", "canceled", "price_pro"),
+          fixture("sub_up", "cus_entitled", "active", "price_pro"),
+          fixture("sub_same", "cus_same", "active", "price_pro"),
+        ]);
+        const args = JSON.stringify({ table, stripe: stripe.clientOptions });
+        const child = startFixture("events-child", [dialect, database.target, s.prefix, "billing-sync", "hold", args]);
+        const output = collect(child);
+        await untilOutput(child, (text) => text.includes("holding"));
+        await killHard(child);
+        const { seen, upkeep } = await sweepAfterLease(s.prefix);
+        const plans = Object.fromEntries(
+          (await s.db(table).select("stripe_customer_id", "plan")).map((row) => [row.stripe_customer_id, row.plan]),
+        );
+        expect(plans).toEqual({ cus_lapsed: "free", cus_entitled: "pro", cus_same: "pro" });
+        const rows = await s.db(`${s.prefix}events`).select("*");
+        // Exactly one row per changed account, none for the unchanged one.
+        expect(rows.map((row) => `${row.type} ${JSON.parse(row.data as string).customerId}`).sort()).toEqual([
+          "billing.downgraded cus_lapsed",
+          "billing.upgraded cus_entitled",
+        ]);
+        expect(rows.every((row) => row.state === "delivered")).toBe(true);
+        const delivered = new Set([...deliveredLines(output.text()).map((line) => line.id), ...seen.map((event) => event.id)]);
+        for (const row of rows) expect(delivered.has(String(row.id))).toBe(true);
+        expect(seen.length).toBeGreaterThan(0);
+        await upkeep.stop();
+      } finally {
+        await stripe.close();
+      }
+    });
+
+    it("ioc-ingest killed between the held feed's commit and its delivery: one ioc.feed_held row, delivered", async () => {
+      const s = await setup();
+      const server = createServer((req, res) => {
+        res.statusCode = req.url === "/steady" ? 200 : 500;
+        res.end(req.url === "/steady" ? "evil.example\n" : "boom");
+      });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      try {
+        const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        const args = JSON.stringify({ failing: `${base}/alpha`, steady: `${base}/steady` });
+        const child = startFixture("events-child", [dialect, database.target, s.prefix, "ioc-ingest", "hold", args]);
+        const output = collect(child);
+        await untilOutput(child, (text) => text.includes("holding"));
+        await killHard(child);
+        const { seen, upkeep } = await sweepAfterLease(s.prefix);
+        const feed = await s.db(`${s.prefix}feeds`).where({ name: "alpha" }).first();
+        expect(feed?.status).toBe("failed");
+        const rows = await s.db(`${s.prefix}events`).select("*");
+        expect(rows.map((row) => `${row.type} ${JSON.parse(row.data as string).feed}`)).toEqual(["ioc.feed_held alpha"]);
+        expect(rows[0].state).toBe("delivered");
+        expect(deliveredLines(output.text()).map((line) => line.id)).toEqual([rows[0].id]);
+        expect(seen.map((event) => event.id)).toEqual([rows[0].id]);
+        await upkeep.stop();
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
     });
 
     it("two processes sweeping at once deliver each pending event once", async () => {

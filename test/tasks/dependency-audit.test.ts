@@ -7,6 +7,7 @@ import {
   type DependencyAuditOptions,
   type DependencyAuditResult,
   dependencyAuditTask,
+  knexStore,
   type Logger,
   manualAdapter,
   registerTasks,
@@ -27,6 +28,7 @@ import {
   LATER_PACKAGES,
   LOCKED_PACKAGES,
 } from "../../packages/core/src/tasks/dependency-audit/fixtures/registry.ts";
+import { refuse } from "../fixtures/refuse.ts";
 
 const FIXTURES = fileURLToPath(new URL("../../packages/core/src/tasks/dependency-audit/fixtures/", import.meta.url));
 const TOKEN = "npm_tok_5e3f9a8b7c6d";
@@ -281,6 +283,28 @@ for (const { dialect, available } of await probeDialects()) {
           .select("kind", "package", "version", "advisory", "status")
           .orderBy(["kind", "package"])
       ).map((row) => `${row.status} ${row.kind} ${row.package}@${row.version}${row.advisory ? ` ${row.advisory}` : ""}`);
+
+    it("writes the alerts' events with the findings that mark them alerted, or neither (issue 26)", async () => {
+      const lockfile = project("package-lock.v3.json", "package-lock.json");
+      const refused = fresh();
+      const blocked = host({ lockfiles: [lockfile], failOn: "none" }, database, refused);
+      await knexStore(database.knex, { tablePrefix: refused }).migrate();
+      await refuse(database.knex, dialect, `${refused}events`, "type", "dependency.vulnerable");
+      expect((await blocked.run()).run.status).toBe("failed");
+      expect(await findings(refused)).toEqual([]);
+      expect(await database.knex(`${refused}events`).select("id")).toEqual([]);
+
+      const prefix = fresh();
+      const h = host({ lockfiles: [lockfile], failOn: "none" }, database, prefix);
+      expect((await h.run()).run.status).toBe("succeeded");
+      const rows = await database.knex(`${prefix}events`).select("type", "data");
+      expect(rows.map((row) => `${row.type} ${JSON.parse(String(row.data)).package}`).sort()).toEqual([
+        "dependency.vulnerable @fixture/glob",
+        "dependency.vulnerable qs-lite",
+      ]);
+      const alerted = await database.knex(`${prefix}audit_findings`).whereNotNull("alerted_at").count({ n: "*" }).first();
+      expect(Number(alerted?.n)).toBe(2);
+    });
 
     it("reports new findings once, alerts them once, clears a fixed one and caches packuments with ETags", async () => {
       const prefix = fresh();

@@ -10,6 +10,7 @@ export {
   type CryptoConfig,
   type CryptoOptions,
   createCrypto,
+  type RetireOptions,
   type RotateOptions,
   rowAad,
   type UpkeepCrypto,

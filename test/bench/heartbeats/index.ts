@@ -1,14 +1,20 @@
 // One heartbeats pass over 100,000 active tokens (10,000 overdue) against the single UPDATE written
 // by hand for the dialect, with `RETURNING id` (like for like: the task must report the ids it
 // suspended) and without, and against the per-row loop (read each token, then update it).
-import { heartbeatsTask, manualAdapter, memoryStore, registerTasks, silentLogger } from "@upkeep/core";
+// With the events outbox (issue 26) the pass also writes one `agent.suspended` row per token in the
+// same transaction; `pass-vs-update-and-event-insert` compares it with exactly that written by hand:
+// the compare-and-set update and a multi-row insert of the event rows (in chunks of 2,000 rows, the
+// most a statement's bindings allow on every dialect), in one transaction, on all three dialects.
+// BENCH_ROUNDS sets the rounds (default 9).
+import { randomUUID } from "node:crypto";
+import { heartbeatsTask, manualAdapter, registerTasks, silentLogger } from "@upkeep/core";
 import { createTestDatabase, type Dialect, probeDialects } from "@upkeep/testkit";
 import type { Knex } from "knex";
 import { bench, timed } from "../lib.ts";
 
 const TOKENS = 100_000;
 const OVERDUE = 10_000;
-const ROUNDS = 9;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
 const NOW = new Date("2026-03-01T12:00:00.000Z");
 const result = bench("heartbeats");
 
@@ -32,7 +38,8 @@ async function seed(db: Knex): Promise<void> {
     created_at: new Date(NOW.getTime() - 86_400_000),
   }));
   for (let i = 0; i < rows.length; i += 400) await db("agent_tokens").insert(rows.slice(i, i + 400));
-  await db.raw(db.client.config.client === "pg" ? "analyze agent_tokens" : "analyze");
+  const client = db.client.config.client;
+  await db.raw(client === "pg" ? "analyze agent_tokens" : client === "mysql2" ? "analyze table agent_tokens" : "analyze");
 }
 
 /**
@@ -45,7 +52,10 @@ async function reset(db: Knex, dialect: Dialect): Promise<void> {
     .whereNot("status", "ACTIVE")
     .update({ status: "ACTIVE", suspended_at: null, suspended_reason: null });
   if (changed !== OVERDUE) throw new Error(`expected ${OVERDUE} tokens suspended, got ${changed}`);
-  if (dialect === "postgres") await db.raw("vacuum agent_tokens");
+  const events = await db("upkeep_events").delete();
+  // The task and the hand-written baseline write one event row per token; the other baselines none.
+  if (events !== 0 && events !== OVERDUE) throw new Error(`expected ${OVERDUE} event rows, got ${events}`);
+  if (dialect === "postgres") await db.raw("vacuum agent_tokens, upkeep_events");
 }
 
 /** The statement a developer would write by hand for the dialect; `returning` adds `RETURNING id`. */
@@ -67,6 +77,88 @@ async function rawUpdate(db: Knex, dialect: Dialect, returning: boolean): Promis
     [NOW.getTime(), NOW.getTime()],
   );
   return returning ? result.length : result.changes;
+}
+
+const EVENT_COLUMNS = [
+  "id",
+  "task",
+  "run_id",
+  "type",
+  "severity",
+  "security",
+  "data",
+  "created_at",
+  "state",
+  "lease_owner",
+  "lease_until",
+  "attempts",
+  "delivered_at",
+];
+
+/**
+ * Written by hand: the compare-and-set update that returns the suspended tokens (on MariaDB, which
+ * has no UPDATE ... RETURNING, the overdue ids locked FOR UPDATE, then updated by id with the
+ * condition repeated) and a multi-row insert of one event row per token, in one transaction.
+ */
+async function updateAndInsertEvents(db: Knex, dialect: Dialect): Promise<number> {
+  return db.transaction(async (trx) => {
+    let rows: Array<{ id: number; last_heartbeat_at: unknown }>;
+    if (dialect === "postgres") {
+      rows = (
+        await trx.raw(
+          `update agent_tokens set status = 'SUSPENDED', suspended_at = ?::timestamptz, suspended_reason = 'HEARTBEAT_MISSING'
+           where status = 'ACTIVE' and heartbeat_required_every is not null
+             and coalesce(last_heartbeat_at, created_at) + heartbeat_required_every * interval '1 second' < ?::timestamptz
+           returning id, last_heartbeat_at`,
+          [NOW.toISOString(), NOW.toISOString()],
+        )
+      ).rows;
+    } else if (dialect === "mariadb") {
+      const overdue =
+        "status = 'ACTIVE' and heartbeat_required_every is not null and timestampadd(second, heartbeat_required_every, coalesce(last_heartbeat_at, created_at)) < ?";
+      rows = (await trx.raw(`select id, last_heartbeat_at from agent_tokens where ${overdue} for update`, [NOW]))[0];
+      const ids = rows.map((row) => row.id);
+      await trx.raw(
+        `update agent_tokens set status = 'SUSPENDED', suspended_at = ?, suspended_reason = 'HEARTBEAT_MISSING' where id in (${ids.map(() => "?").join(", ")}) and ${overdue}`,
+        [NOW, ...ids, NOW],
+      );
+    } else {
+      rows = await trx.raw(
+        `update agent_tokens set status = 'SUSPENDED', suspended_at = ?, suspended_reason = 'HEARTBEAT_MISSING'
+         where status = 'ACTIVE' and heartbeat_required_every is not null
+           and coalesce(last_heartbeat_at, created_at) + heartbeat_required_every * 1000 < ?
+         returning id, last_heartbeat_at`,
+        [NOW.getTime(), NOW.getTime()],
+      );
+    }
+    const runId = randomUUID();
+    const created = NOW.getTime();
+    const values = rows.map((row) => [
+      randomUUID().slice(0, 26),
+      "heartbeats",
+      runId,
+      "agent.suspended",
+      "warning",
+      dialect === "sqlite" ? 1 : true,
+      JSON.stringify({
+        tokenId: row.id,
+        reason: "HEARTBEAT_MISSING",
+        lastHeartbeatAt: row.last_heartbeat_at === null ? null : new Date(row.last_heartbeat_at as string).toISOString(),
+      }),
+      created,
+      "pending",
+      "bench",
+      created + 30_000,
+      1,
+      null,
+    ]);
+    const tuple = `(${EVENT_COLUMNS.map(() => "?").join(", ")})`;
+    for (let i = 0; i < values.length; i += 2000) {
+      const chunk = values.slice(i, i + 2000);
+      await trx.raw(`insert into upkeep_events (${EVENT_COLUMNS.join(", ")}) values ${chunk.map(() => tuple).join(", ")}`, chunk.flat());
+    }
+    return rows.length;
+  });
 }
 
 /** The origin's loop: read every active token needing heartbeats, decide in code, update each overdue one. */
@@ -103,7 +195,7 @@ async function measure(db: Knex, dialect: Dialect, works: Array<() => Promise<un
   return times.map(median);
 }
 
-for (const dialect of ["postgres", "sqlite"] as const) {
+for (const dialect of ["postgres", "mariadb", "sqlite"] as const) {
   const [status] = await probeDialects([dialect]);
   if (!status?.available) {
     console.log(`# ${dialect} unavailable, skipped`);
@@ -116,19 +208,38 @@ for (const dialect of ["postgres", "sqlite"] as const) {
     const upkeep = registerTasks(manualAdapter(), {
       tasks: [heartbeatsTask()],
       db,
-      store: memoryStore(),
+      // The default store: the outbox is <prefix>events in this database, written in the pass's transaction.
       logger: silentLogger,
       // Each manual run claims its own moment; a millisecond apart changes no token's verdict.
       clock: () => new Date(NOW.getTime() + tick++),
     });
+    await upkeep.migrate();
     const pass = () => upkeep.run("heartbeats");
+    const withEvents = () => updateAndInsertEvents(db, dialect);
+    if (dialect === "mariadb") {
+      // The raw single UPDATE and the loop below are written for PostgreSQL and SQLite only.
+      for (const work of [pass, withEvents]) {
+        await work();
+        await reset(db, dialect);
+      }
+      const [ours, baseline] = (await measure(db, dialect, [pass, withEvents])) as [number, number];
+      result.report({ metric: `${dialect}.pass-vs-update-and-event-insert`, ours, baseline, unit: "ms" });
+      await upkeep.stop();
+      continue;
+    }
     const returning = () => rawUpdate(db, dialect, true);
     const bare = () => rawUpdate(db, dialect, false);
-    for (const work of [pass, returning, bare]) {
+    for (const work of [pass, withEvents, returning, bare]) {
       await work(); // warm-up: connections, plans, caches
       await reset(db, dialect);
     }
-    const [ours, rawReturning, raw] = (await measure(db, dialect, [pass, returning, bare])) as [number, number, number];
+    const [ours, baseline, rawReturning, raw] = (await measure(db, dialect, [pass, withEvents, returning, bare])) as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    result.report({ metric: `${dialect}.pass-vs-update-and-event-insert`, ours, baseline, unit: "ms" });
     const [loop] = (await measure(db, dialect, [() => perRowLoop(db)], 1)) as [number];
     // Like for like: the task returns the ids it suspended from the same statement, so the hand-written
     // equivalent is the UPDATE ... RETURNING id. The bare UPDATE (no ids back) is reported beside it.

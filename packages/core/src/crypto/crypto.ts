@@ -57,7 +57,7 @@ export interface UpkeepCrypto {
    * Marks a key retired: no longer listed as in use; it still decrypts. The key-rotation task calls
    * this at zero rows. Returns false for the active key or one already retired.
    */
-  retire(id: string): Promise<boolean>;
+  retire(id: string, options?: RetireOptions): Promise<boolean>;
   /** Forgets the cached keyring; the next call reads it again. */
   reload(): Promise<void>;
 }
@@ -68,6 +68,15 @@ export interface RotateOptions {
    * Runs inside the transaction that adds the key, once it is proven readable: what it writes
    * through `trx` (the key-rotation task's `key-rotation.rotated` event) commits with the new key,
    * or not at all.
+   */
+  within?: (trx: Knex.Transaction, key: KeyInfo) => Promise<void>;
+}
+
+/** Options of `retire`. */
+export interface RetireOptions {
+  /**
+   * Runs inside the transaction that retires the key, only when it did: what it writes through
+   * `trx` (the key-rotation task's `key-rotation.retired` event) commits with the retirement, or not at all.
    */
   within?: (trx: Knex.Transaction, key: KeyInfo) => Promise<void>;
 }
@@ -291,9 +300,15 @@ export function createCrypto(options: CryptoOptions): UpkeepCrypto {
     async rotate(rotateOptions = {}) {
       return keyInfo((await addKey(false, rotateOptions.within)) as StoredKey);
     },
-    async retire(id) {
-      if ((await load()).active?.id === id) return false;
-      const done = await table.retire(id, clock());
+    async retire(id, retireOptions = {}) {
+      const state = await load();
+      if (state.active?.id === id) return false;
+      const key = state.keys.get(id);
+      const done = await options.db.transaction(async (trx) => {
+        if (!(await keyringTable(trx, prefix).retire(id, clock()))) return false;
+        if (key) await retireOptions.within?.(trx, { ...keyInfo(key), status: "retired" });
+        return true;
+      });
       await load();
       return done;
     },

@@ -153,6 +153,7 @@ export async function applyChanges(
   changes: readonly AccountChange[],
   cutoffMs: number,
   nowMs: number,
+  within?: (trx: Knex.Transaction, applied: readonly AccountChange[]) => Promise<void>,
 ): Promise<AccountChange[]> {
   const forms = await sqliteTimeForms(db, columns);
   const updated = forms.updatedAt;
@@ -177,6 +178,8 @@ export async function applyChanges(
       const count = await query.update(values);
       if (Number(count) > 0) applied.push(change);
     }
+    // What `within` writes (the batch's events) commits with the changes that took, or not at all.
+    await within?.(trx, applied);
     return applied;
   });
 }

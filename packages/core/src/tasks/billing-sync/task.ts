@@ -1,5 +1,5 @@
 import { TaskError } from "../../errors.ts";
-import { defineTask, type TaskContext, type TaskDefinition } from "../../task.ts";
+import { defineTask, type TaskContext, type TaskDefinition, type TaskEvent } from "../../task.ts";
 import { type AccountChange, type AccountId, type AccountRow, applyChanges, countComped, differs, readAccounts } from "./accounts.ts";
 import { type CustomerSummary, foldSubscription, type PlanMapGap, type PlanRules, rankOf, targetOf } from "./entitlement.ts";
 import { type GuardVerdict, judgeDowngrades } from "./guard.ts";
@@ -110,6 +110,22 @@ function reportMostMissing(ctx: TaskContext, missing: number, accounts: number, 
     "[upkeep] billing-sync: most accounts' Stripe customers have no subscription in this Stripe account; the key most likely belongs to another Stripe account of the same mode, or the accounts' customer ids come from another account. They were kept, not downgraded",
   );
   if (!ctx.dryRun) ctx.emit({ type: "billing.customers_missing", severity: "warning", data });
+}
+
+/** The `billing.upgraded` / `billing.downgraded` event of an applied plan change. */
+function planEvent(change: AccountChange): TaskEvent {
+  return {
+    type: change.kind === "upgrade" ? "billing.upgraded" : "billing.downgraded",
+    severity: change.kind === "downgrade" ? "warning" : "info",
+    data: {
+      accountId: change.accountId,
+      customerId: change.customerId,
+      from: change.from.plan,
+      to: change.to.plan,
+      subscriptionId: change.to.subscriptionId,
+      status: change.to.status,
+    },
+  };
 }
 
 async function sync(ctx: TaskContext, input: BillingSyncInput): Promise<BillingSyncResult> {
@@ -245,25 +261,14 @@ async function sync(ctx: TaskContext, input: BillingSyncInput): Promise<BillingS
     for (let start = 0; start < changes.length; start += input.batchSize) {
       if (ctx.signal.aborted) break;
       const batch = changes.slice(start, start + input.batchSize);
-      const took = await applyChanges(db, columns, batch, cutoffMs, ctx.now().getTime());
+      // The batch's plan changes and their events commit in one transaction.
+      const took = await applyChanges(db, columns, batch, cutoffMs, ctx.now().getTime(), async (trx, changed) => {
+        const events = changed.filter((change) => change.kind !== "update").map(planEvent);
+        if (events.length > 0) await ctx.emit(events, { trx });
+      });
       const tookSet = new Set(took);
       for (const change of batch) if (!tookSet.has(change)) skippedConcurrentIds.push(change.accountId);
-      for (const change of took) {
-        applied.push(change);
-        if (change.kind === "update") continue;
-        ctx.emit({
-          type: change.kind === "upgrade" ? "billing.upgraded" : "billing.downgraded",
-          severity: change.kind === "downgrade" ? "warning" : "info",
-          data: {
-            accountId: change.accountId,
-            customerId: change.customerId,
-            from: change.from.plan,
-            to: change.to.plan,
-            subscriptionId: change.to.subscriptionId,
-            status: change.to.status,
-          },
-        });
-      }
+      applied.push(...took);
       ctx.progress({ done: Math.min(start + batch.length, changes.length), total: changes.length, unit: "accounts", label: "applying" });
     }
   }

@@ -109,7 +109,13 @@ export interface AuditWrite {
  * fixed, fetched packuments cached. Nothing is written before the whole audit has succeeded, so a
  * run that fails part-way leaves the previous state as it was.
  */
-export async function writeAudit(db: Knex, tables: AuditTables, write: AuditWrite, open: Map<string, OpenFinding>): Promise<void> {
+export async function writeAudit(
+  db: Knex,
+  tables: AuditTables,
+  write: AuditWrite,
+  open: Map<string, OpenFinding>,
+  within?: (trx: Knex.Transaction) => Promise<void>,
+): Promise<void> {
   const { taskId, now } = write;
   const current = new Set<string>();
   await db.transaction(async (trx) => {
@@ -168,5 +174,7 @@ export async function writeAudit(db: Knex, tables: AuditTables, write: AuditWrit
         .onConflict("id")
         .merge(["etag", "data", "fetched_at"]);
     }
+    // What `within` writes (the alerts' events) commits with the findings that mark them alerted.
+    await within?.(trx);
   });
 }

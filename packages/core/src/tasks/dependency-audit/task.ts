@@ -348,22 +348,9 @@ async function execute(ctx: TaskContext, input: DependencyAuditInput): Promise<D
     }));
 
   if (!ctx.dryRun && db) {
-    await writeAudit(
-      db,
-      tables,
-      {
-        taskId: ctx.taskId,
-        registry: registryUrl.href,
-        now,
-        findings: report.map(({ new: _new, ...finding }) => finding),
-        alerted,
-        packuments: fetched,
-      },
-      open,
-    );
-    for (const finding of report) {
-      if (!alerted.has(findingId(ctx.taskId, finding))) continue;
-      ctx.emit({
+    const events: TaskEvent[] = report
+      .filter((finding) => alerted.has(findingId(ctx.taskId, finding)))
+      .map((finding) => ({
         type: finding.kind === "advisory" ? "dependency.vulnerable" : `dependency.${finding.kind}`,
         security: true,
         severity: eventSeverity(finding.severity),
@@ -379,8 +366,23 @@ async function execute(ctx: TaskContext, input: DependencyAuditInput): Promise<D
           lockfile: finding.lockfile,
           paths: finding.paths.slice(0, 3),
         },
-      });
-    }
+      }));
+    await writeAudit(
+      db,
+      tables,
+      {
+        taskId: ctx.taskId,
+        registry: registryUrl.href,
+        now,
+        findings: report.map(({ new: _new, ...finding }) => finding),
+        alerted,
+        packuments: fetched,
+      },
+      open,
+      async (trx) => {
+        if (events.length > 0) await ctx.emit(events, { trx });
+      },
+    );
   }
 
   const result: DependencyAuditResult = {

@@ -294,13 +294,13 @@ async function execute(ctx: TaskContext, input: IocIngestInput): Promise<IocInge
       const checked = await checkFeed(run, feed, states.get(feed.name));
       const { report, state } = checked;
       reports.push(report);
-      if (report.status === "failed" || report.status === "shrunk") {
+      const heldNow = report.status === "failed" || report.status === "shrunk";
+      if (heldNow) {
         held.add(feed.name);
         ctx.logger.warn(
           { feed: feed.name, status: report.status, error: report.error },
           "[upkeep] ioc feed held: previous indicators kept",
         );
-        ctx.emit({ type: "ioc.feed_held", severity: "warning", data: { feed: feed.name, status: report.status, error: report.error } });
       } else {
         ctx.logger.info(
           { feed: feed.name, status: report.status, listed: report.listed, invalid: report.invalid, allowlisted: report.allowlisted },
@@ -310,7 +310,16 @@ async function execute(ctx: TaskContext, input: IocIngestInput): Promise<IocInge
       if (state.version !== (states.get(feed.name)?.version ?? 0)) changed = true;
       // A dry run applies nothing yet: every feed is applied, and rolled back, with the expiry below.
       if (ctx.dryRun) checkedFeeds.push(checked);
-      else await db.transaction((trx) => applyChecked(run, trx, checked, expired));
+      else {
+        await db.transaction(async (trx) => {
+          // The event commits with the state that marks the feed held (failed or shrunk), or not at all.
+          if (heldNow) {
+            const data = { feed: feed.name, status: report.status, error: report.error };
+            await ctx.emit({ type: "ioc.feed_held", severity: "warning", data }, { trx });
+          }
+          await applyChecked(run, trx, checked, expired);
+        });
+      }
       states.set(feed.name, state);
     }
     ctx.progress({ done: input.feeds.length, total: input.feeds.length, unit: "feeds" });

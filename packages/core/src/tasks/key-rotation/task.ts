@@ -253,10 +253,13 @@ async function run(ctx: TaskContext, input: KeyRotationInput): Promise<KeyRotati
         }
       }
       if (used) continue;
-      if (await crypto.retire(key.id)) {
+      // The event commits with the retirement.
+      const retired = await crypto.retire(key.id, {
+        within: (trx) => ctx.emit({ type: "key-rotation.retired", data: { keyId: key.id } }, { trx }),
+      });
+      if (retired) {
         result.retired.push(key.id);
         log.info({ keyId: key.id }, "[upkeep] data key retired: no registered row uses it");
-        ctx.emit({ type: "key-rotation.retired", data: { keyId: key.id } });
       }
     }
   }

@@ -102,8 +102,14 @@ export async function readArtifact(db: Knex, prefix: string, id: string): Promis
     : { format: "json", value: JSON.parse(text) as unknown };
 }
 
-/** Test seam: runs inside the save transaction after every write, just before the commit. */
+/** What runs inside the save transaction. */
 export interface SaveHooks {
+  /**
+   * Runs after the model is stored (and promoted), in its transaction: what it writes through `trx`
+   * (the training task's `model.promoted` event) commits with the model, or not at all.
+   */
+  within?: (trx: Knex.Transaction, model: StoredModel) => Promise<void>;
+  /** Test seam: runs after every write, just before the commit. */
   beforeCommit?: () => Promise<void> | void;
 }
 
@@ -140,9 +146,10 @@ export async function saveModel(db: Knex, prefix: string, model: NewModel, promo
         await trx(table).where({ name: model.name, champion: true }).update({ champion: false });
         await trx(table).where({ id }).update({ champion: true });
       }
+      const stored = toModel((await trx(table).select(COLUMNS).where({ id }).first()) as Row);
+      await hooks.within?.(trx, stored);
       await hooks.beforeCommit?.();
-      const row = (await trx(table).select(COLUMNS).where({ id }).first()) as Row;
-      return toModel(row);
+      return stored;
     });
   } catch (error) {
     if (isUniqueViolation(error)) {

@@ -154,9 +154,15 @@ export function trainingTask(options: TrainingOptions = {}): TaskDefinition<Trai
               artifact: outcome.artifact,
             },
             decision.promote,
+            {
+              // The event commits with the promotion: it exists exactly when the model became champion.
+              within: async (trx, model) => {
+                if (decision.promote)
+                  await ctx.emit({ type: "model.promoted", data: { name: trainer.name, version: model.version, metrics } }, { trx });
+              },
+            },
           );
           summary.version = stored.version;
-          if (decision.promote) ctx.emit({ type: "model.promoted", data: { name: trainer.name, version: stored.version, metrics } });
         }
         ctx.logger.info(
           { model: trainer.name, version: summary.version, promoted: decision.promote, reason: decision.reason },
