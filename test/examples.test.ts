@@ -26,8 +26,8 @@ afterEach(() => {
   for (const { child } of children.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
 });
 
-function start(example: string, script: string, env: Record<string, string>): Started {
-  const child = spawn(process.execPath, [...NODE_ARGS, script], { cwd: join(examples, example), env: { ...process.env, ...env } });
+function start(example: string, script: string, env: Record<string, string>, args: string[] = []): Started {
+  const child = spawn(process.execPath, [...NODE_ARGS, script, ...args], { cwd: join(examples, example), env: { ...process.env, ...env } });
   let text = "";
   child.stdout?.on("data", (chunk: Buffer) => {
     text += chunk.toString();
@@ -44,6 +44,28 @@ function start(example: string, script: string, env: Record<string, string>): St
 const [postgres] = await probeDialects(["postgres"]);
 
 describe("examples", () => {
+  it("demo --serve runs every task, serves the dashboard on the URL it prints, and stops on SIGTERM", { timeout: 90_000 }, async () => {
+    const demo = start("demo", "src/main.ts", {}, ["--serve", "--port", "0"]);
+    await expect.poll(() => demo.output(), { timeout: 60_000 }).toMatch(/Dashboard: http:\/\/127\.0\.0\.1:\d+\//);
+    const url = /Dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(demo.output())?.[1] as string;
+    const tasks = await fetch(url);
+    expect(tasks.status).toBe(200);
+    expect(tasks.headers.get("content-security-policy")).toContain("default-src 'none'");
+    const html = await tasks.text();
+    for (const id of ["cleanup", "heartbeats", "key-rotation", "billing-sync", "ioc-ingest", "training", "dependency-audit"]) {
+      expect(html).toContain(`href="/tasks/${id}"`);
+    }
+    const runs = await (await fetch(new URL("tasks/cleanup", url))).text();
+    expect(runs).toContain("succeeded");
+    const runId = /href="\/runs\/([0-9a-f-]{36})"/.exec(runs)?.[1];
+    expect(runId).toBeDefined();
+    const run = await fetch(new URL(`runs/${runId}`, url));
+    expect(run.status).toBe(200);
+    expect(await run.text()).toContain("cleanup");
+    demo.child.kill("SIGTERM");
+    expect(await demo.exited).toBe(0);
+  });
+
   it("express-croner serves requests with upkeep scheduled and stops cleanly on SIGTERM", async () => {
     const dir = mkdtempSync(join(tmpdir(), "upkeep-express-"));
     try {
