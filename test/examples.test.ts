@@ -26,8 +26,8 @@ afterEach(() => {
   for (const { child } of children.splice(0)) if (child.exitCode === null) child.kill("SIGKILL");
 });
 
-function start(example: string, script: string, env: Record<string, string>): Started {
-  const child = spawn(process.execPath, [...NODE_ARGS, script], { cwd: join(examples, example), env: { ...process.env, ...env } });
+function start(example: string, script: string, env: Record<string, string>, args: string[] = []): Started {
+  const child = spawn(process.execPath, [...NODE_ARGS, script, ...args], { cwd: join(examples, example), env: { ...process.env, ...env } });
   let text = "";
   child.stdout?.on("data", (chunk: Buffer) => {
     text += chunk.toString();
@@ -44,6 +44,59 @@ function start(example: string, script: string, env: Record<string, string>): St
 const [postgres] = await probeDialects(["postgres"]);
 
 describe("examples", () => {
+  it("demo --serve runs every task, serves the dashboard on the URL it prints, and stops on SIGTERM", { timeout: 90_000 }, async () => {
+    const demo = start("demo", "src/main.ts", {}, ["--serve", "--port", "0"]);
+    await expect.poll(() => demo.output(), { timeout: 60_000 }).toMatch(/Dashboard: http:\/\/127\.0\.0\.1:\d+\//);
+    const url = /Dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(demo.output())?.[1] as string;
+    const tasks = await fetch(url);
+    expect(tasks.status).toBe(200);
+    expect(tasks.headers.get("content-security-policy")).toContain("default-src 'none'");
+    const html = await tasks.text();
+    for (const id of ["cleanup", "heartbeats", "key-rotation", "billing-sync", "ioc-ingest", "training", "dependency-audit"]) {
+      expect(html).toContain(`href="/tasks/${id}"`);
+    }
+    const runs = await (await fetch(new URL("tasks/cleanup", url))).text();
+    expect(runs).toContain("succeeded");
+    const runId = /href="\/runs\/([0-9a-f-]{36})"/.exec(runs)?.[1];
+    expect(runId).toBeDefined();
+    const run = await fetch(new URL(`runs/${runId}`, url));
+    expect(run.status).toBe(200);
+    expect(await run.text()).toContain("cleanup");
+    demo.child.kill("SIGTERM");
+    expect(await demo.exited).toBe(0);
+  });
+
+  for (const framework of ["node-http", "express", "fastify", "hono"]) {
+    it(`dashboard-frameworks: ${framework} serves the dashboard under /ops/upkeep and takes a pause through it`, async () => {
+      const app = start("dashboard-frameworks", `src/${framework}.ts`, { PORT: "0" });
+      await expect.poll(() => app.output(), { timeout: 20_000 }).toMatch(/dashboard on http:\/\/127\.0\.0\.1:\d+\/ops\/upkeep\//);
+      const url = /dashboard on (http:\/\/127\.0\.0\.1:\d+\/ops\/upkeep\/)/.exec(app.output())?.[1] as string;
+      const tasks = await fetch(url);
+      expect(tasks.status).toBe(200);
+      const html = await tasks.text();
+      expect(html).toContain('href="/ops/upkeep/tasks/tidy"');
+      expect(html).toContain('href="/ops/upkeep/assets/dashboard.css?v=');
+      expect((await fetch(new URL("assets/dashboard.css", url))).headers.get("content-type")).toContain("text/css");
+      // The pause form, posted as the browser would: the CSRF cookie, the form's token, same origin.
+      const cookie = /upkeep_csrf=[^;]+/.exec(tasks.headers.get("set-cookie") ?? "")?.[0];
+      const token = /action="\/ops\/upkeep\/tasks\/tidy\/pause"><input type="hidden" name="csrf" value="([^"]+)"/.exec(html)?.[1];
+      expect(cookie && token).toBeTruthy();
+      const paused = await fetch(new URL("tasks/tidy/pause", url), {
+        method: "POST",
+        redirect: "manual",
+        headers: { "content-type": "application/x-www-form-urlencoded", cookie: cookie as string, origin: new URL(url).origin },
+        body: new URLSearchParams({ csrf: token as string, reason: `paused through ${framework}` }).toString(),
+      });
+      expect(paused.status).toBe(303);
+      expect(paused.headers.get("location")).toBe("/ops/upkeep/tasks/tidy");
+      expect(await (await fetch(new URL("tasks/tidy", url))).text()).toContain(`paused through ${framework}`);
+      // The app's own routes are still the app's.
+      expect(await (await fetch(new URL("/", url))).text()).toBe("the app's own routes");
+      app.child.kill("SIGTERM");
+      expect(await app.exited).toBe(0);
+    });
+  }
+
   it("express-croner serves requests with upkeep scheduled and stops cleanly on SIGTERM", async () => {
     const dir = mkdtempSync(join(tmpdir(), "upkeep-express-"));
     try {

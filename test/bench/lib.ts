@@ -74,3 +74,27 @@ export async function onEachDialect(dialects: Dialect[], measure: (database: Tes
     }
   }
 }
+
+/**
+ * Row `n` of a synthetic run history: one scheduled run a minute from `first` (epoch ms, on a
+ * minute), round robin over `task0` … `task<tasks - 1>`, every tenth one failed, each 500 ms long.
+ */
+export function historyRow(n: number, first: number, tasks: number, result?: unknown) {
+  const at = first + n * 60_000;
+  return {
+    id: `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`,
+    task_id: `task${n % tasks}`,
+    claim_key: `tick:${at}`,
+    scheduled_for: at,
+    trigger: "schedule",
+    status: n % 10 === 0 ? "failed" : "succeeded",
+    attempt: 1,
+    dry_run: false,
+    claimed_at: at,
+    finished_at: at + 500,
+    duration_ms: 500,
+    ...(result === undefined ? {} : { result: JSON.stringify(result) }),
+    host: "bench",
+    pid: 1,
+  };
+}

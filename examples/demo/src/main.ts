@@ -1,10 +1,23 @@
 // The upkeep demo: every task on sample data in a fresh SQLite file, no other service needed.
+// With --serve [--port N] it keeps the tasks scheduled and serves the dashboard on 127.0.0.1.
 import { mkdirSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join, relative } from "node:path";
 import { type RunRecord, registerTasks } from "@upkeep/core";
 import { cronerAdapter } from "@upkeep/croner";
+import { createDashboard } from "@upkeep/dashboard";
 import knex from "knex";
 import { scenarios } from "./scenarios/index.ts";
+
+const args = process.argv.slice(2);
+const serve = args.includes("--serve");
+const portArg = args.indexOf("--port");
+const port = portArg >= 0 ? Number(args[portArg + 1]) : 4400;
+if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+  console.error("--port must be a port number (0 to 65535)");
+  process.exit(2);
+}
 
 const dir = join(process.cwd(), ".upkeep");
 const file = join(dir, "demo.sqlite");
@@ -51,6 +64,28 @@ for (const run of await upkeep.runs({ limit: 20 })) {
   );
 }
 
-await upkeep.stop();
-for (const scenario of scenarios) await scenario.close?.();
-await db.destroy();
+const close = async () => {
+  await upkeep.stop();
+  for (const scenario of scenarios) await scenario.close?.();
+  await db.destroy();
+};
+
+if (!serve) {
+  await close();
+} else {
+  // Local use only: the server listens on the loopback interface, so every request may view and act.
+  const dashboard = createDashboard({ upkeep, db, authorize: () => true });
+  const server = createServer(dashboard);
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  console.log(`\nThe tasks stay scheduled. Dashboard: ${url}  (Ctrl-C stops)`);
+  const shutdown = async () => {
+    await dashboard.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    await close();
+    process.exit(0);
+  };
+  process.once("SIGINT", () => void shutdown());
+  process.once("SIGTERM", () => void shutdown());
+}

@@ -5,7 +5,7 @@ import { defineTask, manualAdapter, registerTasks, silentLogger } from "@upkeep/
 import { upkeepMetrics } from "@upkeep/core/metrics";
 import type { TestDatabase } from "@upkeep/testkit";
 import { Gauge, Registry } from "prom-client";
-import { bench, onEachDialect, timed } from "../lib.ts";
+import { bench, historyRow, onEachDialect, timed } from "../lib.ts";
 
 const SCRAPES = Number(process.env.BENCH_METRICS_SCRAPES ?? 200);
 const HISTORY = 10_000;
@@ -18,24 +18,8 @@ async function measure(database: TestDatabase) {
   const upkeep = registerTasks(manualAdapter(), { tasks, db: database.knex, logger: silentLogger, healthInterval: 0 });
   await upkeep.start();
   const start = Date.now() - HISTORY * 60_000;
-  const rows = Array.from({ length: HISTORY }, (_, n) => {
-    const at = Math.floor(start / 60_000) * 60_000 + n * 60_000;
-    return {
-      id: `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`,
-      task_id: `task${n % TASKS}`,
-      claim_key: `tick:${at}`,
-      scheduled_for: at,
-      trigger: "schedule",
-      status: n % 10 === 0 ? "failed" : "succeeded",
-      attempt: 1,
-      dry_run: false,
-      claimed_at: at,
-      finished_at: at + 500,
-      duration_ms: 500,
-      host: "bench",
-      pid: 1,
-    };
-  });
+  const first = Math.floor(start / 60_000) * 60_000;
+  const rows = Array.from({ length: HISTORY }, (_, n) => historyRow(n, first, TASKS));
   for (let i = 0; i < rows.length; i += 500) await database.knex("upkeep_runs").insert(rows.slice(i, i + 500));
 
   const metrics = upkeepMetrics(upkeep);

@@ -506,6 +506,21 @@ const eventDeliveries: UpkeepMigration = {
   },
 };
 
+/**
+ * The dashboard's run list and duration sparkline read a task's runs newest first by
+ * `(claimed_at, id)`, paged by a keyset cursor on both: one range of this index, without it a sort
+ * of the task's whole history on every page.
+ */
+const runsTaskClaimed: UpkeepMigration = {
+  name: "0015_runs_task_claimed",
+  async up(db, prefix) {
+    await addIndexIfMissing(db, `${prefix}runs`, ["task_id", "claimed_at", "id"], `${prefix}runs_task_claimed`);
+  },
+  async down(db, prefix) {
+    await dropIndexIfPresent(db, `${prefix}runs`, ["task_id", "claimed_at", "id"], `${prefix}runs_task_claimed`);
+  },
+};
+
 /** Every migration, in order. Tasks that own tables add theirs here (one entry each). */
 export const MIGRATIONS: readonly UpkeepMigration[] = [
   runs,
@@ -522,4 +537,5 @@ export const MIGRATIONS: readonly UpkeepMigration[] = [
   modelDecision,
   events,
   eventDeliveries,
+  runsTaskClaimed,
 ];
