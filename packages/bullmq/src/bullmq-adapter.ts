@@ -16,7 +16,10 @@ import { type ConnectionOptions, type Job, Queue, Worker } from "bullmq";
  */
 export interface RedisConnection {
   /** The options the connection was made with; a worker needs `maxRetriesPerRequest: null`. */
-  readonly options: { readonly maxRetriesPerRequest?: number | null };
+  readonly options: {
+    /** ioredis' retry limit per command; `null` (retry forever) is what a BullMQ worker needs. */
+    readonly maxRetriesPerRequest?: number | null;
+  };
   /** A new connection with the same options (BullMQ opens its blocking connections with it). */
   duplicate(...args: never[]): unknown;
   /** Sets a key. */

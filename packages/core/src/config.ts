@@ -11,14 +11,41 @@ import type { AnyTaskDefinition, OverlapPolicy } from "./task.ts";
 
 /** A task with per-host overrides: its input, schedule, timezone and the rest. */
 export interface TaskEntry {
+  /** The task these overrides apply to: a built-in factory's or `defineTask`'s result. */
   task: AnyTaskDefinition;
   /** Replaces the task's default input; validated by the task's schema at registration. */
   input?: unknown;
+  /**
+   * Standard 5-field cron pattern replacing the task's own; an invalid one is a `ConfigError` at
+   * `tasks.<id>.schedule`.
+   * @default the task's schedule
+   */
   schedule?: string;
+  /**
+   * IANA timezone the schedule is read in.
+   * @default the task's timezone, else the configuration's `timezone`
+   */
   timezone?: string;
+  /**
+   * Whether the task is scheduled. A disabled task can still be run by hand.
+   * @default the task's `enabled` (true unless it says otherwise)
+   */
   enabled?: boolean;
+  /**
+   * Longest one attempt may run; then `ctx.signal` aborts with reason `timeout`.
+   * @default the task's timeout
+   */
   timeout?: Duration;
+  /**
+   * What a tick does while a run of the same task is still going: `skip` records it as `skipped`,
+   * `allow` lets the runs overlap.
+   * @default the task's overlap policy
+   */
   overlap?: OverlapPolicy;
+  /**
+   * Run the most recent missed tick at start-up when no run of it exists.
+   * @default the task's `catchUp`
+   */
   catchUp?: boolean;
   /**
    * How long after a tick its run may start before the task's health is `late`.

@@ -121,6 +121,7 @@ export type OverlapPolicy = "skip" | "allow";
 export interface TaskOptions<Input, Result> {
   /** Unique, lower-case: letters, digits, `-`, `_`, `.`; at most 64 characters. */
   id: string;
+  /** One line saying what the task does, shown by `upkeep list` and the dashboard. @default undefined */
   description?: string;
   /** Standard 5-field cron pattern. */
   schedule: string;
@@ -152,6 +153,10 @@ export interface TaskOptions<Input, Result> {
    * @default "1h"
    */
   timeout?: Duration;
+  /**
+   * Retries for errors the task marks retryable (a `TaskError` with `retryable: true`).
+   * @default no retries
+   */
   retry?: RetryPolicy;
   /** @default "skip" */
   overlap?: OverlapPolicy;

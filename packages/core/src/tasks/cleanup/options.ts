@@ -94,9 +94,18 @@ export interface CleanupPolicy {
    */
   action?: "delete" | "archive" | "dedupe";
   /** Where `archive` moves rows: a table in the same database with every column of the source, or a sink. */
-  archive?: { table: string } | { sink: CleanupSink };
+  archive?:
+    | {
+        /** The archive table; each batch is copied there and deleted here in one transaction. */
+        table: string;
+      }
+    | {
+        /** Receives each batch before it is deleted; the rows stay when the sink throws. */
+        sink: CleanupSink;
+      };
   /** For `dedupe`: rows with equal `key` columns are duplicates; one is kept. */
   dedupe?: {
+    /** The columns whose equal values make rows duplicates. */
     key: string[];
     /** @default "oldest" */
     keep?: "oldest" | "newest";
@@ -117,11 +126,16 @@ export interface CleanupPolicy {
 interface PresetTable {
   /** @default "id" */
   primaryKey?: string;
+  /**
+   * Rows per batch (one short transaction each).
+   * @default the task's batchSize
+   */
   batchSize?: number;
 }
 
 /** Rows that expire: gone once `expiresColumn` is in the past. */
 export interface ExpiringTable extends PresetTable {
+  /** The host's table (`schema.table` allowed). @default the preset's table for this entry */
   table?: string;
   /** @default "expires_at" */
   expiresColumn?: string;
@@ -129,9 +143,14 @@ export interface ExpiringTable extends PresetTable {
 
 /** Rows kept for a while: gone once `column` is older than `olderThan` (0 keeps forever). */
 export interface AgedTable extends PresetTable {
+  /** The host's table (`schema.table` allowed). @default the preset's table for this entry */
   table?: string;
   /** @default "created_at" */
   column?: string;
+  /**
+   * Age past which a row goes, counted from `column`; 0 or null keeps rows forever.
+   * @default the preset's retention for this entry
+   */
   olderThan?: Duration | null;
 }
 
@@ -191,7 +210,20 @@ export interface PlatformPresetOptions {
    * Published outbox events, archived. Table @default "outbox_events", column @default "published_at",
    * olderThan @default "30d", archive @default { table: "outbox_events_archive" }
    */
-  outboxPublished?: false | (AgedTable & { archive?: { table: string } | { sink: CleanupSink } });
+  outboxPublished?:
+    | false
+    | (AgedTable & {
+        /** Where published events go: an archive table or a sink, as a policy's `archive`. */
+        archive?:
+          | {
+              /** The archive table. */
+              table: string;
+            }
+          | {
+              /** Receives each batch before it is deleted. */
+              sink: CleanupSink;
+            };
+      });
   /**
    * Dead-lettered outbox events: never published after `maxAttempts`. Table @default "outbox_events",
    * column @default "created_at", olderThan @default "7d"
@@ -210,7 +242,18 @@ export interface PlatformPresetOptions {
         maxAttempts?: number;
       });
   /** Legacy duplicate threat-intelligence rows. Table @default "threat_indicators", key @default ["type", "value"] */
-  threatIntelDuplicates?: false | (PresetTable & { table?: string; key?: string[]; keep?: "oldest" | "newest"; orderBy?: string });
+  threatIntelDuplicates?:
+    | false
+    | (PresetTable & {
+        /** @default "threat_indicators" */
+        table?: string;
+        /** Columns whose equal values make rows duplicates. @default ["type", "value"] */
+        key?: string[];
+        /** Which duplicate stays. @default "oldest" */
+        keep?: "oldest" | "newest";
+        /** Column that decides which row is oldest. @default the primary key */
+        orderBy?: string;
+      });
   /**
    * High-value tables no policy may name.
    * @default PLATFORM_PROTECTED_TABLES

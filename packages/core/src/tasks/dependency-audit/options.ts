@@ -33,7 +33,12 @@ export interface AuditRegistryOptions {
   /** Its base URL, as in `.npmrc`'s `registry=`: `https:` (or `http:` with `allowHttp`). */
   url: string;
   /** An auth token sent as `Authorization: Bearer` to the registry only; a literal or `{ env }`. Never logged. */
-  token?: string | { env: string };
+  token?:
+    | string
+    | {
+        /** Name of the environment variable holding the token. */
+        env: string;
+      };
   /** Allow a plain `http:` registry URL. @default false */
   allowHttp?: boolean;
 }
@@ -50,6 +55,7 @@ export interface DependencyAuditOptions {
   root?: string;
   /** Lockfile paths, instead of looking in `root`. @default the lockfiles found in `root` */
   lockfiles?: string[];
+  /** The registry the lockfiles resolve from, whose advisories and packuments the audit reads. */
   registry: AuditRegistryOptions;
   /**
    * An OSV-format source besides the registry's advisories: the base URL of a service answering
@@ -57,7 +63,12 @@ export interface DependencyAuditOptions {
    * is sent to it.
    * @default none
    */
-  osv?: { url: string; allowHttp?: boolean };
+  osv?: {
+    /** The service's base URL: `https:` (or `http:` with `allowHttp`). */
+    url: string;
+    /** Allow a plain `http:` URL. @default false */
+    allowHttp?: boolean;
+  };
   /** Hosts besides the registry's that a lockfile's `resolved` URL may name. @default [] */
   allowedHosts?: string[];
   /** Compare lockfile integrity and hosts with the registry's packuments. @default true */

@@ -57,7 +57,9 @@ export interface HeartbeatStatuses {
 export interface HeartbeatTableOptions {
   /** The host's agent-token table (`schema.table` allowed). @default "agent_tokens" */
   table?: string;
+  /** The table's column names; each defaults to the name shown on it. */
   columns?: HeartbeatColumns;
+  /** The status column's values; each defaults to the value shown on it. */
   statuses?: HeartbeatStatuses;
   /**
    * Extra time past the period before a token is suspended. A token is overdue when

@@ -20,6 +20,7 @@ export interface FeedOptions {
   name: string;
   /** `https:` (or `http:` with `allowHttp`), or `file:` for a local list. For `taxii`, the collection's objects endpoint; for `misp-feed`, the feed's base URL or its manifest.json. */
   url: string;
+  /** How the body is parsed: one of the formats on the ioc-ingest page (plain lists, Spamhaus DROP, FireHOL, CSV, STIX, TAXII, MISP). */
   format: FeedFormat;
   /**
    * How long an indicator stays listed after the feed last listed it.
@@ -62,12 +63,14 @@ export interface IocIngestOptions {
   schedule?: string;
   /** @default the configuration's timezone */
   timezone?: string;
+  /** The feeds to ingest; at least one. */
   feeds: FeedOptions[];
   /**
    * Prefix of the task's tables; use the same as the configuration's `tablePrefix`.
    * @default "upkeep_"
    */
   tablePrefix?: string;
+  /** What is never listed, whatever a feed says. */
   allowlist?: {
     /** Private, loopback, link-local, CGNAT, multicast and documentation ranges and well-known public resolvers. @default true */
     builtin?: boolean;
@@ -75,7 +78,12 @@ export interface IocIngestOptions {
     entries?: string[];
   };
   /** Networks broader than this are refused. @default { ipv4: 8, ipv6: 16 } */
-  minPrefixLength?: { ipv4?: number; ipv6?: number };
+  minPrefixLength?: {
+    /** @default 8 */
+    ipv4?: number;
+    /** @default 16 */
+    ipv6?: number;
+  };
   /**
    * A feed listing fewer than this share of its last good count is held: its previous
    * indicators are kept and the run reports it.

@@ -78,9 +78,11 @@ export type FernetColumn = KeyRotationInput["fernet"][number];
 
 /** A column encrypted with `upkeep.crypto`. */
 export interface EncryptedColumnOptions {
+  /** The host's table holding the column (`schema.table` allowed). */
   table: string;
   /** The primary key column; batches walk it in order. @default "id" */
   id?: string;
+  /** The column holding `upkeep.crypto` ciphertexts. */
   column: string;
   /**
    * The associated data the host encrypted with: `"row"` is `rowAad(table, column, id)`, `"none"`
@@ -94,9 +96,11 @@ export interface EncryptedColumnOptions {
 
 /** A column of Fernet tokens (such as TOTP secrets written by a Python service). */
 export interface FernetColumnOptions {
+  /** The host's table holding the column (`schema.table` allowed). */
   table: string;
-  /** @default "id" */
+  /** The primary key column; batches walk it in order. @default "id" */
   id?: string;
+  /** The column holding Fernet tokens. */
   column: string;
   /**
    * The MultiFernet key list, primary first, as every process using the column has it (or a
