@@ -1,8 +1,9 @@
 // pnpm bench ioc-ingest — parsing, upserting and matching, each against a baseline of the same run.
-import { rmSync, writeFileSync } from "node:fs";
+import { createReadStream, createWriteStream, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { BlockList } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import { iocIngestTask, manualAdapter, migrate, registerTasks, silentLogger } from "@upkeep/core";
 import { createTestDatabase, type Dialect, probeDialects } from "@upkeep/testkit";
@@ -13,6 +14,7 @@ import { Collector } from "../../../packages/core/src/tasks/ioc-ingest/collector
 import { formatIPv4, parseIPv4 } from "../../../packages/core/src/tasks/ioc-ingest/ip.ts";
 import { MatchIndex } from "../../../packages/core/src/tasks/ioc-ingest/match-index.ts";
 import { createLineParser, LineSplitter } from "../../../packages/core/src/tasks/ioc-ingest/parsers.ts";
+import { readStixBundle } from "../../../packages/core/src/tasks/ioc-ingest/stix.ts";
 import { bench, peakRssGrowthMb, timed } from "../lib.ts";
 import { buildInPages, measureMemory, type Prefix, rowOf, v4Prefixes, v6Prefixes } from "./networks.ts";
 
@@ -24,8 +26,10 @@ const onlyIngest = process.env.BENCH_IOC_ONLY === "ingest";
 // BENCH_IOC_ONLY=match runs the matcher figures alone; BENCH_IOC_SIZES=1000000 picks their sizes and
 // BENCH_IOC_FAMILIES=ipv4 their families (ipv4, ipv6, domains), to iterate on one figure.
 const onlyMatch = process.env.BENCH_IOC_ONLY === "match";
+// BENCH_IOC_ONLY=json runs the 94 MB STIX bundle figures alone.
+const onlyJson = process.env.BENCH_IOC_ONLY === "json";
 // BENCH_IOC_INGEST=0 skips the database ingest figures (minutes each) to measure parsing and the matcher alone.
-const ingest = process.env.BENCH_IOC_INGEST !== "0" && !onlyMatch;
+const ingest = process.env.BENCH_IOC_INGEST !== "0" && !onlyMatch && !onlyJson;
 const families = new Set((process.env.BENCH_IOC_FAMILIES ?? "ipv4,ipv6,domains").split(","));
 const ingestDialects = (process.env.BENCH_IOC_DIALECTS ?? "postgres,sqlite").split(",") as Dialect[];
 const LINES = quick ? 100_000 : 1_000_000;
@@ -47,16 +51,19 @@ function makeList(lines: number): string {
   return `${out.join("\n")}\n`;
 }
 const CHUNK = 64 * 1024;
-if (!onlyIngest && !onlyMatch) {
+/** A collector with the task's defaults that writes its batches nowhere: parsing alone is measured. */
+const discardingCollector = () =>
+  new Collector({
+    allowlist: new Allowlist(BUILTIN_ALLOWLIST),
+    minPrefixLength: { ipv4: 8, ipv6: 16 },
+    batchSize: 1000,
+    exampleLimit: 3,
+    write: async () => {},
+  });
+if (!onlyIngest && !onlyMatch && !onlyJson) {
   const listText = makeList(LINES);
   const parsed = await timed(async () => {
-    const collector = new Collector({
-      allowlist: new Allowlist(BUILTIN_ALLOWLIST),
-      minPrefixLength: { ipv4: 8, ipv6: 16 },
-      batchSize: 1000,
-      exampleLimit: 3,
-      write: async () => {},
-    });
+    const collector = discardingCollector();
     const parser = createLineParser("plain", collector);
     const splitter = new LineSplitter((line) => parser.line(line));
     for (let at = 0; at < listText.length; at += CHUNK) {
@@ -91,7 +98,7 @@ process.once("exit", () => rmSync(upsertFile, { force: true }));
 const upsertRows: Array<{ kind: string; value: string }> = [];
 // The RSS baseline: what holding the whole list in memory costs (an ingest that does not stream).
 const held = await peakRssGrowthMb(async () => {
-  if (onlyMatch) return 0;
+  if (onlyMatch || onlyJson) return 0;
   const seen = new Set<string>();
   const lines: string[] = [];
   while (lines.length < ROWS) {
@@ -190,6 +197,107 @@ for (const { dialect, available } of ingest ? await probeDialects(ingestDialects
   }
 }
 
+// ---- 2b. a 94 MB STIX 2.1 bundle: streamed (ours) against reading it whole and one JSON.parse (before)
+// The shape follows STIX Version 2.1 (OASIS Standard, 10 June 2021,
+// https://docs.oasis-open.org/cti/stix/v2.1/stix-v2.1.html): section 8 (Bundle: `type`, `id`,
+// `objects`) and section 4.7 (Indicator: `type`, `spec_version`, `id`, `created`, `modified`,
+// `pattern`, `pattern_type`, `valid_from` required; `name`, `description`, `indicator_types`,
+// `valid_until` optional). Every 50th object is a `relationship` (section 5.1), which is skipped.
+const JSON_BYTES = quick ? 16 * 1024 * 1024 : 94 * 1024 * 1024;
+const jsonLabel = `${Math.round(JSON_BYTES / 1024 / 1024)}mb`;
+const bundleFile = join(tmpdir(), `upkeep-bench-stix-${process.pid}.json`);
+process.once("exit", () => rmSync(bundleFile, { force: true }));
+
+/** Writes the bundle in pieces (it is never held whole); returns the number of indicators. */
+async function writeBundle(path: string, bytes: number): Promise<number> {
+  const out = createWriteStream(path);
+  let failed: Error | undefined;
+  out.on("error", (error) => {
+    failed = error;
+  });
+  const write = async (text: string) => {
+    if (failed) throw failed;
+    if (!out.write(text)) await new Promise((resolve) => out.once("drain", () => resolve(undefined)));
+  };
+  const uuid = (i: number) => `5d0092c5-5f74-4287-${(0x8000 + (i % 0x4000)).toString(16)}-${i.toString(16).padStart(12, "0")}`;
+  await write('{"type":"bundle","id":"bundle--5d0092c5-5f74-4287-9642-33f4c354e56d","objects":[');
+  let written = 0;
+  let indicators = 0;
+  for (let i = 0; written < bytes; i++) {
+    const object =
+      i % 50 === 49
+        ? {
+            type: "relationship",
+            spec_version: "2.1",
+            id: `relationship--${uuid(i)}`,
+            created: "2026-11-01T00:00:00.000Z",
+            modified: "2026-11-01T00:00:00.000Z",
+            relationship_type: "indicates",
+            source_ref: `indicator--${uuid(i - 1)}`,
+            target_ref: "malware--31b940d4-6f7f-459a-80ea-9c1f17b58abc",
+          }
+        : {
+            type: "indicator",
+            spec_version: "2.1",
+            id: `indicator--${uuid(i)}`,
+            created: "2026-11-01T00:00:00.000Z",
+            modified: "2026-11-01T00:00:00.000Z",
+            name: `C2 address ${i}`,
+            description: "Address seen contacting a command-and-control server in the last campaign.",
+            indicator_types: ["malicious-activity"],
+            pattern: `[ipv4-addr:value = '${formatIPv4(publicV4())}']`,
+            pattern_type: "stix",
+            valid_from: "2026-11-01T00:00:00Z",
+          };
+    if (object.type === "indicator") indicators++;
+    const text = `${i === 0 ? "" : ","}${JSON.stringify(object)}`;
+    written += text.length;
+    await write(text);
+  }
+  await write("]}\n");
+  await new Promise((resolve) => out.end(() => resolve(undefined)));
+  return indicators;
+}
+
+/** Peak RSS growth, time and the longest event-loop stall of `work`. */
+async function measured<T>(work: () => Promise<T>): Promise<{ mb: number; ms: number; stallMs: number; value: T }> {
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
+  // The histogram's first sample only starts the clock: let it take one before the work.
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  const run = await peakRssGrowthMb(() => timed(work), 2);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  delay.disable();
+  return { mb: run.mb, ms: run.value.ms, stallMs: delay.max / 1e6, value: run.value.value };
+}
+
+if (!onlyIngest && !onlyMatch) {
+  const indicators = await writeBundle(bundleFile, JSON_BYTES);
+  const streamed = await measured(async () => {
+    const collector = discardingCollector();
+    await readStixBundle(createReadStream(bundleFile, { highWaterMark: 64 * 1024 }), collector, Date.now(), () => collector.drain());
+    await collector.drain(true);
+    return collector.counts.listed + collector.counts.allowlisted + collector.counts.invalid;
+  });
+  globalThis.gc?.();
+  // Before: the body read whole, one JSON.parse, then the objects walked.
+  const whole = await measured(async () => {
+    const document = JSON.parse(readFileSync(bundleFile, "utf8")) as { objects: Array<{ type: string; pattern?: string }> };
+    let seen = 0;
+    for (const object of document.objects) if (object.type === "indicator" && typeof object.pattern === "string") seen++;
+    return seen;
+  });
+  if (whole.value !== indicators) throw new Error(`JSON.parse walk saw ${whole.value} of ${indicators} indicators`);
+  // Random addresses may repeat; every indicator is counted listed, allowlisted or invalid once, or merged.
+  if (streamed.value > indicators || streamed.value < indicators * 0.99)
+    throw new Error(`stream read ${streamed.value} of ${indicators} indicators`);
+  console.log(`stix bundle: ${indicators} indicators, ${(JSON_BYTES / 1024 / 1024).toFixed(0)} MB`);
+  b.report({ metric: `stix_${jsonLabel}_peak_rss_vs_json_parse`, ours: streamed.mb, baseline: whole.mb, unit: "MB" });
+  b.report({ metric: `stix_${jsonLabel}_longest_stall_vs_json_parse`, ours: streamed.stallMs, baseline: whole.stallMs, unit: "ms" });
+  b.report({ metric: `stix_${jsonLabel}_time_vs_json_parse`, ours: streamed.ms, baseline: whole.ms, unit: "ms" });
+  rmSync(bundleFile, { force: true });
+}
+
 // ---- 3. matcher lookups per second, build time and memory
 /**
  * Lookups per second over `probes`, after an untimed warm-up (so the optimising compiler has run);
@@ -262,7 +370,7 @@ function reportMemory(family: "ipv4" | "ipv6", label: string, size: number): voi
 }
 
 const sizes = process.env.BENCH_IOC_SIZES?.split(",").map(Number) ?? (quick ? [100_000] : [100_000, 1_000_000]);
-for (const size of onlyIngest ? [] : sizes) {
+for (const size of onlyIngest || onlyJson ? [] : sizes) {
   const label = size >= 1_000_000 ? `${size / 1_000_000}m` : `${size / 1000}k`;
   if (families.has("ipv4")) {
     // IPv4
@@ -297,7 +405,31 @@ for (const size of onlyIngest ? [] : sizes) {
       3000,
       20_000,
     );
+    // The least a lookup can do: parse the string and binary-search sorted starts (no most-specific
+    // owner, no match object), the same probes.
+    const order = prefixes.map((_, i) => i).sort((x, y) => (prefixes[x] as Prefix).start - (prefixes[y] as Prefix).start);
+    const sortedStarts = Uint32Array.from(order, (i) => (prefixes[i] as Prefix).start);
+    const sortedEnds = Uint32Array.from(order, (i) => (prefixes[i] as Prefix).end);
+    const bare = lookupsPerSecond(
+      probes,
+      (probe) => {
+        const address = parseIPv4(probe);
+        if (address < 0) return undefined;
+        let lo = 0;
+        let hi = sortedStarts.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if ((sortedStarts[mid] as number) <= address) lo = mid + 1;
+          else hi = mid;
+        }
+        return lo > 0 && address <= (sortedEnds[lo - 1] as number) ? lo : undefined;
+      },
+      5000,
+    );
+    const viaMatchIp = lookupsPerSecond(probes, (probe) => index.matchIp(probe), 5000);
     b.report({ metric: `ipv4_lookups_${label}_vs_blocklist`, ours, baseline: viaBlockList, unit: "ops/s" });
+    b.report({ metric: `ipv4_lookups_${label}_vs_bare_binary_search`, ours, baseline: bare, unit: "ops/s" });
+    b.report({ metric: `ipv4_matchip_lookups_${label}_vs_bare_binary_search`, ours: viaMatchIp, baseline: bare, unit: "ops/s" });
     b.report({ metric: `ipv4_lookups_${label}_vs_linear_scan`, ours, baseline: linear, unit: "ops/s" });
     b.report({
       metric: `ipv4_build_per_100k_${label}`,

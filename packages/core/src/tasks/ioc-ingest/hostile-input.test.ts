@@ -144,6 +144,22 @@ describe("hostile JSON feeds (issue 21 item 5)", () => {
       text: bundle([JSON.stringify({ type: "indicator", pattern: `[${"a ".repeat(4 * MB)}]` }), indicator("45.155.205.1")]),
       listed: 1,
     },
+    {
+      name: "a million empty objects",
+      text: bundle([...Array.from({ length: 1_000_000 }, () => "{}"), indicator("45.155.205.1")]),
+      listed: 1,
+    },
+    {
+      // The bundle and its objects array are two levels: each element nests to the cap of 64.
+      name: "20,000 elements nested to the depth cap",
+      text: bundle([...Array.from({ length: 20_000 }, () => `${"[".repeat(62)}${"]".repeat(62)}`), indicator("45.155.205.1")]),
+      listed: 1,
+    },
+    {
+      name: "one object of 200,000 keys",
+      text: bundle([`{"type":"note",${Array.from({ length: 200_000 }, (_, i) => `"k${i}":${i}`).join(",")}}`, indicator("45.155.205.1")]),
+      listed: 1,
+    },
   ];
   for (const { name, text, listed } of bodies) {
     it(`reads a STIX bundle of ${name} as a stream, without a long stall`, { timeout: 60_000 }, async () => {
@@ -159,6 +175,26 @@ describe("hostile JSON feeds (issue 21 item 5)", () => {
       if (name === "an 8 MB pattern") expect(sink.counts.invalid).toBe(1);
     });
   }
+
+  it("reads a MISP event of 100,000 attributes as a stream, without a long stall", { timeout: 60_000 }, async () => {
+    const { sink, rows } = collector();
+    const attributes = Array.from({ length: 100_000 }, (_, i) =>
+      JSON.stringify({ type: "ip-dst", value: `46.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, to_ids: true, deleted: false }),
+    );
+    const text = `{"Event":{"info":"x","Attribute":[${attributes.join(",")}],"Object":[]}}`;
+    const body = bytes(text);
+    const delay = monitorEventLoopDelay({ resolution: 1 });
+    delay.enable();
+    await readMispEvent(body, sink, () => sink.drain());
+    await sink.drain(true);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    delay.disable();
+    console.log(
+      `misp event, 100,000 attributes: longest event-loop stall ${(delay.max / 1e6).toFixed(1)} ms over ${(text.length / MB).toFixed(1)} MB`,
+    );
+    expect(rows).toHaveLength(100_000);
+    expect(sink.counts.listed).toBe(100_000);
+  });
 
   it("splits pattern comparisons on OR in any case and refuses AND", () => {
     const or = parseStixPattern(
