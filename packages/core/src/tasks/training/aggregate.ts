@@ -79,6 +79,18 @@ function keptRows(dialect: SqlDialect, input: TrainingInput, from: number, to: n
   };
 }
 
+/** One kept series-hour as the database counted it, before percentiles are read off. */
+interface SeriesCounts {
+  hourIndex: number;
+  series: string;
+  requests: number;
+  errors: number;
+  timed: number;
+  maxLatency: number;
+  /** `percentile_cont` p50, p95, p99 (PostgreSQL), or the cumulative bucket counts (elsewhere). */
+  quantiles: number[];
+}
+
 /**
  * Hourly series in SQL: per hour (and per endpoint unless `platform`), requests, server errors,
  * distinct tenants (a count only) and latency percentiles, from `percentile_cont` on PostgreSQL and
@@ -88,7 +100,7 @@ function keptRows(dialect: SqlDialect, input: TrainingInput, from: number, to: n
 async function seriesHours(db: Knex, input: TrainingInput, from: number, to: number, platform: boolean) {
   const dialect = dialectOf(db);
   const { table, columns } = input.telemetry;
-  const { unit, scale, shift, shiftMs } = hourGrid(input, to);
+  const { unit, scale, shift } = hourGrid(input, to);
   const select: string[] = [`${hourIndexSql(dialect, unit, shift)} as hour_index`];
   const bindings: unknown[] = [columns.timestamp];
   if (!platform) {
@@ -99,15 +111,18 @@ async function seriesHours(db: Knex, input: TrainingInput, from: number, to: num
   bindings.push(columns.status, columns.tenant);
   select.push("count(??) as timed", "max(??) as max_latency");
   bindings.push(columns.latency, columns.latency);
+  const quantileColumns: string[] = [];
   if (hasPercentiles(dialect)) {
     for (const q of [50, 95, 99]) {
       select.push(`percentile_cont(0.${q}) within group (order by ??) as p${q}`);
       bindings.push(columns.latency);
+      quantileColumns.push(`p${q}`);
     }
   } else {
     input.latencyBuckets.forEach((bound, i) => {
       select.push(`sum(case when ?? <= ? then 1 else 0 end) as le_${i}`);
       bindings.push(columns.latency, bound);
+      quantileColumns.push(`le_${i}`);
     });
   }
   const groupBy = platform ? "1" : "1, 2";
@@ -115,31 +130,65 @@ async function seriesHours(db: Knex, input: TrainingInput, from: number, to: num
   const sql = `select ${select.join(", ")} from ${source.sql} where ?? >= ? and ?? < ? group by ${groupBy}`;
   bindings.push(...source.bindings, columns.timestamp, from * scale, columns.timestamp, to * scale);
   const rows = ((await db.raw(sql, bindings as Knex.RawBinding[])) as unknown as { rows?: Row[] } | Row[][] | Row[]) ?? [];
-  const list = resultRows(rows);
-  const points: SeriesPoint[] = [];
+  const kept: SeriesCounts[] = [];
   let dropped = 0;
-  for (const row of list) {
+  for (const row of resultRows(rows)) {
     if (num(row.tenants) < input.minTenants) {
       dropped++;
       continue;
     }
-    const requests = num(row.requests);
-    const percentile = (q: number) => {
-      if (hasPercentiles(dialect)) return num(row[`p${q}`]);
-      const cumulative = input.latencyBuckets.map((_, i) => num(row[`le_${i}`]));
-      return quantileFromBuckets(input.latencyBuckets, cumulative, num(row.timed), num(row.max_latency), q / 100);
-    };
-    points.push({
-      hour: num(row.hour_index) * HOUR + shiftMs,
+    kept.push({
+      hourIndex: num(row.hour_index),
       series: platform ? PLATFORM : String(row.series),
-      requests,
-      errorRate: requests > 0 ? num(row.errors) / requests : 0,
-      p50: percentile(50),
-      p95: percentile(95),
-      p99: percentile(99),
+      requests: num(row.requests),
+      errors: num(row.errors),
+      timed: num(row.timed),
+      maxLatency: num(row.max_latency),
+      quantiles: quantileColumns.map((column) => num(row[column])),
     });
   }
-  return { points, dropped };
+  return { kept, dropped };
+}
+
+/**
+ * The platform series from the kept endpoint buckets, where every figure adds up: counts, the
+ * maximum and the cumulative bucket counts (not PostgreSQL's percentiles). The same figures as the
+ * platform statement over the kept rows, without a second scan of the table.
+ */
+function platformFromBuckets(buckets: SeriesCounts[]): SeriesCounts[] {
+  const byHour = new Map<number, SeriesCounts>();
+  for (const bucket of buckets) {
+    const hour = byHour.get(bucket.hourIndex);
+    if (!hour) {
+      byHour.set(bucket.hourIndex, { ...bucket, series: PLATFORM, quantiles: [...bucket.quantiles] });
+      continue;
+    }
+    hour.requests += bucket.requests;
+    hour.errors += bucket.errors;
+    hour.timed += bucket.timed;
+    // An hour whose latencies are all null has no maximum (NaN); any other maximum wins.
+    if (!(hour.maxLatency >= bucket.maxLatency)) hour.maxLatency = bucket.maxLatency;
+    bucket.quantiles.forEach((count, i) => {
+      hour.quantiles[i] = (hour.quantiles[i] as number) + count;
+    });
+  }
+  return [...byHour.values()];
+}
+
+function seriesPoint(input: TrainingInput, dialect: SqlDialect, shiftMs: number, counts: SeriesCounts): SeriesPoint {
+  const percentile = (q: number) => {
+    if (hasPercentiles(dialect)) return counts.quantiles[[50, 95, 99].indexOf(q)] as number;
+    return quantileFromBuckets(input.latencyBuckets, counts.quantiles, counts.timed, counts.maxLatency, q / 100);
+  };
+  return {
+    hour: counts.hourIndex * HOUR + shiftMs,
+    series: counts.series,
+    requests: counts.requests,
+    errorRate: counts.requests > 0 ? counts.errors / counts.requests : 0,
+    p50: percentile(50),
+    p95: percentile(95),
+    p99: percentile(99),
+  };
 }
 
 /** knex's raw result differs by driver: `{ rows }` (pg), `[rows, fields]` (mysql2), `rows` (SQLite). */
@@ -216,14 +265,19 @@ export async function aggregateTelemetry(
   secret: string | Buffer,
   signal: AbortSignal,
 ): Promise<{ dataset: TrainingDataset; stats: AggregationStats }> {
-  const platform = await seriesHours(db, input, range.historyFrom, range.to, true);
-  throwIfAborted(signal);
+  const dialect = dialectOf(db);
   const endpoints = await seriesHours(db, input, range.historyFrom, range.to, false);
   throwIfAborted(signal);
+  // Percentiles do not add up across endpoints, so PostgreSQL's platform series is its own statement.
+  const platform = hasPercentiles(dialect)
+    ? await seriesHours(db, input, range.historyFrom, range.to, true)
+    : { kept: platformFromBuckets(endpoints.kept), dropped: 0 };
+  throwIfAborted(signal);
   const clients = await clientHours(db, input, range.from, range.to, secret);
-  const series = [...platform.points, ...endpoints.points].sort(
-    (a, b) => (a.series < b.series ? -1 : a.series > b.series ? 1 : 0) || a.hour - b.hour,
-  );
+  const { shiftMs } = hourGrid(input, range.to);
+  const series = [...platform.kept, ...endpoints.kept]
+    .map((counts) => seriesPoint(input, dialect, shiftMs, counts))
+    .sort((a, b) => (a.series < b.series ? -1 : a.series > b.series ? 1 : 0) || a.hour - b.hour);
   return {
     dataset: {
       window: { from: range.from, to: range.to },
