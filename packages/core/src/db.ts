@@ -72,6 +72,28 @@ export function isTransientDbError(error: unknown): boolean {
   return (typeof code === "string" && (TRANSIENT.has(code) || code.startsWith("08"))) || name === "KnexTimeoutError";
 }
 
+/** Whether InnoDB chose the statement as a deadlock victim (MySQL/MariaDB errno 1213): it was rolled back whole. */
+export function isDeadlock(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const { code, errno } = error as { code?: unknown; errno?: unknown };
+  return errno === 1213 || code === "ER_LOCK_DEADLOCK";
+}
+
+/**
+ * Runs `work` again when it was a deadlock victim, at most `tries` times in all. Only for work that
+ * is one autocommitted compare-and-set (or a series of idempotent ones): a victim's statement was
+ * rolled back, so running it again is the same as running it once.
+ */
+export async function retryDeadlocks<T>(work: () => Promise<T>, tries = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (attempt >= tries || !isDeadlock(error)) throw error;
+    }
+  }
+}
+
 /** What a failed database call says about its cause, for a message that names the fix. */
 export type DbFailureKind = "missing-schema" | "missing-database" | "connection" | "other";
 

@@ -83,14 +83,17 @@ function serialiseData(data: unknown): Record<string, unknown> {
   return JSON.parse(text) as Record<string, unknown>;
 }
 
+/** A fresh lease holder's name: this host and process, and a unique part (at most 64 characters). */
+const leaseOwner = (): string => `${hostname().slice(0, 20)}:${process.pid}:${randomUUID()}`.slice(0, 64);
+
 /**
  * The events outbox of one process: writes what tasks emit (in the task's transaction when it gives
  * one), delivers it after commit to the handlers and targets, and sweeps what a dead writer left.
  */
 export class Outbox {
   readonly #options: OutboxOptions;
-  /** Names this process as the holder of events it writes or sweeps (at most 64 characters). */
-  readonly #owner = `${hostname().slice(0, 20)}:${process.pid}:${randomUUID()}`.slice(0, 64);
+  /** Names this process as the holder of events it writes (at most 64 characters). */
+  readonly #owner = leaseOwner();
 
   constructor(options: OutboxOptions) {
     this.#options = options;
@@ -100,8 +103,8 @@ export class Outbox {
     return this.#options.store.events;
   }
 
-  #lease(): EventLease {
-    return { owner: this.#owner, until: new Date(this.#options.clock().getTime() + this.#options.leaseMs) };
+  #lease(owner = this.#owner): EventLease {
+    return { owner, until: new Date(this.#options.clock().getTime() + this.#options.leaseMs) };
   }
 
   /** The stored form of a task's events; throws `EVENT_INVALID` naming the field. */
@@ -176,7 +179,9 @@ export class Outbox {
     if (events) {
       const runs = new Map<string, RunRecord | undefined>();
       while (!signal.aborted) {
-        const taken = await events.claimPending(clock(), this.#lease(), SWEEP_BATCH);
+        // An owner of its own per claim: the store hands back exactly the rows this claim took, never
+        // this process's events a run is delivering, nor ones a target refused earlier in this sweep.
+        const taken = await events.claimPending(clock(), this.#lease(leaseOwner()), SWEEP_BATCH);
         for (const runId of new Set(taken.map((event) => event.runId))) {
           if (!runs.has(runId)) runs.set(runId, await store.get(runId));
         }
@@ -185,7 +190,9 @@ export class Outbox {
           const own = taken.filter((event) => event.runId === runId);
           delivered += await this.deliver(runs.get(runId), own, signal);
         }
-        if (taken.length < SWEEP_BATCH) break;
+        // Not `< SWEEP_BATCH`: with several sweepers at once a batch can come back short while due
+        // events remain; the loop ends on the first claim that finds none.
+        if (taken.length === 0) break;
       }
       if (delivered > 0) logger.warn({ delivered }, "[upkeep] delivered events their writer left pending (its process died?)");
     }

@@ -59,7 +59,8 @@ export interface EventStore {
   /**
    * Takes up to `limit` pending events whose lease ended before `now` (their writer died, or a
    * sweeper did), oldest first, under `lease`; a compare-and-set, so two sweepers never take the
-   * same event. Returns those taken, in order.
+   * same event. Returns those taken, in order. Each claim comes with an owner of its own, so the
+   * pending rows held under `lease.owner` are exactly the ones this claim took.
    */
   claimPending(now: Date, lease: EventLease, limit: number): Promise<StoredEvent[]>;
   /** Marks the events delivered. */

@@ -1,5 +1,5 @@
 import type { Knex } from "knex";
-import type { SqlDialect } from "../db.ts";
+import { retryDeadlocks, type SqlDialect } from "../db.ts";
 import type { EventLease, EventQuery, EventRecord, EventStore, StoredEvent } from "./event-types.ts";
 import { deleteInBatches } from "./knex-store.ts";
 
@@ -115,17 +115,27 @@ export function knexEvents(db: Knex, prefix: string, dialect: SqlDialect, wrap: 
         const taken = { lease_owner: lease.owner, lease_until: lease.until.getTime(), attempts: db.raw("attempts + 1") };
         const due = (q: Knex.QueryBuilder) => q.where({ state: "pending" }).where("lease_until", "<", now.getTime());
         // A compare-and-set on the lease: a row another sweeper took meanwhile no longer matches.
-        if (dialect === "mysql") await due(events()).orderBy(order).limit(limit).update(taken);
-        else await due(events().whereIn("id", due(db(table).select("id")).orderBy(order).limit(limit))).update(taken);
+        if (dialect === "mysql") {
+          // MySQL cannot update a table from a subquery on itself. An update that walks the sweep
+          // index locks its entries before the rows, the reverse of a delivery mark's update by id,
+          // and three sweepers at once deadlocked: read the ids without locks, then set by primary key.
+          // A sweeper that lost every id it read to another reads again.
+          for (;;) {
+            const ids = (await due(db(table).select("id")).orderBy(order).limit(limit)).map((row: Row) => row.id);
+            if (ids.length === 0) break;
+            const set = await retryDeadlocks(() => due(events().whereIn("id", ids)).update(taken));
+            if (set > 0) break;
+          }
+        } else await due(events().whereIn("id", due(db(table).select("id")).orderBy(order).limit(limit))).update(taken);
         const rows = (await events().where({ lease_owner: lease.owner, state: "pending" }).orderBy(order)) as Row[];
         return rows.map(toEvent);
       }),
     markDelivered: (ids, at) =>
       wrap("event delivery mark", async () => {
         for (const chunk of chunks(ids, ID_CHUNK)) {
-          await events()
-            .whereIn("id", chunk)
-            .update({ state: "delivered", delivered_at: at.getTime(), lease_owner: null, lease_until: null });
+          await retryDeadlocks(() =>
+            events().whereIn("id", chunk).update({ state: "delivered", delivered_at: at.getTime(), lease_owner: null, lease_until: null }),
+          );
         }
       }),
     list: (query: EventQuery = {}) =>

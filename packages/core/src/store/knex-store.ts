@@ -1,5 +1,5 @@
 import type { Knex } from "knex";
-import { dbFailureHint, dialectOf, type SqlDialect } from "../db.ts";
+import { dbFailureHint, dialectOf, isDeadlock, type SqlDialect } from "../db.ts";
 import { UpkeepError } from "../errors.ts";
 import { knexEvents } from "./knex-events.ts";
 import { knexTaskState } from "./knex-task-state.ts";
@@ -147,11 +147,6 @@ function returnedRows(result: unknown, dialect: SqlDialect): Row[] {
   if (dialect === "mysql") return (result as [Row[]])[0];
   return result as Row[];
 }
-
-const isDeadlock = (error: unknown): boolean =>
-  typeof error === "object" &&
-  error !== null &&
-  ((error as { errno?: unknown }).errno === 1213 || (error as { code?: unknown }).code === "ER_LOCK_DEADLOCK");
 
 /** Whether a driver error is a unique-key violation, on PostgreSQL, MySQL/MariaDB or SQLite. */
 export function isUniqueViolation(error: unknown): boolean {
