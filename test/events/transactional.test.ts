@@ -177,9 +177,12 @@ for (const { dialect, available } of await probeDialects()) {
       await h.upkeep.stop();
     });
 
-    it("ioc-ingest: a feed state the database refuses after the event insert leaves no event row", async () => {
+    it.each([
+      { refused: "feed state refused after the event", table: "feeds", column: "status", value: "failed" },
+      { refused: "ioc.feed_held event refused", table: "events", column: "type", value: "ioc.feed_held" },
+    ])("ioc-ingest: with the $refused, the feed's state stays as it was and no event row is left", async ({ table, column, value }) => {
       const h = await ioc();
-      await refuse(database.knex, dialect, `${h.prefix}feeds`, "status", "failed");
+      await refuse(database.knex, dialect, `${h.prefix}${table}`, column, value);
       const run = await h.upkeep.run("ioc-ingest");
       expect(run.status).toBe("failed");
       expect(await h.status()).toBe("ok");
@@ -187,15 +190,6 @@ for (const { dialect, available } of await probeDialects()) {
       await h.upkeep.stop();
     });
 
-    it("ioc-ingest: an event the outbox refuses leaves the feed's state as it was", async () => {
-      const h = await ioc();
-      await refuse(database.knex, dialect, `${h.prefix}events`, "type", "ioc.feed_held");
-      const run = await h.upkeep.run("ioc-ingest");
-      expect(run.status).toBe("failed");
-      expect(await h.status()).toBe("ok");
-      expect(await eventRows(h.prefix)).toEqual([]);
-      await h.upkeep.stop();
-    });
     async function rotation() {
       const prefix = `tx${++prefixes}_`;
       const kekHex = randomBytes(32).toString("hex");
