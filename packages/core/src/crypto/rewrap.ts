@@ -20,7 +20,9 @@ export interface RewrapOptions {
 
 /** What a rewrap did: key ids only. */
 export interface RewrapResult {
+  /** Whether this was a dry run, which changed nothing. */
   dryRun: boolean;
+  /** The id of the KEK the keys are (or would be) wrapped by. */
   kekId: string;
   /** Keys now wrapped by the new KEK (or that would be, in a dry run). */
   rewrapped: string[];

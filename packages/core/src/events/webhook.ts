@@ -103,6 +103,7 @@ export interface WebhookTargetOptions {
 
 /** What a sweep or a redelivery did, in attempts that ended each way. */
 export interface WebhookSendReport {
+  /** Attempts the endpoint accepted (a 2xx answer). */
   delivered: number;
   /** Attempts that failed and will be retried. */
   retrying: number;

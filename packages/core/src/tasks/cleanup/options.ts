@@ -36,8 +36,11 @@ export type SelectionWhere = (query: Knex.QueryBuilder, at: WhereContext & FlagC
 
 /** What an archive sink is told about the batch it receives. */
 export interface SinkBatch {
+  /** The policy's name (its `name`, or its table when unnamed). */
   policy: string;
+  /** The table the rows come from. */
   table: string;
+  /** The primary key column; acknowledge rows by this column's values. */
   primaryKey: string;
 }
 
@@ -339,6 +342,10 @@ const archiveTarget = z.union([z.object({ table: identifier }).strict(), z.objec
 
 export const policySchema = z
   .object({
+    /**
+     * Names the policy in results, progress and errors.
+     * @default the table name
+     */
     name: z
       .string()
       .regex(/^[A-Za-z0-9_.:-]{1,64}$/, "expected letters, digits, '_', '.', ':' or '-'")
@@ -348,9 +355,19 @@ export const policySchema = z
     column: identifier.optional(),
     olderThan: duration.nullable().optional(),
     timeFormat: timeFormat.optional(),
+    /**
+     * An extra condition ANDed to the selection: raw SQL text, or a function adding knex where clauses.
+     * Raw SQL must be one closed expression (balanced parentheses and quotes; no `;`, comment,
+     * backslash or `$`), or registration refuses it.
+     */
     where: z.union([z.string().min(1), fn<CleanupWhere>()]).optional(),
+    /**
+     * What happens to matching rows.
+     * @default "delete"
+     */
     action: z.enum(["delete", "archive", "dedupe"]).optional(),
     archive: archiveTarget.optional(),
+    /** For `dedupe`: rows with equal `key` columns are duplicates; one is kept. */
     dedupe: z
       .object({ key: z.array(identifier).min(1), keep: z.enum(["oldest", "newest"]).optional(), orderBy: identifier.optional() })
       .strict()
@@ -368,10 +385,13 @@ const toggle = <T extends z.ZodType>(schema: T) => z.union([z.literal(false), sc
 const authSchema = z
   .object({
     timeFormat: timeFormat.optional(),
+    /** Expired blacklisted tokens. Table @default "blacklisted_tokens" */
     blacklistedTokens: toggle(expiring),
+    /** Expired magic links. Table @default "magic_links" */
     magicLinks: toggle(expiring),
     otpCodes: toggle(expiring.extend({ usedColumn: flagColumn.optional(), delete: z.enum(["expired-or-used", "expired"]).optional() })),
     refreshTokens: toggle(expiring.extend({ revokedColumn: flagColumn.optional() })),
+    /** Login attempts. Table @default "login_attempts", olderThan @default "90d" */
     loginAttempts: toggle(z.object(aged).strict()),
     auditLogs: toggle(z.object(aged).strict()),
   })
@@ -380,16 +400,24 @@ const authSchema = z
 const platformSchema = z
   .object({
     timeFormat: timeFormat.optional(),
+    /** Raw endpoint telemetry. Table @default "endpoint_telemetry", olderThan @default "30d" */
     telemetry: toggle(z.object(aged).strict()),
     auditLogs: toggle(z.object(aged).strict()),
+    /** Cookie-consent records. Table @default "cookie_consents", olderThan @default "30d" */
     consentRecords: toggle(z.object(aged).strict()),
     outboxPublished: toggle(z.object({ ...aged, archive: archiveTarget.optional() }).strict()),
     outboxDeadLetters: toggle(
       z
         .object({
           ...aged,
+          /**
+           * Marks a published event: a nullable timestamp or a boolean, like the auth preset's `usedColumn`.
+           * @default "published_at"
+           */
           publishedColumn: flagColumn.optional(),
+          /** @default "attempts" */
           attemptsColumn: identifier.optional(),
+          /** @default 10 */
           maxAttempts: z.number().int().min(1).optional(),
         })
         .strict(),
@@ -411,15 +439,46 @@ const platformSchema = z
 /** The shape of the input, before the cross-field rules in input.ts. */
 export const inputShape = z
   .object({
+    /** Your own policies, run after the presets'. */
     policies: z.array(policySchema).optional(),
+    /** Turns on the auth preset (true for its defaults). @default false */
     auth: z.union([z.boolean(), authSchema]).optional(),
+    /** Turns on the platform preset (true for its defaults). @default false */
     platform: z.union([z.boolean(), platformSchema]).optional(),
     protectedTables: z.array(identifier).optional(),
+    /**
+     * Minimum retention per table (compliance): a policy on the table must keep rows at least this
+     * long, e.g. `{ audit_logs: "90d" }`. Names match without case; a run's input can raise a floor,
+     * never lower it.
+     * @default {}
+     */
     floors: z.record(identifier, duration).optional(),
     batchSize: batchSize.optional(),
+    /**
+     * How long one batch should take: a batch that took under half of it or over all of it is
+     * resized to land at three quarters, growing at most 4x and shrinking at most 8x per batch.
+     * 0 keeps every batch at `batchSize`.
+     * @default "100ms"
+     */
     batchTime: duration.optional(),
+    /**
+     * Upper bound of a grown batch.
+     * @default 50000
+     */
     maxBatchSize: z.number().int().min(1).max(1_000_000).optional(),
+    /**
+     * Pause between batches, to let replicas and concurrent writers breathe (in each lane, see
+     * `concurrency`).
+     * @default 0
+     */
     pause: duration.optional(),
+    /**
+     * How many batches of one policy may run at once on MariaDB/MySQL, each its own short
+     * transaction on its own pooled connection, over disjoint ranges of keys. It applies to a pure
+     * age cut that is deleted by key ranges; every other policy, and every policy on PostgreSQL and
+     * SQLite, runs one batch at a time. 1 runs one batch at a time everywhere.
+     * @default 2
+     */
     concurrency: z.number().int().min(1).max(16).optional(),
   })
   .strict();

@@ -37,7 +37,7 @@ export interface CsvMapping {
   column: number | string;
   /** The kind of every value in the column; detected per value when absent. */
   kind?: KindHint;
-  /** @default "," */
+  /** The field separator, one character. @default "," */
   delimiter?: string;
   /**
    * Where column names come from when `column` is a name: the first data line (`"first-line"`) or
