@@ -26,6 +26,7 @@ import { streamRun } from "./sse.ts";
 
 /** What `authorize` is asked about: the task, for actions and task pages. */
 export interface AuthorizeTarget {
+  /** The task the action or page concerns; absent for pages that list every task. */
   taskId?: string;
 }
 
