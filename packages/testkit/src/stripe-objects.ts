@@ -13,6 +13,7 @@
 
 /** A price as the local server stores it. */
 export interface PriceFixture {
+  /** The price id (`price_…`). */
   id: string;
   /** @default null */
   lookupKey?: string | null;
@@ -26,6 +27,7 @@ export interface PriceFixture {
 
 /** An invoice as the local server stores it (a subscription's `latest_invoice`). */
 export interface InvoiceFixture {
+  /** The invoice id (`in_…`). */
   id: string;
   /** Stripe's invoice status. */
   status: "draft" | "open" | "paid" | "uncollectible" | "void";
@@ -49,6 +51,7 @@ export interface InvoiceFixture {
   billingReason?: "subscription_create" | "subscription_cycle" | "subscription_update" | "manual";
   /** The period the invoice bills (epoch seconds); its lines carry it. */
   periodStart: number;
+  /** The end of the period the invoice bills (epoch seconds). */
   periodEnd: number;
   /** Smallest currency unit. @default the sum of the items' unit amounts */
   amountDue?: number;
@@ -56,6 +59,7 @@ export interface InvoiceFixture {
 
 /** A subscription as the local server stores it; the server fills in the rest of Stripe's shape. */
 export interface SubscriptionFixture {
+  /** The subscription id (`sub_…`). */
   id: string;
   /** The customer id; null plays malformed data. */
   customer: string | null;
@@ -82,7 +86,12 @@ export interface SubscriptionFixture {
   /** Epoch seconds. @default set for `canceled` and `incomplete_expired` */
   endedAt?: number | null;
   /** Collection paused on a live subscription. @default null */
-  pauseCollection?: { behavior: "keep_as_draft" | "mark_uncollectible" | "void"; resumesAt: number | null } | null;
+  pauseCollection?: {
+    /** What happens to invoices while paused, as Stripe's `pause_collection.behavior`. */
+    behavior: "keep_as_draft" | "mark_uncollectible" | "void";
+    /** Epoch seconds when collection resumes; null for no set date. */
+    resumesAt: number | null;
+  } | null;
   /** Epoch seconds. @default null */
   trialStart?: number | null;
   /** Epoch seconds. @default null */
@@ -382,9 +391,13 @@ export function invoiceObject(invoice: InvoiceFixture, sub: Resolved, livemode: 
 
 /** How the server answers one subscription: its API version's shape, and what to expand. */
 export interface SubscriptionShape {
+  /** The object's `livemode`: the key's mode. */
   livemode: boolean;
+  /** Whether the period fields sit on the items (API 2025-03-31.basil and later) rather than on the subscription. */
   periodsOnItems: boolean;
+  /** Whether `latest_invoice` is the invoice object rather than its id (`expand: ["data.latest_invoice"]`). */
   expandInvoice: boolean;
+  /** Whether `customer` is the customer object rather than its id. */
   expandCustomer: boolean;
 }
 

@@ -5,7 +5,9 @@ const DAY = 86_400;
 
 /** What every scenario takes: the subscription's id, its customer and its prices. */
 export interface ScenarioBase {
+  /** The subscription id (`sub_…`). */
   id: string;
+  /** The customer id (`cus_…`). */
   customer: string;
   /** @default ["price_pro"] */
   prices?: Array<string | PriceFixture>;
