@@ -32,7 +32,7 @@ export interface TaskEvent {
   type: string;
   /** Marks a security event. @default false */
   security?: boolean;
-  /** @default "info" */
+  /** How urgent the event is. @default "info" */
   severity?: "info" | "warning" | "critical";
   /** Event fields, stored as JSON; put no secret here. */
   data?: Record<string, unknown>;
@@ -106,7 +106,7 @@ export interface RetryPolicy {
    * @default "1s"
    */
   delay?: Duration;
-  /** @default "exponential" */
+  /** How the wait grows between retries: doubling from `delay`, or always `delay`. @default "exponential" */
   backoff?: "exponential" | "fixed";
   /**
    * Upper bound of one delay.
@@ -159,7 +159,7 @@ export interface TaskOptions<Input, Result> {
    * @default no retries
    */
   retry?: RetryPolicy;
-  /** @default "skip" */
+  /** What happens when a run is due while the previous one is still running: `skip` records it skipped, `allow` runs both. @default "skip" */
   overlap?: OverlapPolicy;
   /**
    * Run the most recent missed tick at start-up when no run of it exists.

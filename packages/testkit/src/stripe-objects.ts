@@ -15,13 +15,13 @@
 export interface PriceFixture {
   /** The price id (`price_…`). */
   id: string;
-  /** @default null */
+  /** The price's lookup key. @default null */
   lookupKey?: string | null;
   /** The product id. @default `prod_` and the price id's tail */
   product?: string;
   /** Smallest currency unit. @default 2000 */
   unitAmount?: number;
-  /** @default "month" */
+  /** How often the price bills. @default "month" */
   interval?: "day" | "week" | "month" | "year";
 }
 
@@ -47,7 +47,7 @@ export interface InvoiceFixture {
   voidedAt?: number | null;
   /** Epoch seconds. @default null */
   markedUncollectibleAt?: number | null;
-  /** @default "subscription_cycle" */
+  /** Why Stripe made the invoice. @default "subscription_cycle" */
   billingReason?: "subscription_create" | "subscription_cycle" | "subscription_update" | "manual";
   /** The period the invoice bills (epoch seconds); its lines carry it. */
   periodStart: number;
@@ -73,11 +73,11 @@ export interface SubscriptionFixture {
   currentPeriodStart?: number;
   /** Epoch seconds of the current period's end. @default currentPeriodStart + 30 days */
   currentPeriodEnd?: number;
-  /** @default "charge_automatically" */
+  /** How the subscription is paid: charged automatically, or invoiced. @default "charge_automatically" */
   collectionMethod?: "charge_automatically" | "send_invoice";
   /** Net days of a `send_invoice` subscription. @default 30 for send_invoice, else null */
   daysUntilDue?: number | null;
-  /** @default false */
+  /** Whether the subscription cancels at the end of its current period. @default false */
   cancelAtPeriodEnd?: boolean;
   /** Epoch seconds. @default currentPeriodEnd when cancelAtPeriodEnd, else null */
   cancelAt?: number | null;
@@ -102,7 +102,7 @@ export interface SubscriptionFixture {
    * `incomplete`, void for `incomplete_expired`, none for `paused`
    */
   latestInvoice?: InvoiceFixture | null;
-  /** @default {} */
+  /** The subscription's metadata. @default {} */
   metadata?: Record<string, string>;
 }
 

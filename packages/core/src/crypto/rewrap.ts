@@ -12,7 +12,7 @@ export interface RewrapOptions {
   kek: KekProvider;
   /** The KEKs that wrap keys now; each key is unwrapped by the one whose id it names. */
   previousKeks: readonly KekProvider[];
-  /** @default "upkeep_" */
+  /** Where `<prefix>keys` lives. @default "upkeep_" */
   tablePrefix?: string;
   /** Count what would change and change nothing. @default false */
   dryRun?: boolean;

@@ -126,7 +126,7 @@ export interface WebhookRedeliverOptions {
   eventIds?: readonly string[];
   /** Stops the sends between requests. */
   signal?: AbortSignal;
-  /** @default the target's clock */
+  /** The moment the reset deliveries are due from, and their maximum age counted from. @default the target's clock */
   now?: Date;
 }
 

@@ -194,7 +194,7 @@ export interface RunQuery {
   taskId?: string;
   /** Only runs in this status. */
   status?: RunStatus;
-  /** @default 50 */
+  /** Most runs returned. @default 50 */
   limit?: number;
 }
 

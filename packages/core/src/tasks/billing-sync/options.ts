@@ -4,9 +4,9 @@ import { isStripeClient, type StripeClient } from "./stripe-client.ts";
 
 /** The host's account table and the columns billing-sync reads and writes. */
 export interface BillingAccountsOptions {
-  /** @default "accounts" */
+  /** The host's account table (`schema.table` allowed). @default "accounts" */
   table?: string;
-  /** @default "id" */
+  /** The accounts table's primary key column. @default "id" */
   id?: string;
   /** The Stripe customer id; NULL marks a comped account, which is never touched. @default "stripe_customer_id" */
   customerId?: string;
@@ -83,7 +83,7 @@ export interface BillingSyncOptions {
   freePlan?: string;
   /** How long a `past_due` subscription stays entitled, counted from its current period's start. @default "7d" */
   pastDueGrace?: Duration;
-  /** @default the defaults of each field */
+  /** The host's account table and the columns billing-sync reads and writes. @default the defaults of each field */
   accounts?: BillingAccountsOptions;
   /**
    * What to do with an account whose Stripe customer has no subscription in the listing at all:
@@ -91,7 +91,7 @@ export interface BillingSyncOptions {
    * @default "keep"
    */
   missing?: "keep" | "downgrade";
-  /** @default { maxDowngradeShare: 0.2 } */
+  /** The guard that refuses a run downgrading too many paying accounts at once. @default { maxDowngradeShare: 0.2 } */
   guard?: BillingGuardOptions;
   /**
    * Accounts never downgraded by the sweep (they may still be upgraded); off by default. Each one
@@ -113,11 +113,11 @@ export interface BillingSyncOptions {
   maxRateLimitWait?: Duration;
   /** Most account or customer ids listed in the run result per kind; counts are always complete. @default 1000 */
   reportLimit?: number;
-  /** @default "billing-sync" */
+  /** The task id. @default "billing-sync" */
   id?: string;
   /** @default "0 2 * * *" */
   schedule?: string;
-  /** @default the configuration's timezone */
+  /** The IANA time zone of the schedule. @default the configuration's timezone */
   timezone?: string;
 }
 

@@ -110,7 +110,7 @@ export interface CleanupPolicy {
   dedupe?: {
     /** The columns whose equal values make rows duplicates. */
     key: string[];
-    /** @default "oldest" */
+    /** Which row of each key stays: the first or the last by `orderBy`. @default "oldest" */
     keep?: "oldest" | "newest";
     /**
      * Column that decides which row is oldest.
@@ -127,7 +127,7 @@ export interface CleanupPolicy {
 }
 
 interface PresetTable {
-  /** @default "id" */
+  /** Single-column primary key, used to walk and delete the table in batches. @default "id" */
   primaryKey?: string;
   /**
    * Rows per batch (one short transaction each).
@@ -140,7 +140,7 @@ interface PresetTable {
 export interface ExpiringTable extends PresetTable {
   /** The host's table (`schema.table` allowed). @default the preset's table for this entry */
   table?: string;
-  /** @default "expires_at" */
+  /** The expiry time column; a row goes once it is past. @default "expires_at" */
   expiresColumn?: string;
 }
 
@@ -148,7 +148,7 @@ export interface ExpiringTable extends PresetTable {
 export interface AgedTable extends PresetTable {
   /** The host's table (`schema.table` allowed). @default the preset's table for this entry */
   table?: string;
-  /** @default "created_at" */
+  /** Timestamp column compared with `olderThan`. @default "created_at" */
   column?: string;
   /**
    * Age past which a row goes, counted from `column`; 0 or null keeps rows forever.
@@ -159,7 +159,7 @@ export interface AgedTable extends PresetTable {
 
 /** The auth preset; set a table to `false` to leave it alone. */
 export interface AuthPresetOptions {
-  /** @default "date" */
+  /** How the preset's timestamp columns store time (on SQLite, each column's rows decide). @default "date" */
   timeFormat?: TimeFormat;
   /** Expired blacklisted tokens. Table @default "blacklisted_tokens" */
   blacklistedTokens?: false | ExpiringTable;
@@ -201,7 +201,7 @@ export interface AuthPresetOptions {
 
 /** The platform preset; set a table to `false` to leave it alone. */
 export interface PlatformPresetOptions {
-  /** @default "date" */
+  /** How the preset's timestamp columns store time (on SQLite, each column's rows decide). @default "date" */
   timeFormat?: TimeFormat;
   /** Raw endpoint telemetry. Table @default "endpoint_telemetry", olderThan @default "30d" */
   telemetry?: false | AgedTable;
@@ -239,16 +239,16 @@ export interface PlatformPresetOptions {
          * @default "published_at"
          */
         publishedColumn?: FlagColumn;
-        /** @default "attempts" */
+        /** The column counting publish attempts. @default "attempts" */
         attemptsColumn?: string;
-        /** @default 10 */
+        /** Attempts after which an unpublished event counts as dead-lettered. @default 10 */
         maxAttempts?: number;
       });
   /** Legacy duplicate threat-intelligence rows. Table @default "threat_indicators", key @default ["type", "value"] */
   threatIntelDuplicates?:
     | false
     | (PresetTable & {
-        /** @default "threat_indicators" */
+        /** The host's table (`schema.table` allowed). @default "threat_indicators" */
         table?: string;
         /** Columns whose equal values make rows duplicates. @default ["type", "value"] */
         key?: string[];
@@ -266,11 +266,11 @@ export interface PlatformPresetOptions {
 
 /** Options of `cleanupTask`. */
 export interface CleanupOptions {
-  /** @default "cleanup" */
+  /** The task id. @default "cleanup" */
   id?: string;
   /** @default "0 3 * * *" */
   schedule?: string;
-  /** @default the configuration's timezone */
+  /** The IANA time zone of the schedule. @default the configuration's timezone */
   timezone?: string;
   /** Your own policies, run after the presets'. */
   policies?: CleanupPolicy[];
@@ -415,9 +415,9 @@ const platformSchema = z
            * @default "published_at"
            */
           publishedColumn: flagColumn.optional(),
-          /** @default "attempts" */
+          /** The column counting publish attempts. @default "attempts" */
           attemptsColumn: identifier.optional(),
-          /** @default 10 */
+          /** Attempts after which an unpublished event counts as dead-lettered. @default 10 */
           maxAttempts: z.number().int().min(1).optional(),
         })
         .strict(),

@@ -45,11 +45,11 @@ export interface AuditRegistryOptions {
 
 /** The options of `dependencyAuditTask`. */
 export interface DependencyAuditOptions {
-  /** @default "dependency-audit" */
+  /** The task id. @default "dependency-audit" */
   id?: string;
   /** @default "0 4 1 * *" (04:00 on the first of each month) */
   schedule?: string;
-  /** @default the configuration's timezone */
+  /** The IANA time zone of the schedule. @default the configuration's timezone */
   timezone?: string;
   /** The folder holding the app's lockfile(s), looked up by name. @default process.cwd() at run time */
   root?: string;

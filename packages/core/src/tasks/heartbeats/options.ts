@@ -21,7 +21,7 @@ const grace = z
 export interface HeartbeatColumns {
   /** Primary key. @default "id" */
   id?: string;
-  /** @default "status" */
+  /** The token's status column. @default "status" */
   status?: string;
   /** Seconds between required heartbeats; null (or 0) means the token needs none. @default "heartbeat_required_every" */
   heartbeatRequiredEvery?: string;
@@ -45,7 +45,7 @@ export interface HeartbeatColumns {
 export interface HeartbeatStatuses {
   /** Only tokens with this status are ever changed. @default "ACTIVE" */
   active?: string;
-  /** @default "SUSPENDED" */
+  /** Written for a token suspended for a missing heartbeat. @default "SUSPENDED" */
   suspended?: string;
   /** Not written by the task; `heartbeatStatus` reports it as down. @default "REVOKED" */
   revoked?: string;
@@ -80,11 +80,11 @@ export interface HeartbeatTableOptions {
 
 /** Options of the `heartbeats` task. */
 export interface HeartbeatsOptions extends HeartbeatTableOptions {
-  /** @default "heartbeats" */
+  /** The task id. @default "heartbeats" */
   id?: string;
   /** @default "* * * * *" */
   schedule?: string;
-  /** @default the configuration's timezone */
+  /** The IANA time zone of the schedule. @default the configuration's timezone */
   timezone?: string;
   /** `suspended_reason` written for a suspended token. @default "HEARTBEAT_MISSING" */
   reason?: string;
@@ -113,7 +113,7 @@ export const tableSchema = z
       .object({
         /** The token table's primary key column. @default "id" */
         id: column.default("id"),
-        /** @default "status" */
+        /** The token's status column. @default "status" */
         status: column.default("status"),
         /** Seconds between required heartbeats; null (or 0) means the token needs none. @default "heartbeat_required_every" */
         heartbeatRequiredEvery: column.default("heartbeat_required_every"),
@@ -139,7 +139,7 @@ export const tableSchema = z
       .object({
         /** Only tokens with this status are ever changed. @default "ACTIVE" */
         active: statusValue.default("ACTIVE"),
-        /** @default "SUSPENDED" */
+        /** Written for a token suspended for a missing heartbeat. @default "SUSPENDED" */
         suspended: statusValue.default("SUSPENDED"),
         /** Not written by the task; `heartbeatStatus` reports it as down. @default "REVOKED" */
         revoked: statusValue.default("REVOKED"),

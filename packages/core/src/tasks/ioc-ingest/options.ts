@@ -57,11 +57,11 @@ export interface FeedOptions {
 
 /** The options of `iocIngestTask`. */
 export interface IocIngestOptions {
-  /** @default "ioc-ingest" */
+  /** The task id. @default "ioc-ingest" */
   id?: string;
   /** @default "10 * * * *" */
   schedule?: string;
-  /** @default the configuration's timezone */
+  /** The IANA time zone of the schedule. @default the configuration's timezone */
   timezone?: string;
   /** The feeds to ingest; at least one. */
   feeds: FeedOptions[];

@@ -125,7 +125,7 @@ export interface FernetColumnOptions {
    * function reading it, such as from the environment). Rows move to the first key.
    */
   keys: string[] | (() => string[]);
-  /** @default the task's batchSize */
+  /** Rows per batch for this column. @default the task's batchSize */
   batchSize?: number;
 }
 
@@ -135,7 +135,7 @@ export interface KeyRotationOptions {
   id?: string;
   /** @default "20 0 * * *" */
   schedule?: string;
-  /** @default the configuration's timezone */
+  /** The IANA time zone of the schedule. @default the configuration's timezone */
   timezone?: string;
   /**
    * The key-encryption key that wraps new data keys. Leave it out to use the configuration's

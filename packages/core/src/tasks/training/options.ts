@@ -41,7 +41,7 @@ export interface TrainingOptions {
   id?: string;
   /** @default "0 1 * * *" */
   schedule?: string;
-  /** @default the configuration's timezone */
+  /** The IANA time zone of the schedule. @default the configuration's timezone */
   timezone?: string;
   /** The host's telemetry table and its columns. @default {} */
   telemetry?: TelemetrySource;
