@@ -185,24 +185,54 @@ export function priceObject(fixture: string | PriceFixture, livemode: boolean, c
   const price = priceOf(fixture);
   const amount = price.unitAmount ?? 2000;
   return {
+    /** The price id (`price_…`). */
     id: price.id,
+    /** Stripe's object type, `"price"`. */
     object: "price" as const,
+    /** Whether the price can be used for new purchases; always true here. */
     active: true,
+    /** How the amount is computed: `"per_unit"`, one unit amount per quantity. */
     billing_scheme: "per_unit",
+    /** Epoch seconds of its creation. */
     created,
+    /** Three-letter ISO currency code, lower-case; always `"usd"` here. */
     currency: "usd",
+    /** A customer-chosen amount's settings; null, the price has a fixed amount. */
     custom_unit_amount: null,
+    /** Whether the price lives in live mode. */
     livemode,
+    /** The price's lookup key; null when it has none. */
     lookup_key: price.lookupKey ?? null,
+    /** Key-value pairs the account attached; empty here. */
     metadata: {},
+    /** A display name for the price; null here. */
     nickname: null,
+    /** The product id (`prod_…`). */
     product: price.product ?? `prod_${tail(price.id)}`,
-    recurring: { interval: price.interval ?? "month", interval_count: 1, meter: null, usage_type: "licensed", trial_period_days: null },
+    /** How the price recurs. */
+    recurring: {
+      /** The billing period's unit. */
+      interval: price.interval ?? "month",
+      /** Periods between two bills; always 1 here. */
+      interval_count: 1,
+      /** The usage meter billed by; null, the price is licensed. */
+      meter: null,
+      /** `"licensed"`: billed by quantity, not by metered usage. */
+      usage_type: "licensed",
+      /** Trial days granted by the price; null here. */
+      trial_period_days: null,
+    },
+    /** Whether the amount includes tax; `"unspecified"` here. */
     tax_behavior: "unspecified",
+    /** How tiers apply when the price is tiered; null, it is not. */
     tiers_mode: null,
+    /** How the quantity is transformed before billing; null here. */
     transform_quantity: null,
+    /** `"recurring"`, as opposed to a one-time price. */
     type: "recurring",
+    /** The amount per unit in the smallest currency unit (cents). */
     unit_amount: amount,
+    /** `unit_amount` as a decimal string. */
     unit_amount_decimal: String(amount),
   };
 }
@@ -235,27 +265,58 @@ function planObject(price: ReturnType<typeof priceObject>) {
 /** A customer object (every field of Stripe's `customer`); `delinquent` when an invoice is overdue. */
 export function customerObject(id: string, livemode: boolean, created: number, delinquent: boolean) {
   return {
+    /** The customer id (`cus_…`). */
     id,
+    /** Stripe's object type, `"customer"`. */
     object: "customer" as const,
+    /** The customer's address; null here. */
     address: null,
+    /** Credit balance in the smallest currency unit, applied to the next invoice; 0 here. */
     balance: 0,
+    /** Epoch seconds of its creation. */
     created,
+    /** The currency the customer is billed in; always `"usd"` here. */
     currency: "usd",
+    /** The default payment source (legacy); null here. */
     default_source: null,
+    /** Whether the customer's latest invoice is overdue. */
     delinquent,
+    /** A free-text description; null here. */
     description: null,
+    /** An active customer-level discount; null here. */
     discount: null,
+    /** The customer's email, made from the id's tail. */
     email: `${tail(id).toLowerCase()}@example.com`,
+    /** The prefix of the customer's invoice numbers, made from the id's tail. */
     invoice_prefix: tail(id).slice(0, 8).toUpperCase(),
-    invoice_settings: { custom_fields: null, default_payment_method: null, footer: null, rendering_options: null },
+    /** The customer's invoice defaults; all unset here. */
+    invoice_settings: {
+      /** Custom fields printed on invoices; null here. */
+      custom_fields: null,
+      /** The payment method invoices are charged to; null here. */
+      default_payment_method: null,
+      /** The invoices' footer text; null here. */
+      footer: null,
+      /** How invoice PDFs are rendered; null here. */
+      rendering_options: null,
+    },
+    /** Whether the customer lives in live mode. */
     livemode,
+    /** Key-value pairs the account attached; empty here. */
     metadata: {},
+    /** The customer's name; null here. */
     name: null,
+    /** The sequence number of the customer's next invoice. */
     next_invoice_sequence: 2,
+    /** The customer's phone number; null here. */
     phone: null,
+    /** The customer's preferred locales, most preferred first; empty here. */
     preferred_locales: [],
+    /** The customer's shipping details; null here. */
     shipping: null,
+    /** The customer's tax exemption: `"none"`. */
     tax_exempt: "none",
+    /** The test clock the customer belongs to; null here. */
     test_clock: null,
   };
 }
