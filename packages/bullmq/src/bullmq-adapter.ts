@@ -80,9 +80,9 @@ export interface BullmqAdapterOptions {
    * @default { completed: 100, failed: 500 }
    */
   keep?: {
-    /** @default 100 */
+    /** Completed jobs kept. @default 100 */
     completed?: number;
-    /** @default 500 */
+    /** Failed jobs kept. @default 500 */
     failed?: number;
   };
 }

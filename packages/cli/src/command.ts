@@ -50,18 +50,23 @@ export interface CommandContext {
 
 /** A flag a command accepts, in node:util `parseArgs` form. */
 export interface CommandOption {
+  /** Whether the option takes a value (`string`) or is a switch (`boolean`). */
   type: "string" | "boolean";
+  /** A one-letter alias, such as `n` for `-n`; absent when the option has none. */
   short?: string;
+  /** One line for the command's `--help`. */
   description: string;
 }
 
 /** One `upkeep <name>` command. Commands live in src/commands/, one file each, listed in src/commands/index.ts. */
 export interface Command {
+  /** The command's name, the word after `upkeep`. */
   name: string;
   /** One line for `upkeep --help`. */
   summary: string;
   /** Usage line, such as `upkeep run <id> [--dry-run] [--input <json>]`. */
   usage: string;
+  /** The command's options by long name (`dry-run` for `--dry-run`); absent when it takes none. */
   options?: Record<string, CommandOption>;
   /** Whether the command needs the configuration loaded (most do). @default true */
   needsConfig?: boolean;
@@ -71,5 +76,6 @@ export interface Command {
 
 /** Bad command-line usage: exit code 2 with this message. */
 export class UsageError extends Error {
+  /** Always `"UsageError"`. */
   override readonly name = "UsageError";
 }

@@ -8,7 +8,9 @@ export const CONFIG_FILES: readonly string[] = ["upkeep.config.ts", "upkeep.conf
 
 /** A loaded configuration and the file it came from. */
 export interface LoadedConfig {
+  /** The config file's absolute path. */
   path: string;
+  /** The configuration the file exports by default. */
   config: UpkeepConfig;
 }
 

@@ -11,11 +11,11 @@ import { resolveSqlitePath } from "./sqlite-path.ts";
 
 /** Where `main` reads and writes; every field defaults to the process's own. */
 export interface CliIo {
-  /** @default process.stdout.write */
+  /** Where normal output is written. @default process.stdout.write */
   stdout?: (text: string) => void;
-  /** @default process.stderr.write */
+  /** Where errors and warnings are written. @default process.stderr.write */
   stderr?: (text: string) => void;
-  /** @default process.cwd() */
+  /** The directory the config file is searched from. @default process.cwd() */
   cwd?: string;
   /**
    * Whether stdout is a terminal: live progress is drawn only there.

@@ -18,7 +18,9 @@ export type UpkeepErrorCode =
   | "EVENT_INVALID"
   | "EVENT_NOT_FOUND";
 
+/** Options every upkeep error accepts. */
 export interface UpkeepErrorOptions {
+  /** The error that led to this one; it becomes the error's `cause`, absent when there was none. */
   cause?: unknown;
 }
 

@@ -6,6 +6,7 @@ import type { Progress } from "./task.ts";
 
 /** The payload of `task:late`, `task:missed` and `task:recovered`. */
 export interface TaskHealthEvent {
+  /** The task whose health changed. */
   taskId: string;
   /** The health that caused the transition. */
   health: TaskHealth;
@@ -16,22 +17,51 @@ export interface TaskHealthEvent {
 /** Every event `upkeep.on` can subscribe to, with its payload. */
 export interface UpkeepEvents {
   /** A run was claimed and starts. */
-  "run:start": { run: RunRecord };
+  "run:start": {
+    /** The run, as recorded when it was claimed. */
+    run: RunRecord;
+  };
   /** A run succeeded. */
-  "run:success": { run: RunRecord };
+  "run:success": {
+    /** The run, as recorded when it succeeded. */
+    run: RunRecord;
+  };
   /** A run that ended `failed`, `timed_out`, `interrupted` or `abandoned`. */
-  "run:failure": { run: RunRecord; error?: unknown };
+  "run:failure": {
+    /** The run, as recorded when it ended. */
+    run: RunRecord;
+    /** What the task threw; absent when the run was interrupted or abandoned without an error. */
+    error?: unknown;
+  };
   /** A run was recorded `skipped`: the overlap check found a run still going, or the task called `ctx.skip`. */
-  "run:skipped": { run: RunRecord };
+  "run:skipped": {
+    /** The run recorded `skipped`. */
+    run: RunRecord;
+  };
   /** A run reported progress (`ctx.progress`). */
-  "run:progress": { run: RunRecord; progress: Progress };
+  "run:progress": {
+    /** The running run. */
+    run: RunRecord;
+    /** The progress the task reported. */
+    progress: Progress;
+  };
   /**
    * Any event a task emitted, once its change committed; at least once, in order per task: drop a
    * repeat by `event.id`.
    */
-  event: { run: RunRecord; event: StoredEvent };
+  event: {
+    /** The run that emitted the event. */
+    run: RunRecord;
+    /** The event as stored in the outbox. */
+    event: StoredEvent;
+  };
   /** Events a task emitted with `security: true`, as `event`. */
-  security: { run: RunRecord; event: StoredEvent };
+  security: {
+    /** The run that emitted the event. */
+    run: RunRecord;
+    /** The security event as stored in the outbox. */
+    event: StoredEvent;
+  };
   /**
    * A task became `late`: its latest tick has no run past the grace. Fired once per transition by
    * the process whose health sweep noticed it first.

@@ -43,7 +43,12 @@ export interface TaskHealth {
   /** The latest succeeded tick run. */
   lastSuccess: RunRecord | undefined;
   /** Set while the task is paused. */
-  paused: { at: Date | null; reason: string | null } | null;
+  paused: {
+    /** When it was paused; null when the store did not record it. */
+    at: Date | null;
+    /** The reason given to `upkeep.pause`; null when none was given. */
+    reason: string | null;
+  } | null;
 }
 
 const FAILED: ReadonlySet<RunStatus> = new Set(["failed", "timed_out", "abandoned"]);

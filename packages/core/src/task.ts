@@ -32,8 +32,9 @@ export interface TaskEvent {
   type: string;
   /** Marks a security event. @default false */
   security?: boolean;
-  /** @default "info" */
+  /** How urgent the event is. @default "info" */
   severity?: "info" | "warning" | "critical";
+  /** Event fields, stored as JSON; put no secret here. */
   data?: Record<string, unknown>;
 }
 
@@ -105,7 +106,7 @@ export interface RetryPolicy {
    * @default "1s"
    */
   delay?: Duration;
-  /** @default "exponential" */
+  /** How the wait grows between retries: doubling from `delay`, or always `delay`. @default "exponential" */
   backoff?: "exponential" | "fixed";
   /**
    * Upper bound of one delay.
@@ -158,7 +159,7 @@ export interface TaskOptions<Input, Result> {
    * @default no retries
    */
   retry?: RetryPolicy;
-  /** @default "skip" */
+  /** What happens when a run is due while the previous one is still running: `skip` records it skipped, `allow` runs both. @default "skip" */
   overlap?: OverlapPolicy;
   /**
    * Run the most recent missed tick at start-up when no run of it exists.
@@ -192,6 +193,7 @@ export interface TaskVerifyContext<Input> {
   readonly db: Knex | undefined;
   /** The validated input the task is registered with. */
   readonly input: Input;
+  /** The configuration's logger, bound to the task's id. */
   readonly logger: Logger;
   /** The configuration's envelope encryption (`upkeep.crypto`), when it has both `crypto` and `db`. */
   readonly crypto: UpkeepCrypto | undefined;
@@ -201,21 +203,38 @@ export interface TaskVerifyContext<Input> {
 
 /** A task ready to register: what `defineTask` and the built-in factories return. */
 export interface TaskDefinition<Input = unknown, Result = unknown> {
+  /** Brands the object as a task definition; always `"upkeep.task"`. */
   readonly kind: "upkeep.task";
+  /** The task id, unique in a configuration. */
   readonly id: string;
+  /** The description shown by `upkeep list`; an empty string when none was given. */
   readonly description: string;
+  /** The cron expression the task runs on. */
   readonly schedule: string;
+  /** The IANA time zone of the schedule; `undefined` means the configuration's timezone. */
   readonly timezone: string | undefined;
   /** The task's input schema (a Standard Schema validator). */
   readonly input: StandardSchemaV1<unknown, Input>;
+  /** The input the task is registered with when the configuration gives none. */
   readonly defaultInput: unknown;
   /** See {@link TaskOptions.mergeInput}. */
   readonly mergeInput: TaskOptions<Input, Result>["mergeInput"];
+  /** Longest a run may take, in milliseconds, before it is aborted and fails. */
   readonly timeoutMs: number;
-  readonly retry: Required<Pick<RetryPolicy, "retries" | "backoff">> & { delayMs: number; maxDelayMs: number };
+  /** The retry policy with its defaults applied and its durations in milliseconds. */
+  readonly retry: Required<Pick<RetryPolicy, "retries" | "backoff">> & {
+    /** Wait before the first retry, in milliseconds. */
+    delayMs: number;
+    /** Longest wait between two attempts, in milliseconds. */
+    maxDelayMs: number;
+  };
+  /** What happens when a run is due while the previous one is still running. */
   readonly overlap: OverlapPolicy;
+  /** Whether one missed run is made up at start-up. */
   readonly catchUp: boolean;
+  /** Whether the task is scheduled; a disabled task can still be run by hand. */
   readonly enabled: boolean;
+  /** Whether the task needs the configuration's `db`; registering it without one is a `ConfigError`. */
   readonly needsDb: boolean;
   /** See {@link TaskOptions.run}. */
   readonly run: (ctx: TaskContext, input: Input) => Promise<Result> | Result;

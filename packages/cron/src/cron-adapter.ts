@@ -2,6 +2,7 @@ import type { Adapter, AdapterFactory, ScheduledJob } from "@upkeep/core";
 
 /** The system-cron adapter, with the jobs it was given (what `renderCrontab` renders). */
 export interface CronAdapter extends Adapter {
+  /** The jobs registered with the adapter, by task id. */
   readonly jobs: ReadonlyMap<string, ScheduledJob>;
 }
 

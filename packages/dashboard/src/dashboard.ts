@@ -26,6 +26,7 @@ import { streamRun } from "./sse.ts";
 
 /** What `authorize` is asked about: the task, for actions and task pages. */
 export interface AuthorizeTarget {
+  /** The task the action or page concerns; absent for pages that list every task. */
   taskId?: string;
 }
 
@@ -50,7 +51,7 @@ export interface DashboardOptions {
    * @default config.db
    */
   db?: Knex;
-  /** @default config.tablePrefix, or "upkeep_" */
+  /** Prefix of upkeep's tables the dashboard reads. @default config.tablePrefix, or "upkeep_" */
   tablePrefix?: string;
   /**
    * The path the handler is mounted under, such as `/admin/upkeep`; every link and form uses it.
@@ -75,14 +76,14 @@ export interface DashboardOptions {
    * @default []
    */
   trustedOrigins?: readonly string[];
-  /** @default 50 */
+  /** Runs per page of a listing. @default 50 */
   pageSize?: number;
   /**
    * Where failures of the pages are logged (their details never reach the browser).
    * @default config.logger, or JSON lines on stderr
    */
   logger?: Logger;
-  /** @default () => new Date() */
+  /** The clock the pages measure ages and windows by. @default () => new Date() */
   clock?: () => Date;
 }
 

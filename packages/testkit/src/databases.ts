@@ -12,12 +12,15 @@ export const DIALECTS: readonly Dialect[] = ["sqlite", "postgres", "mariadb"];
 
 /** Where the service databases are; override with these environment variables. */
 export const SERVICE_URLS = {
+  /** The PostgreSQL server's URL: `UPKEEP_TEST_POSTGRES_URL`, else a local server's `test` database. */
   postgres: process.env.UPKEEP_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test",
+  /** The MariaDB (or MySQL) server's URL: `UPKEEP_TEST_MARIADB_URL`, else a local server's `test` database. */
   mariadb: process.env.UPKEEP_TEST_MARIADB_URL ?? "mysql://root@127.0.0.1:3306/test",
 } as const;
 
 /** A throwaway database: created empty for one suite, dropped by `destroy`. */
 export interface TestDatabase {
+  /** The database's dialect. */
   readonly dialect: Dialect;
   /** The suite's knex instance. */
   readonly knex: Knex;
@@ -108,8 +111,11 @@ export async function createTestDatabase(dialect: Dialect): Promise<TestDatabase
 
 /** Whether a dialect's service answers, and why not when it does not. */
 export interface DialectStatus {
+  /** The dialect probed. */
   dialect: Dialect;
+  /** Whether its server answered (always true for SQLite). */
   available: boolean;
+  /** Why it is unavailable: the connection error's message; absent when available. */
   reason?: string;
 }
 

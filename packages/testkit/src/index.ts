@@ -18,6 +18,7 @@ export {
 export {
   type AdvisoryFixture,
   type RegistryFault,
+  type RegistryFaultMatch,
   type RegistryPackageFixture,
   type RegistryServer,
   type RegistryServerOptions,
@@ -40,6 +41,7 @@ export {
 export { type Collection, type ScenarioBase, type StripeScenarios, stripeScenarios } from "./stripe-scenarios.ts";
 export {
   type StripeFault,
+  type StripeFaultMatch,
   type StripeServer,
   type StripeServerOptions,
   type StripeServerStats,

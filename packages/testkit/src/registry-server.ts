@@ -14,6 +14,7 @@ export interface RegistryVersionFixture {
 
 /** One package the local registry publishes. */
 export interface RegistryPackageFixture {
+  /** The package's name, with its scope (`@scope/name`). */
   name: string;
   /** Its versions, by version string. */
   versions: Record<string, RegistryVersionFixture>;
@@ -24,14 +25,17 @@ export interface RegistryPackageFixture {
  * `vulnerable_versions`, `cwe`, `cvss`), with the package it is published against.
  */
 export interface AdvisoryFixture {
+  /** The advisory's numeric id, as npm's bulk endpoint gives it. */
   id: number;
+  /** The name of the package it is published against. */
   package: string;
   /** `critical`, `high`, `moderate`, `low` or `info`. */
   severity: string;
   /** A semver range, such as `<6.0.1`. */
   vulnerableVersions: string;
+  /** The advisory's title. @default a title naming the package */
   title?: string;
-  /** @default `https://github.com/advisories/GHSA-fixture-<id>` */
+  /** The advisory's web page. @default `https://github.com/advisories/GHSA-fixture-<id>` */
   url?: string;
   /** The first fixed version, given to OSV answers as a `fixed` event. */
   fixed?: string;
@@ -44,18 +48,45 @@ export interface AdvisoryFixture {
  * `packument`. `after` lets that many matching requests through first (so `after: 1` fails the
  * second batch); `times` is how many requests then fail (default 1).
  */
-export type RegistryFault =
-  /** An HTTP error status; `retryAfter` (seconds) adds `Retry-After`. */
-  | { on: "bulk" | "packument"; kind: "status"; status: number; retryAfter?: number; after?: number; times?: number; name?: string }
-  /** The connection is dropped before an answer. */
-  | { on: "bulk" | "packument"; kind: "drop"; after?: number; times?: number; name?: string }
-  /** The answer never comes (until the server closes). */
-  | { on: "bulk" | "packument"; kind: "hang"; after?: number; times?: number; name?: string }
-  /** 200 whose body is not JSON. */
-  | { on: "bulk" | "packument"; kind: "malformed"; after?: number; times?: number; name?: string };
+export type RegistryFault = RegistryFaultMatch &
+  (
+    | {
+        /** An HTTP error status. */
+        kind: "status";
+        /** The status sent, such as 503. */
+        status: number;
+        /** Seconds sent as `Retry-After`; absent, no such header. */
+        retryAfter?: number;
+      }
+    | {
+        /** The connection is dropped before an answer. */
+        kind: "drop";
+      }
+    | {
+        /** The answer never comes (until the server closes). */
+        kind: "hang";
+      }
+    | {
+        /** A 200 whose body is not JSON. */
+        kind: "malformed";
+      }
+  );
+
+/** Which requests a registry fault hits, and how many. */
+export interface RegistryFaultMatch {
+  /** The requests it hits: `bulk` (the advisory endpoint) or `packument`. */
+  on: "bulk" | "packument";
+  /** Matching requests let through before it fires. @default 0 */
+  after?: number;
+  /** Matching requests that then fail. @default 1 */
+  times?: number;
+  /** Only requests for this package name. @default any package */
+  name?: string;
+}
 
 /** Request counts, for asserting how a client batched. */
 export interface RegistryServerStats {
+  /** Every request received. */
   requests: number;
   /** POSTs to the bulk advisory endpoint. */
   bulkRequests: number;
@@ -75,8 +106,11 @@ export interface RegistryServerStats {
 
 /** The options of `startRegistryServer`. */
 export interface RegistryServerOptions {
+  /** The packages published at start. @default [] */
   packages?: RegistryPackageFixture[];
+  /** The advisories published at start. @default [] */
   advisories?: AdvisoryFixture[];
+  /** Faults to inject from the first request. @default [] */
   faults?: RegistryFault[];
   /** Answer only registry requests carrying `Authorization: Bearer <token>`; others get 401 (the OSV paths need none). */
   token?: string;
@@ -86,6 +120,7 @@ export interface RegistryServerOptions {
 export interface RegistryServer {
   /** `http://127.0.0.1:<port>`, no trailing slash. */
   readonly url: string;
+  /** Request counts since start or the last `reset`. */
   readonly stats: RegistryServerStats;
   /** Publishes a package's versions (added to what it has). */
   publish(pkg: RegistryPackageFixture): void;
@@ -94,7 +129,17 @@ export interface RegistryServer {
   /** Replaces every advisory. */
   setAdvisories(advisories: AdvisoryFixture[]): void;
   /** The `dist` the registry publishes for a version: `integrity` (sha512 SRI), `shasum` (sha1 hex), `tarball`. */
-  dist(name: string, version: string): { integrity: string; shasum: string; tarball: string };
+  dist(
+    name: string,
+    version: string,
+  ): {
+    /** The tarball's sha512 SRI string. */
+    integrity: string;
+    /** The tarball's sha1, hex. */
+    shasum: string;
+    /** The tarball's URL on this server. */
+    tarball: string;
+  };
   /** Adds faults. */
   inject(...faults: RegistryFault[]): void;
   /** Drops pending faults and zeroes the counters. */

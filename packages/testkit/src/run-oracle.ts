@@ -3,11 +3,15 @@ import type { Knex } from "knex";
 
 /** One row of the runs table, read straight from the database. */
 export interface OracleRun {
+  /** The run's task. */
   taskId: string;
   /** Epoch milliseconds of the tick the run served. */
   scheduledFor: number;
+  /** The run's status as stored. */
   status: RunStatus;
+  /** What started the run: `schedule`, `catch-up` or `manual`. */
   trigger: RunTrigger;
+  /** The host name of the process that claimed it. */
   host: string;
 }
 
@@ -16,7 +20,16 @@ export interface RunOracle {
   /** Every run, or those of one task, oldest tick first. */
   runs(taskId?: string): Promise<OracleRun[]>;
   /** Ticks that hold more than one scheduled or catch-up run: must always be empty. Manual runs are not ticks. */
-  duplicateTicks(): Promise<Array<{ taskId: string; scheduledFor: number; count: number }>>;
+  duplicateTicks(): Promise<
+    Array<{
+      /** The task of the tick. */
+      taskId: string;
+      /** Epoch milliseconds of the tick. */
+      scheduledFor: number;
+      /** How many scheduled or catch-up runs it holds (2 or more). */
+      count: number;
+    }>
+  >;
 }
 
 interface Row {

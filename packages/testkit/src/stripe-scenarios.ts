@@ -5,17 +5,19 @@ const DAY = 86_400;
 
 /** What every scenario takes: the subscription's id, its customer and its prices. */
 export interface ScenarioBase {
+  /** The subscription id (`sub_…`). */
   id: string;
+  /** The customer id (`cus_…`). */
   customer: string;
-  /** @default ["price_pro"] */
+  /** One subscription item per price. @default ["price_pro"] */
   prices?: Array<string | PriceFixture>;
-  /** @default 30 */
+  /** The current period's length, in days. @default 30 */
   periodDays?: number;
 }
 
 /** Who pays how: charged automatically (card), or invoiced with net days. */
 export interface Collection {
-  /** @default "charge_automatically" */
+  /** How the customer pays: charged automatically (card), or invoiced. @default "charge_automatically" */
   collection?: "charge_automatically" | "send_invoice";
   /** Net days of an invoiced customer. @default 30 */
   netDays?: number;

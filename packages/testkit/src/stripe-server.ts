@@ -8,28 +8,49 @@ import { periodsOnItems, type SubscriptionFixture, subscriptionObject } from "./
  * asks for (1-based, from `starting_after` and `limit`), so a retried request for the same page
  * meets the same fault until `times` is used up.
  */
-export type StripeFault =
-  /**
-   * 429 `rate_limit`. `retryAfter` (seconds) sends `Retry-After`, `null` sends none; `shouldRetry`
-   * sends `Stripe-Should-Retry: true`.
-   */
-  | { kind: "rate-limit"; page: number; times?: number; retryAfter?: number | null; shouldRetry?: boolean }
-  /** 500 with a Stripe `api_error` body; `shouldRetry` sends `Stripe-Should-Retry` (true or false), absent sends none. */
-  | { kind: "server-error"; page: number; times?: number; shouldRetry?: boolean }
-  /** 200 whose body is not JSON. */
-  | { kind: "malformed-json"; page: number; times?: number }
-  /** The body is cut off half-way and the connection dropped. */
-  | { kind: "truncated-body"; page: number; times?: number }
-  /** The listing claims it is complete at this page (`has_more: false`) although more remain. */
-  | { kind: "early-end"; page: number; times?: number }
-  /** 401 as Stripe answers an unknown key: the message names the key masked but for its tail. */
-  | { kind: "invalid-key"; page: number; times?: number }
-  /** 403 as Stripe answers a restricted key without read access to subscriptions. */
-  | { kind: "forbidden"; page: number; times?: number };
+export type StripeFault = StripeFaultMatch &
+  (
+    | {
+        /** 429 `rate_limit`. */
+        kind: "rate-limit";
+        /** Seconds sent as `Retry-After`; `null` sends none. @default 1 */
+        retryAfter?: number | null;
+        /** Whether to send `Stripe-Should-Retry: true`. @default false */
+        shouldRetry?: boolean;
+      }
+    | {
+        /** 500 with a Stripe `api_error` body. */
+        kind: "server-error";
+        /** The `Stripe-Should-Retry` value sent. @default no such header */
+        shouldRetry?: boolean;
+      }
+    | {
+        /** 200 whose body is not JSON (`malformed-json`); the body cut off half-way and the connection dropped (`truncated-body`). */
+        kind: "malformed-json" | "truncated-body";
+      }
+    | {
+        /** The listing claims it is complete at this page (`has_more: false`) although more remain. */
+        kind: "early-end";
+      }
+    | {
+        /** 401 as Stripe answers an unknown key (`invalid-key`: the message names the key masked but for its tail), or 403 as it answers a restricted key without read access to subscriptions (`forbidden`). */
+        kind: "invalid-key" | "forbidden";
+      }
+  );
+
+/** Which listing requests a Stripe fault hits, and how many. */
+export interface StripeFaultMatch {
+  /** The listing page it hits, counted from 1. */
+  page: number;
+  /** Requests for that page that fail. @default 1 */
+  times?: number;
+}
 
 /** Options of `startStripeServer`: what it serves at first, and the faults to inject. */
 export interface StripeServerOptions {
+  /** The subscriptions served at start. @default [] */
   subscriptions?: SubscriptionFixture[];
+  /** Faults to inject from the first request. @default [] */
   faults?: StripeFault[];
   /**
    * The account's default API version, used when a request sends no `Stripe-Version` (the `stripe`
@@ -55,13 +76,24 @@ export interface StripeServerStats {
 
 /** A local HTTP server speaking Stripe's subscription API for the real `stripe` client. */
 export interface StripeServer {
+  /** The address it listens on, `127.0.0.1`. */
   readonly host: string;
+  /** The port it listens on, chosen by the system. */
   readonly port: number;
+  /** Always `"http"`: the server speaks plain HTTP. */
   readonly protocol: "http";
   /** Spread into `new Stripe(key, { ...server.clientOptions, maxNetworkRetries })`. */
-  readonly clientOptions: { host: string; port: number; protocol: "http" };
+  readonly clientOptions: {
+    /** As `host`. */
+    host: string;
+    /** As `port`. */
+    port: number;
+    /** As `protocol`. */
+    protocol: "http";
+  };
   /** The stored subscriptions, in listing order (newest first); mutate through the methods below. */
   readonly subscriptions: readonly SubscriptionFixture[];
+  /** Request counts since start or the last `reset`. */
   readonly stats: StripeServerStats;
   /** Replaces every subscription; they are listed newest first (`created` descending, then given order). */
   setSubscriptions(subscriptions: SubscriptionFixture[]): void;

@@ -89,9 +89,9 @@ export interface CryptoOptions {
   kek: KekProvider;
   /** Former KEKs, still able to unwrap keys until `upkeep keys rewrap` moved them to `kek`. @default [] */
   previousKeks?: readonly KekProvider[];
-  /** @default "upkeep_" */
+  /** Where `<prefix>keys` lives. @default "upkeep_" */
   tablePrefix?: string;
-  /** @default () => new Date() */
+  /** The clock that stamps a new data key's creation time. @default () => new Date() */
   clock?: () => Date;
   /**
    * How long the keyring is cached before it is read again, so every process moves to a new active

@@ -12,7 +12,7 @@ export interface RewrapOptions {
   kek: KekProvider;
   /** The KEKs that wrap keys now; each key is unwrapped by the one whose id it names. */
   previousKeks: readonly KekProvider[];
-  /** @default "upkeep_" */
+  /** Where `<prefix>keys` lives. @default "upkeep_" */
   tablePrefix?: string;
   /** Count what would change and change nothing. @default false */
   dryRun?: boolean;
@@ -20,7 +20,9 @@ export interface RewrapOptions {
 
 /** What a rewrap did: key ids only. */
 export interface RewrapResult {
+  /** Whether this was a dry run, which changed nothing. */
   dryRun: boolean;
+  /** The id of the KEK the keys are (or would be) wrapped by. */
   kekId: string;
   /** Keys now wrapped by the new KEK (or that would be, in a dry run). */
   rewrapped: string[];

@@ -103,6 +103,7 @@ export interface WebhookTargetOptions {
 
 /** What a sweep or a redelivery did, in attempts that ended each way. */
 export interface WebhookSendReport {
+  /** Attempts the endpoint accepted (a 2xx answer). */
   delivered: number;
   /** Attempts that failed and will be retried. */
   retrying: number;
@@ -125,7 +126,7 @@ export interface WebhookRedeliverOptions {
   eventIds?: readonly string[];
   /** Stops the sends between requests. */
   signal?: AbortSignal;
-  /** @default the target's clock */
+  /** The moment the reset deliveries are due from, and their maximum age counted from. @default the target's clock */
   now?: Date;
 }
 

@@ -2,9 +2,11 @@
 export interface TaskFigure {
   /** Metric name after the prefix, such as `cleanup_rows_deleted_total`. */
   name: string;
+  /** The metric's help text, one line. */
   help: string;
   /** `counter` adds `value` per run; `gauge` sets it. */
   kind: "counter" | "gauge";
+  /** The figure's value for this run. */
   value: number;
   /** Extra labels beside `task`; every figure of one name must use the same label names. */
   labels?: Record<string, string>;

@@ -32,6 +32,7 @@ export interface UpkeepMetricsOptions {
 
 /** What `upkeepMetrics` returns. */
 export interface UpkeepMetrics {
+  /** The registry holding the metrics (the host's own, when it passed one). */
   readonly registry: Registry;
   /** A `node:http` request handler that answers with the registry's text exposition (serve it at `/metrics`). */
   handler(request: IncomingMessage, response: ServerResponse): void;

@@ -9,12 +9,17 @@ export interface StoredEvent {
   id: string;
   /** The task that emitted it. */
   task: string;
+  /** The run that emitted it. */
   runId: string;
   /** A dotted name, such as `agent.suspended`. */
   type: string;
+  /** How urgent the event is; `info` unless the task said otherwise. */
   severity: "info" | "warning" | "critical";
+  /** Whether the task marked it a security event. */
   security: boolean;
+  /** The event's fields as the task emitted them; an empty object when it gave none. */
   data: Record<string, unknown>;
+  /** When the task emitted it. */
   createdAt: Date;
 }
 
@@ -23,26 +28,31 @@ export type EventState = "pending" | "delivered";
 
 /** An outbox row as `upkeep events` lists it. */
 export interface EventRecord extends StoredEvent {
+  /** Whether it is still waiting for delivery or has been delivered. */
   state: EventState;
   /** How many times a process took it for delivery (the writer's own delivery counts as one). */
   attempts: number;
+  /** When it was delivered; null while it is pending. */
   deliveredAt: Date | null;
 }
 
 /** Who holds an event for delivery, and until when. */
 export interface EventLease {
+  /** An id naming the process that holds the event. */
   owner: string;
+  /** When the lease ends and another process may take the event. */
   until: Date;
 }
 
 /** Filters of `EventStore.list`. */
 export interface EventQuery {
+  /** Only this task's events; absent, every task's. */
   task?: string;
   /** Events created at or after this moment. */
   since?: Date;
   /** Only security events. @default false */
   security?: boolean;
-  /** @default 100 */
+  /** Most events returned. @default 100 */
   limit?: number;
 }
 

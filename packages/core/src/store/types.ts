@@ -96,8 +96,23 @@ export function newRecord(run: NewRun): RunRecord {
  * scheduled or catch-up one of a paused task, so nothing was recorded.
  */
 export type ClaimResult =
-  | { claimed: true; run: RunRecord }
-  | { claimed: false; existing: RunRecord | undefined; paused?: { reason: string | null } };
+  | {
+      /** The run was claimed: this process runs it. */
+      claimed: true;
+      /** The run as recorded, `running`. */
+      run: RunRecord;
+    }
+  | {
+      /** The run was not claimed. */
+      claimed: false;
+      /** The run already recorded for this tick, or the `skipped` run recorded instead; absent when there is none. */
+      existing: RunRecord | undefined;
+      /** Set when the task is paused, which is why nothing was claimed. */
+      paused?: {
+        /** The reason given to `upkeep.pause`; null when none was given. */
+        reason: string | null;
+      };
+    };
 
 /** How a claim treats other runs of the same task. */
 export interface ClaimOptions {
@@ -179,7 +194,7 @@ export interface RunQuery {
   taskId?: string;
   /** Only runs in this status. */
   status?: RunStatus;
-  /** @default 50 */
+  /** Most runs returned. @default 50 */
   limit?: number;
 }
 
@@ -188,6 +203,7 @@ export interface RunQuery {
  * with the same `(taskId, claimKey(run))` give one `claimed: true`.
  */
 export interface RunStore {
+  /** The store's kind, shown in logs and errors: `"memory"`, or `knex:` and the knex client (`knex:pg`). */
   readonly name: string;
   /** Creates or upgrades the store's tables. Safe to call from several processes at once. */
   migrate(): Promise<void>;

@@ -2,7 +2,9 @@ import type { BillingSyncInput } from "./options.ts";
 
 /** The mass-downgrade guard's verdict, kept in the run result. */
 export interface GuardVerdict {
+  /** Downgrades the run planned. */
   downgrades: number;
+  /** Accounts on a plan other than the free plan, the base of `maxDowngradeShare`. */
   paidAccounts: number;
   /** The most downgrades the guard lets through. */
   allowed: number;

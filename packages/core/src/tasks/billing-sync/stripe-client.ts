@@ -1,22 +1,36 @@
 /** The part of a Stripe price billing-sync maps to a plan: its id, its lookup key, its product. */
 export interface StripePriceLike {
+  /** The price id (`price_…`). */
   id: string;
+  /** The price's lookup key; null or absent when it has none. */
   lookup_key?: string | null;
   /** The product id, or the product when expanded. */
-  product?: string | { id: string } | null;
+  product?:
+    | string
+    | {
+        /** The product id (`prod_…`). */
+        id: string;
+      }
+    | null;
 }
 
 /** The part of a subscription's latest invoice (expanded in the listing) that dates a `past_due`. */
 export interface StripeInvoiceLike {
+  /** The invoice id (`in_…`). */
   id: string;
   /** `draft`, `open`, `paid`, `uncollectible`, `void`. */
   status?: string | null;
   /** Epoch seconds; set for `send_invoice` invoices. */
   due_date?: number | null;
+  /** Epoch seconds of its creation. */
   created?: number;
   /** Payment attempts made so far (`charge_automatically`). */
   attempt_count?: number;
-  status_transitions?: { finalized_at?: number | null } | null;
+  /** When the invoice changed status; absent or null in older fixtures. */
+  status_transitions?: {
+    /** Epoch seconds of its finalization; null while a draft. */
+    finalized_at?: number | null;
+  } | null;
 }
 
 /**
@@ -24,24 +38,41 @@ export interface StripeInvoiceLike {
  * fits it; older API versions carry the period on the subscription, newer ones on each item.
  */
 export interface StripeSubscriptionLike {
+  /** The subscription id (`sub_…`). */
   id: string;
   /** The customer id, or the customer when expanded; null only in malformed data, which is skipped. */
-  customer: string | { id: string } | null;
+  customer:
+    | string
+    | {
+        /** The customer id (`cus_…`). */
+        id: string;
+      }
+    | null;
+  /** Stripe's status, such as `active`, `trialing`, `past_due` or `canceled`. */
   status: string;
+  /** Epoch seconds of its creation. */
   created?: number;
+  /** Whether it lives in live mode; checked against `mode`. */
   livemode?: boolean;
   /** `charge_automatically` or `send_invoice`. */
   collection_method?: string | null;
   /** Net days of a `send_invoice` subscription. */
   days_until_due?: number | null;
+  /** Epoch seconds: the current period's start (API versions before 2025-03-31; newer ones carry it on each item). */
   current_period_start?: number;
+  /** Epoch seconds: the current period's end (API versions before 2025-03-31; newer ones carry it on each item). */
   current_period_end?: number;
   /** The invoice id, or the invoice when expanded (billing-sync asks for `data.latest_invoice`). */
   latest_invoice?: string | StripeInvoiceLike | null;
+  /** The subscription's items. */
   items: {
+    /** Every item of the subscription. */
     data: ReadonlyArray<{
+      /** The item's price; absent or null only in malformed data. */
       price?: StripePriceLike | null;
+      /** Epoch seconds: the item's current period's start (API 2025-03-31 and later). */
       current_period_start?: number;
+      /** Epoch seconds: the item's current period's end (API 2025-03-31 and later). */
       current_period_end?: number;
     }>;
   };
@@ -49,9 +80,13 @@ export interface StripeSubscriptionLike {
 
 /** The listing parameters billing-sync sends. */
 export interface SubscriptionListParams {
+  /** Every status, so a lapsed subscription is seen too. */
   status: "all";
+  /** Subscriptions per page. */
   limit: number;
+  /** The last subscription id already read, when the listing resumes after a rate limit. */
   starting_after?: string;
+  /** Fields expanded in the answer, such as `data.latest_invoice`. */
   expand?: string[];
 }
 
@@ -60,6 +95,7 @@ export interface SubscriptionListParams {
  * (`for await`). A `new Stripe(key)` instance fits; core never imports `stripe` itself.
  */
 export interface StripeClient {
+  /** Stripe's subscriptions resource. */
   subscriptions: {
     /** Every subscription matching `params`, page after page (`for await`). */
     list(params: SubscriptionListParams): AsyncIterable<StripeSubscriptionLike>;

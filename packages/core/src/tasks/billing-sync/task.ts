@@ -10,16 +10,23 @@ import { keyModeOf } from "./stripe-client.ts";
 
 /** A change as a dry run reports it. */
 export interface BillingChangeReport {
+  /** The local account's id. */
   accountId: AccountId;
+  /** What the change is: an upgrade, a downgrade, or a refresh of the subscription fields. */
   kind: AccountChange["kind"];
+  /** The account's plan before; null when it had none. */
   fromPlan: string | null;
+  /** The plan the account moves (or stays) to. */
   toPlan: string;
+  /** The deciding subscription's id; null when the account lapses to the free plan without one. */
   subscriptionId: string | null;
+  /** The deciding subscription's Stripe status; null when there is no deciding subscription. */
   status: string | null;
 }
 
 /** What a billing-sync run returns (stored as the run's result): counts and ids, never a key. */
 export interface BillingSyncResult {
+  /** Whether this was a dry run, which changed nothing. */
   dryRun: boolean;
   /** Subscriptions listed, of every status. */
   subscriptions: number;
@@ -29,10 +36,13 @@ export interface BillingSyncResult {
   accounts: number;
   /** Accounts among them on a plan other than the free plan. */
   paidAccounts: number;
+  /** Accounts moved to a higher-ranked plan. */
   upgraded: number;
+  /** Accounts moved to a lower-ranked plan (or the free plan). */
   downgraded: number;
   /** Same plan, other subscription fields refreshed (status, subscription id, period end). */
   updated: number;
+  /** Accounts already matching Stripe, left as they were. */
   unchanged: number;
   /** Accounts with no Stripe customer, never touched. */
   comped: number;
@@ -50,17 +60,25 @@ export interface BillingSyncResult {
   unknownCustomers: number;
   /** Downgrades not made because the account is on a `neverDowngrade` plan or marked by its column. */
   neverDowngraded: number;
+  /** The ids of the `neverDowngraded` accounts, up to `reportLimit`. */
   neverDowngradedIds: AccountId[];
   /** Subscriptions skipped because they have no customer (malformed data). */
   withoutCustomer: number;
+  /** The ids of the subscriptions without a customer, up to `reportLimit`. */
   withoutCustomerIds: string[];
+  /** The ids of the unknown Stripe customers, up to `reportLimit`. */
   unknownCustomerIds: string[];
   /** Price ids seen in Stripe that `plans` does not map. */
   unmappedPriceIds: string[];
+  /** The ids of the upgraded accounts, up to `reportLimit`. */
   upgradedIds: AccountId[];
+  /** The ids of the downgraded accounts, up to `reportLimit`. */
   downgradedIds: AccountId[];
+  /** The ids of the refreshed accounts, up to `reportLimit`. */
   updatedIds: AccountId[];
+  /** The ids of the accounts skipped because they changed meanwhile, up to `reportLimit`. */
   skippedConcurrentIds: AccountId[];
+  /** What the downgrade guard decided. */
   guard: GuardVerdict;
   /** A dry run's list of every change it would make (up to `reportLimit`). */
   changes?: BillingChangeReport[];

@@ -14,7 +14,14 @@ export type FlagKind = "flag" | "timestamp";
  * A column that marks a row (used, revoked, published). A name alone has its kind read from the
  * catalog at `start()`; `{ column, kind }` states it, and the catalog must still agree.
  */
-export type FlagColumn = string | { column: string; kind: FlagKind };
+export type FlagColumn =
+  | string
+  | {
+      /** The column's name. */
+      column: string;
+      /** How the column says "set"; the catalog must agree. */
+      kind: FlagKind;
+    };
 
 /** A flag column a policy's selection uses. */
 export interface FlagUse {

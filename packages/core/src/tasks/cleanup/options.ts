@@ -36,8 +36,11 @@ export type SelectionWhere = (query: Knex.QueryBuilder, at: WhereContext & FlagC
 
 /** What an archive sink is told about the batch it receives. */
 export interface SinkBatch {
+  /** The policy's name (its `name`, or its table when unnamed). */
   policy: string;
+  /** The table the rows come from. */
   table: string;
+  /** The primary key column; acknowledge rows by this column's values. */
   primaryKey: string;
 }
 
@@ -107,7 +110,7 @@ export interface CleanupPolicy {
   dedupe?: {
     /** The columns whose equal values make rows duplicates. */
     key: string[];
-    /** @default "oldest" */
+    /** Which row of each key stays: the first or the last by `orderBy`. @default "oldest" */
     keep?: "oldest" | "newest";
     /**
      * Column that decides which row is oldest.
@@ -124,7 +127,7 @@ export interface CleanupPolicy {
 }
 
 interface PresetTable {
-  /** @default "id" */
+  /** Single-column primary key, used to walk and delete the table in batches. @default "id" */
   primaryKey?: string;
   /**
    * Rows per batch (one short transaction each).
@@ -137,7 +140,7 @@ interface PresetTable {
 export interface ExpiringTable extends PresetTable {
   /** The host's table (`schema.table` allowed). @default the preset's table for this entry */
   table?: string;
-  /** @default "expires_at" */
+  /** The expiry time column; a row goes once it is past. @default "expires_at" */
   expiresColumn?: string;
 }
 
@@ -145,7 +148,7 @@ export interface ExpiringTable extends PresetTable {
 export interface AgedTable extends PresetTable {
   /** The host's table (`schema.table` allowed). @default the preset's table for this entry */
   table?: string;
-  /** @default "created_at" */
+  /** Timestamp column compared with `olderThan`. @default "created_at" */
   column?: string;
   /**
    * Age past which a row goes, counted from `column`; 0 or null keeps rows forever.
@@ -156,7 +159,7 @@ export interface AgedTable extends PresetTable {
 
 /** The auth preset; set a table to `false` to leave it alone. */
 export interface AuthPresetOptions {
-  /** @default "date" */
+  /** How the preset's timestamp columns store time (on SQLite, each column's rows decide). @default "date" */
   timeFormat?: TimeFormat;
   /** Expired blacklisted tokens. Table @default "blacklisted_tokens" */
   blacklistedTokens?: false | ExpiringTable;
@@ -198,7 +201,7 @@ export interface AuthPresetOptions {
 
 /** The platform preset; set a table to `false` to leave it alone. */
 export interface PlatformPresetOptions {
-  /** @default "date" */
+  /** How the preset's timestamp columns store time (on SQLite, each column's rows decide). @default "date" */
   timeFormat?: TimeFormat;
   /** Raw endpoint telemetry. Table @default "endpoint_telemetry", olderThan @default "30d" */
   telemetry?: false | AgedTable;
@@ -236,16 +239,16 @@ export interface PlatformPresetOptions {
          * @default "published_at"
          */
         publishedColumn?: FlagColumn;
-        /** @default "attempts" */
+        /** The column counting publish attempts. @default "attempts" */
         attemptsColumn?: string;
-        /** @default 10 */
+        /** Attempts after which an unpublished event counts as dead-lettered. @default 10 */
         maxAttempts?: number;
       });
   /** Legacy duplicate threat-intelligence rows. Table @default "threat_indicators", key @default ["type", "value"] */
   threatIntelDuplicates?:
     | false
     | (PresetTable & {
-        /** @default "threat_indicators" */
+        /** The host's table (`schema.table` allowed). @default "threat_indicators" */
         table?: string;
         /** Columns whose equal values make rows duplicates. @default ["type", "value"] */
         key?: string[];
@@ -263,11 +266,11 @@ export interface PlatformPresetOptions {
 
 /** Options of `cleanupTask`. */
 export interface CleanupOptions {
-  /** @default "cleanup" */
+  /** The task id. @default "cleanup" */
   id?: string;
   /** @default "0 3 * * *" */
   schedule?: string;
-  /** @default the configuration's timezone */
+  /** The IANA time zone of the schedule. @default the configuration's timezone */
   timezone?: string;
   /** Your own policies, run after the presets'. */
   policies?: CleanupPolicy[];
@@ -339,6 +342,10 @@ const archiveTarget = z.union([z.object({ table: identifier }).strict(), z.objec
 
 export const policySchema = z
   .object({
+    /**
+     * Names the policy in results, progress and errors.
+     * @default the table name
+     */
     name: z
       .string()
       .regex(/^[A-Za-z0-9_.:-]{1,64}$/, "expected letters, digits, '_', '.', ':' or '-'")
@@ -348,9 +355,19 @@ export const policySchema = z
     column: identifier.optional(),
     olderThan: duration.nullable().optional(),
     timeFormat: timeFormat.optional(),
+    /**
+     * An extra condition ANDed to the selection: raw SQL text, or a function adding knex where clauses.
+     * Raw SQL must be one closed expression (balanced parentheses and quotes; no `;`, comment,
+     * backslash or `$`), or registration refuses it.
+     */
     where: z.union([z.string().min(1), fn<CleanupWhere>()]).optional(),
+    /**
+     * What happens to matching rows.
+     * @default "delete"
+     */
     action: z.enum(["delete", "archive", "dedupe"]).optional(),
     archive: archiveTarget.optional(),
+    /** For `dedupe`: rows with equal `key` columns are duplicates; one is kept. */
     dedupe: z
       .object({ key: z.array(identifier).min(1), keep: z.enum(["oldest", "newest"]).optional(), orderBy: identifier.optional() })
       .strict()
@@ -368,10 +385,13 @@ const toggle = <T extends z.ZodType>(schema: T) => z.union([z.literal(false), sc
 const authSchema = z
   .object({
     timeFormat: timeFormat.optional(),
+    /** Expired blacklisted tokens. Table @default "blacklisted_tokens" */
     blacklistedTokens: toggle(expiring),
+    /** Expired magic links. Table @default "magic_links" */
     magicLinks: toggle(expiring),
     otpCodes: toggle(expiring.extend({ usedColumn: flagColumn.optional(), delete: z.enum(["expired-or-used", "expired"]).optional() })),
     refreshTokens: toggle(expiring.extend({ revokedColumn: flagColumn.optional() })),
+    /** Login attempts. Table @default "login_attempts", olderThan @default "90d" */
     loginAttempts: toggle(z.object(aged).strict()),
     auditLogs: toggle(z.object(aged).strict()),
   })
@@ -380,16 +400,24 @@ const authSchema = z
 const platformSchema = z
   .object({
     timeFormat: timeFormat.optional(),
+    /** Raw endpoint telemetry. Table @default "endpoint_telemetry", olderThan @default "30d" */
     telemetry: toggle(z.object(aged).strict()),
     auditLogs: toggle(z.object(aged).strict()),
+    /** Cookie-consent records. Table @default "cookie_consents", olderThan @default "30d" */
     consentRecords: toggle(z.object(aged).strict()),
     outboxPublished: toggle(z.object({ ...aged, archive: archiveTarget.optional() }).strict()),
     outboxDeadLetters: toggle(
       z
         .object({
           ...aged,
+          /**
+           * Marks a published event: a nullable timestamp or a boolean, like the auth preset's `usedColumn`.
+           * @default "published_at"
+           */
           publishedColumn: flagColumn.optional(),
+          /** The column counting publish attempts. @default "attempts" */
           attemptsColumn: identifier.optional(),
+          /** Attempts after which an unpublished event counts as dead-lettered. @default 10 */
           maxAttempts: z.number().int().min(1).optional(),
         })
         .strict(),
@@ -411,15 +439,46 @@ const platformSchema = z
 /** The shape of the input, before the cross-field rules in input.ts. */
 export const inputShape = z
   .object({
+    /** Your own policies, run after the presets'. */
     policies: z.array(policySchema).optional(),
+    /** Turns on the auth preset (true for its defaults). @default false */
     auth: z.union([z.boolean(), authSchema]).optional(),
+    /** Turns on the platform preset (true for its defaults). @default false */
     platform: z.union([z.boolean(), platformSchema]).optional(),
     protectedTables: z.array(identifier).optional(),
+    /**
+     * Minimum retention per table (compliance): a policy on the table must keep rows at least this
+     * long, e.g. `{ audit_logs: "90d" }`. Names match without case; a run's input can raise a floor,
+     * never lower it.
+     * @default {}
+     */
     floors: z.record(identifier, duration).optional(),
     batchSize: batchSize.optional(),
+    /**
+     * How long one batch should take: a batch that took under half of it or over all of it is
+     * resized to land at three quarters, growing at most 4x and shrinking at most 8x per batch.
+     * 0 keeps every batch at `batchSize`.
+     * @default "100ms"
+     */
     batchTime: duration.optional(),
+    /**
+     * Upper bound of a grown batch.
+     * @default 50000
+     */
     maxBatchSize: z.number().int().min(1).max(1_000_000).optional(),
+    /**
+     * Pause between batches, to let replicas and concurrent writers breathe (in each lane, see
+     * `concurrency`).
+     * @default 0
+     */
     pause: duration.optional(),
+    /**
+     * How many batches of one policy may run at once on MariaDB/MySQL, each its own short
+     * transaction on its own pooled connection, over disjoint ranges of keys. It applies to a pure
+     * age cut that is deleted by key ranges; every other policy, and every policy on PostgreSQL and
+     * SQLite, runs one batch at a time. 1 runs one batch at a time everywhere.
+     * @default 2
+     */
     concurrency: z.number().int().min(1).max(16).optional(),
   })
   .strict();

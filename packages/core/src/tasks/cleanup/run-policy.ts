@@ -10,19 +10,29 @@ import { ageSpanPlan, keyWalk, type Plan, type RemoveRange, sinkWalk, sliceWalk,
 
 /** What one policy did in a run. */
 export interface PolicyResult {
+  /** The policy's name (its table when it was given none). */
   name: string;
+  /** The table the policy cleans. */
   table: string;
+  /** What the policy does with matched rows: `delete`, `archive` or `dedupe`. */
   action: ResolvedPolicy["action"];
   /** `done`; `skipped` (kept forever); `stopped` (aborted between batches); `failed`; `not_started` (the run was aborted first). */
   status: "done" | "skipped" | "stopped" | "failed" | "not_started";
   /** Rows the selection matched: counted in a dry run, batched otherwise. */
   matched: number;
+  /** Rows deleted from the table (archived rows included); 0 in a dry run. */
   deleted: number;
+  /** Rows copied to the archive table or handed to the sink before their delete; 0 in a dry run. */
   archived: number;
+  /** Batches committed. */
   batches: number;
+  /** Wall time the policy took, in milliseconds. */
   durationMs: number;
+  /** Whether the policy ended before its selection was exhausted (`stopped` or `not_started`). */
   stoppedEarly: boolean;
+  /** Why the policy was skipped; set only with status `skipped`. */
   reason?: string;
+  /** The failure's message; set only with status `failed`. */
   error?: string;
 }
 

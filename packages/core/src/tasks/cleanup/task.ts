@@ -9,11 +9,21 @@ import { emptyResult, type PolicyResult, runPolicy } from "./run-policy.ts";
 
 /** The stored result of a cleanup run. */
 export interface CleanupResult {
+  /** Whether this was a dry run, which changed nothing. */
   dryRun: boolean;
   /** Says so when nothing was changed. */
   note?: string;
+  /** One result per policy, in the configuration's order. */
   policies: PolicyResult[];
-  totals: { matched: number; deleted: number; archived: number };
+  /** The sums over every policy. */
+  totals: {
+    /** Rows the policies' selections matched. */
+    matched: number;
+    /** Rows deleted. */
+    deleted: number;
+    /** Rows archived. */
+    archived: number;
+  };
 }
 
 /**

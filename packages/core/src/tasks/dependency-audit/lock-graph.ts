@@ -28,7 +28,9 @@ export interface LockGraph {
 
 /** One locked registry package (a name and version), however many instances of it are installed. */
 export interface LockedPackage {
+  /** The package's name, with its scope (`@scope/name`). */
   name: string;
+  /** The locked version, exact. */
   version: string;
   /** Distinct `integrity` values of its instances. */
   integrity: string[];
@@ -45,8 +47,11 @@ export interface LockedPackage {
 
 /** The packages of a lockfile, with its format. */
 export interface Lockfile {
+  /** The lockfile's path, as configured or found. */
   path: string;
+  /** The format it was read as: `npm-v<n>`, `pnpm-v<n>`, `yarn-v1` or `yarn-berry`. */
   format: string;
+  /** Its registry packages, one per name and version. */
   packages: LockedPackage[];
   /** Instances skipped because they do not come from a registry (git, file, link, workspace). */
   skipped: number;

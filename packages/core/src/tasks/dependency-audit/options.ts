@@ -45,11 +45,11 @@ export interface AuditRegistryOptions {
 
 /** The options of `dependencyAuditTask`. */
 export interface DependencyAuditOptions {
-  /** @default "dependency-audit" */
+  /** The task id. @default "dependency-audit" */
   id?: string;
   /** @default "0 4 1 * *" (04:00 on the first of each month) */
   schedule?: string;
-  /** @default the configuration's timezone */
+  /** The IANA time zone of the schedule. @default the configuration's timezone */
   timezone?: string;
   /** The folder holding the app's lockfile(s), looked up by name. @default process.cwd() at run time */
   root?: string;
@@ -125,23 +125,45 @@ function checkBaseUrl(value: { url: string; allowHttp: boolean }, ctx: z.Refinem
 
 const registrySchema = z
   .object({
+    /** The registry's base URL, as in `.npmrc`'s `registry=`. */
     url: z.string().min(1),
-    token: z.union([z.string().min(1), z.object({ env: z.string().min(1, "expected an environment variable name") }).strict()]).optional(),
+    /** An auth token sent as `Authorization: Bearer` to the registry only; a literal or `{ env }`. Never logged. */
+    token: z
+      .union([
+        z.string().min(1),
+        z
+          .object({
+            /** Name of the environment variable holding the token. */
+            env: z.string().min(1, "expected an environment variable name"),
+          })
+          .strict(),
+      ])
+      .optional(),
+    /** Whether a plain `http:` URL is accepted (a local mirror). @default false */
     allowHttp: z.boolean().default(false),
   })
   .strict()
   .superRefine((registry, ctx) => checkBaseUrl(registry, ctx, "registry"));
 
 const osvSchema = z
-  .object({ url: z.string().min(1), allowHttp: z.boolean().default(false) })
+  .object({
+    /** The service's base URL. */
+    url: z.string().min(1),
+    /** Whether a plain `http:` URL is accepted (a local mirror). @default false */
+    allowHttp: z.boolean().default(false),
+  })
   .strict()
   .superRefine((osv, ctx) => checkBaseUrl(osv, ctx, "osv"));
 
 const ignoreSchema = z
   .object({
+    /** The advisory's id (`1096366`), its GHSA id (the last segment of its URL), or an integrity kind (`integrity.foreign_host`). */
     advisory: z.string().min(1),
+    /** Only this package. @default every package */
     package: z.string().min(1).optional(),
+    /** Why it is acknowledged; stored with the finding. */
     reason: z.string().min(1, "expected a reason"),
+    /** An ISO date or time; from then on the finding alerts and counts again. */
     expires: z.string().refine((value) => !Number.isNaN(Date.parse(value)), { message: "expected an ISO date such as 2026-06-30" }),
   })
   .strict();
@@ -149,23 +171,50 @@ const ignoreSchema = z
 /** Validates the task's input; errors name the field path, never its value. */
 export const dependencyAuditSchema = z
   .object({
+    /** The folder holding the app's lockfile(s), looked up by name. @default process.cwd() at run time */
     root: z.string().min(1).optional(),
+    /** Lockfile paths, instead of looking in `root`. @default the lockfiles found in `root` */
     lockfiles: z.array(z.string().min(1)).min(1, "expected at least one path").optional(),
+    /** The registry the lockfiles resolve from, whose advisories and packuments the audit reads. */
     registry: registrySchema,
+    /**
+     * An OSV-format source besides the registry's advisories: the base URL of a service answering
+     * OSV's `POST /v1/querybatch` and `GET /v1/vulns/:id` (a mirror of OSV's npm ecosystem). No token
+     * is sent to it.
+     * @default none
+     */
     osv: osvSchema.optional(),
+    /** Hosts besides the registry's that a lockfile's `resolved` URL may name. @default [] */
     allowedHosts: z.array(z.string().regex(/^[a-z0-9.-]+(:\d+)?$/i, "expected a host name, optionally with :port")).default([]),
+    /** Compare lockfile integrity and hosts with the registry's packuments. @default true */
     integrity: z.boolean().default(true),
+    /** Include dev-only packages. @default true */
     dev: z.boolean().default(true),
+    /** Acknowledged findings. @default [] */
     ignore: z.array(ignoreSchema).default([]),
+    /** A `security` event for each new finding at or above this severity. @default "moderate" */
     alertAt: severity.default("moderate"),
+    /**
+     * The run fails (the CLI exits 1) while an unacknowledged finding at or above this severity is
+     * open; `"none"` never fails on findings.
+     * @default "high"
+     */
     failOn: z.union([severity, z.literal("none")]).default("high"),
+    /** Package names per bulk advisory request. @default 500 */
     batchSize: z.number().int().min(1).max(10_000).default(500),
+    /** Packument requests in flight at once. @default 8 */
     concurrency: z.number().int().min(1).max(64).default(8),
+    /** Longest one request may take. @default "30s" */
     requestTimeout: durationMs.prefault("30s"),
+    /** Retries of a request answered 429, 5xx or not at all. @default 3 */
     retries: z.number().int().min(0).max(10).default(3),
+    /** Longest `Retry-After` honoured; a longer one fails the batch. @default "2m" */
     maxRetryAfter: durationMs.prefault("2m"),
+    /** Largest answer accepted, in bytes. @default 67108864 (64 MiB) */
     maxResponseBytes: z.number().int().positive().default(67_108_864),
+    /** Dependency paths kept per finding. @default 5 */
     maxPaths: z.number().int().min(1).max(100).default(5),
+    /** Prefix of the task's tables; the same as the configuration's `tablePrefix`. @default "upkeep_" */
     tablePrefix: z
       .string()
       .regex(/^[a-z][a-z0-9_]{0,30}$/i, "expected letters, digits and '_', starting with a letter")

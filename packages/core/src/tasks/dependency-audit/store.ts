@@ -5,27 +5,39 @@ import type { PackumentSummary } from "./registry.ts";
 
 /** One finding of a run. */
 export interface AuditFinding {
+  /** What was found: a published advisory, or an integrity problem (a hash mismatch, a foreign host, an unpublished version). */
   kind: FindingKind;
   /** The lockfile it was found in, as configured or found. */
   lockfile: string;
+  /** The affected package's name. */
   package: string;
+  /** The affected locked version. */
   version: string;
   /** The advisory's id for `advisory`; empty for integrity findings. */
   advisory: string;
+  /** How severe the finding is: the advisory's rating, or the fixed severity of its integrity kind. */
   severity: Severity;
+  /** The advisory's title; absent for integrity findings. */
   title?: string;
+  /** The advisory's web page; absent for integrity findings. */
   url?: string;
   /** The advisory's vulnerable range. */
   vulnerableRange?: string;
   /** The lowest published version above the locked one outside the vulnerable range, when known. */
   fixedIn?: string;
+  /** True when only devDependencies reach the package. */
   dev: boolean;
   /** Who pulls it in, as `name@version` steps from the project. */
   paths: string[][];
   /** What an integrity check saw (the hosts, which hash), never a token. */
   detail?: string;
   /** Set when an ignore entry acknowledges it: its reason and expiry. */
-  ignored?: { reason: string; expires: string };
+  ignored?: {
+    /** Why the ignore entry acknowledges the finding. */
+    reason: string;
+    /** The ignore entry's expiry date (`YYYY-MM-DD`). */
+    expires: string;
+  };
 }
 
 export interface AuditTables {

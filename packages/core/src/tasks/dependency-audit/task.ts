@@ -32,22 +32,66 @@ export type FixedFinding = Pick<OpenFinding, "kind" | "lockfile" | "package" | "
 
 /** The stored result of a dependency-audit run. */
 export interface DependencyAuditResult {
+  /** Whether this was a dry run, which stored nothing. */
   dryRun: boolean;
-  lockfiles: Array<{ path: string; format: string; packages: number; skipped: number }>;
+  /** Each lockfile audited. */
+  lockfiles: Array<{
+    /** The lockfile's path, as configured or found. */
+    path: string;
+    /** The format it was read as: `npm-v<n>`, `pnpm-v<n>`, `yarn-v1` or `yarn-berry`. */
+    format: string;
+    /** Registry packages it locks (name and version). */
+    packages: number;
+    /** Instances skipped because they do not come from a registry (git, file, link, workspace). */
+    skipped: number;
+  }>;
   /** Distinct locked registry packages (name and version) audited. */
   packages: number;
   /**
    * Requests sent (retries included): bulk advisory batches, packument requests and how many of
    * those were answered 304, OSV requests; `naive` is what asking once per package would have sent.
    */
-  requests: { advisories: number; packuments: number; notModified: number; osv: number; naive: number };
+  requests: {
+    /** Bulk advisory requests sent to the registry. */
+    advisories: number;
+    /** Packument requests sent to the registry. */
+    packuments: number;
+    /** Packument requests answered 304 Not Modified. */
+    notModified: number;
+    /** Requests sent to OSV; 0 without `osv`. */
+    osv: number;
+    /** Requests that asking once per package would have sent. */
+    naive: number;
+  };
   /** Every open finding; `new` marks those not open before this run. */
-  open: Array<AuditFinding & { new: boolean }>;
+  open: Array<
+    AuditFinding & {
+      /** True when the finding was not open before this run. */
+      new: boolean;
+    }
+  >;
   /** Findings open before this run and not found now. */
   fixed: FixedFinding[];
-  counts: { open: number; new: number; fixed: number; ignored: number; bySeverity: Record<Severity, number> };
+  /** Counts of the findings. */
+  counts: {
+    /** Findings open after this run, ignored ones included. */
+    open: number;
+    /** Open findings that were not open before this run. */
+    new: number;
+    /** Findings open before this run and not found now. */
+    fixed: number;
+    /** Open findings an ignore entry acknowledges. */
+    ignored: number;
+    /** Open findings per severity. */
+    bySeverity: Record<Severity, number>;
+  };
   /** Locked packages whose integrity was compared, and those it could not be (no shared hash algorithm, or none in the lockfile). */
-  integrity: { checked: number; unchecked: number };
+  integrity: {
+    /** Locked packages whose integrity was compared with the registry's. */
+    checked: number;
+    /** Locked packages that could not be compared. */
+    unchecked: number;
+  };
 }
 
 interface Instance {

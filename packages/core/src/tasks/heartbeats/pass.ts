@@ -7,6 +7,7 @@ import { detectTimeKinds } from "./time-sql.ts";
 
 /** A token a pass suspended (or marked expired), with how late its heartbeat was. */
 export interface OverdueToken {
+  /** The token's primary key. */
   id: string | number;
   /** True when the token was past its expiry and was marked expired instead of suspended. */
   expired: boolean;

@@ -10,9 +10,29 @@ export interface IocCheckResult {
   /** Whether a live indicator covers it. */
   listed: boolean;
   /** The stored indicator that matched (itself, a covering network or a parent domain). */
-  match?: { kind: string; value: string; confidence: number; firstSeen: Date; lastSeen: Date };
-  /** Each feed listing the match, and since when. */
-  feeds: Array<{ feed: string; firstSeen: Date; lastSeen: Date; validUntil: Date | null }>;
+  match?: {
+    /** The indicator's kind, such as `ipv4`, `domain` or `sha256`. */
+    kind: string;
+    /** The stored (canonical) indicator. */
+    value: string;
+    /** 0 to 100: the highest confidence of the feeds that list it. */
+    confidence: number;
+    /** When a feed first listed it. */
+    firstSeen: Date;
+    /** When a feed last listed it. */
+    lastSeen: Date;
+  };
+  /** Each feed listing the match, and since when; empty when nothing matched. */
+  feeds: Array<{
+    /** The feed's name. */
+    feed: string;
+    /** When this feed first listed it. */
+    firstSeen: Date;
+    /** When this feed last listed it. */
+    lastSeen: Date;
+    /** When the feed said the listing stops being valid (such as STIX `valid_until`); null when it gave no end, so only the feed's TTL applies. */
+    validUntil: Date | null;
+  }>;
 }
 
 /** Looks one value up the way the matcher does, and says which feeds list it since when. */
@@ -45,15 +65,23 @@ export async function iocCheck(db: Knex, value: string, options: { tablePrefix?:
 export interface IocStats {
   /** Live indicators per kind. */
   indicators: Record<string, number>;
+  /** Live indicators of every kind. */
   total: number;
+  /** Each feed the database knows, by name. */
   feeds: Array<{
+    /** The feed's name. */
     name: string;
+    /** The feed's format, such as `plain` or `csv`. */
     format: string;
+    /** How its last check ended. */
     status: FeedStatus;
     /** Indicators it lists now. */
     listing: number;
+    /** When it was last checked, whatever the outcome; null before its first check. */
     checkedAt: Date | null;
+    /** When its last good fetch was stored; null before the first one. */
     fetchedAt: Date | null;
+    /** Why its last check failed or was held; null when it ended well. */
     error: string | null;
   }>;
 }

@@ -10,6 +10,7 @@ import { StringTable } from "./string-table.ts";
  * identity.
  */
 export interface IocMatch {
+  /** The matched indicator's kind. */
   readonly kind: IndicatorKind;
   /** The stored (canonical) indicator that matched: a covering network, a parent domain, or the value itself. */
   readonly value: string;
@@ -25,20 +26,31 @@ export interface IocMatch {
 
 /** One stored indicator, as loaded from the database. */
 export interface IndicatorRow {
+  /** The indicator's kind. */
   kind: IndicatorKind;
+  /** Its canonical text. */
   value: string;
+  /** Names of the feeds that list it. */
   feeds: readonly string[];
+  /** 0 to 100: the highest confidence of the feeds that list it. */
   confidence: number;
+  /** When a feed first listed it, in epoch milliseconds. */
   firstSeen: number;
+  /** When a feed last listed it, in epoch milliseconds. */
   lastSeen: number;
 }
 
 /** How many indicators of each family a matcher holds. */
 export interface MatchIndexSize {
+  /** IPv4 addresses and networks. */
   ipv4: number;
+  /** IPv6 addresses and networks. */
   ipv6: number;
+  /** Domains (each also covering its subdomains). */
   domains: number;
+  /** URLs. */
   urls: number;
+  /** File hashes (MD5, SHA-1, SHA-256, SHA-512). */
   hashes: number;
 }
 

@@ -11,6 +11,7 @@ export type KindHint = "ip" | "domain" | "url" | "hash";
 
 /** A normalised indicator: the form it is stored and matched in. */
 export interface Indicator {
+  /** What the value is: an address or network, a domain, a URL or a hash. */
   kind: IndicatorKind;
   /** Canonical text: `10.0.0.0/8`, `2001:db8::1`, `xn--bcher-kva.example`, `https://a.example/x`, a lower-case hash. */
   value: string;

@@ -37,7 +37,7 @@ export interface CsvMapping {
   column: number | string;
   /** The kind of every value in the column; detected per value when absent. */
   kind?: KindHint;
-  /** @default "," */
+  /** The field separator, one character. @default "," */
   delimiter?: string;
   /**
    * Where column names come from when `column` is a name: the first data line (`"first-line"`) or
@@ -352,7 +352,7 @@ export class LineSplitter {
 /** How a line feed is read. */
 export interface LineReadOptions {
   csv?: CsvMapping;
-  /** @default DEFAULT_MAX_LINE_LENGTH */
+  /** Longest line, in characters; a longer line is counted invalid and skipped. @default 65536 */
   maxLineLength?: number;
   /** Awaited after each chunk of the source, for backpressure. */
   drain?: () => Promise<void>;

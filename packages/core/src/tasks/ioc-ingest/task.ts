@@ -26,6 +26,7 @@ import {
 
 /** How one feed's check ended in a run. */
 export interface FeedReport extends Partial<FeedCounts> {
+  /** The feed's name. */
   name: string;
   /**
    * `updated`: fetched and stored; `not_modified`: a 304 (or an unchanged file); `failed`: could not be
@@ -41,7 +42,9 @@ export interface FeedReport extends Partial<FeedCounts> {
 
 /** The stored result of an ioc-ingest run. */
 export interface IocIngestResult {
+  /** Whether this was a dry run, which stored nothing. */
   dryRun: boolean;
+  /** One report per configured feed, in the configuration's order. */
   feeds: FeedReport[];
   /** Feeds whose previous indicators were kept because they failed or shrank. */
   held: string[];
@@ -49,7 +52,12 @@ export interface IocIngestResult {
    * Listing rows that expired or were withdrawn, and indicators no feed lists any more (removed).
    * In a dry run, exactly what the real run would remove.
    */
-  expired: { listings: number; indicators: number };
+  expired: {
+    /** Listing rows (a feed's sighting of an indicator) that expired or were withdrawn. */
+    listings: number;
+    /** Indicators removed because no feed lists them any more. */
+    indicators: number;
+  };
 }
 
 const TERMINAL_DB_ERROR = "the database rejected a write";

@@ -11,9 +11,13 @@ import { type KeysStatus, keysStatus } from "./status.ts";
 
 /** The key-rotation task of a configuration, with its validated options. */
 export interface KeyRotationSettings {
+  /** The key-rotation task's id in the configuration. */
   taskId: string;
+  /** The task's validated input, its defaults filled in. */
   input: KeyRotationInput;
+  /** The configuration's knex instance. */
   db: Knex;
+  /** Where `<prefix>keys` lives: the task's `tablePrefix`, else the configuration's. */
   tablePrefix: string;
 }
 

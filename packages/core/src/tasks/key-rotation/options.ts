@@ -17,10 +17,15 @@ const batchSize = z.number().int().min(1).max(10_000);
 
 const columnSchema = z
   .object({
+    /** The host's table holding the column (`schema.table` allowed). */
     table: identifier,
+    /** The primary key column; batches walk it in order. */
     id: identifier.default("id"),
+    /** The column holding `upkeep.crypto` ciphertexts. */
     column: identifier,
+    /** The associated data the host encrypted with: `"row"`, `"none"` or a function of the row id. */
     aad: aadSchema.default("row"),
+    /** Rows per batch for this column; absent, the task's `batchSize`. */
     batchSize: batchSize.optional(),
   })
   .strict();
@@ -35,11 +40,15 @@ const fernetKeys = z.union([
 
 const fernetColumnSchema = z
   .object({
+    /** The host's table holding the column (`schema.table` allowed). */
     table: identifier,
+    /** The primary key column; batches walk it in order. */
     id: identifier.default("id"),
+    /** The column holding Fernet tokens. */
     column: identifier,
     /** The MultiFernet key list, primary first, or a function reading it; rows move to the first key. */
     keys: fernetKeys,
+    /** Rows per batch for this column; absent, the task's `batchSize`. */
     batchSize: batchSize.optional(),
   })
   .strict();
@@ -47,17 +56,26 @@ const fernetColumnSchema = z
 /** The key-rotation task's input: its options without `id`, `schedule` and `timezone`. */
 export const keyRotationInput = z
   .object({
+    /** The key-encryption key wrapping new data keys; absent, the configuration's `crypto` keyring is used. */
     kek: kekSchema.optional(),
+    /** Former KEKs that still wrap some data keys (only with the task's own `kek`). */
     previousKeks: z.array(kekSchema).default([]),
+    /** Where `<prefix>keys` lives; absent, the configuration's `tablePrefix`. */
     tablePrefix: z
       .string()
       .regex(/^[a-z][a-z0-9_]{0,30}$/i, "expected letters, digits and '_', starting with a letter")
       .optional(),
+    /** Age in days after which the active data key is replaced. */
     maxAgeDays: z.number().positive().max(3650).default(30),
+    /** Columns written with `upkeep.crypto.encrypt`, re-encrypted under the active data key. */
     columns: z.array(columnSchema).default([]),
+    /** Fernet columns rotated to their first key. */
     fernet: z.array(fernetColumnSchema).default([]),
+    /** Rows per batch; each batch is one short transaction. */
     batchSize: batchSize.default(500),
+    /** Whether to make a new data key now, whatever the active key's age. */
     force: z.boolean().default(false),
+    /** Most undecryptable row ids listed per column in the result (all are counted). */
     reportLimit: z.number().int().min(0).max(10_000).default(100),
   })
   .strict()
@@ -107,7 +125,7 @@ export interface FernetColumnOptions {
    * function reading it, such as from the environment). Rows move to the first key.
    */
   keys: string[] | (() => string[]);
-  /** @default the task's batchSize */
+  /** Rows per batch for this column. @default the task's batchSize */
   batchSize?: number;
 }
 
@@ -117,7 +135,7 @@ export interface KeyRotationOptions {
   id?: string;
   /** @default "20 0 * * *" */
   schedule?: string;
-  /** @default the configuration's timezone */
+  /** The IANA time zone of the schedule. @default the configuration's timezone */
   timezone?: string;
   /**
    * The key-encryption key that wraps new data keys. Leave it out to use the configuration's

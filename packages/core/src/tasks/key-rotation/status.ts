@@ -9,9 +9,13 @@ const DAY_MS = 86_400_000;
 
 /** Rows of one column per key: key id (or Fernet key index) → rows, plus rows no key accounts for. */
 export interface ColumnKeyCounts {
+  /** The host's table. */
   table: string;
+  /** The encrypted column. */
   column: string;
+  /** How the column is encrypted: `upkeep.crypto` envelopes or Fernet tokens. */
   kind: "envelope" | "fernet";
+  /** Non-empty rows per key id (for Fernet, per key's position in the list). */
   rowsByKey: Record<string, number>;
   /** Non-empty rows that name no key in the keyring (envelope) or that no Fernet key signed. */
   unrecognised: number;
@@ -79,8 +83,19 @@ export async function countFernetColumn(db: Knex, column: FernetColumn, batchSiz
 /** What `upkeep keys status` shows. */
 export interface KeysStatus {
   /** The active data key, its age in days and when it is due for rotation. */
-  active: (KeyInfo & { ageDays: number; dueAt: Date; due: boolean }) | undefined;
+  active:
+    | (KeyInfo & {
+        /** Days since the key was made. */
+        ageDays: number;
+        /** When the key passes `maxAgeDays`. */
+        dueAt: Date;
+        /** Whether `dueAt` has passed. */
+        due: boolean;
+      })
+    | undefined;
+  /** Every key of the keyring, whatever its status. */
   keys: KeyInfo[];
+  /** Row counts per key of each registered column. */
   columns: ColumnKeyCounts[];
 }
 
@@ -88,15 +103,15 @@ export interface KeysStatus {
 export interface KeysStatusOptions {
   /** The host's knex instance holding `<prefix>keys` and the registered columns. */
   db: Knex;
-  /** @default "upkeep_" */
+  /** Where `<prefix>keys` lives. @default "upkeep_" */
   tablePrefix?: string;
   /** Envelope-encrypted columns whose rows are counted per data key. @default [] */
   columns?: readonly EncryptedColumn[];
   /** Fernet columns whose rows are counted per key. @default [] */
   fernet?: readonly FernetColumn[];
-  /** @default 30 */
+  /** Age in days after which the active key is due. @default 30 */
   maxAgeDays?: number;
-  /** @default new Date() */
+  /** The moment ages are measured at. @default new Date() */
   now?: Date;
 }
 

@@ -12,25 +12,33 @@ const DAY_MS = 86_400_000;
 
 /** One column's outcome in a run result: counts and row ids, never a value. */
 export interface ColumnRotation extends ColumnKeyCounts {
+  /** Rows re-encrypted under the active key (or that would be, in a dry run). */
   reencrypted: number;
+  /** Rows changed by the host while this ran, left for the next run. */
   conflicts: number;
+  /** Rows that no key could decrypt; left as they are. */
   undecryptable: number;
+  /** Ids of the undecryptable rows, up to `reportLimit`. */
   undecryptableIds: Array<string | number>;
 }
 
 /** What a key-rotation run stores as its result. */
 export interface KeyRotationResult {
+  /** Whether this was a dry run, which changed nothing. */
   dryRun: boolean;
   /** Whether the active key had passed `maxAgeDays` (or there was none, or `force`). */
   rotationDue: boolean;
   /** Whether this run made a new data key. */
   rotated: boolean;
+  /** The active data key's id after the run; undefined when the keyring has none. */
   activeKeyId: string | undefined;
   /** Keys retired by this run: no registered row uses them any more. */
   retired: string[];
+  /** What happened in each registered column. */
   columns: ColumnRotation[];
   /** The run stopped between batches (timeout or shutdown); the next run continues. */
   stopped: boolean;
+  /** Says so when nothing was changed (a dry run). */
   note?: string;
 }
 

@@ -8,11 +8,17 @@ const HOUR = 3_600_000;
 
 /** The stored form of a logistic-regression threat model. */
 export interface LogisticModel {
+  /** Marks the artifact's kind; always `"upkeep.logistic-regression"`. */
   type: "upkeep.logistic-regression";
+  /** The feature columns, in the order of `mean`, `std` and `weights`. */
   features: string[];
+  /** Each feature's mean on the training split, subtracted before scoring. */
   mean: number[];
+  /** Each feature's standard deviation on the training split, divided by before scoring. */
   std: number[];
+  /** The fitted weight of each standardised feature. */
   weights: number[];
+  /** The fitted intercept. */
   bias: number;
   /** Probability at or above which a client-hour is called a threat: chosen on the training split, used by `classify`. */
   threshold: number;

@@ -6,27 +6,45 @@ const PERIOD = 24;
 
 /** Smoothing state of one metric of one series; `season` is indexed by the UTC hour of day. */
 export interface SmoothingState {
+  /** The level's smoothing factor (0–1). */
   alpha: number;
+  /** The trend's smoothing factor (0–1). */
   beta: number;
+  /** The season's smoothing factor (0–1). */
   gamma: number;
+  /** The smoothed level after the last hour seen. */
   level: number;
+  /** The smoothed trend per hour after the last hour seen. */
   trend: number;
+  /** The seasonal offset of each UTC hour of day (24 values). */
   season: number[];
 }
 
 /** The stored form of an SLA forecaster. */
 export interface ForecastModel {
+  /** Marks the artifact's kind; always `"upkeep.holt-winters"`. */
   type: "upkeep.holt-winters";
   /** The last hour the states have seen, epoch milliseconds. */
   lastHour: number;
-  series: Record<string, { p95: SmoothingState; errorRate: SmoothingState }>;
+  /** The states of each series (an endpoint, or a platform-wide series), by its key. */
+  series: Record<
+    string,
+    {
+      /** The state of the hourly p95 latency. */
+      p95: SmoothingState;
+      /** The state of the hourly error rate. */
+      errorRate: SmoothingState;
+    }
+  >;
 }
 
 /** One forecast hour. */
 export interface ForecastPoint {
   /** Start of the hour, epoch milliseconds. */
   hour: number;
+  /** The forecast p95 latency, in milliseconds. */
   p95: number;
+  /** The forecast share of failed requests (0–1). */
   errorRate: number;
 }
 

@@ -56,7 +56,16 @@ export function meanAbsoluteError(actual: readonly number[], predicted: readonly
 }
 
 /** How the classifier's decision threshold is chosen on the training split. */
-export type ThresholdRule = "f1" | { precision: number } | { recall: number };
+export type ThresholdRule =
+  | "f1"
+  | {
+      /** The precision (0–1) the threshold must reach at least; the one with the most recall among those wins. */
+      precision: number;
+    }
+  | {
+      /** The recall (0–1) the threshold must reach at least; the one with the most precision among those wins. */
+      recall: number;
+    };
 
 /**
  * The score threshold (`score >= threshold` calls a threat) that best meets `rule` on these scores:

@@ -41,7 +41,7 @@ export interface TrainingOptions {
   id?: string;
   /** @default "0 1 * * *" */
   schedule?: string;
-  /** @default the configuration's timezone */
+  /** The IANA time zone of the schedule. @default the configuration's timezone */
   timezone?: string;
   /** The host's telemetry table and its columns. @default {} */
   telemetry?: TelemetrySource;
@@ -132,31 +132,70 @@ const trainerSchema = z.custom<Trainer>(
 /** The training task's input schema: `trainingTask(options)` options, minus schedule overrides. */
 export const trainingInputSchema = z
   .object({
+    /** The host's telemetry table and its columns. @default {} */
     telemetry: z
       .object({
+        /**
+         * The telemetry table.
+         * @default "telemetry"
+         */
         table: identifier.default("telemetry"),
+        /** Column names; each defaults to its key in snake_case. */
         columns: z
           .object({
+            /** Request time as an epoch number (see `timeUnit`). @default "timestamp" */
             timestamp: identifier.default("timestamp"),
+            /** The tenant; only counted in SQL, never read out. @default "tenant_id" */
             tenant: identifier.default("tenant_id"),
+            /** The endpoint (route), the forecaster's series. @default "endpoint" */
             endpoint: identifier.default("endpoint"),
+            /** Latency in milliseconds. @default "latency_ms" */
             latency: identifier.default("latency_ms"),
+            /** HTTP status code. @default "status" */
             status: identifier.default("status"),
+            /** Client IP; keyed-hashed before it reaches a trainer. @default "client_ip" */
             clientIp: identifier.default("client_ip"),
+            /** Confirmed threat (boolean or 0/1); without it the classifier has nothing to learn from. @default undefined */
             label: identifier.optional(),
           })
           .strict()
           .prefault({}),
+        /**
+         * Unit of the timestamp column: epoch milliseconds or epoch seconds.
+         * @default "ms"
+         */
         timeUnit: z.enum(["ms", "s"]).default("ms"),
       })
       .strict()
       .prefault({}),
+    /**
+     * How far back the window reaches from the run's `now()`: the classifier's data and the forecaster's backtest.
+     * @default "24h"
+     */
     window: duration.default("24h"),
+    /**
+     * How far before the window the forecaster's hourly history reaches (aggregated in SQL like the window).
+     * @default "7d"
+     */
     history: duration.default("7d"),
+    /**
+     * A bucket (series and hour) fed by fewer than this many distinct tenants is dropped.
+     * @default 3
+     */
     minTenants: z.number().int().min(1).default(3),
+    /**
+     * Key of the HMAC that pseudonymises client IPs; never stored with a model. Set it (16+ characters)
+     * for client keys that are stable across runs.
+     * @default a random key per run
+     */
     ipHashSecret: z.string().min(16, "expected at least 16 characters").optional(),
     /** Answers "is this IP listed?" (an IoC matcher's lookup); adds the `ioc` feature. */
     isListed: z.custom<(ip: string) => boolean>((value) => typeof value === "function", "expected a function").optional(),
+    /**
+     * Host features per client-hour as SQL aggregate expressions over the telemetry table, such as
+     * `{ bytesOut: "sum(bytes_out)" }`. They are trusted configuration, not user input.
+     * @default {}
+     */
     extraFeatures: z
       .record(
         z
@@ -166,15 +205,51 @@ export const trainingInputSchema = z
         z.string().min(1),
       )
       .default({}),
+    /**
+     * Latency bucket upper bounds (ms, ascending) for percentiles where the database has no percentile function.
+     * @default [5, 10, 25, 50, 75, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000, 30000]
+     */
     latencyBuckets: z
       .array(z.number().positive())
       .min(1)
       .refine((bounds) => bounds.every((bound, i) => i === 0 || bound > (bounds[i - 1] as number)), "expected ascending bounds")
       .default([...DEFAULT_LATENCY_BUCKETS]),
+    /**
+     * The trainers; each stores its models under its own name.
+     * @default [slaForecaster(), threatClassifier()]
+     */
     trainers: z.array(trainerSchema).min(1).optional(),
+    /**
+     * Seed of every random choice: the same data and seed give the same models.
+     * @default 42
+     */
     seed: z.number().int().default(42),
+    /**
+     * Share of the latest hours held out for evaluation.
+     * @default 0.25
+     */
     holdout: z.number().gt(0).max(0.5).default(0.25),
-    promotionMargin: z.union([z.number().min(0), z.object({ relative: z.number().gt(0).max(1) }).strict()]).default(0.01),
+    /**
+     * How much better a new model must be than the champion, both scored on the same hold-out: an
+     * absolute gain in the trainer's metric (never more than the champion's distance to the metric's
+     * best value), or `{ relative: r }`, a share r of that distance (the champion's remaining error).
+     * @default 0.01
+     */
+    promotionMargin: z
+      .union([
+        z.number().min(0),
+        z
+          .object({
+            /** A share (0–1] of the distance between the champion's score and the metric's best value. */
+            relative: z.number().gt(0).max(1),
+          })
+          .strict(),
+      ])
+      .default(0.01),
+    /**
+     * Prefix of upkeep's tables, when the model registry lives apart from the run history.
+     * @default the configuration's `tablePrefix`
+     */
     tablePrefix: z
       .string()
       .regex(/^[a-z][a-z0-9_]{0,30}$/i, "expected letters, digits and '_', starting with a letter")

@@ -6,18 +6,32 @@ import type { ChampionScore, HoldoutInfo, PromotionMetric } from "./trainer.ts";
  * or a share of the champion's remaining error (`{ relative: 0.1 }`: a tenth of the way from the
  * champion's value to the metric's best).
  */
-export type PromotionMargin = number | { relative: number };
+export type PromotionMargin =
+  | number
+  | {
+      /** The share (0–1] of the champion's remaining error the new model must win. */
+      relative: number;
+    };
 
 /** Why a model was promoted or kept as a candidate, with the numbers that decided it. */
 export interface PromotionDecision {
+  /** Whether the new model becomes the champion. */
   promote: boolean;
+  /** Why, in one sentence with the numbers compared. */
   reason: string;
   /** The metric compared. */
   metric: string;
   /** The new model's value; null when it is not a number. */
   candidate: number | null;
   /** The champion's value, and whether it was measured on the new model's hold-out (`rescored`) or read from the registry. */
-  champion?: { version: number; value: number | null; rescored: boolean };
+  champion?: {
+    /** The champion's version in the registry. */
+    version: number;
+    /** The champion's value of the metric; null when it is not a number. */
+    value: number | null;
+    /** Whether the value was measured on the new model's hold-out rather than read from the registry. */
+    rescored: boolean;
+  };
   /** How much the new model gained over the champion, in the metric's better direction. */
   gain?: number;
   /** The gain it needed. */

@@ -7,20 +7,32 @@ import type { ModelArtifact } from "./trainer.ts";
 
 /** A model in the registry (`<prefix>models`), without its artifact. */
 export interface StoredModel {
+  /** The registry row's id. */
   id: string;
+  /** The model's name, such as `threat-classifier`. */
   name: string;
+  /** 1 for the first model of this name, then one more for each stored after it. */
   version: number;
   /** Whether it is the model `loadModel` serves. */
   champion: boolean;
+  /** Its hold-out metrics, by name (such as `auc`). */
   metrics: Record<string, number>;
   /** The data window it was trained on. */
-  window: { from: Date; to: Date };
+  window: {
+    /** The window's start, inclusive. */
+    from: Date;
+    /** The window's end, exclusive. */
+    to: Date;
+  };
+  /** The training run that stored it; null when it was stored outside a run. */
   runId: string | null;
+  /** When it was stored. */
   createdAt: Date;
   /** Why it was promoted or kept as a candidate. */
   reason: string | null;
   /** The numbers behind `reason`: both scores, the gain and the hold-out; null for models stored before it was kept. */
   decision: PromotionDecision | null;
+  /** How its artifact is stored: `json` or `bytes`. */
   artifactFormat: ModelArtifact["format"];
 }
 

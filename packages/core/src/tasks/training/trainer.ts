@@ -6,12 +6,15 @@ export interface SeriesPoint {
   hour: number;
   /** The endpoint, or `platform`. */
   series: string;
+  /** Requests in the hour. */
   requests: number;
   /** Share of requests answered with a status of 500 or more. */
   errorRate: number;
   /** Latency percentiles in milliseconds. */
   p50: number;
+  /** The 95th percentile latency, in milliseconds. */
   p95: number;
+  /** The 99th percentile latency, in milliseconds. */
   p99: number;
 }
 
@@ -30,7 +33,12 @@ export interface ClientRow {
 /** What a trainer gets: anonymised, aggregated data. No tenant id and no raw IP is in it. */
 export interface TrainingDataset {
   /** The training window, epoch milliseconds: `from` inclusive, `to` exclusive. */
-  window: { from: number; to: number };
+  window: {
+    /** The window's start, epoch milliseconds, inclusive. */
+    from: number;
+    /** The window's end, epoch milliseconds, exclusive. */
+    to: number;
+  };
   /** Start of the forecaster's history (before the window), epoch milliseconds. */
   historyFrom: number;
   /** Hourly points over the history and the window, sorted by series then hour. */
@@ -51,6 +59,7 @@ export interface TrainerContext {
   seed: number;
   /** Share of the latest data held out for evaluation. */
   holdout: number;
+  /** The run's logger, with `taskId` and `runId` bound. */
   logger: Logger;
   /**
    * The current champion's artifact, when there is one. A trainer that can should score it on the
@@ -62,21 +71,45 @@ export interface TrainerContext {
 
 /** The rows a model was judged on: the hold-out's time range (epoch ms, `to` exclusive) and size. */
 export interface HoldoutInfo {
+  /** The hold-out's start, epoch milliseconds, inclusive. */
   from: number;
+  /** The hold-out's end, epoch milliseconds, exclusive. */
   to: number;
   /** Rows (client-hours, or series-hours for a forecaster) in the hold-out. */
   rows: number;
 }
 
 /** The champion's scores on the new model's hold-out, or why it could not be scored there. */
-export type ChampionScore = { metrics: Record<string, number> } | { unscored: string };
+export type ChampionScore =
+  | {
+      /** The champion's metrics on the new model's hold-out, by name. */
+      metrics: Record<string, number>;
+    }
+  | {
+      /** Why the champion could not be scored on the hold-out. */
+      unscored: string;
+    };
 
 /** A trained model's payload as stored in the registry. */
-export type ModelArtifact = { format: "json"; value: unknown } | { format: "bytes"; value: Uint8Array };
+export type ModelArtifact =
+  | {
+      /** The payload is a JSON value. */
+      format: "json";
+      /** The model, as a JSON-serialisable value. */
+      value: unknown;
+    }
+  | {
+      /** The payload is raw bytes (such as an ONNX file). */
+      format: "bytes";
+      /** The model's bytes. */
+      value: Uint8Array;
+    };
 
 /** A trained model with its hold-out metrics. */
 export interface TrainedModel {
+  /** Its hold-out metrics, by name (such as `auc`). */
   metrics: Record<string, number>;
+  /** Its payload, as the registry stores it. */
   artifact: ModelArtifact;
   /** What the metrics were measured on. */
   holdout?: HoldoutInfo;
@@ -87,7 +120,12 @@ export interface TrainedModel {
 }
 
 /** A trainer's outcome: a model with its hold-out metrics, or the reason it trained nothing. */
-export type TrainerResult = TrainedModel | { skipped: string };
+export type TrainerResult =
+  | TrainedModel
+  | {
+      /** Why the trainer trained nothing (too few rows, no labels, …). */
+      skipped: string;
+    };
 
 /** The metric a trainer is judged by when deciding promotion. */
 export interface PromotionMetric {

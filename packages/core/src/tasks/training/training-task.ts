@@ -13,6 +13,7 @@ import { type Trainer, throwIfAborted } from "./trainer.ts";
 
 /** One trainer's outcome in a run's result. */
 export interface TrainedModelSummary {
+  /** The model's name in the registry. */
   name: string;
   /** The stored version; absent in a dry run. */
   version?: number;
@@ -22,6 +23,7 @@ export interface TrainedModelSummary {
   reason: string;
   /** The numbers behind `reason`: both scores on the same hold-out (or what was compared instead), gain and hold-out. */
   decision: PromotionDecision;
+  /** Its hold-out metrics, by name; values that are not finite numbers are left out. */
   metrics: Record<string, number>;
   /** Feature columns the trainer left out of the fit for having no usable spread. */
   droppedFeatures?: string[];
@@ -30,11 +32,24 @@ export interface TrainedModelSummary {
 /** What a training run stores as its result: counts, versions and metrics, never an identity. */
 export interface TrainingResult {
   /** The window, ISO times. */
-  window: { from: string; to: string };
+  window: {
+    /** The window's start, inclusive (ISO 8601). */
+    from: string;
+    /** The window's end, exclusive (ISO 8601). */
+    to: string;
+  };
+  /** How many rows the aggregation read and produced. */
   rows: AggregationStats;
+  /** One summary per trainer that trained a model. */
   models: TrainedModelSummary[];
   /** Trainers that trained nothing, with the reason. */
-  skipped: Array<{ name: string; reason: string }>;
+  skipped: Array<{
+    /** The trainer's model name. */
+    name: string;
+    /** Why it trained nothing. */
+    reason: string;
+  }>;
+  /** Whether this was a dry run, which stored no model. */
   dryRun: boolean;
 }
 
