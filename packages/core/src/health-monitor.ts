@@ -4,6 +4,34 @@ import type { Logger } from "./logger.ts";
 import type { RegisteredTask } from "./runner.ts";
 import type { RunRecord, RunStore } from "./store/types.ts";
 
+/**
+ * The task with a schedule that answers each question once per health read: deciding the state,
+ * the grace and the next run ask croner for the same few ticks up to seven times, at a few tenths
+ * of a millisecond each, more than the read's statements cost.
+ */
+function withRememberedTicks(task: RegisteredTask): RegisteredTask {
+  const { schedule } = task;
+  const answers = new Map<string, Date | null>();
+  const remember =
+    (kind: string, ask: (at: Date) => Date | null) =>
+    (at: Date): Date | null => {
+      const key = `${kind}${at.getTime()}`;
+      if (!answers.has(key)) answers.set(key, ask(at));
+      return answers.get(key) ?? null;
+    };
+  return {
+    ...task,
+    schedule: {
+      pattern: schedule.pattern,
+      timezone: schedule.timezone,
+      granularityMs: schedule.granularityMs,
+      next: remember("n", (at) => schedule.next(at)),
+      previous: remember("p", (at) => schedule.previous(at)),
+      tickAt: remember("t", (at) => schedule.tickAt(at)),
+    },
+  };
+}
+
 /** States that page when entered, and that `task:recovered` ends. */
 const ALERTS: ReadonlySet<string> = new Set<HealthState>(["late", "missed", "failing"]);
 
@@ -61,7 +89,8 @@ export class HealthMonitor {
       return runs.length === HEALTH_RUNS_READ && !runs.some((run) => run.status === "succeeded");
     });
     const successes = older.length > 0 ? await this.#store.lastSucceeded(older) : new Map<string, RunRecord>();
-    return tasks.map((task): TaskHealth => {
+    return tasks.map((registered): TaskHealth => {
+      const task = withRememberedTicks(registered);
       const id = task.definition.id;
       const state = states.get(id);
       const runs = recent.get(id) ?? [];
