@@ -56,8 +56,30 @@ for (const { dialect, available } of await probeDialects()) {
       });
       return { adapter, upkeep, clock };
     }
-    const stateOf = async (upkeep: ReturnType<typeof host>["upkeep"], id: string) =>
-      (await upkeep.health()).find((health) => health.id === id);
+    /** The task's entry in `health()`; the one-task read `taskHealth(id)` must agree with it in every state. */
+    const stateOf = async (upkeep: ReturnType<typeof host>["upkeep"], id: string) => {
+      const fleet = (await upkeep.health()).find((health) => health.id === id);
+      expect(await upkeep.taskHealth(id)).toEqual(fleet);
+      return fleet;
+    };
+
+    /** A tick run of `taskId` at `tick`, straight into the table (a history no host made). */
+    const tickRow = (taskId: string, tick: Date, status: string, leaseUntil: number | null = null) => ({
+      id: `00000000-0000-4000-8000-${taskId.padEnd(6, "x").slice(0, 6)}${String(tick.getTime() / 60_000).slice(-6)}`,
+      task_id: taskId,
+      claim_key: `tick:${tick.getTime()}`,
+      scheduled_for: tick.getTime(),
+      trigger: "schedule",
+      status,
+      attempt: 1,
+      dry_run: false,
+      claimed_at: tick.getTime(),
+      finished_at: status === "running" ? null : tick.getTime() + 500,
+      duration_ms: status === "running" ? null : 500,
+      lease_until: leaseUntil,
+      host: "fixture",
+      pid: 1,
+    });
 
     it("goes new, late, up, late, missed as ticks come and go; a manual run or a dry run does not count as the tick's run", async () => {
       const { adapter, upkeep, clock } = host(`h${++prefixes}_`);
@@ -86,6 +108,38 @@ for (const { dialect, available } of await probeDialects()) {
       await upkeep.run("hourly");
       expect((await stateOf(upkeep, "hourly"))?.state).toBe("missed");
       expect((await stateOf(upkeep, "off"))?.state).toBe("disabled");
+      await upkeep.stop();
+    });
+
+    it("taskHealth(id) agrees with health() for a running task and for a success older than the runs read, in a fixed number of statements", async () => {
+      const prefix = `h${++prefixes}_`;
+      const db = database.connect();
+      const { upkeep } = host(prefix, { db });
+      await upkeep.migrate();
+      const hour = 3_600_000;
+      // broken: one success, then 60 failed hourly ticks (more than the 50 runs health reads).
+      const firstTick = new Date(T0.getTime() - 30 * 60_000 - 60 * hour);
+      const rows = Array.from({ length: 61 }, (_, n) =>
+        tickRow("broken", new Date(firstTick.getTime() + n * hour), n === 0 ? "succeeded" : "failed"),
+      );
+      rows.push(tickRow("hourly", at("00:00"), "running", T0.getTime() + hour));
+      for (let n = 0; n < rows.length; n += 20) await database.knex(`${prefix}runs`).insert(rows.slice(n, n + 20));
+
+      const statements: string[] = [];
+      db.on("query", (query: { sql: string }) => statements.push(query.sql));
+      const fleet = await upkeep.health();
+      const fleetStatements = statements.splice(0).length;
+      const broken = fleet.find((health) => health.id === "broken");
+      expect(broken).toMatchObject({ state: "failing", consecutiveFailures: 50, lastSuccess: { scheduledFor: firstTick } });
+      expect(await upkeep.taskHealth("broken")).toEqual(broken);
+      const running = await upkeep.taskHealth("hourly");
+      expect(running).toMatchObject({ state: "running", tick: at("00:00") });
+      expect(running).toEqual(fleet.find((health) => health.id === "hourly"));
+      const oneStatements = statements.splice(0).length;
+      // States, the latest tick runs of every task, and the older success of broken; before, 1 + 2 per task.
+      expect(fleetStatements).toBe(3);
+      expect(oneStatements).toBe(3 + 2);
+      await expect(upkeep.taskHealth("nope")).rejects.toMatchObject({ code: "TASK_NOT_FOUND" });
       await upkeep.stop();
     });
 

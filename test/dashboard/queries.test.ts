@@ -3,6 +3,7 @@ import { createTestDatabase, probeDialects, type TestDatabase } from "@upkeep/te
 import type { Knex } from "knex";
 import { afterEach, describe, expect, it } from "vitest";
 import { runsQuery } from "../../packages/dashboard/src/queries.ts";
+import { queryPlan } from "../query-plan.ts";
 
 // The run list's statement is one range of the (task_id, claimed_at, id) index of migration 0015,
 // on its first page and on a later one (the keyset cursor), with no sort of the task's history.
@@ -10,19 +11,8 @@ import { runsQuery } from "../../packages/dashboard/src/queries.ts";
 // plans a Sort node.
 const cursor = { claimedAt: 1_700_000_000_000, id: "00000000-0000-4000-8000-000000000009" };
 
-async function plan(db: Knex, dialect: string, table: string, withCursor: boolean): Promise<string> {
-  const { sql, bindings } = runsQuery(db, table, "cleanup", {}, withCursor ? cursor : null, 51).toSQL();
-  if (dialect === "sqlite") {
-    const rows = (await db.raw(`explain query plan ${sql}`, bindings)) as Array<{ detail: string }>;
-    return rows.map((row) => row.detail).join("\n");
-  }
-  // An empty table is read whole by any plan; with sequential scans off, the planner shows which
-  // index serves the order.
-  return db.transaction(async (trx) => {
-    await trx.raw("set local enable_seqscan = off");
-    const result = (await trx.raw(`explain ${sql}`, bindings)) as { rows: Array<{ "QUERY PLAN": string }> };
-    return result.rows.map((row) => row["QUERY PLAN"]).join("\n");
-  });
+function plan(db: Knex, dialect: string, table: string, withCursor: boolean): Promise<string> {
+  return queryPlan(db, dialect, runsQuery(db, table, "cleanup", {}, withCursor ? cursor : null, 51));
 }
 
 for (const { dialect, available } of await probeDialects(["sqlite", "postgres"])) {

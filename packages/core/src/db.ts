@@ -12,6 +12,20 @@ export function dialectOf(db: Knex): SqlDialect {
   throw new Error(`[upkeep] unsupported knex client "${client}": use pg, mysql2 or better-sqlite3`);
 }
 
+/**
+ * One statement for many keys: each key's own query (an index range with its ORDER BY and LIMIT)
+ * as a derived table, glued with UNION ALL, so a read for every task is one round trip of small
+ * index ranges instead of one statement per task. Derived tables, not parenthesised selects,
+ * because SQLite allows no parentheses around the members of a compound select. One key is its
+ * query alone.
+ */
+export function unionEach(db: Knex, keys: readonly string[], build: (key: string) => Knex.QueryBuilder): Knex.QueryBuilder {
+  if (keys.length === 1) return build(keys[0] as string);
+  const [first, ...rest] = keys.map((key, index) => db.select("*").from(build(key).as(`k${index}`)));
+  if (!first) throw new Error("[upkeep] unionEach needs at least one key");
+  return first.unionAll(rest);
+}
+
 /** `2026-01-01 00:00:00.000`: UTC wall time, the form every dialect reads into a naive column. */
 export const utcWallTime = (moment: Date): string => moment.toISOString().replace("T", " ").replace("Z", "");
 

@@ -114,6 +114,13 @@ export interface Upkeep {
    */
   health(): Promise<TaskHealth[]>;
   /**
+   * One task's health, the same as its entry in `health()`, read from that task's state and runs
+   * only (a few indexed statements, whatever the number of tasks): for a page or a probe about one task.
+   * @throws {UpkeepError} `TASK_NOT_FOUND` for an unknown id.
+   * @throws {UpkeepError} `STORE_FAILED` when the store cannot be read (database down, not migrated).
+   */
+  taskHealth(id: string): Promise<TaskHealth>;
+  /**
    * One health sweep, as a started instance makes every `healthInterval`: `health()`, then
    * `task:late`, `task:missed` and `task:recovered` for each transition no other process announced
    * first. `upkeep tick` calls it once a minute.
@@ -433,7 +440,7 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
     },
     async list() {
       // A store that cannot answer (database down, not migrated) is an error, not "never run".
-      const latest = await store.latestPerTask();
+      const latest = await store.latestPerTask([...tasks.keys()]);
       const now = clock();
       const last = (id: string) => {
         const run = latest.get(id);
@@ -454,6 +461,7 @@ export function registerTasks(adapter: Adapter, config: UpkeepConfig): Upkeep {
       return (await store.list(query)).map((run) => asSeenAt(run, now));
     },
     health: () => monitor.health(),
+    taskHealth: async (id) => monitor.taskHealth(taskOf(id)),
     async checkHealth() {
       await ensureMigrated();
       return monitor.check();

@@ -10,6 +10,7 @@ import {
   type TaskHealth,
   type Upkeep,
   type UpkeepConfig,
+  UpkeepError,
 } from "@upkeep/core";
 import type { Knex } from "knex";
 import { CSS, JS } from "./assets.ts";
@@ -229,10 +230,14 @@ export function createDashboard(options: DashboardOptions): DashboardHandler {
     return new Set(TASK_ACTIONS.filter((_, index) => verdicts[index]));
   }
 
+  /** One task's health, read for that task alone; an unknown id is a 404. */
   async function healthOf(taskId: string): Promise<TaskHealth> {
-    const task = (await upkeep.health()).find((entry) => entry.id === taskId);
-    if (!task) throw new Refusal(404, "no task with this id");
-    return task;
+    try {
+      return await upkeep.taskHealth(taskId);
+    } catch (error) {
+      if (error instanceof UpkeepError && error.code === "TASK_NOT_FOUND") throw new Refusal(404, "no task with this id");
+      throw error;
+    }
   }
 
   /** Renders a page; only a rendered page sets the CSRF cookie (a 404 such as /favicon.ico never replaces it). */

@@ -109,6 +109,33 @@ export function daysQuery(db: Knex, table: string, since: Date) {
     .groupBy("task_id", "status", db.raw(day));
 }
 
+/** SQLite allows 500 members in a compound select: the sparklines read this many tasks per statement. */
+const TASKS_PER_STATEMENT = 100;
+
+/**
+ * The statement behind the duration sparklines: each task's latest `limit` finished runs, one
+ * range of the `(task_id, claimed_at, id)` index per task, glued with UNION ALL into one statement
+ * (derived tables, as SQLite takes no parenthesised members in a compound select).
+ */
+export function durationsQuery(db: Knex, table: string, taskIds: readonly string[], limit: number) {
+  const [first, ...rest] = taskIds.map((taskId, index) =>
+    db.select("*").from(
+      db(table)
+        .select("*")
+        .where({ task_id: taskId })
+        .whereNotNull("finished_at")
+        .orderBy([
+          { column: "claimed_at", order: "desc" },
+          { column: "id", order: "desc" },
+        ])
+        .limit(limit)
+        .as(`t${index}`),
+    ),
+  );
+  if (!first) throw new Error("[upkeep] [dashboard] durationsQuery needs at least one task");
+  return rest.length === 0 ? first : first.unionAll(rest);
+}
+
 function pageOf<T extends { claimedAt: number; id: string }>(rows: T[], limit: number): { rows: T[]; next: Cursor | null } {
   if (rows.length <= limit) return { rows, next: null };
   const page = rows.slice(0, limit);
@@ -182,21 +209,17 @@ export function knexData(db: Knex, prefix: string): DashboardData {
       return new Map([...out].map(([taskId, byDay]) => [taskId, [...byDay.values()]]));
     },
     async durations(taskIds, limit) {
-      const lists = await Promise.all(
-        taskIds.map(async (taskId) => {
-          const rows = (await db(table)
-            .select("*")
-            .where({ task_id: taskId })
-            .whereNotNull("finished_at")
-            .orderBy([
-              { column: "claimed_at", order: "desc" },
-              { column: "id", order: "desc" },
-            ])
-            .limit(limit)) as Record<string, unknown>[];
-          return [taskId, rows.map(runFromRow).reverse()] as const;
-        }),
-      );
-      return new Map(lists);
+      const byTask = new Map<string, RunRecord[]>(taskIds.map((taskId) => [taskId, []]));
+      for (let start = 0; start < taskIds.length; start += TASKS_PER_STATEMENT) {
+        const rows = (await durationsQuery(db, table, taskIds.slice(start, start + TASKS_PER_STATEMENT), limit)) as Record<
+          string,
+          unknown
+        >[];
+        for (const run of rows.map(runFromRow)) byTask.get(run.taskId)?.push(run);
+      }
+      // UNION ALL keeps no order across its members: oldest first, as the sparkline draws them.
+      for (const list of byTask.values()) list.sort((a, b) => a.claimedAt.getTime() - b.claimedAt.getTime() || (a.id < b.id ? -1 : 1));
+      return byTask;
     },
     async securityEvents(cursor, limit) {
       hasEvents ??= db.schema.hasTable(eventsTable).catch(() => false);

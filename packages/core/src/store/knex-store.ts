@@ -1,5 +1,5 @@
 import type { Knex } from "knex";
-import { dbFailureHint, dialectOf, isDeadlock, type SqlDialect } from "../db.ts";
+import { dbFailureHint, dialectOf, isDeadlock, type SqlDialect, unionEach } from "../db.ts";
 import { UpkeepError } from "../errors.ts";
 import { knexEvents } from "./knex-events.ts";
 import { knexTaskState } from "./knex-task-state.ts";
@@ -187,6 +187,42 @@ export async function deleteInBatches(
   }
 }
 
+/** SQLite allows 500 members in a compound select; health reads this many tasks per statement. */
+const HEALTH_CHUNK = 100;
+
+/** The runs that count as a task's ticks for health: scheduled or catch-up, not dry runs. */
+const tickRunsOf = (db: Knex, table: string, taskId: string) =>
+  db(table).where({ task_id: taskId, dry_run: false }).whereIn("trigger", ["schedule", "catch-up"]);
+
+/**
+ * Health's read of each task's latest `limit` tick runs: one statement, a backward range of the
+ * `(task_id, scheduled_for)` index (migration 0008) per task, whatever the size of the history.
+ * One tick run per (task, tick): the claim key is unique, so the tick alone orders them.
+ */
+export function recentTickRunsQuery(db: Knex, table: string, taskIds: readonly string[], limit: number): Knex.QueryBuilder {
+  return unionEach(db, taskIds, (taskId) => tickRunsOf(db, table, taskId).orderBy("scheduled_for", "desc").limit(limit));
+}
+
+/** Each task's newest run of any kind: one statement, the top of the `(task_id, claimed_at, id)` index (0015) per task. */
+export function latestRunsQuery(db: Knex, table: string, taskIds: readonly string[]): Knex.QueryBuilder {
+  return unionEach(db, taskIds, (taskId) =>
+    db(table)
+      .where({ task_id: taskId })
+      .orderBy([
+        { column: "claimed_at", order: "desc" },
+        { column: "id", order: "desc" },
+      ])
+      .limit(1),
+  );
+}
+
+/** Each task's latest succeeded tick run, for the tasks whose recent runs hold none: one statement. */
+export function lastSucceededQuery(db: Knex, table: string, taskIds: readonly string[]): Knex.QueryBuilder {
+  return unionEach(db, taskIds, (taskId) =>
+    tickRunsOf(db, table, taskId).where({ status: "succeeded" }).orderBy("scheduled_for", "desc").limit(1),
+  );
+}
+
 /**
  * Run history in the host's database through its knex instance: PostgreSQL, MySQL/MariaDB or
  * SQLite. The unique `(task_id, claim_key)` key makes `claim` atomic across every process that
@@ -210,8 +246,17 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
     }
   };
 
-  /** The runs that count as ticks for health: scheduled or catch-up, not dry runs. */
-  const tickRuns = (taskId: string) => runs().where({ task_id: taskId, dry_run: false }).whereIn("trigger", ["schedule", "catch-up"]);
+  /** Reads for many tasks (health, the task list): one statement per `HEALTH_CHUNK` of them, each row under its task. */
+  const perTask = async (taskIds: readonly string[], query: (chunk: readonly string[]) => Knex.QueryBuilder) => {
+    const byTask = new Map<string, RunRecord[]>();
+    for (let start = 0; start < taskIds.length; start += HEALTH_CHUNK) {
+      const rows = (await query(taskIds.slice(start, start + HEALTH_CHUNK))) as Row[];
+      for (const record of rows.map(runFromRow)) byTask.set(record.taskId, [...(byTask.get(record.taskId) ?? []), record]);
+    }
+    // UNION ALL keeps no order across its members: latest tick first again.
+    for (const list of byTask.values()) list.sort((a, b) => b.scheduledFor.getTime() - a.scheduledFor.getTime());
+    return byTask;
+  };
 
   const taskState = knexTaskState(db, prefix, wrap);
 
@@ -326,28 +371,16 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
         if (query.status !== undefined) q.where({ status: query.status });
         return ((await q) as Row[]).map(runFromRow);
       }),
-    latestPerTask: () =>
+    latestPerTask: (taskIds) =>
       wrap("list", async () => {
-        const newest = db(table).select("task_id").max({ newest: "claimed_at" }).groupBy("task_id").as("newest");
-        const rows = (await db(`${table} as r`)
-          .select("r.*")
-          .join(newest, (join) => join.on("r.task_id", "newest.task_id").andOn("r.claimed_at", "newest.newest"))) as Row[];
-        const latest = new Map<string, RunRecord>();
-        for (const record of rows.map(runFromRow).sort((a, b) => (a.id < b.id ? 1 : -1))) {
-          if (!latest.has(record.taskId)) latest.set(record.taskId, record);
-        }
-        return latest;
+        const byTask = await perTask(taskIds, (chunk) => latestRunsQuery(db, table, chunk));
+        return new Map([...byTask].map(([taskId, [run]]) => [taskId, run as RunRecord]));
       }),
-    recentTickRuns: (taskId, limit) =>
+    recentTickRuns: (taskIds, limit) => wrap("list", () => perTask(taskIds, (chunk) => recentTickRunsQuery(db, table, chunk, limit))),
+    lastSucceeded: (taskIds) =>
       wrap("list", async () => {
-        // One tick run per (task, tick): the claim key is unique, so the tick alone orders them.
-        const rows = (await tickRuns(taskId).orderBy("scheduled_for", "desc").limit(limit)) as Row[];
-        return rows.map(runFromRow);
-      }),
-    lastSucceeded: (taskId) =>
-      wrap("list", async () => {
-        const row = (await tickRuns(taskId).where({ status: "succeeded" }).orderBy("scheduled_for", "desc").first()) as Row | undefined;
-        return row && runFromRow(row);
+        const byTask = await perTask(taskIds, (chunk) => lastSucceededQuery(db, table, chunk));
+        return new Map([...byTask].map(([taskId, [run]]) => [taskId, run as RunRecord]));
       }),
     ...taskState,
     events: knexEvents(db, prefix, dialect, wrap),

@@ -138,19 +138,29 @@ export function memoryStore(): RunStore {
         .slice(0, limit)
         .map(copy);
     },
-    async latestPerTask() {
+    async latestPerTask(taskIds) {
+      const wanted = new Set(taskIds);
       const latest = new Map<string, RunRecord>();
       for (const run of [...runs.values()].sort(byNewest)) {
-        if (!latest.has(run.taskId)) latest.set(run.taskId, copy(run));
+        if (wanted.has(run.taskId) && !latest.has(run.taskId)) latest.set(run.taskId, copy(run));
       }
       return latest;
     },
-    async recentTickRuns(taskId, limit) {
-      return tickRuns(taskId).slice(0, limit).map(copy);
+    async recentTickRuns(taskIds, limit) {
+      const byTask = new Map<string, RunRecord[]>();
+      for (const taskId of taskIds) {
+        const list = tickRuns(taskId).slice(0, limit).map(copy);
+        if (list.length > 0) byTask.set(taskId, list);
+      }
+      return byTask;
     },
-    async lastSucceeded(taskId) {
-      const run = tickRuns(taskId).find((candidate) => candidate.status === "succeeded");
-      return run && copy(run);
+    async lastSucceeded(taskIds) {
+      const byTask = new Map<string, RunRecord>();
+      for (const taskId of taskIds) {
+        const run = tickRuns(taskId).find((candidate) => candidate.status === "succeeded");
+        if (run) byTask.set(taskId, copy(run));
+      }
+      return byTask;
     },
     async taskState(taskId) {
       const state = states.get(taskId);

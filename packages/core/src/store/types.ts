@@ -238,15 +238,16 @@ export interface RunStore {
   findByTick(taskId: string, scheduledFor: Date): Promise<RunRecord | undefined>;
   /** Recent runs, newest first. */
   list(query?: RunQuery): Promise<RunRecord[]>;
-  /** The newest run of each task. */
-  latestPerTask(): Promise<Map<string, RunRecord>>;
+  /** The newest run of each of these tasks; a task with none has no entry. */
+  latestPerTask(taskIds: readonly string[]): Promise<Map<string, RunRecord>>;
   /**
-   * The runs that count as a task's ticks (scheduled and catch-up, not dry runs), latest tick
-   * first, at most `limit`.
+   * The runs that count as each task's ticks (scheduled and catch-up, not dry runs), latest tick
+   * first, at most `limit` per task; a task with none has no entry. Health reads every task with
+   * this one call, so a store should answer it in a fixed number of statements, not one per task.
    */
-  recentTickRuns(taskId: string, limit: number): Promise<RunRecord[]>;
-  /** The latest succeeded tick run of a task (scheduled or catch-up, not a dry run). */
-  lastSucceeded(taskId: string): Promise<RunRecord | undefined>;
+  recentTickRuns(taskIds: readonly string[], limit: number): Promise<Map<string, RunRecord[]>>;
+  /** The latest succeeded tick run of each task (scheduled or catch-up, not a dry run); a task with none has no entry. */
+  lastSucceeded(taskIds: readonly string[]): Promise<Map<string, RunRecord>>;
   /** The state of one task; undefined when no process has scheduled, paused or resumed it. */
   taskState(taskId: string): Promise<TaskState | undefined>;
   /** The state of every task that has one. */
