@@ -56,7 +56,7 @@ function bucketBits(spans: number): number {
  * `starts[i]`, ends where run `i + 1` starts, and belongs to entry `owners[i]` (-1: none). The
  * first run starts at 0, and no two neighbours share an owner.
  */
-function partitionIPv4(flat: Array<Span<number>>): { starts: Uint32Array; owners: Int32Array } {
+export function partitionIPv4(flat: Array<Span<number>>): { starts: Uint32Array; owners: Int32Array } {
   const starts: number[] = [];
   const owners: number[] = [];
   let cursor = 0;
