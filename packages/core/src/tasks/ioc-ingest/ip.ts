@@ -112,9 +112,18 @@ export function isMappedIPv4(words: Uint32Array, offset = 0): boolean {
   return words[offset] === 0 && words[offset + 1] === 0 && words[offset + 2] === 0xffff;
 }
 
+/** "0" to "255", and the same with a dot after: a dotted quad is four reads and three joins. */
+const OCTETS = Array.from({ length: 256 }, (_, octet) => String(octet));
+const OCTETS_DOT = OCTETS.map((octet) => `${octet}.`);
+
 /** The dotted-quad text of a 32-bit number. */
 export function formatIPv4(value: number): string {
-  return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
+  return (
+    (OCTETS_DOT[value >>> 24] as string) +
+    (OCTETS_DOT[(value >>> 16) & 255] as string) +
+    (OCTETS_DOT[(value >>> 8) & 255] as string) +
+    (OCTETS[value & 255] as string)
+  );
 }
 
 /** RFC 5952 text of four words: lower-case hex, no leading zeros, the longest zero run as `::`. */

@@ -209,6 +209,17 @@ describe("MatchIndex in typed arrays (issue 21, matcher memory)", () => {
     expect(index.size).toEqual({ ipv4: 2, ipv6: 2, domains: 0, urls: 0, hashes: 2 });
   });
 
+  it("keeps the object of an indicator hit twice in a row of its cache slot, not after a single hit", () => {
+    const rows = Array.from({ length: 300 }, (_, i) => row("ipv4", `46.0.${i}.0/24`, "x"));
+    const index = new MatchIndex(rows);
+    // Built and not kept on the first hit, kept on the second: the third returns the kept object.
+    const first = index.match("46.0.7.1");
+    const second = index.match("46.0.7.2");
+    expect(second).not.toBe(first);
+    expect(second).toEqual(first);
+    expect(index.match("46.0.7.3")).toBe(second);
+  });
+
   it("gives equal, frozen answers for an indicator after its cached object was evicted", () => {
     const rows = Array.from({ length: 20_000 }, (_, i) => row("ipv4", `46.${i >> 8}.${i & 255}.0/24`, "x"));
     const index = new MatchIndex(rows);

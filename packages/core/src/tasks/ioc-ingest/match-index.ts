@@ -175,6 +175,8 @@ const u32 = (size: number) => new Uint32Array(size);
 const u8 = (size: number) => new Uint8Array(size);
 /** Kinds stored as one byte for the string families. */
 const KIND_CODES: readonly IndicatorKind[] = ["ipv4", "ipv6", "domain", "url", "md5", "sha1", "sha256", "sha512"];
+/** The record bits of an IPv4 network's second word (its prefix length has the top 6). */
+const RECORD_MASK = 2 ** 26 - 1;
 /** Slots of the cache of recently returned match objects (a power of two). */
 const CACHE_SLOTS = 4096;
 
@@ -193,14 +195,13 @@ class StringFamily {
 
 /**
  * Collects indicator rows (page by page, as they are read) into typed arrays, then builds the
- * index. Holds per IPv4 network 9 bytes, per IPv6 network 21 bytes, per string its value and
+ * index. Holds per IPv4 network 8 bytes, per IPv6 network 21 bytes, per string its value and
  * 5 bytes; no object per indicator.
  */
 export class MatchIndexBuilder {
   readonly #records = new Records();
-  readonly #v4Starts = new Column(u32);
-  readonly #v4Lengths = new Column(u8);
-  readonly #v4Records = new Column(u32);
+  /** Per IPv4 network two words: its start, then its prefix length (top 6 bits) and record. */
+  readonly #v4Networks = new Column(u32);
   readonly #v4Values = new Map<number, string>();
   readonly #v6Words = new Column(u32);
   readonly #v6Lengths = new Column(u8);
@@ -216,10 +217,11 @@ export class MatchIndexBuilder {
       const [address, prefix] = splitPrefix(row.value, 32);
       const start = parseIPv4(address);
       if (start < 0) return;
-      const id = this.#v4Starts.length;
-      this.#v4Starts.push(start);
-      this.#v4Lengths.push(prefix);
-      this.#v4Records.push(this.#records.id(row));
+      const id = this.#v4Networks.length / 2;
+      const record = this.#records.id(row);
+      if (record > RECORD_MASK) throw new RangeError(`at most ${RECORD_MASK + 1} distinct match records`);
+      this.#v4Networks.push(start);
+      this.#v4Networks.push(((prefix << 26) | record) >>> 0);
       // The value is rebuilt from the network on a hit; one stored in another form is kept as it is.
       if (ipv4Text(start, prefix) !== row.value) this.#v4Values.set(id, row.value);
     } else if (row.kind === "ipv6") {
@@ -252,7 +254,7 @@ export class MatchIndexBuilder {
     });
     return {
       records: this.#records,
-      v4: { starts: this.#v4Starts.done(), lengths: this.#v4Lengths.done(), records: this.#v4Records.done(), values: this.#v4Values },
+      v4: { networks: this.#v4Networks.done(), values: this.#v4Values },
       v6: { words: this.#v6Words.done(), lengths: this.#v6Lengths.done(), records: this.#v6Records.done(), values: this.#v6Values },
       domains: family(this.#domains, true),
       urls: family(this.#urls, false),
@@ -261,9 +263,12 @@ export class MatchIndexBuilder {
   }
 }
 
+/** "/0" to "/32". */
+const PREFIX_SUFFIXES = Array.from({ length: 33 }, (_, prefix) => `/${prefix}`);
+
 function ipv4Text(start: number, prefix: number): string {
   const network = formatIPv4(start);
-  return prefix === 32 ? network : `${network}/${prefix}`;
+  return prefix === 32 ? network : network + (PREFIX_SUFFIXES[prefix] as string);
 }
 
 function ipv6Text(all: Uint32Array, offset: number, prefix: number): string {
@@ -271,7 +276,15 @@ function ipv6Text(all: Uint32Array, offset: number, prefix: number): string {
   return prefix === 128 ? network : `${network}/${prefix}`;
 }
 
-interface NetworkParts {
+interface IPv4Parts {
+  /** Per network its start, then its prefix length (top 6 bits) and record (low 26), as `IPv4Table.fromNetworks` reads them. */
+  networks: Uint32Array;
+  /** Values not in the form rebuilt from the network, by network index. */
+  values: Map<number, string>;
+}
+
+interface IPv6Parts {
+  words: Uint32Array;
   lengths: Uint8Array;
   records: Uint32Array;
   /** Values not in the form rebuilt from the network, by network index. */
@@ -287,8 +300,8 @@ interface StringParts {
 
 interface IndexParts {
   records: Records;
-  v4: NetworkParts & { starts: Uint32Array };
-  v6: NetworkParts & { words: Uint32Array };
+  v4: IPv4Parts;
+  v6: IPv6Parts;
   domains: StringParts;
   urls: StringParts;
   hashes: StringParts;
@@ -305,13 +318,15 @@ interface IndexParts {
 export class MatchIndex {
   readonly #records: Records;
   readonly #v4: IPv4Table;
-  readonly #v4Parts: NetworkParts & { starts: Uint32Array };
+  readonly #v4Parts: IPv4Parts;
   readonly #v6: IPv6Ranges;
-  readonly #v6Parts: NetworkParts & { words: Uint32Array };
+  readonly #v6Parts: IPv6Parts;
   readonly #domains: StringParts;
   readonly #urls: StringParts;
   readonly #hashes: StringParts;
   readonly #cacheKeys = new Int32Array(CACHE_SLOTS).fill(-1);
+  /** Per slot the key of the last object built and not kept: a key seen twice in a row is kept. */
+  readonly #cacheCandidates = new Int32Array(CACHE_SLOTS).fill(-1);
   readonly #cache: Array<IocMatch | undefined> = new Array(CACHE_SLOTS).fill(undefined);
   readonly size: MatchIndexSize;
 
@@ -330,7 +345,7 @@ export class MatchIndex {
     this.#domains = parts.domains;
     this.#urls = parts.urls;
     this.#hashes = parts.hashes;
-    this.#v4 = IPv4Table.fromNetworks(parts.v4.starts, parts.v4.lengths);
+    this.#v4 = IPv4Table.fromNetworks(parts.v4.networks);
     const v6: Array<Span<bigint>> = [];
     const v6Words = parts.v6.words;
     for (let id = 0; id < parts.v6.lengths.length; id++) {
@@ -339,7 +354,7 @@ export class MatchIndex {
     }
     this.#v6 = new IPv6Ranges(v6);
     this.size = {
-      ipv4: parts.v4.lengths.length,
+      ipv4: parts.v4.networks.length / 2,
       ipv6: parts.v6.lengths.length,
       domains: parts.domains.values.length,
       urls: parts.urls.values.length,
@@ -347,9 +362,18 @@ export class MatchIndex {
     };
   }
 
-  /** Keeps `match` as the cached object of indicator `key` (unique across families). */
+  /**
+   * Keeps `match` as the cached object of indicator `key` (unique across families) when its slot saw
+   * the same key last time. A kept object outlives the young generation and is promoted, so caching
+   * every hit made lookups that rarely repeat (a million networks, random traffic) several times
+   * slower in garbage collection; a key repeating in its slot is kept on its second build.
+   */
   #keep(key: number, match: IocMatch): IocMatch {
     const slot = key & (CACHE_SLOTS - 1);
+    if (this.#cacheCandidates[slot] !== key) {
+      this.#cacheCandidates[slot] = key;
+      return match;
+    }
     this.#cacheKeys[slot] = key;
     this.#cache[slot] = match;
     return match;
@@ -375,8 +399,11 @@ export class MatchIndex {
     const key = id * 4;
     if (this.#cacheKeys[key & (CACHE_SLOTS - 1)] === key) return this.#cache[key & (CACHE_SLOTS - 1)];
     const parts = this.#v4Parts;
-    const value = parts.values.get(id) ?? ipv4Text(parts.starts[id] as number, parts.lengths[id] as number);
-    return this.#keep(key, this.#make("ipv4", value, parts.records[id] as number));
+    // One read of two adjacent words: the network's start, then its length and record.
+    const start = parts.networks[2 * id] as number;
+    const packed = parts.networks[2 * id + 1] as number;
+    const value = (parts.values.size > 0 ? parts.values.get(id) : undefined) ?? ipv4Text(start, packed >>> 26);
+    return this.#keep(key, this.#make("ipv4", value, packed & RECORD_MASK));
   }
 
   #v6Match(id: number): IocMatch | undefined {

@@ -56,7 +56,7 @@ function bucketBits(spans: number): number {
  * `starts[i]`, ends where run `i + 1` starts, and belongs to entry `owners[i]` (-1: none). The
  * first run starts at 0, and no two neighbours share an owner.
  */
-function partitionIPv4(flat: Array<Span<number>>): { starts: Uint32Array; owners: Int32Array } {
+export function partitionIPv4(flat: Array<Span<number>>): { starts: Uint32Array; owners: Int32Array } {
   const starts: number[] = [];
   const owners: number[] = [];
   let cursor = 0;
@@ -120,13 +120,13 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
  * the sort holds 8 bytes a network and calls no comparator; returns the keys' 32-bit view, whose
  * low words (even slots on a little-endian machine) carry the index in their low 26 bits.
  */
-function sortNetworks(starts: Uint32Array, lengths: Uint8Array, count: number): { view: Uint32Array; low: number } {
+function sortNetworks(networks: Uint32Array, count: number): { view: Uint32Array; low: number } {
   const keys = new BigUint64Array(count);
   const view = new Uint32Array(keys.buffer);
   const low = LITTLE_ENDIAN ? 0 : 1;
   for (let i = 0; i < count; i++) {
-    view[2 * i + low] = (((lengths[i] as number) << 26) | i) >>> 0;
-    view[2 * i + 1 - low] = starts[i] as number;
+    view[2 * i + low] = (((networks[2 * i + 1] as number) & LENGTH_MASK) | i) >>> 0;
+    view[2 * i + 1 - low] = networks[2 * i] as number;
   }
   keys.sort();
   return { view, low };
@@ -134,6 +134,8 @@ function sortNetworks(starts: Uint32Array, lengths: Uint8Array, count: number): 
 
 /** Most networks an IPv4 table takes (the index shares a 32-bit word with the prefix length). */
 export const MAX_IPV4_NETWORKS = 2 ** 26;
+/** The prefix length's bits (the top 6) of a network's second word; the low 26 are free for the caller. */
+const LENGTH_MASK = 0xfc000000;
 
 /**
  * The IPv4 runs (see `partitionIPv4`) laid out so that a lookup touches little memory: at a
@@ -153,15 +155,16 @@ export class IPv4Table {
   #bucket = -1;
 
   /**
-   * From networks in typed arrays: `starts[i]` with prefix length `lengths[i]` is owned by `i`
-   * (identical networks: the first). Ordered by a native sort of packed keys, then a stack of the
-   * networks open at the cursor hands each address to the innermost one; besides the table it
-   * holds 8 bytes a network for the sort. O(n log n).
+   * From networks two words each: network `i` starts at `networks[2 * i]`, has the prefix length
+   * `networks[2 * i + 1] >>> 26` (the low 26 bits of that word are ignored: the matcher keeps the
+   * network's record there) and is owned by `i` (identical networks: the first). Ordered by a
+   * native sort of packed keys, then a stack of the networks open at the cursor hands each address
+   * to the innermost one; besides the table it holds 8 bytes a network for the sort. O(n log n).
    */
-  static fromNetworks(starts: Uint32Array, lengths: Uint8Array, count = starts.length): IPv4Table {
+  static fromNetworks(networks: Uint32Array, count = networks.length / 2): IPv4Table {
     if (count > MAX_IPV4_NETWORKS) throw new RangeError(`at most ${MAX_IPV4_NETWORKS} IPv4 networks`);
     const table = new IPv4Table(count * 2 + 1);
-    const { view, low } = sortNetworks(starts, lengths, count);
+    const { view, low } = sortNetworks(networks, count);
     const stackStop: number[] = [];
     const stackId: number[] = [];
     let cursor = -1;
