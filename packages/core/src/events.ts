@@ -98,7 +98,12 @@ export class Emitter {
   }
 
   emit<E extends UpkeepEventName>(event: E, payload: UpkeepEvents[E]): void {
-    void this.#call(event, payload);
+    if (this.has(event)) void this.#call(event, payload);
+  }
+
+  /** Whether `event` has a handler now. */
+  has(event: UpkeepEventName): boolean {
+    return (this.#handlers.get(event)?.size ?? 0) > 0;
   }
 
   /** As `emit`, resolving once every handler has returned (or its promise settled). */

@@ -52,9 +52,14 @@ function serialise(value: unknown): unknown {
   return value;
 }
 
+const drop: LogMethod = () => {};
+/** The silent logger: its children are itself, as they would write nothing either. */
+const silent: Logger = { debug: drop, info: drop, warn: drop, error: drop, child: () => silent };
+
 /** A logger writing one JSON object a line, pino-compatible in shape (`level`, `time`, `msg`). */
 export function createJsonLogger(options: JsonLoggerOptions = {}): Logger {
   const threshold = RANK[options.level ?? "info"];
+  if (threshold === RANK.silent) return silent;
   const write = options.write ?? ((line: string) => process.stderr.write(line));
   const bindings = options.bindings ?? {};
   const at =

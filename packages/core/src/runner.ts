@@ -76,9 +76,21 @@ interface RunEnd {
   error?: unknown;
 }
 
+const bigintAsString = (_key: string, v: unknown) => (typeof v === "bigint" ? v.toString() : v);
+
+/** JSON of `value`, bigints as strings; the replacer (slow) only for a value that has one. */
+function stringify(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch (error) {
+    if (error instanceof TypeError) return JSON.stringify(value, bigintAsString);
+    throw error;
+  }
+}
+
 function serialiseResult(value: unknown): string | null {
   if (value === undefined) return null;
-  const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+  const text = stringify(value);
   if (text === undefined) return null;
   if (text.length <= RESULT_LIMIT) return text;
   return JSON.stringify({ truncated: true, bytes: text.length });
@@ -126,7 +138,6 @@ export class Runner {
     const now = clock();
     const scheduledFor = options.scheduledFor ?? (options.trigger === "manual" ? now : task.schedule.tickAt(now));
     if (!scheduledFor) return undefined;
-    const log = childLogger(this.#options.logger, { taskId: task.definition.id });
     const claim: NewRun = {
       id: randomUUID(),
       taskId: task.definition.id,
@@ -140,14 +151,14 @@ export class Runner {
     };
     // In flight from before the claim: a stop() that lands while the claim is on its way aborts it too.
     const controller = new AbortController();
-    const done = this.#claimAndRun(task, claim, options, controller, log);
+    const done = this.#claimAndRun(task, claim, options, controller);
     this.#inflight.set(claim.id, { controller, done });
     try {
       return await done;
     } finally {
       this.#inflight.delete(claim.id);
       this.#maybeSweep();
-      this.#maybePrune(log);
+      this.#maybePrune();
     }
   }
 
@@ -156,12 +167,12 @@ export class Runner {
     claim: NewRun,
     options: ExecuteOptions,
     controller: AbortController,
-    log: Logger,
   ): Promise<RunRecord | undefined> {
-    const { store, emitter } = this.#options;
+    const { store, emitter, logger } = this.#options;
     // A scheduled or catch-up tick of a paused task is not claimed, in the claim statement itself.
     const claimed = await store.claim(claim, { overlap: task.overlap });
     if (!claimed.claimed) {
+      const log = childLogger(logger, { taskId: claim.taskId });
       if (claimed.paused) {
         log.info({ reason: claimed.paused.reason }, "[upkeep] tick not run: the task is paused");
         return undefined;
@@ -170,28 +181,36 @@ export class Runner {
       return claimed.existing;
     }
     const run = claimed.run;
+    // The run's one child logger, with both ids bound: every line of the run, its finish included.
+    const log = childLogger(logger, { taskId: run.taskId, runId: run.id });
     if (run.status === "skipped") {
-      log.info({ runId: run.id }, "[upkeep] run skipped: the previous run is still going");
+      log.info({}, "[upkeep] run skipped: the previous run is still going");
       emitter.emit("run:skipped", { run });
       return run;
     }
     if (controller.signal.aborted) {
       return this.#finish(
         run,
+        log,
         { status: "interrupted", reason: "shutdown: stop began while the run was being claimed", attempt: 1 },
         (ended) => {
-          log.warn({ runId: ended.id }, "[upkeep] run interrupted by shutdown before it started");
+          log.warn({}, "[upkeep] run interrupted by shutdown before it started");
           emitter.emit("run:failure", { run: ended });
         },
       );
     }
-    return withRunSpan(run, () => this.#run(task, run, options, controller));
+    return withRunSpan(run, () => this.#run(task, run, options, controller, log));
   }
 
-  async #run(task: RegisteredTask, claimed: RunRecord, options: ExecuteOptions, controller: AbortController): Promise<RunRecord> {
+  async #run(
+    task: RegisteredTask,
+    claimed: RunRecord,
+    options: ExecuteOptions,
+    controller: AbortController,
+    log: Logger,
+  ): Promise<RunRecord> {
     const { store, clock, emitter, leaseMs } = this.#options;
     const definition = task.definition;
-    const log = childLogger(this.#options.logger, { taskId: definition.id, runId: claimed.id });
     const input = options.input ?? task.input;
     const started = performance.now();
     let run = claimed;
@@ -210,14 +229,18 @@ export class Runner {
       Math.max(10, Math.floor(leaseMs / 3)),
     );
     renew.unref();
-    /** Records the outcome (if it is the first) and tells the listeners through `tell`. */
-    const deliveries = new RunEvents(this.#options.outbox, log, this.#deliverySignal);
-    /** Records the outcome once the run's events are delivered (or left to the sweep). */
+    /** The run's events, made on its first emit: most runs emit none. */
+    let deliveries: RunEvents | undefined;
+    const events = () => {
+      deliveries ??= new RunEvents(this.#options.outbox, log, this.#deliverySignal);
+      return deliveries;
+    };
+    /** Records the outcome (if it is the first) once the run's events are delivered (or left to the sweep), and tells the listeners through `tell`. */
     const end = async (outcome: RunEnd, tell: (ended: RunRecord) => void) => {
       finishing = true;
       clearInterval(renew);
-      await deliveries.settled();
-      return this.#finish(run, outcome, tell);
+      if (deliveries) await deliveries.settled();
+      return this.#finish(run, log, outcome, tell);
     };
 
     emitter.emit("run:start", { run });
@@ -231,7 +254,7 @@ export class Runner {
         const signal = controller.signal;
         const timer = setTimeout(() => controller.abort("timeout"), task.timeoutMs);
         timer.unref();
-        const ctx = this.#context(task, run, attempt, signal, log, options, deliveries);
+        const ctx = this.#context(task, run, attempt, signal, log, options, events);
         /** Records a run its signal stopped: timed out, or interrupted by shutdown. */
         const stopped = (aborted: AbortReason, outcome: { result: unknown } | { thrown: unknown }) => {
           const timedOut = aborted === "timeout";
@@ -322,7 +345,7 @@ export class Runner {
     signal: AbortSignal,
     logger: Logger,
     options: ExecuteOptions,
-    deliveries: RunEvents,
+    events: () => RunEvents,
   ): TaskContext {
     const { clock, emitter, db, tablePrefix, crypto } = this.#options;
     const dryRun = options.dryRun ?? false;
@@ -343,7 +366,7 @@ export class Runner {
       progress: (progress) => emitter.emit("run:progress", { run, progress }),
       emit: ((event: TaskEvent | readonly TaskEvent[], emitOptions?: EmitOptions): Promise<void> | undefined => {
         if (dryRun) return emitOptions ? Promise.resolve() : undefined;
-        return deliveries.emit(run, Array.isArray(event) ? event : [event as TaskEvent], emitOptions?.trx);
+        return events().emit(run, Array.isArray(event) ? event : [event as TaskEvent], emitOptions?.trx);
       }) as TaskContext["emit"],
       skip: (reason: string): never => {
         throw new SkipSignal(reason);
@@ -356,7 +379,7 @@ export class Runner {
    * was recorded first (stop()'s timeout recorded `interrupted`, a sweep found the lease expired),
    * that one stays and is returned, and `tell` is not called: listeners hear of one outcome a run.
    */
-  async #finish(run: RunRecord, end: RunEnd, tell: (ended: RunRecord) => void): Promise<RunRecord> {
+  async #finish(run: RunRecord, log: Logger, end: RunEnd, tell: (ended: RunRecord) => void): Promise<RunRecord> {
     const thrown = "error" in end;
     const error = end.error;
     const outcome: RunOutcome = {
@@ -371,10 +394,7 @@ export class Runner {
     };
     if (!(await this.#options.store.finish(run.id, outcome))) {
       const stored = await this.#options.store.get(run.id);
-      childLogger(this.#options.logger, { taskId: run.taskId, runId: run.id }).info(
-        { status: outcome.status, recorded: stored?.status },
-        "[upkeep] the run already had an outcome, which stays",
-      );
+      log.info({ status: outcome.status, recorded: stored?.status }, "[upkeep] the run already had an outcome, which stays");
       return stored ?? run;
     }
     const ended: RunRecord = { ...run, ...outcome, result: outcome.result === null ? null : JSON.parse(outcome.result), leaseUntil: null };
@@ -421,8 +441,8 @@ export class Runner {
     this.#sweepTimer.unref();
   }
 
-  #maybePrune(log: Logger): void {
-    const { historyRetentionMs, eventRetentionMs, clock, store, outbox } = this.#options;
+  #maybePrune(): void {
+    const { historyRetentionMs, eventRetentionMs, clock, store, outbox, logger: log } = this.#options;
     const now = clock().getTime();
     if (now - this.#lastPrune < PRUNE_EVERY_MS) return;
     this.#lastPrune = now;

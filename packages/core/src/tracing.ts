@@ -1,6 +1,8 @@
 import { SpanStatusCode, trace } from "@opentelemetry/api";
 import type { RunRecord } from "./store/types.ts";
 
+/** A proxy tracer: it follows a tracer provider the host registers later. */
+const tracer = trace.getTracer("@upkeep/core");
 const FAILED = new Set(["failed", "timed_out", "interrupted", "abandoned"]);
 
 /**
@@ -9,18 +11,20 @@ const FAILED = new Set(["failed", "timed_out", "interrupted", "abandoned"]);
  * host, `@opentelemetry/api` hands out a no-op tracer and this costs next to nothing.
  */
 export async function withRunSpan(run: RunRecord, work: () => Promise<RunRecord>): Promise<RunRecord> {
-  const tracer = trace.getTracer("@upkeep/core");
-  const attributes = {
-    "upkeep.task.id": run.taskId,
-    "upkeep.run.id": run.id,
-    "upkeep.run.trigger": run.trigger,
-    "upkeep.run.scheduled_for": run.scheduledFor.toISOString(),
-    "upkeep.run.dry_run": run.dryRun,
-  };
-  return tracer.startActiveSpan(`upkeep.run ${run.taskId}`, { attributes }, async (span) => {
+  return tracer.startActiveSpan(`upkeep.run ${run.taskId}`, { attributes: { "upkeep.task.id": run.taskId } }, async (span) => {
+    // The other attributes only for a span that records (the task id above is what a sampler sees).
+    const recording = span.isRecording();
+    if (recording) {
+      span.setAttributes({
+        "upkeep.run.id": run.id,
+        "upkeep.run.trigger": run.trigger,
+        "upkeep.run.scheduled_for": run.scheduledFor.toISOString(),
+        "upkeep.run.dry_run": run.dryRun,
+      });
+    }
     try {
       const done = await work();
-      span.setAttributes({ "upkeep.run.status": done.status, "upkeep.run.attempt": done.attempt });
+      if (recording) span.setAttributes({ "upkeep.run.status": done.status, "upkeep.run.attempt": done.attempt });
       if (FAILED.has(done.status)) {
         const message = done.errorMessage ?? done.reason ?? done.status;
         span.recordException({ name: done.status, message, ...(done.errorStack ? { stack: done.errorStack } : {}) });

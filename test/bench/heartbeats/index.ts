@@ -5,7 +5,7 @@
 // same transaction; `pass-vs-update-and-event-insert` compares it with exactly that written by hand:
 // the compare-and-set update and a multi-row insert of the event rows (in chunks of 2,000 rows, the
 // most a statement's bindings allow on every dialect), in one transaction, on all three dialects.
-// BENCH_ROUNDS sets the rounds (default 9).
+// BENCH_ROUNDS sets the rounds (default 9); BENCH_DIALECTS the dialects (default all three).
 import { randomUUID } from "node:crypto";
 import { heartbeatsTask, manualAdapter, registerTasks, silentLogger } from "@upkeep/core";
 import { createTestDatabase, type Dialect, probeDialects } from "@upkeep/testkit";
@@ -195,7 +195,9 @@ async function measure(db: Knex, dialect: Dialect, works: Array<() => Promise<un
   return times.map(median);
 }
 
-for (const dialect of ["postgres", "mariadb", "sqlite"] as const) {
+// BENCH_DIALECTS (comma-separated) measures only those, such as `sqlite`.
+const wanted = (process.env.BENCH_DIALECTS ?? "postgres,mariadb,sqlite").split(",");
+for (const dialect of (["postgres", "mariadb", "sqlite"] as const).filter((name) => wanted.includes(name))) {
   const [status] = await probeDialects([dialect]);
   if (!status?.available) {
     console.log(`# ${dialect} unavailable, skipped`);

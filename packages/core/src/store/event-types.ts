@@ -73,8 +73,13 @@ export interface EventStore {
    * pending rows held under `lease.owner` are exactly the ones this claim took.
    */
   claimPending(now: Date, lease: EventLease, limit: number): Promise<StoredEvent[]>;
-  /** Marks the events delivered. */
-  markDelivered(ids: readonly string[], at: Date): Promise<void>;
+  /**
+   * Marks the events delivered. With `held`, `ids` are all the events still pending under that
+   * lease (one `write` or one `claimPending`, each with an owner of its own), and the store may
+   * mark them by the lease in one statement instead of by id; an event another process took
+   * meanwhile (its lease ended: it has a new owner) is left to that process.
+   */
+  markDelivered(ids: readonly string[], at: Date, held?: EventLease): Promise<void>;
   /** Events, newest first. */
   list(query?: EventQuery): Promise<EventRecord[]>;
   /** One event by its id, or undefined when there is none (or it was pruned). */

@@ -30,39 +30,37 @@ const COLUMNS = [
 ] as const;
 
 /**
- * One multi-row `insert ... values` for a chunk of rows (knex's own SQLite insert is a compound
- * select, limited to 500 rows).
+ * One multi-row `insert ... values` for a chunk of events, the bindings in `COLUMNS` order written
+ * straight from the events (knex's own SQLite insert is a compound select, limited to 500 rows).
  */
-function insertSql(table: string, rows: readonly Row[], sqlite: boolean): { sql: string; bindings: Knex.RawBinding[] } {
+function insertSql(
+  table: string,
+  events: readonly StoredEvent[],
+  lease: EventLease,
+  sqlite: boolean,
+): { sql: string; bindings: Knex.RawBinding[] } {
   const tuple = `(${COLUMNS.map(() => "?").join(", ")})`;
   const bindings: Knex.RawBinding[] = [table, ...COLUMNS];
-  for (const row of rows) {
-    for (const column of COLUMNS) {
-      const value = row[column];
-      bindings.push((sqlite && typeof value === "boolean" ? Number(value) : value) as Knex.RawBinding);
-    }
+  const until = lease.until.getTime();
+  for (const event of events) {
+    bindings.push(
+      event.id,
+      event.task,
+      event.runId,
+      event.type,
+      event.severity,
+      sqlite ? Number(event.security) : event.security,
+      JSON.stringify(event.data),
+      event.createdAt.getTime(),
+      "pending",
+      lease.owner,
+      until,
+      1,
+      null,
+    );
   }
-  const sql = `insert into ?? (${COLUMNS.map(() => "??").join(", ")}) values ${rows.map(() => tuple).join(", ")}`;
+  const sql = `insert into ?? (${COLUMNS.map(() => "??").join(", ")}) values ${events.map(() => tuple).join(", ")}`;
   return { sql, bindings };
-}
-
-/** One outbox row for an event written under a lease. */
-export function eventRow(event: StoredEvent, lease: EventLease): Row {
-  return {
-    id: event.id,
-    task: event.task,
-    run_id: event.runId,
-    type: event.type,
-    severity: event.severity,
-    security: event.security,
-    data: JSON.stringify(event.data),
-    created_at: event.createdAt.getTime(),
-    state: "pending",
-    lease_owner: lease.owner,
-    lease_until: lease.until.getTime(),
-    attempts: 1,
-    delivered_at: null,
-  };
 }
 
 function toEvent(row: Row): StoredEvent {
@@ -104,9 +102,8 @@ export function knexEvents(db: Knex, prefix: string, dialect: SqlDialect, wrap: 
   return {
     write: (list, lease, trx) =>
       wrap("event write", async () => {
-        const rows = list.map((event) => eventRow(event, lease));
-        for (const chunk of chunks(rows, INSERT_CHUNK)) {
-          const { sql, bindings } = insertSql(table, chunk, dialect === "sqlite");
+        for (const chunk of chunks(list, INSERT_CHUNK)) {
+          const { sql, bindings } = insertSql(table, chunk, lease, dialect === "sqlite");
           await (trx ?? db).raw(sql, bindings);
         }
       }),
@@ -130,12 +127,20 @@ export function knexEvents(db: Knex, prefix: string, dialect: SqlDialect, wrap: 
         const rows = (await events().where({ lease_owner: lease.owner, state: "pending" }).orderBy(order)) as Row[];
         return rows.map(toEvent);
       }),
-    markDelivered: (ids, at) =>
+    markDelivered: (ids, at, held) =>
       wrap("event delivery mark", async () => {
-        for (const chunk of chunks(ids, ID_CHUNK)) {
+        const delivered = { state: "delivered", delivered_at: at.getTime(), lease_owner: null, lease_until: null };
+        if (held) {
+          // Every event pending under this lease, by the lease: one statement on the sweep index
+          // (state, lease_until), the owner naming exactly one write or one sweep claim. A row a
+          // sweeper took meanwhile has its owner, not this one, and stays pending for it.
           await retryDeadlocks(() =>
-            events().whereIn("id", chunk).update({ state: "delivered", delivered_at: at.getTime(), lease_owner: null, lease_until: null }),
+            events().where({ state: "pending", lease_until: held.until.getTime(), lease_owner: held.owner }).update(delivered),
           );
+          return;
+        }
+        for (const chunk of chunks(ids, ID_CHUNK)) {
+          await retryDeadlocks(() => events().whereIn("id", chunk).update(delivered));
         }
       }),
     list: (query: EventQuery = {}) =>

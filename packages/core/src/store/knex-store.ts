@@ -137,7 +137,7 @@ function claimBindings(dialect: SqlDialect, prefix: string, run: NewRun, overlap
   return [table, COLUMNS, ...values, ...tail, ...busy, ...paused, ...(dialect === "mysql" ? [`${table}.id`, `${table}.id`] : [])];
 }
 
-/** The finish on SQLite: the same compare-and-set on `running` the query builder writes elsewhere. */
+/** The finish: a compare-and-set on `running`, one raw statement (no query builder on the hot path). */
 const FINISH_SQL =
   "update ?? set status = ?, finished_at = ?, attempt = ?, duration_ms = ?, result = ?, reason = ?, error_message = ?, error_stack = ?, lease_until = null where id = ? and status = 'running'";
 
@@ -146,6 +146,12 @@ function returnedRows(result: unknown, dialect: SqlDialect): Row[] {
   if (dialect === "postgres") return (result as { rows: Row[] }).rows;
   if (dialect === "mysql") return (result as [Row[]])[0];
   return result as Row[];
+}
+
+/** How many rows a raw `update` changed, whatever the driver's result shape. */
+function changedRows(result: unknown, dialect: Exclude<SqlDialect, "sqlite">): number {
+  if (dialect === "postgres") return (result as { rowCount: number | null }).rowCount ?? 0;
+  return num((result as [{ affectedRows: number }])[0].affectedRows);
 }
 
 /** Whether a driver error is a unique-key violation, on PostgreSQL, MySQL/MariaDB or SQLite. */
@@ -323,21 +329,21 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
       }),
     finish: (runId, outcome: RunOutcome) =>
       wrap("finish", async () => {
-        if (hot) {
-          const { changes } = await hot(FINISH_SQL, [
-            table,
-            outcome.status,
-            outcome.finishedAt.getTime(),
-            outcome.attempt,
-            outcome.durationMs,
-            outcome.result,
-            outcome.reason,
-            outcome.errorMessage,
-            outcome.errorStack,
-            runId,
-          ]);
-          return (changes ?? 0) > 0;
-        }
+        const bindings = [
+          table,
+          outcome.status,
+          outcome.finishedAt.getTime(),
+          outcome.attempt,
+          outcome.durationMs,
+          outcome.result,
+          outcome.reason,
+          outcome.errorMessage,
+          outcome.errorStack,
+          runId,
+        ];
+        if (hot) return ((await hot(FINISH_SQL, bindings)).changes ?? 0) > 0;
+        if (dialect !== "sqlite") return changedRows(await db.raw(FINISH_SQL, bindings), dialect) > 0;
+        // Another SQLite driver: its raw result does not say what changed; the builder's does.
         const changed = await runs().where({ id: runId, status: "running" }).update({
           status: outcome.status,
           finished_at: outcome.finishedAt.getTime(),

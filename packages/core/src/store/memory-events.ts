@@ -13,7 +13,10 @@ const stored = (row: MemoryRow): StoredEvent => ({
   createdAt: row.createdAt,
 });
 
-/** The outbox of the memory store: events live as long as the process. */
+/**
+ * The outbox of the memory store: events live as long as the process. Events written with a
+ * transaction appear only once it commits, and not at all if it rolls back.
+ */
 export function memoryEvents(): EventStore {
   const rows = new Map<string, MemoryRow>();
   const copy = (row: MemoryRow): EventRecord => ({
@@ -24,17 +27,25 @@ export function memoryEvents(): EventStore {
   });
   const byAge = (a: EventRecord, b: EventRecord) => a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : 1);
   return {
-    async write(events, lease) {
-      for (const event of events) {
-        rows.set(event.id, {
-          ...event,
-          state: "pending",
-          attempts: 1,
-          deliveredAt: null,
-          leaseOwner: lease.owner,
-          leaseUntil: lease.until.getTime(),
-        });
-      }
+    async write(events, lease, trx) {
+      const keep = () => {
+        for (const event of events) {
+          rows.set(event.id, {
+            ...event,
+            state: "pending",
+            attempts: 1,
+            deliveredAt: null,
+            leaseOwner: lease.owner,
+            leaseUntil: lease.until.getTime(),
+          });
+        }
+      };
+      if (!trx) return keep();
+      // The host's transaction is on another database, so nothing here can roll back with it: the
+      // events are kept once it commits (before the writer delivers them: this reaction comes
+      // first) and never if it rolls back. Memory dies with the process anyway, so what is lost
+      // by a crash between the commit and this is what the memory store loses in any crash.
+      trx.executionPromise.then(keep, () => {});
     },
     async claimPending(now, lease, limit) {
       const due = [...rows.values()]
@@ -44,10 +55,12 @@ export function memoryEvents(): EventStore {
       for (const row of due) Object.assign(row, { leaseOwner: lease.owner, leaseUntil: lease.until.getTime(), attempts: row.attempts + 1 });
       return due.map(stored);
     },
-    async markDelivered(ids, at) {
+    async markDelivered(ids, at, held) {
       for (const id of ids) {
         const row = rows.get(id);
-        if (row) Object.assign(row, { state: "delivered", deliveredAt: at, leaseOwner: null, leaseUntil: null });
+        // As the knex store does by the lease: a row another sweeper took meanwhile stays pending for it.
+        if (!row || (held && (row.state !== "pending" || row.leaseOwner !== held.owner))) continue;
+        Object.assign(row, { state: "delivered", deliveredAt: at, leaseOwner: null, leaseUntil: null });
       }
     },
     async list(query = {}) {

@@ -77,8 +77,17 @@ export function claimKey(run: Pick<NewRun, "id" | "trigger" | "scheduledFor">): 
 
 /** The record of a run just claimed, before it has an outcome. */
 export function newRecord(run: NewRun): RunRecord {
+  // Field by field, not a spread: this is on every claim's path, and every record has one shape.
   return {
-    ...run,
+    id: run.id,
+    taskId: run.taskId,
+    scheduledFor: run.scheduledFor,
+    trigger: run.trigger,
+    dryRun: run.dryRun,
+    claimedAt: run.claimedAt,
+    leaseUntil: run.leaseUntil,
+    host: run.host,
+    pid: run.pid,
     status: "running",
     attempt: 1,
     finishedAt: null,
