@@ -398,7 +398,7 @@ import os, sys, time
 open(os.path.join(${JSON.stringify(dir)}, "pid"), "w").write(str(os.getpid()))
 for line in sys.stdin:
     pass
-time.sleep(60)
+time.sleep(600)
 `);
       const trainer = commandTrainer({
         name: "slow",
@@ -407,7 +407,11 @@ time.sleep(60)
         metric: { name: "auc", higherIsBetter: true },
         killGrace: 100,
       });
-      const upkeep = host({ telemetry: { columns: COLUMNS }, trainers: [trainer], window: "1h", history: "1h" }, { prefix, timeout: 3000 });
+      // Long enough for the program to start and write its pid on a loaded machine (3 s was not).
+      const upkeep = host(
+        { telemetry: { columns: COLUMNS }, trainers: [trainer], window: "1h", history: "1h" },
+        { prefix, timeout: 12_000 },
+      );
       const run = await upkeep.run("training");
       expect(run.status).toBe("timed_out");
       const { readFileSync } = await import("node:fs");
