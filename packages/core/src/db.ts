@@ -87,7 +87,7 @@ export function isTransientDbError(error: unknown): boolean {
 }
 
 /** Whether InnoDB chose the statement as a deadlock victim (MySQL/MariaDB errno 1213): it was rolled back whole. */
-export function isDeadlock(error: unknown): boolean {
+function isDeadlock(error: unknown): boolean {
   if (typeof error !== "object" || error === null) return false;
   const { code, errno } = error as { code?: unknown; errno?: unknown };
   return errno === 1213 || code === "ER_LOCK_DEADLOCK";

@@ -1,5 +1,5 @@
 import type { Knex } from "knex";
-import { dbFailureHint, dialectOf, isDeadlock, type SqlDialect, unionEach } from "../db.ts";
+import { dbFailureHint, dialectOf, retryDeadlocks, type SqlDialect, unionEach } from "../db.ts";
 import { UpkeepError } from "../errors.ts";
 import { knexEvents } from "./knex-events.ts";
 import { knexTaskState } from "./knex-task-state.ts";
@@ -283,31 +283,25 @@ export function knexStore(db: Knex, options: KnexStoreOptions = {}): RunStore {
         const pausable = run.trigger !== "manual";
         const sql = claimStatement(overlap, pausable);
         const bindings = claimBindings(dialect, prefix, run, overlap, pausable);
-        for (let attempt = 1; ; attempt++) {
-          let rows: Row[];
-          try {
-            rows = hot ? ((await hot(sql, bindings)).rows ?? []) : returnedRows(await db.raw(sql, bindings), dialect);
-          } catch (error) {
-            // InnoDB picks one of two racing claims of a task as a deadlock victim: claim again.
-            if (attempt < 5 && isDeadlock(error)) continue;
-            throw error;
-          }
-          const [row] = rows;
-          if (row && (dialect !== "mysql" || String(row.id) === run.id)) {
-            return { claimed: true, run: row.status === "skipped" ? skippedRecord(run) : newRecord(run) };
-          }
-          if (row) return { claimed: false, existing: runFromRow(row) };
-          const existing = (await runs()
-            .where({ task_id: run.taskId, claim_key: claimKey(run) })
-            .first()) as Row | undefined;
-          if (pausable) {
-            // Nothing inserted: a paused task's tick reports the pause, even when an earlier run
-            // (before the pause) holds the tick, as a paused task's tick does nothing at all.
-            const state = await taskState.taskState(run.taskId);
-            if (state?.paused) return { claimed: false, existing: undefined, paused: { reason: state.pausedReason } };
-          }
-          return { claimed: false, existing: existing && runFromRow(existing) };
+        // InnoDB picks one of two racing claims of a task as a deadlock victim: claim again.
+        const rows = await retryDeadlocks(async () =>
+          hot ? ((await hot(sql, bindings)).rows ?? []) : returnedRows(await db.raw(sql, bindings), dialect),
+        );
+        const [row] = rows;
+        if (row && (dialect !== "mysql" || String(row.id) === run.id)) {
+          return { claimed: true, run: row.status === "skipped" ? skippedRecord(run) : newRecord(run) };
         }
+        if (row) return { claimed: false, existing: runFromRow(row) };
+        const existing = (await runs()
+          .where({ task_id: run.taskId, claim_key: claimKey(run) })
+          .first()) as Row | undefined;
+        if (pausable) {
+          // Nothing inserted: a paused task's tick reports the pause, even when an earlier run
+          // (before the pause) holds the tick, as a paused task's tick does nothing at all.
+          const state = await taskState.taskState(run.taskId);
+          if (state?.paused) return { claimed: false, existing: undefined, paused: { reason: state.pausedReason } };
+        }
+        return { claimed: false, existing: existing && runFromRow(existing) };
       }),
     abandonExpired: (now, limit) =>
       wrap("abandoned-run sweep", async () => {
